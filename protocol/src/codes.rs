@@ -1,0 +1,250 @@
+//! Gateway result codes (SPEC 4) with their exact `msg` strings, and the
+//! sub-codes the face-to-face APIs use, as constants.
+
+/// A gateway `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// 10000: the call succeeded.
+    Success,
+    /// 10003: barcode pay is waiting for the buyer (password, risk check).
+    PayInProcess,
+    /// 20000: the service is unavailable; the outcome is unknown.
+    ServiceUnavailable,
+    /// 20001: the app auth token is not valid for this call.
+    InsufficientTokenPermissions,
+    /// 40001: a required parameter is missing.
+    MissingRequiredArguments,
+    /// 40002: a parameter is invalid (signature, app id, method, timestamp...).
+    InvalidArguments,
+    /// 40003: the app lacks a configuration (for example a public key).
+    InsufficientConditions,
+    /// 40004: business failure, with an `ACQ.*` sub-code.
+    BusinessFailed,
+    /// 40005: call frequency limit (msg UNCONFIRMED, see SPEC).
+    CallLimited,
+    /// 40006: the app lacks the permission.
+    InsufficientPermissions,
+}
+
+impl Code {
+    /// Every code, for iteration in tests and reports.
+    pub const ALL: [Code; 10] = [
+        Code::Success,
+        Code::PayInProcess,
+        Code::ServiceUnavailable,
+        Code::InsufficientTokenPermissions,
+        Code::MissingRequiredArguments,
+        Code::InvalidArguments,
+        Code::InsufficientConditions,
+        Code::BusinessFailed,
+        Code::CallLimited,
+        Code::InsufficientPermissions,
+    ];
+
+    /// The wire form, e.g. `"10000"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Code::Success => "10000",
+            Code::PayInProcess => "10003",
+            Code::ServiceUnavailable => "20000",
+            Code::InsufficientTokenPermissions => "20001",
+            Code::MissingRequiredArguments => "40001",
+            Code::InvalidArguments => "40002",
+            Code::InsufficientConditions => "40003",
+            Code::BusinessFailed => "40004",
+            Code::CallLimited => "40005",
+            Code::InsufficientPermissions => "40006",
+        }
+    }
+
+    /// The exact English `msg` the gateway sends with this code.
+    /// Note the leading space of 10003's message, as the real gateway sends it.
+    pub const fn msg(self) -> &'static str {
+        match self {
+            Code::Success => "Success",
+            Code::PayInProcess => " order success pay inprocess",
+            Code::ServiceUnavailable => "Service Currently Unavailable",
+            Code::InsufficientTokenPermissions => "Insufficient Token Permissions",
+            Code::MissingRequiredArguments => "Missing Required Arguments",
+            Code::InvalidArguments => "Invalid Arguments",
+            Code::InsufficientConditions => "Insufficient Conditions",
+            Code::BusinessFailed => "Business Failed",
+            Code::CallLimited => "Call Limited",
+            Code::InsufficientPermissions => "Insufficient Permissions",
+        }
+    }
+
+    /// Parses a wire code; unknown codes give `None`.
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sub-codes (`sub_code`) of the gateway and of the trade APIs.
+pub mod sub {
+    // 20000
+    pub const ISP_UNKNOW_ERROR: &str = "isp.unknow-error";
+    pub const AOP_UNKNOW_ERROR: &str = "aop.unknow-error";
+    pub const AOP_ACQ_SYSTEM_ERROR: &str = "aop.ACQ.SYSTEM_ERROR";
+    // 20001
+    pub const AOP_INVALID_AUTH_TOKEN: &str = "aop.invalid-auth-token";
+    pub const AOP_AUTH_TOKEN_TIME_OUT: &str = "aop.auth-token-time-out";
+    pub const AOP_INVALID_APP_AUTH_TOKEN: &str = "aop.invalid-app-auth-token";
+    pub const AOP_INVALID_APP_AUTH_TOKEN_NO_API: &str = "aop.invalid-app-auth-token-no-api";
+    pub const AOP_APP_AUTH_TOKEN_TIME_OUT: &str = "aop.app-auth-token-time-out";
+    pub const AOP_NO_PRODUCT_REG_BY_PARTNER: &str = "aop.no-product-reg-by-partner";
+    // 40001
+    pub const ISV_MISSING_METHOD: &str = "isv.missing-method";
+    pub const ISV_MISSING_SIGNATURE: &str = "isv.missing-signature";
+    pub const ISV_MISSING_SIGNATURE_TYPE: &str = "isv.missing-signature-type";
+    pub const ISV_MISSING_SIGNATURE_KEY: &str = "isv.missing-signature-key";
+    pub const ISV_MISSING_APP_ID: &str = "isv.missing-app-id";
+    pub const ISV_MISSING_TIMESTAMP: &str = "isv.missing-timestamp";
+    pub const ISV_MISSING_VERSION: &str = "isv.missing-version";
+    // 40002
+    pub const ISV_INVALID_PARAMETER: &str = "isv.invalid-parameter";
+    pub const ISV_INVALID_METHOD: &str = "isv.invalid-method";
+    pub const ISV_INVALID_FORMAT: &str = "isv.invalid-format";
+    pub const ISV_INVALID_SIGNATURE_TYPE: &str = "isv.invalid-signature-type";
+    pub const ISV_INVALID_SIGNATURE: &str = "isv.invalid-signature";
+    pub const ISV_INVALID_APP_ID: &str = "isv.invalid-app-id";
+    pub const ISV_INVALID_TIMESTAMP: &str = "isv.invalid-timestamp";
+    pub const ISV_INVALID_CHARSET: &str = "isv.invalid-charset";
+    // 40003
+    pub const ISV_MISSING_SIGNATURE_CONFIG: &str = "isv.missing-signature-config";
+    // 40006
+    pub const ISV_INSUFFICIENT_ISV_PERMISSIONS: &str = "isv.insufficient-isv-permissions";
+    pub const ISV_INSUFFICIENT_USER_PERMISSIONS: &str = "isv.insufficient-user-permissions";
+    pub const ISV_APP_API_PUNISHED: &str = "isv.app-api-punished";
+
+    // 40004, trade APIs
+    pub const ACQ_SYSTEM_ERROR: &str = "ACQ.SYSTEM_ERROR";
+    pub const ACQ_INVALID_PARAMETER: &str = "ACQ.INVALID_PARAMETER";
+    pub const ACQ_ACCESS_FORBIDDEN: &str = "ACQ.ACCESS_FORBIDDEN";
+    pub const ACQ_EXIST_FORBIDDEN_WORD: &str = "ACQ.EXIST_FORBIDDEN_WORD";
+    pub const ACQ_PARTNER_ERROR: &str = "ACQ.PARTNER_ERROR";
+    pub const ACQ_TOTAL_FEE_EXCEED: &str = "ACQ.TOTAL_FEE_EXCEED";
+    pub const ACQ_PAYMENT_AUTH_CODE_INVALID: &str = "ACQ.PAYMENT_AUTH_CODE_INVALID";
+    pub const ACQ_CONTEXT_INCONSISTENT: &str = "ACQ.CONTEXT_INCONSISTENT";
+    pub const ACQ_TRADE_HAS_SUCCESS: &str = "ACQ.TRADE_HAS_SUCCESS";
+    pub const ACQ_TRADE_HAS_CLOSE: &str = "ACQ.TRADE_HAS_CLOSE";
+    pub const ACQ_BUYER_BALANCE_NOT_ENOUGH: &str = "ACQ.BUYER_BALANCE_NOT_ENOUGH";
+    pub const ACQ_BUYER_BANKCARD_BALANCE_NOT_ENOUGH: &str = "ACQ.BUYER_BANKCARD_BALANCE_NOT_ENOUGH";
+    pub const ACQ_ERROR_BALANCE_PAYMENT_DISABLE: &str = "ACQ.ERROR_BALANCE_PAYMENT_DISABLE";
+    pub const ACQ_BUYER_SELLER_EQUAL: &str = "ACQ.BUYER_SELLER_EQUAL";
+    pub const ACQ_TRADE_BUYER_NOT_MATCH: &str = "ACQ.TRADE_BUYER_NOT_MATCH";
+    pub const ACQ_BUYER_ENABLE_STATUS_FORBID: &str = "ACQ.BUYER_ENABLE_STATUS_FORBID";
+    pub const ACQ_PAYMENT_FAIL: &str = "ACQ.PAYMENT_FAIL";
+    pub const ACQ_PAYMENT_REQUEST_HAS_RISK: &str = "ACQ.PAYMENT_REQUEST_HAS_RISK";
+    pub const ACQ_INVALID_STORE_ID: &str = "ACQ.INVALID_STORE_ID";
+    pub const ACQ_TRADE_NOT_EXIST: &str = "ACQ.TRADE_NOT_EXIST";
+    pub const ACQ_CANCEL_NOT_ALLOWED: &str = "ACQ.CANCEL_NOT_ALLOWED";
+    pub const ACQ_REASON_TRADE_BEEN_FREEZEN: &str = "ACQ.REASON_TRADE_BEEN_FREEZEN";
+    pub const ACQ_REASON_TRADE_REFUND_FEE_ERR: &str = "ACQ.REASON_TRADE_REFUND_FEE_ERR";
+    pub const ACQ_SELLER_BALANCE_NOT_ENOUGH: &str = "ACQ.SELLER_BALANCE_NOT_ENOUGH";
+    pub const ACQ_TRADE_CANCEL_TIME_OUT: &str = "ACQ.TRADE_CANCEL_TIME_OUT";
+    pub const ACQ_TRADE_HAS_FINISHED: &str = "ACQ.TRADE_HAS_FINISHED";
+    pub const ACQ_TRADE_STATUS_ERROR: &str = "ACQ.TRADE_STATUS_ERROR";
+    pub const ACQ_REFUND_AMT_NOT_EQUAL_TOTAL: &str = "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL";
+    pub const ACQ_DISCORDANT_REPEAT_REQUEST: &str = "ACQ.DISCORDANT_REPEAT_REQUEST";
+    pub const ACQ_TRADE_NOT_ALLOW_REFUND: &str = "ACQ.TRADE_NOT_ALLOW_REFUND";
+    pub const ACQ_REFUND_FEE_ERROR: &str = "ACQ.REFUND_FEE_ERROR";
+    /// Bill download: no bill for that date (UNCONFIRMED in SPEC).
+    pub const ISP_BILL_NOT_EXIST: &str = "isp.bill_not_exist";
+
+    /// The Chinese `sub_msg` the gateway sends with a sub-code, where known.
+    pub fn sub_msg_zh(sub_code: &str) -> Option<&'static str> {
+        Some(match sub_code {
+            ISP_UNKNOW_ERROR => "服务暂不可用（业务系统不可用）",
+            AOP_UNKNOW_ERROR => "服务暂不可用（网关自身的未知错误）",
+            ISV_MISSING_METHOD => "缺少方法名参数",
+            ISV_MISSING_SIGNATURE => "缺少签名参数",
+            ISV_MISSING_SIGNATURE_TYPE => "缺少签名类型参数",
+            ISV_MISSING_APP_ID => "缺少appId参数",
+            ISV_MISSING_TIMESTAMP => "缺少时间戳参数",
+            ISV_MISSING_VERSION => "缺少版本参数",
+            ISV_INVALID_PARAMETER => "参数无效",
+            ISV_INVALID_METHOD => "不存在的方法名",
+            ISV_INVALID_FORMAT => "无效的数据格式",
+            ISV_INVALID_SIGNATURE_TYPE => "无效的签名类型",
+            ISV_INVALID_SIGNATURE => "无效签名",
+            ISV_INVALID_APP_ID => "无效的AppID参数",
+            ISV_INVALID_TIMESTAMP => "非法的时间戳参数",
+            ISV_INVALID_CHARSET => "字符集错误",
+            ISV_MISSING_SIGNATURE_CONFIG => "应用未配置对应签名算法的公钥或者证书",
+            ISV_APP_API_PUNISHED => "该接口已被处罚，不可调用",
+            AOP_INVALID_APP_AUTH_TOKEN => "无效的应用授权令牌",
+            ACQ_SYSTEM_ERROR => "系统异常",
+            ACQ_INVALID_PARAMETER => "参数无效",
+            ACQ_ACCESS_FORBIDDEN => "无权限使用接口",
+            ACQ_TOTAL_FEE_EXCEED => "订单金额超过限额",
+            ACQ_PAYMENT_AUTH_CODE_INVALID => "支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款，如再次收款失败，请联系管理员处理。[SOUNDWAVE_PARSER_FAIL]",
+            ACQ_CONTEXT_INCONSISTENT => "交易信息被篡改",
+            ACQ_TRADE_HAS_SUCCESS => "交易已被支付",
+            ACQ_TRADE_HAS_CLOSE => "交易已经关闭",
+            ACQ_BUYER_BALANCE_NOT_ENOUGH => "买家余额不足",
+            ACQ_BUYER_BANKCARD_BALANCE_NOT_ENOUGH => "用户银行卡余额不足",
+            ACQ_BUYER_SELLER_EQUAL => "买卖家不能相同",
+            ACQ_TRADE_BUYER_NOT_MATCH => "交易买家不匹配",
+            ACQ_PAYMENT_FAIL => "支付失败",
+            ACQ_INVALID_STORE_ID => "商户门店编号无效",
+            ACQ_TRADE_NOT_EXIST => "交易不存在",
+            ACQ_CANCEL_NOT_ALLOWED => "交易不允许撤销",
+            ACQ_REASON_TRADE_BEEN_FREEZEN => "当前交易被冻结，不允许进行撤销",
+            ACQ_REASON_TRADE_REFUND_FEE_ERR => "退款金额无效",
+            ACQ_SELLER_BALANCE_NOT_ENOUGH => "卖家余额不足",
+            ACQ_TRADE_CANCEL_TIME_OUT => "超过撤销时间范围",
+            ACQ_TRADE_HAS_FINISHED => "交易已完结",
+            ACQ_TRADE_STATUS_ERROR => "交易状态不合法",
+            ACQ_REFUND_AMT_NOT_EQUAL_TOTAL => "退款金额超限",
+            ACQ_DISCORDANT_REPEAT_REQUEST => "不一致的请求",
+            ACQ_TRADE_NOT_ALLOW_REFUND => "当前交易不允许退款",
+            ACQ_REFUND_FEE_ERROR => "交易退款金额有误",
+            ISP_BILL_NOT_EXIST => "账单不存在",
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_strings() {
+        assert_eq!(Code::PayInProcess.msg(), " order success pay inprocess");
+        assert_eq!(Code::Success.msg(), "Success");
+        assert_eq!(
+            Code::ServiceUnavailable.msg(),
+            "Service Currently Unavailable"
+        );
+        assert_eq!(
+            Code::MissingRequiredArguments.msg(),
+            "Missing Required Arguments"
+        );
+        assert_eq!(Code::InvalidArguments.msg(), "Invalid Arguments");
+        assert_eq!(
+            Code::InsufficientConditions.msg(),
+            "Insufficient Conditions"
+        );
+        assert_eq!(Code::BusinessFailed.msg(), "Business Failed");
+        assert_eq!(
+            Code::InsufficientPermissions.msg(),
+            "Insufficient Permissions"
+        );
+        assert_eq!(
+            Code::InsufficientTokenPermissions.msg(),
+            "Insufficient Token Permissions"
+        );
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Code::parse("12345"), None);
+    }
+}

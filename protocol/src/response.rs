@@ -1,0 +1,559 @@
+//! Synchronous gateway responses: extraction of the signed node from the raw
+//! body, verification, typed bodies, and (for the simulator) building.
+//!
+//! The signature covers the raw text of the `<method>_response` (or
+//! `error_response`) node exactly as it stands in the body (SPEC 2.2), so
+//! extraction works on the raw bytes: a scan that matches braces, aware of
+//! strings and escapes, and never a re-serialised value. A body whose node
+//! name appears twice is refused. An unsigned body is reported as
+//! [`ResponseError::Unsigned`] (an error from the gateway's front door) and is
+//! never taken for success.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::codes::Code;
+use crate::crypto::{RsaSigner, RsaVerifier, SignError, SigningKey, VerifyingKey};
+use crate::money::Money;
+
+/// The node name of a legacy gateway-level failure.
+pub const ERROR_RESPONSE: &str = "error_response";
+
+/// Which node the body carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// `<method>_response`
+    Method,
+    /// `error_response`
+    Error,
+}
+
+/// The parts of a raw response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted<'a> {
+    pub kind: NodeKind,
+    /// The node's raw text, from `{` to the matching `}`: the signed content.
+    pub content: &'a str,
+    /// The `sign` value with JSON escapes (`\/`) undone; `None` when absent or empty.
+    pub sign: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The common fields of every response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GatewayStatus {
+    pub code: String,
+    #[serde(default)]
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+}
+
+/// Why a response could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    #[error("the response has neither a {0} node nor an error_response node")]
+    NodeMissing(String),
+    #[error("the response node {0} appears more than once")]
+    DuplicateNode(String),
+    #[error("the response is not well-formed JSON around the signed node")]
+    Malformed,
+    #[error("the response is not signed (gateway error {} {})", .0.code, .0.sub_code.as_deref().unwrap_or(""))]
+    Unsigned(GatewayStatus),
+    #[error("the response signature does not verify")]
+    BadSignature,
+    #[error("the response node does not have the expected fields: {0}")]
+    Fields(String),
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// From `start` (which must be `{`), the index just past the matching `}`.
+fn match_braces(b: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut i = start;
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Finds `"key"` followed by optional spaces and `:`; returns the index after the colon.
+fn find_key(b: &[u8], key: &str, from: usize) -> Option<usize> {
+    let needle_len = key.len() + 2;
+    let mut i = from;
+    while i + needle_len <= b.len() {
+        let hay = &b[i..];
+        let pos = memchr_quote_key(hay, key)?;
+        let after = i + pos + needle_len;
+        let j = skip_ws(b, after);
+        if j < b.len() && b[j] == b':' {
+            return Some(j + 1);
+        }
+        i = i + pos + 1;
+    }
+    None
+}
+
+fn memchr_quote_key(hay: &[u8], key: &str) -> Option<usize> {
+    let k = key.as_bytes();
+    hay.windows(k.len() + 2)
+        .position(|w| w[0] == b'"' && w[w.len() - 1] == b'"' && &w[1..w.len() - 1] == k)
+}
+
+fn contains_quoted(b: &[u8], key: &str) -> bool {
+    memchr_quote_key(b, key).is_some()
+}
+
+/// Reads a JSON string starting at `i` (which must be `"`); returns the raw
+/// inner text and the index after the closing quote.
+fn raw_string(b: &[u8], i: usize) -> Option<(usize, usize, usize)> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 2,
+            b'"' => return Some((i + 1, j, j + 1)),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// Splits a raw body into its signed node and its signature.
+///
+/// `node` is the expected `<method>_response` name; `error_response` is
+/// accepted in its place. The node name may not occur again after the node.
+pub fn extract<'a>(body: &'a str, node: &str) -> Result<Extracted<'a>, ResponseError> {
+    let b = body.as_bytes();
+    let (kind, name, after_colon) = match find_key(b, node, 0) {
+        Some(i) => (NodeKind::Method, node, i),
+        None => match find_key(b, ERROR_RESPONSE, 0) {
+            Some(i) => (NodeKind::Error, ERROR_RESPONSE, i),
+            None => return Err(ResponseError::NodeMissing(node.to_owned())),
+        },
+    };
+    let start = skip_ws(b, after_colon);
+    if b.get(start) != Some(&b'{') {
+        return Err(ResponseError::Malformed);
+    }
+    let end = match_braces(b, start).ok_or(ResponseError::Malformed)?;
+    if contains_quoted(&b[end..], name) {
+        return Err(ResponseError::DuplicateNode(name.to_owned()));
+    }
+    let content = &body[start..end];
+    let sign = match find_key(b, "sign", end) {
+        None => None,
+        Some(i) => {
+            let i = skip_ws(b, i);
+            let (s, e, _) = raw_string(b, i).ok_or(ResponseError::Malformed)?;
+            let raw = &body[s..e];
+            if raw.is_empty() {
+                None
+            } else if raw.contains('\\') {
+                Some(std::borrow::Cow::Owned(raw.replace("\\/", "/")))
+            } else {
+                Some(std::borrow::Cow::Borrowed(raw))
+            }
+        }
+    };
+    Ok(Extracted {
+        kind,
+        content,
+        sign,
+    })
+}
+
+/// A verified response: the node kind and its typed body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified<T> {
+    pub kind: NodeKind,
+    pub body: T,
+}
+
+/// Extracts, verifies and deserialises a response for the node `node`.
+///
+/// An unsigned body is [`ResponseError::Unsigned`] with its status, whatever
+/// its code (an unsigned "10000" is not trusted). A signed body whose
+/// signature fails over the raw node is tried once more with `\/` read as `/`
+/// (what the Java SDK does), then refused.
+pub fn verify_response<T, K>(
+    body: &str,
+    node: &str,
+    verifier: &RsaVerifier<K>,
+) -> Result<Verified<T>, ResponseError>
+where
+    T: DeserializeOwned,
+    K: VerifyingKey,
+{
+    let ex = extract(body, node)?;
+    let Some(sign) = ex.sign.as_deref() else {
+        let status: GatewayStatus =
+            serde_json::from_str(ex.content).map_err(|e| ResponseError::Fields(e.to_string()))?;
+        return Err(ResponseError::Unsigned(status));
+    };
+    if verifier.verify_base64(ex.content.as_bytes(), sign).is_err() {
+        let unescaped = ex.content.replace("\\/", "/");
+        if unescaped == ex.content || verifier.verify_base64(unescaped.as_bytes(), sign).is_err() {
+            return Err(ResponseError::BadSignature);
+        }
+    }
+    let body: T =
+        serde_json::from_str(ex.content).map_err(|e| ResponseError::Fields(e.to_string()))?;
+    Ok(Verified {
+        kind: ex.kind,
+        body,
+    })
+}
+
+/// Escapes `/` as `\/` in serialised JSON, as the gateway does. Slashes occur
+/// only inside strings in JSON, so a plain replacement is exact.
+pub fn escape_slashes(json: &str) -> std::borrow::Cow<'_, str> {
+    if json.contains('/') {
+        std::borrow::Cow::Owned(json.replace('/', "\\/"))
+    } else {
+        std::borrow::Cow::Borrowed(json)
+    }
+}
+
+/// Builds a signed response body: compact, node first, `sign` last, signed
+/// over the node's exact bytes. `node_json` must be compact JSON with `/`
+/// already escaped (see [`serialize_node`]).
+pub fn build_signed<K: SigningKey>(
+    node: &str,
+    node_json: &str,
+    signer: &RsaSigner<K>,
+) -> Result<String, SignError> {
+    let sign = signer.sign_base64(node_json.as_bytes())?;
+    let mut out = String::with_capacity(node.len() + node_json.len() + sign.len() + 16);
+    out.push_str("{\"");
+    out.push_str(node);
+    out.push_str("\":");
+    out.push_str(node_json);
+    out.push_str(",\"sign\":\"");
+    out.push_str(&sign);
+    out.push_str("\"}");
+    Ok(out)
+}
+
+/// Builds an unsigned response body (early gateway errors, SPEC 2.3).
+pub fn build_unsigned(node: &str, node_json: &str) -> String {
+    format!("{{\"{node}\":{node_json}}}")
+}
+
+/// Serialises a node compactly with `/` escaped as `\/`.
+pub fn serialize_node<T: Serialize>(node: &T) -> String {
+    let s = serde_json::to_string(node).unwrap_or_else(|_| String::from("{}"));
+    escape_slashes(&s).into_owned()
+}
+
+/// Whether a code string is 10000.
+pub fn is_success(code: &str) -> bool {
+    code == Code::Success.as_str()
+}
+
+/// A fund channel entry of a synchronous response (`fund_channel`, snake case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundBill {
+    pub fund_channel: String,
+    pub amount: Money,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub real_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fund_type: Option<String>,
+}
+
+/// alipay.trade.pay response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PayResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_logon_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub receipt_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_pay_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub point_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub invoice_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gmt_payment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fund_bill_list: Option<Vec<FundBill>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub store_name: Option<String>,
+}
+
+/// alipay.trade.precreate response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PrecreateResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub qr_code: Option<String>,
+}
+
+/// alipay.trade.create response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CreateResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_no: Option<String>,
+}
+
+/// alipay.trade.query response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct QueryResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_logon_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub receipt_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_pay_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub point_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub invoice_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub send_pay_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub store_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub terminal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fund_bill_list: Option<Vec<FundBill>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_user_id: Option<String>,
+}
+
+/// alipay.trade.cancel response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CancelResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    /// `Y`: the cancel should be retried.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retry_flag: Option<String>,
+    /// `close` (unpaid, closed) or `refund` (paid, refunded).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gmt_refund_pay: Option<String>,
+}
+
+/// alipay.trade.close response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CloseResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+}
+
+/// alipay.trade.refund response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RefundResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_logon_id: Option<String>,
+    /// `Y`: money moved in this call; `N` or absent: confirm with fastpay.refund.query.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fund_change: Option<String>,
+    /// The cumulative refunded amount of the trade.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_fee: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gmt_refund_pay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub buyer_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub send_back_fee: Option<Money>,
+}
+
+/// alipay.trade.fastpay.refund.query response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RefundQueryResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_request_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total_amount: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_amount: Option<Money>,
+    /// `REFUND_SUCCESS`; absent means not received or failed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gmt_refund_pay: Option<String>,
+}
+
+/// alipay.data.dataservice.bill.downloadurl.query response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BillUrlResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_download_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_the_exact_node() {
+        let body = r#"{"alipay_trade_pay_response":{"code":"10000","msg":"Success","subject":"a}\"{b","url":"https:\/\/x"},"sign":"QUJD"}"#;
+        let ex = extract(body, "alipay_trade_pay_response").unwrap();
+        assert_eq!(ex.kind, NodeKind::Method);
+        assert_eq!(
+            ex.content,
+            r#"{"code":"10000","msg":"Success","subject":"a}\"{b","url":"https:\/\/x"}"#
+        );
+        assert_eq!(ex.sign.as_deref(), Some("QUJD"));
+    }
+
+    #[test]
+    fn error_response_and_unsigned() {
+        let body = r#"{"error_response":{"code":"40001","msg":"Missing Required Arguments","sub_code":"isv.missing-signature","sub_msg":"缺少签名参数"}}"#;
+        let ex = extract(body, "alipay_trade_pay_response").unwrap();
+        assert_eq!(ex.kind, NodeKind::Error);
+        assert_eq!(ex.sign, None);
+        let body2 = r#"{"alipay_trade_query_response":{"code":"40002","msg":"Invalid Arguments"},"sign":""}"#;
+        assert_eq!(
+            extract(body2, "alipay_trade_query_response").unwrap().sign,
+            None
+        );
+    }
+
+    #[test]
+    fn duplicate_node_is_refused() {
+        let body = r#"{"alipay_trade_pay_response":{"code":"10000"},"alipay_trade_pay_response":{"code":"40004"},"sign":"x"}"#;
+        assert_eq!(
+            extract(body, "alipay_trade_pay_response"),
+            Err(ResponseError::DuplicateNode(
+                "alipay_trade_pay_response".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn node_name_inside_a_value_before_is_not_the_node() {
+        let body = r#"{"x":"alipay_trade_pay_response","alipay_trade_pay_response":{"code":"10000"},"sign":"x"}"#;
+        let ex = extract(body, "alipay_trade_pay_response").unwrap();
+        assert_eq!(ex.content, r#"{"code":"10000"}"#);
+    }
+
+    #[test]
+    fn escapes_slashes() {
+        assert_eq!(
+            escape_slashes(r#"{"a":"https://q"}"#),
+            r#"{"a":"https:\/\/q"}"#
+        );
+    }
+}
