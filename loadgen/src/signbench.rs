@@ -69,7 +69,7 @@ pub fn run(
     if threads == 0 {
         return Err(SignBenchError::NoThreads);
     }
-    if !(seconds > 0.0) {
+    if seconds.is_nan() || seconds <= 0.0 {
         return Err(SignBenchError::NoTime);
     }
     match backend {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The smallest amount of a trade: 0.01 yuan.
 pub const MIN_AMOUNT_FEN: u64 = 1;
 /// The largest amount of a trade: 100,000,000.00 yuan.
-pub const MAX_AMOUNT_FEN: u64 = 100_000_000_00;
+pub const MAX_AMOUNT_FEN: u64 = 10_000_000_000;
 
 /// An amount of money in fen. Never negative.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
