@@ -1,0 +1,350 @@
+//! Terminal authentication (API.md 1) and per-terminal rate limiting.
+//!
+//! `Authorization: PSW1-HMAC-SHA256 key=<id>, ts=<unix s>, nonce=<16-64 [A-Za-z0-9]>, sig=<b64>`
+//! where `sig = base64(HMAC-SHA256(secret, METHOD "\n" PATH_AND_QUERY "\n" ts "\n" nonce "\n" hex(sha256(body))))`.
+//!
+//! Guarantees: the signature is compared in constant time; a nonce is
+//! remembered (per key) only after its signature verified, for twice the
+//! window, so a replay inside the window is refused; errors never echo the
+//! secret or the expected signature.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use dashmap::DashMap;
+use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+use crate::config::TerminalConfig;
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("the Authorization header is missing")]
+    Missing,
+    #[error(
+        "the Authorization header is not PSW1-HMAC-SHA256 key=..., ts=..., nonce=..., sig=..."
+    )]
+    Malformed,
+    #[error("the nonce must be 16 to 64 letters or digits")]
+    BadNonce,
+    #[error("unknown key id")]
+    UnknownKey,
+    #[error("the timestamp is more than the allowed window away from the switch's clock")]
+    Skew,
+    #[error("the signature does not match")]
+    BadSignature,
+    #[error("this nonce was already used")]
+    Replay,
+}
+
+impl AuthError {
+    /// The snake_case code in error answers.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::Missing => "auth_missing",
+            AuthError::Malformed => "auth_malformed",
+            AuthError::BadNonce => "auth_bad_nonce",
+            AuthError::UnknownKey => "auth_unknown_key",
+            AuthError::Skew => "auth_timestamp_skew",
+            AuthError::BadSignature => "auth_bad_signature",
+            AuthError::Replay => "auth_replay",
+        }
+    }
+}
+
+/// The parsed header.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AuthHeader<'a> {
+    pub key: &'a str,
+    pub ts: i64,
+    pub nonce: &'a str,
+    pub sig: &'a str,
+}
+
+/// Parses the Authorization header value.
+pub fn parse_header(v: &str) -> Result<AuthHeader<'_>, AuthError> {
+    let rest = v
+        .strip_prefix("PSW1-HMAC-SHA256 ")
+        .ok_or(AuthError::Malformed)?;
+    let (mut key, mut ts, mut nonce, mut sig) = (None, None, None, None);
+    for part in rest.split(',') {
+        let part = part.trim();
+        let (k, val) = part.split_once('=').ok_or(AuthError::Malformed)?;
+        let slot = match k {
+            "key" => &mut key,
+            "ts" => &mut ts,
+            "nonce" => &mut nonce,
+            "sig" => &mut sig,
+            _ => return Err(AuthError::Malformed),
+        };
+        if slot.is_some() {
+            return Err(AuthError::Malformed);
+        }
+        *slot = Some(val);
+    }
+    let (Some(key), Some(ts), Some(nonce), Some(sig)) = (key, ts, nonce, sig) else {
+        return Err(AuthError::Malformed);
+    };
+    if key.is_empty() || sig.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    let ts: i64 = ts.parse().map_err(|_| AuthError::Malformed)?;
+    if nonce.len() < 16 || nonce.len() > 64 || !nonce.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(AuthError::BadNonce);
+    }
+    Ok(AuthHeader {
+        key,
+        ts,
+        nonce,
+        sig,
+    })
+}
+
+/// The string a terminal signs.
+pub fn string_to_sign(
+    method: &str,
+    path_and_query: &str,
+    ts: i64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    format!(
+        "{method}\n{path_and_query}\n{ts}\n{nonce}\n{}",
+        hex::encode(Sha256::digest(body))
+    )
+}
+
+/// Computes the `sig` value (what a terminal does).
+pub fn sign(
+    secret: &[u8],
+    method: &str,
+    path_and_query: &str,
+    ts: i64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    // HMAC accepts keys of any length.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(string_to_sign(method, path_and_query, ts, nonce, body).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A registered terminal with its token bucket.
+pub struct Terminal {
+    pub cfg: TerminalConfig,
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl Terminal {
+    /// Takes one token; false when the terminal is over its rate.
+    pub fn take_token(&self) -> bool {
+        let mut b = self.bucket.lock();
+        let now = Instant::now();
+        let refill = now.duration_since(b.1).as_secs_f64() * self.cfg.rate_per_sec;
+        b.0 = (b.0 + refill).min(self.cfg.burst);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The terminal registry and the nonce memory.
+pub struct Authenticator {
+    terminals: HashMap<String, Arc<Terminal>>,
+    nonces: DashMap<(String, String), i64>,
+    window: Duration,
+}
+
+fn unix_now() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl Authenticator {
+    pub fn new(terminals: &[TerminalConfig], window: Duration) -> Authenticator {
+        Authenticator {
+            terminals: terminals
+                .iter()
+                .map(|t| {
+                    (
+                        t.key_id.clone(),
+                        Arc::new(Terminal {
+                            cfg: t.clone(),
+                            bucket: Mutex::new((t.burst, Instant::now())),
+                        }),
+                    )
+                })
+                .collect(),
+            nonces: DashMap::new(),
+            window,
+        }
+    }
+
+    /// Authenticates a request; returns its terminal.
+    pub fn check(
+        &self,
+        header: Option<&str>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<Arc<Terminal>, AuthError> {
+        self.check_at(header, method, path_and_query, body, unix_now())
+    }
+
+    fn check_at(
+        &self,
+        header: Option<&str>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Arc<Terminal>, AuthError> {
+        let h = parse_header(header.ok_or(AuthError::Missing)?)?;
+        let term = self.terminals.get(h.key).ok_or(AuthError::UnknownKey)?;
+        let window = i64::try_from(self.window.as_secs()).unwrap_or(300);
+        if (now - h.ts).abs() > window {
+            return Err(AuthError::Skew);
+        }
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(h.sig)
+            .map_err(|_| AuthError::BadSignature)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&term.cfg.secret)
+            .map_err(|_| AuthError::BadSignature)?;
+        mac.update(string_to_sign(method, path_and_query, h.ts, h.nonce, body).as_bytes());
+        mac.verify_slice(&sig)
+            .map_err(|_| AuthError::BadSignature)?;
+        match self.nonces.entry((h.key.to_owned(), h.nonce.to_owned())) {
+            dashmap::Entry::Occupied(_) => return Err(AuthError::Replay),
+            dashmap::Entry::Vacant(v) => {
+                v.insert(h.ts);
+            }
+        }
+        Ok(term.clone())
+    }
+
+    /// Forgets nonces whose timestamp left the window (they would be refused
+    /// for skew anyway).
+    pub fn purge(&self) {
+        let cutoff = unix_now() - 2 * i64::try_from(self.window.as_secs()).unwrap_or(300);
+        self.nonces.retain(|_, ts| *ts >= cutoff);
+    }
+
+    /// Remembered nonces (tests, metrics).
+    pub fn nonce_count(&self) -> usize {
+        self.nonces.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Authenticator {
+        Authenticator::new(
+            &[TerminalConfig {
+                key_id: "T1".into(),
+                secret: [7; 32],
+                smid: None,
+                store_id: None,
+                terminal_id: None,
+                rate_per_sec: 1.0,
+                burst: 2.0,
+            }],
+            Duration::from_secs(300),
+        )
+    }
+
+    fn header(ts: i64, nonce: &str, sig: &str) -> String {
+        format!("PSW1-HMAC-SHA256 key=T1, ts={ts}, nonce={nonce}, sig={sig}")
+    }
+
+    #[test]
+    fn accepts_a_good_signature_once() {
+        let a = auth();
+        let now = 1_700_000_000;
+        let nonce = "abcdefghijklmnop";
+        let sig = sign(&[7; 32], "POST", "/v1/pay?wait=5", now, nonce, b"{}");
+        let h = header(now, nonce, &sig);
+        assert!(a
+            .check_at(Some(&h), "POST", "/v1/pay?wait=5", b"{}", now + 10)
+            .is_ok());
+        assert_eq!(
+            a.check_at(Some(&h), "POST", "/v1/pay?wait=5", b"{}", now + 10)
+                .err(),
+            Some(AuthError::Replay)
+        );
+    }
+
+    #[test]
+    fn refuses_the_wrong_things() {
+        let a = auth();
+        let now = 1_700_000_000;
+        let nonce = "abcdefghijklmnop";
+        let sig = sign(&[7; 32], "POST", "/v1/pay", now, nonce, b"{}");
+        let h = header(now, nonce, &sig);
+        assert_eq!(
+            a.check_at(None, "POST", "/v1/pay", b"{}", now).err(),
+            Some(AuthError::Missing)
+        );
+        assert_eq!(
+            a.check_at(Some(&h), "POST", "/v1/pay", b"{ }", now).err(),
+            Some(AuthError::BadSignature)
+        );
+        assert_eq!(
+            a.check_at(Some(&h), "POST", "/v1/pay?x=1", b"{}", now)
+                .err(),
+            Some(AuthError::BadSignature)
+        );
+        assert_eq!(
+            a.check_at(Some(&h), "POST", "/v1/pay", b"{}", now + 301)
+                .err(),
+            Some(AuthError::Skew)
+        );
+        assert_eq!(
+            a.check_at(
+                Some(&header(now, "short", &sig)),
+                "POST",
+                "/v1/pay",
+                b"{}",
+                now
+            )
+            .err(),
+            Some(AuthError::BadNonce)
+        );
+        let other = h.replace("key=T1", "key=T2");
+        assert_eq!(
+            a.check_at(Some(&other), "POST", "/v1/pay", b"{}", now)
+                .err(),
+            Some(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            a.check_at(Some("Bearer x"), "POST", "/v1/pay", b"{}", now)
+                .err(),
+            Some(AuthError::Malformed)
+        );
+        // A failed signature does not burn the nonce.
+        assert!(a.check_at(Some(&h), "POST", "/v1/pay", b"{}", now).is_ok());
+    }
+
+    #[test]
+    fn rate_limit() {
+        let a = auth();
+        let t = a.terminals.get("T1").unwrap();
+        assert!(t.take_token());
+        assert!(t.take_token());
+        assert!(!t.take_token());
+    }
+}

@@ -1,0 +1,732 @@
+//! The terminal API (API.md 1) and the gateway-facing and operator endpoints.
+//!
+//! A hyper server (HTTP/1.1 and HTTP/2 by the hyper-util auto builder; TLS by
+//! rustls when configured) with a header read time-out and a body size limit.
+//! For /v1 requests, in this order: the body is read (413 above the limit),
+//! the HMAC authentication is checked (401), the terminal's rate (429), then
+//! every field is validated with `protocol`'s validators (400 naming the
+//! field). Handlers never touch the disk or the network themselves: they hand
+//! the work to [`crate::flow::Flows`], whose tasks outlive a terminal that
+//! hangs up.
+
+pub mod auth;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method as HttpMethod, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use protocol::{AuthCode, Money, OutRequestNo, OutTradeNo, Scene, Subject, TimeoutExpress};
+use serde_json::{json, Map, Value};
+
+use crate::flow::{FlowError, Flows, PayOrder, PrecreateOrder, RefundOrder};
+use crate::trade::{Refund, RefundStatus, Status, Trade};
+use auth::Authenticator;
+
+/// Shared state of the handlers.
+pub struct Api {
+    pub flows: Arc<Flows>,
+    pub auth: Authenticator,
+    pub max_body: usize,
+    pub default_wait: Duration,
+}
+
+/// An error answer: `{"error": {"code", "message", "field"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+    fn field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_field",
+            message: format!("{field} {}", message.into()),
+            field: Some(field.to_owned()),
+        }
+    }
+    fn missing(field: &str) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "missing_field",
+            message: format!("{field} is required"),
+            field: Some(field.to_owned()),
+        }
+    }
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(f) = self.field {
+            e["field"] = json!(f);
+        }
+        json_response(self.status, &json!({ "error": e }))
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> ApiError {
+        match e {
+            FlowError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such trade"),
+            FlowError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            FlowError::NotAllowed(m) => ApiError::new(StatusCode::CONFLICT, "trade_state", m),
+            FlowError::CircuitOpen(ms) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_unavailable",
+                format!("the Alipay gateway is failing; new payments are refused for the next {ms} ms (queries and cancels still work)"),
+            ),
+            FlowError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the switch is shutting down; retry on another node or later",
+            ),
+            FlowError::Store(e) => {
+                tracing::error!(error = %e, "journal failure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "journal_unavailable",
+                    "the switch cannot write its journal; nothing was sent",
+                )
+            }
+        }
+    }
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn text_response(status: StatusCode, ctype: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(ctype),
+    );
+    r
+}
+
+/// The trade as terminals see it (API.md 1).
+pub fn trade_json(t: &Trade) -> Value {
+    let mut m = Map::new();
+    m.insert("out_trade_no".into(), json!(t.out_trade_no));
+    m.insert("status".into(), json!(t.status.as_str()));
+    if let Some(v) = &t.trade_no {
+        m.insert("trade_no".into(), json!(v));
+    }
+    m.insert("total_amount".into(), json!(t.total_amount.to_wire()));
+    if let Some(v) = t.receipt_amount {
+        m.insert("receipt_amount".into(), json!(v.to_wire()));
+    }
+    if let Some(v) = &t.buyer_logon_id {
+        m.insert("buyer_logon_id".into(), json!(v));
+    }
+    if let Some(v) = &t.gmt_payment {
+        m.insert("gmt_payment".into(), json!(v));
+    }
+    m.insert("refunded_amount".into(), json!(t.refunded_amount.to_wire()));
+    if let Some(v) = &t.qr_code {
+        m.insert("qr_code".into(), json!(v));
+    }
+    if t.status == Status::Failed {
+        for (k, v) in [
+            ("code", &t.code),
+            ("sub_code", &t.sub_code),
+            ("sub_msg", &t.sub_msg),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), json!(v));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+/// A refund as terminals see it.
+pub fn refund_json(r: &Refund, total: Money) -> Value {
+    let mut m = Map::new();
+    m.insert("out_trade_no".into(), json!(r.out_trade_no));
+    m.insert("out_request_no".into(), json!(r.out_request_no));
+    m.insert("refund_amount".into(), json!(r.refund_amount.to_wire()));
+    m.insert("status".into(), json!(r.status.as_str()));
+    m.insert("refunded_amount".into(), json!(total.to_wire()));
+    if r.status == RefundStatus::Failed {
+        for (k, v) in [
+            ("code", &r.code),
+            ("sub_code", &r.sub_code),
+            ("sub_msg", &r.sub_msg),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), json!(v));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+// ---------- validation ----------
+
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn parse(body: &[u8], allowed: &[&str]) -> Result<Fields, ApiError> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        let Value::Object(m) = v else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the body must be a JSON object",
+            ));
+        };
+        for k in m.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(ApiError::field(k, "is not a field of this request"));
+            }
+        }
+        Ok(Fields(m))
+    }
+
+    fn opt_str(&self, k: &str) -> Result<Option<&str>, ApiError> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::field(k, "must be a string")),
+        }
+    }
+
+    fn str(&self, k: &str) -> Result<&str, ApiError> {
+        self.opt_str(k)?.ok_or_else(|| ApiError::missing(k))
+    }
+
+    fn text(&self, k: &str, max: usize) -> Result<Option<String>, ApiError> {
+        match self.opt_str(k)? {
+            None => Ok(None),
+            Some(s) if s.trim().is_empty() => Err(ApiError::field(k, "must not be empty")),
+            Some(s) if s.chars().count() > max => Err(ApiError::field(
+                k,
+                format!("is longer than {max} characters"),
+            )),
+            Some(s) if s.chars().any(char::is_control) => {
+                Err(ApiError::field(k, "may contain only printable characters"))
+            }
+            Some(s) => Ok(Some(s.to_owned())),
+        }
+    }
+
+    fn amount(&self, k: &str) -> Result<Money, ApiError> {
+        Money::parse_amount(self.str(k)?).map_err(|e| ApiError::field(k, e.to_string()))
+    }
+}
+
+fn v<T, E: std::fmt::Display>(k: &str, r: Result<T, E>) -> Result<T, ApiError> {
+    r.map_err(|e| ApiError::field(k, e.to_string()))
+}
+
+fn parse_pay(body: &[u8]) -> Result<PayOrder, ApiError> {
+    let f = Fields::parse(
+        body,
+        &[
+            "out_trade_no",
+            "auth_code",
+            "total_amount",
+            "subject",
+            "scene",
+            "body",
+            "operator_id",
+            "timeout_express",
+            "goods_detail",
+        ],
+    )?;
+    let operator_id = match f.opt_str("operator_id")? {
+        None => None,
+        Some(s) => {
+            if s.is_empty()
+                || s.len() > 28
+                || !s
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            {
+                return Err(ApiError::field(
+                    "operator_id",
+                    "must be 1 to 28 letters, digits, '_' or '-'",
+                ));
+            }
+            Some(s.to_owned())
+        }
+    };
+    let goods_detail = match f.0.get("goods_detail") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) if a.len() <= 100 && a.iter().all(Value::is_object) => {
+            Some(Value::Array(a.clone()))
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                "goods_detail",
+                "must be an array of at most 100 objects",
+            ))
+        }
+    };
+    Ok(PayOrder {
+        out_trade_no: v("out_trade_no", OutTradeNo::parse(f.str("out_trade_no")?))?,
+        auth_code: v("auth_code", AuthCode::parse(f.str("auth_code")?))?,
+        total_amount: f.amount("total_amount")?,
+        subject: v("subject", Subject::parse(f.str("subject")?))?,
+        scene: match f.opt_str("scene")? {
+            None => Scene::BarCode,
+            Some(s) => v("scene", Scene::parse(s))?,
+        },
+        body: f.text("body", 128)?,
+        operator_id,
+        timeout_express: f
+            .opt_str("timeout_express")?
+            .map(|s| v("timeout_express", TimeoutExpress::parse(s)))
+            .transpose()?,
+        goods_detail,
+    })
+}
+
+fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
+    let f = Fields::parse(
+        body,
+        &[
+            "out_trade_no",
+            "total_amount",
+            "subject",
+            "timeout_express",
+            "notify_url",
+        ],
+    )?;
+    let notify_url = match f.opt_str("notify_url")? {
+        None => None,
+        Some(u) => {
+            if !(u.starts_with("https://") || u.starts_with("http://"))
+                || u.len() > 256
+                || u.parse::<http::Uri>().is_err()
+            {
+                return Err(ApiError::field(
+                    "notify_url",
+                    "must be an http(s) URL of at most 256 characters",
+                ));
+            }
+            Some(u.to_owned())
+        }
+    };
+    Ok(PrecreateOrder {
+        out_trade_no: v("out_trade_no", OutTradeNo::parse(f.str("out_trade_no")?))?,
+        total_amount: f.amount("total_amount")?,
+        subject: v("subject", Subject::parse(f.str("subject")?))?,
+        timeout_express: f
+            .opt_str("timeout_express")?
+            .map(|s| v("timeout_express", TimeoutExpress::parse(s)))
+            .transpose()?,
+        notify_url,
+    })
+}
+
+fn parse_refund(body: &[u8]) -> Result<RefundOrder, ApiError> {
+    let f = Fields::parse(body, &["out_request_no", "refund_amount", "refund_reason"])?;
+    Ok(RefundOrder {
+        out_request_no: v(
+            "out_request_no",
+            OutRequestNo::parse(f.str("out_request_no")?),
+        )?,
+        refund_amount: f.amount("refund_amount")?,
+        refund_reason: f.text("refund_reason", 256)?,
+    })
+}
+
+fn query_param<'a>(q: Option<&'a str>, key: &str) -> Option<&'a str> {
+    q?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then_some(v)
+    })
+}
+
+fn parse_wait(q: Option<&str>, default: Duration) -> Result<Duration, ApiError> {
+    match query_param(q, "wait") {
+        None => Ok(default),
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if n <= 60 => Ok(Duration::from_secs(n)),
+            _ => Err(ApiError::field(
+                "wait",
+                "must be a whole number of seconds from 0 to 60",
+            )),
+        },
+    }
+}
+
+fn endpoint_label(method: &HttpMethod, path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, segs.as_slice()) {
+        (&HttpMethod::POST, ["v1", "pay"]) => "pay",
+        (&HttpMethod::POST, ["v1", "precreate"]) => "precreate",
+        (&HttpMethod::GET, ["v1", "trades", _]) => "query",
+        (&HttpMethod::POST, ["v1", "trades", _, "cancel"]) => "cancel",
+        (&HttpMethod::POST, ["v1", "trades", _, "close"]) => "close",
+        (&HttpMethod::POST, ["v1", "trades", _, "refunds"]) => "refund",
+        (&HttpMethod::GET, ["v1", "trades", _, "refunds", _]) => "refund_query",
+        (_, ["notify", "alipay"]) => "notify",
+        (_, ["healthz"]) => "healthz",
+        (_, ["readyz"]) => "readyz",
+        (_, ["metrics"]) => "metrics",
+        _ => "other",
+    }
+}
+
+impl Api {
+    /// Serves one request; never fails (errors become JSON answers).
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let t0 = Instant::now();
+        let method = req.method().clone();
+        let label = endpoint_label(&method, req.uri().path());
+        let resp = match self.route(req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        let status = resp.status().as_u16().to_string();
+        let m = &self.flows.metrics;
+        m.inc(
+            "payswitch_requests_total",
+            &[("endpoint", label), ("status", &status)],
+        );
+        m.observe(
+            "payswitch_request_seconds",
+            &[("endpoint", label)],
+            t0.elapsed(),
+        );
+        Ok(resp)
+    }
+
+    async fn read_body(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<(http::request::Parts, Bytes), ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is larger than {} bytes", self.max_body),
+            )
+        };
+        if let Some(len) = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if len > self.max_body as u64 {
+                return Err(too_large());
+            }
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = Limited::new(body, self.max_body)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    too_large()
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "body_unreadable",
+                        "the body could not be read",
+                    )
+                }
+            })?
+            .to_bytes();
+        Ok((parts, bytes))
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
+        let path = req.uri().path().to_owned();
+        match (req.method(), path.as_str()) {
+            (&HttpMethod::GET, "/healthz") => {
+                return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+            }
+            (&HttpMethod::GET, "/readyz") => return Ok(self.readyz().await),
+            (&HttpMethod::GET, "/metrics") => return Ok(self.metrics().await),
+            (&HttpMethod::POST, "/notify/alipay") => {
+                let (_, body) = self.read_body(req).await?;
+                return Ok(self.notify(&body).await);
+            }
+            _ => {}
+        }
+        if !path.starts_with("/v1/") {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                format!("no endpoint {path}"),
+            ));
+        }
+        let (parts, body) = self.read_body(req).await?;
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| path.clone());
+        let header = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let term = match self.auth.check(header, parts.method.as_str(), &pq, &body) {
+            Ok(t) => t,
+            Err(e) => {
+                self.flows
+                    .metrics
+                    .inc("payswitch_auth_failures_total", &[("reason", e.code())]);
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    e.code(),
+                    e.to_string(),
+                ));
+            }
+        };
+        if !term.take_token() {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "terminal {} is over its rate of {} requests per second",
+                    term.cfg.key_id, term.cfg.rate_per_sec
+                ),
+            ));
+        }
+        let tc = &term.cfg;
+        let q = parts.uri.query();
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let flows = &self.flows;
+        let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
+        let no_arg = |no: &str| -> Result<String, ApiError> {
+            OutTradeNo::parse(no)
+                .map(|n| n.into_string())
+                .map_err(|e| ApiError::field("out_trade_no", e.to_string()))
+        };
+        match (&parts.method, segs.as_slice()) {
+            (&HttpMethod::POST, ["v1", "pay"]) => {
+                let wait = parse_wait(q, self.default_wait)?;
+                let o = parse_pay(&body)?;
+                ok(trade_json(&flows.pay(tc, o, wait).await?))
+            }
+            (&HttpMethod::POST, ["v1", "precreate"]) => {
+                let o = parse_precreate(&body)?;
+                ok(trade_json(&flows.precreate(tc, o).await?))
+            }
+            (&HttpMethod::GET, ["v1", "trades", no]) => {
+                let no = no_arg(no)?;
+                let t = match query_param(q, "refresh") {
+                    Some("1") | Some("true") => flows.refresh(tc, &no).await?,
+                    None | Some("0") | Some("false") => flows.get(tc, &no).await?,
+                    Some(_) => return Err(ApiError::field("refresh", "must be 0 or 1")),
+                };
+                ok(trade_json(&t))
+            }
+            (&HttpMethod::POST, ["v1", "trades", no, "cancel"]) => {
+                let no = no_arg(no)?;
+                ok(trade_json(&flows.cancel(tc, &no).await?))
+            }
+            (&HttpMethod::POST, ["v1", "trades", no, "close"]) => {
+                let no = no_arg(no)?;
+                ok(trade_json(&flows.close(tc, &no).await?))
+            }
+            (&HttpMethod::POST, ["v1", "trades", no, "refunds"]) => {
+                let no = no_arg(no)?;
+                let o = parse_refund(&body)?;
+                let (r, total) = flows.refund(tc, &no, o).await?;
+                ok(refund_json(&r, total))
+            }
+            (&HttpMethod::GET, ["v1", "trades", no, "refunds", req_no]) => {
+                let no = no_arg(no)?;
+                let req_no = OutRequestNo::parse(req_no)
+                    .map_err(|e| ApiError::field("out_request_no", e.to_string()))?;
+                let (r, total) = flows.get_refund(tc, &no, req_no.as_str()).await?;
+                ok(refund_json(&r, total))
+            }
+            (_, ["v1", "pay"] | ["v1", "precreate"] | ["v1", "trades", ..]) => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed on {path}", parts.method),
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                format!("no endpoint {path}"),
+            )),
+        }
+    }
+
+    async fn notify(&self, body: &[u8]) -> Response<Full<Bytes>> {
+        let m = &self.flows.metrics;
+        let params = protocol::request::decode_form(body);
+        let n = match protocol::Notification::verify(params, &self.flows.cfg.gateway.verifier) {
+            Ok(n) => n,
+            Err(e) => {
+                let reason = match e {
+                    protocol::NotifyError::BadSignature => "bad_signature",
+                    protocol::NotifyError::SignType(_) => "bad_sign_type",
+                    _ => "invalid",
+                };
+                tracing::warn!(error = %e, "notification refused");
+                m.inc("payswitch_notifications_total", &[("result", reason)]);
+                return text_response(StatusCode::BAD_REQUEST, "text/plain", "fail".into());
+            }
+        };
+        if n.app_id != self.flows.cfg.gateway.app_id {
+            tracing::warn!(out_trade_no = %n.out_trade_no, "notification for another app_id refused");
+            m.inc(
+                "payswitch_notifications_total",
+                &[("result", "wrong_app_id")],
+            );
+            return text_response(StatusCode::BAD_REQUEST, "text/plain", "fail".into());
+        }
+        match self.flows.notified(&n).await {
+            Ok(known) => {
+                m.inc(
+                    "payswitch_notifications_total",
+                    &[("result", if known { "applied" } else { "unknown_trade" })],
+                );
+                text_response(StatusCode::OK, "text/plain", "success".into())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, out_trade_no = %n.out_trade_no, "notification not journaled");
+                m.inc(
+                    "payswitch_notifications_total",
+                    &[("result", "journal_error")],
+                );
+                text_response(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "fail".into())
+            }
+        }
+    }
+
+    async fn readyz(&self) -> Response<Full<Bytes>> {
+        let store_ok =
+            tokio::time::timeout(Duration::from_secs(5), self.flows.store.commit(vec![]))
+                .await
+                .map(|r| r.is_ok())
+                .unwrap_or(false);
+        let gw_ok = !self.flows.gw.breaker_open();
+        let status = if store_ok && gw_ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        json_response(
+            status,
+            &json!({"store_writable": store_ok, "gateway_circuit": if gw_ok {"closed"} else {"open"}}),
+        )
+    }
+
+    async fn metrics(&self) -> Response<Full<Bytes>> {
+        let store = self.flows.store.clone();
+        let counts = tokio::task::spawn_blocking(move || store.status_counts())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let mut gauges: Vec<(String, String, f64)> = Status::ALL
+            .iter()
+            .map(|s| {
+                let n = counts
+                    .iter()
+                    .find(|(k, _)| k == s.as_str())
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0);
+                (
+                    "payswitch_trades".to_owned(),
+                    crate::metrics::labels(&[("status", s.as_str())]),
+                    n as f64,
+                )
+            })
+            .collect();
+        gauges.push((
+            "payswitch_flows_in_flight".into(),
+            String::new(),
+            self.flows.in_flight() as f64,
+        ));
+        gauges.push((
+            "payswitch_gateway_circuit_open".into(),
+            String::new(),
+            if self.flows.gw.breaker_open() {
+                1.0
+            } else {
+                0.0
+            },
+        ));
+        text_response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            self.flows.metrics.render(&gauges),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pay_validation_names_fields() {
+        let e = parse_pay(br#"{"out_trade_no":"a-b","auth_code":"281234567890121003","total_amount":"1.00","subject":"x"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("out_trade_no"));
+        let e = parse_pay(
+            br#"{"out_trade_no":"a","auth_code":"1234","total_amount":"1.00","subject":"x"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("auth_code"));
+        assert!(!e.message.contains("1234"));
+        let e = parse_pay(br#"{"out_trade_no":"a","auth_code":"281234567890121003","total_amount":"1.001","subject":"x"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("total_amount"));
+        let e = parse_pay(br#"{"out_trade_no":"a","auth_code":"281234567890121003","total_amount":1,"subject":"x"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("total_amount"));
+        let e = parse_pay(
+            br#"{"out_trade_no":"a","auth_code":"281234567890121003","total_amount":"1.00"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("missing_field", Some("subject"))
+        );
+        let e = parse_pay(br#"{"out_trade_no":"a","auth_code":"281234567890121003","total_amount":"1.00","subject":"x","store_id":"s"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("store_id"));
+        let o = parse_pay(br#"{"out_trade_no":"a","auth_code":"281234567890121003","total_amount":"1.00","subject":"x","scene":"wave_code"}"#).unwrap();
+        assert_eq!(o.scene, Scene::WaveCode);
+    }
+
+    #[test]
+    fn wait_parameter() {
+        let d = Duration::from_secs(60);
+        assert_eq!(parse_wait(Some("wait=0"), d).unwrap(), Duration::ZERO);
+        assert_eq!(parse_wait(None, d).unwrap(), d);
+        assert!(parse_wait(Some("wait=61"), d).is_err());
+        assert!(parse_wait(Some("wait=x"), d).is_err());
+    }
+}

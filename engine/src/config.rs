@@ -1,0 +1,767 @@
+//! Configuration: the TOML file `payswitch serve --config FILE` reads.
+//!
+//! Guarantees: a configuration that loads is complete and consistent. Every
+//! refusal names the field at fault (`gateway.app_id`, `terminals[2].secret`,
+//! ...). Keys are parsed once here into prepared [`Signer`] / [`Verifier`]
+//! values; private key files (and a config file carrying terminal secrets)
+//! readable by group or others are refused unless
+//! `allow_insecure_key_permissions` is set. No secret is ever part of an error
+//! message or of `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::{Signer, StoreId, TerminalId, Verifier};
+use serde::Deserialize;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config is not valid TOML: {0}")]
+    Toml(String),
+    #[error("config field {field}: {reason}")]
+    Field { field: String, reason: String },
+}
+
+fn field_err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    allow_insecure_key_permissions: bool,
+    server: RawServer,
+    gateway: RawGateway,
+    #[serde(default)]
+    policy: RawPolicy,
+    store: RawStore,
+    #[serde(default)]
+    terminals: Vec<RawTerminal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Vec<String>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
+    #[serde(default = "d_max_body")]
+    max_body_bytes: usize,
+    #[serde(default = "d_header_timeout")]
+    header_read_timeout_ms: u64,
+    #[serde(default = "d_grace")]
+    shutdown_grace_ms: u64,
+    #[serde(default = "d_window")]
+    auth_window_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    url: String,
+    app_id: String,
+    app_private_key_file: String,
+    alipay_public_key_file: String,
+    app_auth_token: Option<String>,
+    notify_url: Option<String>,
+    sys_service_provider_id: Option<String>,
+    ca_file: Option<String>,
+    #[serde(default = "d_connect")]
+    connect_timeout_ms: u64,
+    #[serde(default = "d_request")]
+    request_timeout_ms: u64,
+    #[serde(default = "d_pool")]
+    pool_max_idle_per_host: usize,
+    #[serde(default = "d_breaker_failures")]
+    breaker_failures: u32,
+    #[serde(default = "d_breaker_cooldown")]
+    breaker_cooldown_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default = "d_poll_interval")]
+    poll_interval_ms: u64,
+    #[serde(default = "d_poll_count")]
+    poll_count: u32,
+    #[serde(default = "d_retry_initial")]
+    unknown_retry_initial_ms: u64,
+    #[serde(default = "d_retry_max")]
+    unknown_retry_max_ms: u64,
+    #[serde(default = "d_wait")]
+    default_wait_secs: u64,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        RawPolicy {
+            poll_interval_ms: d_poll_interval(),
+            poll_count: d_poll_count(),
+            unknown_retry_initial_ms: d_retry_initial(),
+            unknown_retry_max_ms: d_retry_max(),
+            default_wait_secs: d_wait(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: String,
+    #[serde(default = "d_sync")]
+    synchronous: String,
+    #[serde(default = "d_batch")]
+    max_batch: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTerminal {
+    key_id: String,
+    secret_hex: String,
+    smid: Option<String>,
+    store_id: Option<String>,
+    terminal_id: Option<String>,
+    #[serde(default = "d_rate")]
+    rate_per_sec: f64,
+    burst: Option<f64>,
+}
+
+impl fmt::Debug for RawTerminal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawTerminal")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn d_max_body() -> usize {
+    64 * 1024
+}
+fn d_header_timeout() -> u64 {
+    5_000
+}
+fn d_grace() -> u64 {
+    30_000
+}
+fn d_window() -> u64 {
+    300
+}
+fn d_connect() -> u64 {
+    3_000
+}
+fn d_request() -> u64 {
+    15_000
+}
+fn d_pool() -> usize {
+    256
+}
+fn d_breaker_failures() -> u32 {
+    5
+}
+fn d_breaker_cooldown() -> u64 {
+    10_000
+}
+fn d_poll_interval() -> u64 {
+    5_000
+}
+fn d_poll_count() -> u32 {
+    12
+}
+fn d_retry_initial() -> u64 {
+    1_000
+}
+fn d_retry_max() -> u64 {
+    60_000
+}
+fn d_wait() -> u64 {
+    60
+}
+fn d_sync() -> String {
+    "full".into()
+}
+fn d_batch() -> usize {
+    1024
+}
+fn d_rate() -> f64 {
+    50.0
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain and private key, when the terminal API speaks TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+    /// How far a request's `ts` may be from the switch's clock (API.md: 300 s).
+    pub auth_window: Duration,
+}
+
+/// The gateway and the app the switch signs for.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    pub url: String,
+    pub app_id: String,
+    pub signer: Arc<Signer>,
+    pub verifier: Arc<Verifier>,
+    pub app_auth_token: Option<String>,
+    pub notify_url: Option<String>,
+    pub sys_service_provider_id: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("url", &self.url)
+            .field("app_id", &self.app_id)
+            .field("notify_url", &self.notify_url)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The flow policies (seed 002 section 7).
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    /// Interval between queries of a 10003 trade (5 s).
+    pub poll_interval: Duration,
+    /// Number of queries before the cancel (12).
+    pub poll_count: u32,
+    /// First back-off of the background resolution of UNKNOWN trades.
+    pub unknown_retry_initial: Duration,
+    /// Largest back-off of the background resolution.
+    pub unknown_retry_max: Duration,
+    /// `wait` of POST /v1/pay when the terminal gives none (API.md: 60).
+    pub default_wait: Duration,
+}
+
+/// SQLite journal synchronous mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fsync on every commit (the default; a commit survives power loss).
+    Full,
+    /// WAL `NORMAL`: survives a process crash, not a power loss.
+    Normal,
+    /// No fsync at all (benchmarks only).
+    Off,
+}
+
+/// The journal.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub synchronous: SyncMode,
+    pub max_batch: usize,
+}
+
+/// A registered terminal. Its secret never appears in `Debug`.
+#[derive(Clone)]
+pub struct TerminalConfig {
+    pub key_id: String,
+    pub secret: [u8; 32],
+    pub smid: Option<String>,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub rate_per_sec: f64,
+    pub burst: f64,
+}
+
+impl fmt::Debug for TerminalConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TerminalConfig")
+            .field("key_id", &self.key_id)
+            .field("smid", &self.smid)
+            .field("store_id", &self.store_id)
+            .field("terminal_id", &self.terminal_id)
+            .field("rate_per_sec", &self.rate_per_sec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A complete, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub gateway: GatewayConfig,
+    pub policy: PolicyConfig,
+    pub store: StoreConfig,
+    pub terminals: Vec<TerminalConfig>,
+}
+
+/// Whether a file is readable by group or others (unix permissions).
+fn too_open(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    Ok(mode & 0o077 != 0)
+}
+
+fn ms(field: &str, v: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    if v < min || v > max {
+        return Err(field_err(field, format!("must be between {min} and {max}")));
+    }
+    Ok(Duration::from_millis(v))
+}
+
+impl Config {
+    /// Loads and validates a config file; relative paths inside it are taken
+    /// relative to the file's directory. A file that carries terminal secrets
+    /// must not be readable by group or others (unless the config allows it).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, false)
+    }
+
+    /// As [`Config::load`]; `allow_insecure` overrides the permission checks
+    /// (the `--allow-insecure-key-permissions` flag).
+    pub fn load_with(path: &Path, allow_insecure: bool) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let cfg = Self::parse(&text, base, allow_insecure)?;
+        let allow = allow_insecure || Self::allows_insecure(&text);
+        if !cfg.terminals.is_empty() && !allow {
+            match too_open(path) {
+                Ok(true) => {
+                    return Err(field_err(
+                        "terminals",
+                        format!(
+                            "the config file {} carries terminal secrets and is readable by group or others; chmod 600 it or set allow_insecure_key_permissions",
+                            path.display()
+                        ),
+                    ))
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    return Err(ConfigError::Read {
+                        path: path.to_owned(),
+                        source: e,
+                    })
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn allows_insecure(text: &str) -> bool {
+        toml::from_str::<toml::Value>(text)
+            .ok()
+            .and_then(|v| v.get("allow_insecure_key_permissions")?.as_bool())
+            .unwrap_or(false)
+    }
+
+    /// Parses and validates TOML text; relative paths are resolved against `base_dir`.
+    pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        Self::parse(text, base_dir, false)
+    }
+
+    fn parse(text: &str, base: &Path, allow_insecure: bool) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        let allow = allow_insecure || raw.allow_insecure_key_permissions;
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+
+        // server
+        if raw.server.listen.is_empty() {
+            return Err(field_err("server.listen", "needs at least one address"));
+        }
+        let mut listen = Vec::new();
+        for (i, a) in raw.server.listen.iter().enumerate() {
+            listen.push(a.parse::<SocketAddr>().map_err(|_| {
+                field_err(
+                    format!("server.listen[{i}]"),
+                    "is not an address like 127.0.0.1:8080",
+                )
+            })?);
+        }
+        let tls = match (&raw.server.tls_cert_file, &raw.server.tls_key_file) {
+            (None, None) => None,
+            (Some(c), Some(k)) => {
+                let (c, k) = (resolve(c), resolve(k));
+                if !c.is_file() {
+                    return Err(field_err("server.tls_cert_file", "file not found"));
+                }
+                if !k.is_file() {
+                    return Err(field_err("server.tls_key_file", "file not found"));
+                }
+                check_key_perms("server.tls_key_file", &k, allow)?;
+                Some((c, k))
+            }
+            (Some(_), None) => {
+                return Err(field_err(
+                    "server.tls_key_file",
+                    "is required when tls_cert_file is set",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(field_err(
+                    "server.tls_cert_file",
+                    "is required when tls_key_file is set",
+                ))
+            }
+        };
+        if raw.server.max_body_bytes < 256 || raw.server.max_body_bytes > 16 * 1024 * 1024 {
+            return Err(field_err(
+                "server.max_body_bytes",
+                "must be between 256 and 16777216",
+            ));
+        }
+        let server = ServerConfig {
+            listen,
+            tls,
+            max_body_bytes: raw.server.max_body_bytes,
+            header_read_timeout: ms(
+                "server.header_read_timeout_ms",
+                raw.server.header_read_timeout_ms,
+                100,
+                600_000,
+            )?,
+            shutdown_grace: ms(
+                "server.shutdown_grace_ms",
+                raw.server.shutdown_grace_ms,
+                0,
+                3_600_000,
+            )?,
+            auth_window: Duration::from_secs(raw.server.auth_window_secs.clamp(1, 3600)),
+        };
+
+        // gateway
+        let g = raw.gateway;
+        if !(g.url.starts_with("https://") || g.url.starts_with("http://")) {
+            return Err(field_err(
+                "gateway.url",
+                "must start with https:// or http://",
+            ));
+        }
+        if g.url.parse::<http::Uri>().is_err() {
+            return Err(field_err("gateway.url", "is not a valid URL"));
+        }
+        if g.app_id.is_empty()
+            || g.app_id.len() > 32
+            || !g.app_id.bytes().all(|c| c.is_ascii_digit())
+        {
+            return Err(field_err("gateway.app_id", "must be 1 to 32 digits"));
+        }
+        let key_path = resolve(&g.app_private_key_file);
+        let key_text = std::fs::read_to_string(&key_path).map_err(|e| {
+            field_err(
+                "gateway.app_private_key_file",
+                format!("cannot read {}: {e}", key_path.display()),
+            )
+        })?;
+        check_key_perms("gateway.app_private_key_file", &key_path, allow)?;
+        let signer = Signer::from_text(&key_text)
+            .map_err(|e| field_err("gateway.app_private_key_file", e.to_string()))?;
+        let pub_path = resolve(&g.alipay_public_key_file);
+        let pub_text = std::fs::read_to_string(&pub_path).map_err(|e| {
+            field_err(
+                "gateway.alipay_public_key_file",
+                format!("cannot read {}: {e}", pub_path.display()),
+            )
+        })?;
+        let verifier = Verifier::from_text(&pub_text)
+            .map_err(|e| field_err("gateway.alipay_public_key_file", e.to_string()))?;
+        if let Some(u) = &g.notify_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(field_err(
+                    "gateway.notify_url",
+                    "must start with https:// or http://",
+                ));
+            }
+        }
+        if let Some(t) = &g.app_auth_token {
+            if t.is_empty() || t.len() > 128 {
+                return Err(field_err(
+                    "gateway.app_auth_token",
+                    "must be 1 to 128 characters",
+                ));
+            }
+        }
+        let ca_file = g.ca_file.as_deref().map(resolve);
+        if let Some(ca) = &ca_file {
+            if !ca.is_file() {
+                return Err(field_err("gateway.ca_file", "file not found"));
+            }
+        }
+        if g.breaker_failures == 0 {
+            return Err(field_err("gateway.breaker_failures", "must be at least 1"));
+        }
+        let gateway = GatewayConfig {
+            url: g.url,
+            app_id: g.app_id,
+            signer: Arc::new(signer),
+            verifier: Arc::new(verifier),
+            app_auth_token: g.app_auth_token,
+            notify_url: g.notify_url,
+            sys_service_provider_id: g.sys_service_provider_id,
+            ca_file,
+            connect_timeout: ms(
+                "gateway.connect_timeout_ms",
+                g.connect_timeout_ms,
+                10,
+                120_000,
+            )?,
+            request_timeout: ms(
+                "gateway.request_timeout_ms",
+                g.request_timeout_ms,
+                10,
+                300_000,
+            )?,
+            pool_max_idle_per_host: g.pool_max_idle_per_host,
+            breaker_failures: g.breaker_failures,
+            breaker_cooldown: ms(
+                "gateway.breaker_cooldown_ms",
+                g.breaker_cooldown_ms,
+                1,
+                3_600_000,
+            )?,
+        };
+
+        // policy
+        let p = raw.policy;
+        if p.poll_count == 0 || p.poll_count > 1000 {
+            return Err(field_err("policy.poll_count", "must be between 1 and 1000"));
+        }
+        if p.default_wait_secs > 60 {
+            return Err(field_err(
+                "policy.default_wait_secs",
+                "must be between 0 and 60",
+            ));
+        }
+        let policy = PolicyConfig {
+            poll_interval: ms("policy.poll_interval_ms", p.poll_interval_ms, 1, 600_000)?,
+            poll_count: p.poll_count,
+            unknown_retry_initial: ms(
+                "policy.unknown_retry_initial_ms",
+                p.unknown_retry_initial_ms,
+                1,
+                3_600_000,
+            )?,
+            unknown_retry_max: ms(
+                "policy.unknown_retry_max_ms",
+                p.unknown_retry_max_ms,
+                1,
+                86_400_000,
+            )?,
+            default_wait: Duration::from_secs(p.default_wait_secs),
+        };
+
+        // store
+        let synchronous = match raw.store.synchronous.as_str() {
+            "full" => SyncMode::Full,
+            "normal" => SyncMode::Normal,
+            "off" => SyncMode::Off,
+            _ => {
+                return Err(field_err(
+                    "store.synchronous",
+                    "must be full, normal or off",
+                ))
+            }
+        };
+        if raw.store.path.is_empty() {
+            return Err(field_err("store.path", "must not be empty"));
+        }
+        if raw.store.max_batch == 0 || raw.store.max_batch > 100_000 {
+            return Err(field_err("store.max_batch", "must be between 1 and 100000"));
+        }
+        let store = StoreConfig {
+            path: resolve(&raw.store.path),
+            synchronous,
+            max_batch: raw.store.max_batch,
+        };
+
+        // terminals
+        let mut terminals: Vec<TerminalConfig> = Vec::new();
+        for (i, t) in raw.terminals.into_iter().enumerate() {
+            let f = |name: &str| format!("terminals[{i}].{name}");
+            if t.key_id.is_empty()
+                || t.key_id.len() > 64
+                || !t
+                    .key_id
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
+            {
+                return Err(field_err(
+                    f("key_id"),
+                    "must be 1 to 64 letters, digits, '_', '-' or '.'",
+                ));
+            }
+            if terminals.iter().any(|o| o.key_id == t.key_id) {
+                return Err(field_err(f("key_id"), "is registered twice"));
+            }
+            let bytes = hex::decode(t.secret_hex.trim())
+                .map_err(|_| field_err(f("secret_hex"), "must be hexadecimal"))?;
+            let secret: [u8; 32] = bytes.try_into().map_err(|_| {
+                field_err(f("secret_hex"), "must be exactly 32 bytes (64 hex digits)")
+            })?;
+            if let Some(s) = &t.store_id {
+                StoreId::parse(s).map_err(|e| field_err(f("store_id"), e.to_string()))?;
+            }
+            if let Some(s) = &t.terminal_id {
+                TerminalId::parse(s).map_err(|e| field_err(f("terminal_id"), e.to_string()))?;
+            }
+            if let Some(s) = &t.smid {
+                if s.is_empty() || s.len() > 32 || !s.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(field_err(f("smid"), "must be 1 to 32 letters or digits"));
+                }
+            }
+            if !(t.rate_per_sec > 0.0 && t.rate_per_sec <= 1_000_000.0) {
+                return Err(field_err(
+                    f("rate_per_sec"),
+                    "must be above 0 and at most 1000000",
+                ));
+            }
+            let burst = t.burst.unwrap_or(t.rate_per_sec.max(1.0) * 2.0);
+            if !(1.0..=10_000_000.0).contains(&burst) {
+                return Err(field_err(f("burst"), "must be between 1 and 10000000"));
+            }
+            terminals.push(TerminalConfig {
+                key_id: t.key_id,
+                secret,
+                smid: t.smid,
+                store_id: t.store_id,
+                terminal_id: t.terminal_id,
+                rate_per_sec: t.rate_per_sec,
+                burst,
+            });
+        }
+
+        Ok(Config {
+            server,
+            gateway,
+            policy,
+            store,
+            terminals,
+        })
+    }
+}
+
+fn check_key_perms(field: &str, path: &Path, allow: bool) -> Result<(), ConfigError> {
+    if allow {
+        return Ok(());
+    }
+    match too_open(path) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(field_err(
+            field,
+            format!(
+                "{} is readable by group or others; chmod 600 it (or pass --allow-insecure-key-permissions)",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(field_err(field, format!("cannot stat {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/keys")
+    }
+
+    fn sample(extra_terminal: &str) -> String {
+        let k = keys_dir();
+        format!(
+            r#"
+allow_insecure_key_permissions = true
+[server]
+listen = ["127.0.0.1:0"]
+[gateway]
+url = "http://127.0.0.1:9090/gateway.do"
+app_id = "2021000000000001"
+app_private_key_file = "{}/demo-app-private.pem"
+alipay_public_key_file = "{}/demo-alipay-public.pem"
+[store]
+path = "j.db"
+[[terminals]]
+key_id = "T1"
+secret_hex = "{}"
+store_id = "S1"
+{extra_terminal}
+"#,
+            k.display(),
+            k.display(),
+            "ab".repeat(32)
+        )
+    }
+
+    #[test]
+    fn loads_a_good_config() {
+        let c = Config::from_toml_str(&sample(""), Path::new("/tmp")).unwrap();
+        assert_eq!(c.policy.poll_count, 12);
+        assert_eq!(c.policy.poll_interval, Duration::from_secs(5));
+        assert_eq!(c.store.path, Path::new("/tmp/j.db"));
+        assert_eq!(c.terminals[0].secret, [0xab; 32]);
+        assert!(!format!("{:?}", c.terminals[0]).contains("abab"));
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let bad = sample("").replace("\"S1\"", "\"bad id!\"");
+        let e = Config::from_toml_str(&bad, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("terminals[0].store_id"), "{e}");
+        let bad = sample("").replace(&"ab".repeat(32), "abcd");
+        let e = Config::from_toml_str(&bad, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("terminals[0].secret_hex"), "{e}");
+        assert!(!e.to_string().contains("abcd"));
+        let bad = sample("").replace("2021000000000001", "app!");
+        let e = Config::from_toml_str(&bad, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("gateway.app_id"), "{e}");
+        let bad = sample("").replace("127.0.0.1:0", "nowhere");
+        let e = Config::from_toml_str(&bad, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("server.listen[0]"), "{e}");
+    }
+
+    #[test]
+    fn refuses_open_private_keys() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pem");
+        std::fs::copy(keys_dir().join("demo-app-private.pem"), &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = sample("")
+            .replace("allow_insecure_key_permissions = true", "")
+            .replace(
+                &format!("{}/demo-app-private.pem", keys_dir().display()),
+                key.to_str().unwrap(),
+            );
+        let e = Config::from_toml_str(&text, dir.path()).unwrap_err();
+        assert!(
+            e.to_string().contains("gateway.app_private_key_file"),
+            "{e}"
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Config::from_toml_str(&text, dir.path()).unwrap();
+    }
+}

@@ -1,0 +1,356 @@
+//! The gateway client: signed `gateway.do` calls over a keep-alive pool.
+//!
+//! A hyper-util legacy client over hyper-rustls (aws-lc-rs provider; `https`
+//! and, for the simulator, plain `http`), with connect and request time-outs.
+//! Every request is signed once with the prepared [`protocol::Signer`]; every
+//! answer is verified over its raw node ([`protocol::response::verify_response`])
+//! before anything reads it. Anything that is not a verified answer (time-out,
+//! connection error, HTTP error, unsigned or badly signed body) is an
+//! [`Outcome::Unknown`]: the caller must treat the request's effect as unknown.
+//!
+//! The circuit breaker counts consecutive failures (unknown outcomes and
+//! 20000 answers). Once open it refuses *new payments* only
+//! ([`Gateway::admit_new_trade`]); queries, cancels and refunds always go out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use parking_lot::Mutex;
+use protocol::request::{sign_request, CommonOptions, FORM_CONTENT_TYPE};
+use protocol::response::{
+    verify_response, CancelResponse, CloseResponse, PayResponse, PrecreateResponse, QueryResponse,
+    RefundQueryResponse, RefundResponse,
+};
+use protocol::Method;
+use serde::de::DeserializeOwned;
+
+use crate::config::GatewayConfig;
+use crate::metrics::Metrics;
+
+/// Why the gateway client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("gateway.url is not a valid URI: {0}")]
+    Url(String),
+    #[error("gateway.ca_file: {0}")]
+    Ca(String),
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// The result of one gateway call.
+#[derive(Debug, Clone)]
+pub enum Outcome<T> {
+    /// A verified answer (any code).
+    Answer(T),
+    /// No verified answer: the request may or may not have taken effect.
+    Unknown(String),
+}
+
+/// Access to the common status fields of a typed response.
+pub trait Answer: DeserializeOwned + Send + 'static {
+    fn code(&self) -> &str;
+    fn sub_code(&self) -> Option<&str>;
+}
+
+macro_rules! answer {
+    ($($t:ty),*) => {$(
+        impl Answer for $t {
+            fn code(&self) -> &str { &self.code }
+            fn sub_code(&self) -> Option<&str> { self.sub_code.as_deref() }
+        }
+    )*};
+}
+answer!(
+    PayResponse,
+    PrecreateResponse,
+    QueryResponse,
+    CancelResponse,
+    CloseResponse,
+    RefundResponse,
+    RefundQueryResponse
+);
+
+struct BreakerState {
+    consecutive: u32,
+    open_until: Option<Instant>,
+}
+
+/// Consecutive-failure circuit breaker.
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    state: Mutex<BreakerState>,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
+        Breaker {
+            threshold,
+            cooldown,
+            state: Mutex::new(BreakerState {
+                consecutive: 0,
+                open_until: None,
+            }),
+        }
+    }
+
+    /// `Err(remaining)` while open. After the cool-down it lets traffic
+    /// through again (half-open); the next failure re-opens it.
+    pub fn admit(&self) -> Result<(), Duration> {
+        let s = self.state.lock();
+        match s.open_until {
+            Some(t) => {
+                let now = Instant::now();
+                if now < t {
+                    Err(t - now)
+                } else {
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn record(&self, ok: bool) {
+        let mut s = self.state.lock();
+        if ok {
+            s.consecutive = 0;
+            s.open_until = None;
+        } else {
+            s.consecutive = s.consecutive.saturating_add(1);
+            if s.consecutive >= self.threshold {
+                s.open_until = Some(Instant::now() + self.cooldown);
+            }
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.admit().is_err()
+    }
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The gateway client.
+pub struct Gateway {
+    client: HttpsClient,
+    uri: http::Uri,
+    cfg: GatewayConfig,
+    breaker: Breaker,
+    metrics: Arc<Metrics>,
+}
+
+fn tls_config(cfg: &GatewayConfig) -> Result<rustls::ClientConfig, GatewayError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = &cfg.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| GatewayError::Ca(e.to_string()))?;
+        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let c = c.map_err(|e| GatewayError::Ca(e.to_string()))?;
+            roots.add(c).map_err(|e| GatewayError::Ca(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(GatewayError::Ca("no certificate in the file".into()));
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| GatewayError::Tls(e.to_string()))?;
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+impl Gateway {
+    /// Builds the client (no connection is made yet).
+    pub fn new(cfg: GatewayConfig, metrics: Arc<Metrics>) -> Result<Gateway, GatewayError> {
+        let uri: http::Uri = cfg
+            .url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| GatewayError::Url(e.to_string()))?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = if cfg.ca_file.is_some() {
+            builder.with_tls_config(tls_config(&cfg)?)
+        } else {
+            match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(
+                Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            ) {
+                Ok(b) => b,
+                Err(e) => {
+                    if cfg.url.starts_with("https://") {
+                        tracing::warn!(error = %e, "no system CA certificates found; set gateway.ca_file");
+                    }
+                    builder.with_tls_config(tls_config(&cfg)?)
+                }
+            }
+        };
+        let https = builder.https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            .build(https);
+        let breaker = Breaker::new(cfg.breaker_failures, cfg.breaker_cooldown);
+        Ok(Gateway {
+            client,
+            uri,
+            cfg,
+            breaker,
+            metrics,
+        })
+    }
+
+    /// The app id requests are signed for.
+    pub fn app_id(&self) -> &str {
+        &self.cfg.app_id
+    }
+
+    /// Whether a new trade may be started: `Err(remaining)` while the breaker is open.
+    pub fn admit_new_trade(&self) -> Result<(), Duration> {
+        self.breaker.admit()
+    }
+
+    /// Whether the breaker is open.
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// The configured notify_url.
+    pub fn notify_url(&self) -> Option<&str> {
+        self.cfg.notify_url.as_deref()
+    }
+
+    /// The sys_service_provider_id for extend_params, when configured.
+    pub fn sys_service_provider_id(&self) -> Option<&str> {
+        self.cfg.sys_service_provider_id.as_deref()
+    }
+
+    /// Signs and sends one request, verifies the answer.
+    pub async fn call<T: Answer>(
+        &self,
+        method: Method,
+        biz_content: &str,
+        with_notify_url: bool,
+    ) -> Outcome<T> {
+        let t0 = Instant::now();
+        let out = self
+            .call_inner::<T>(method, biz_content, with_notify_url)
+            .await;
+        let label = match &out {
+            Outcome::Answer(a) => a.code().to_owned(),
+            Outcome::Unknown(_) => "unknown".to_owned(),
+        };
+        let ok = matches!(&out, Outcome::Answer(a) if a.code() != "20000");
+        self.breaker.record(ok);
+        self.metrics.inc(
+            "payswitch_gateway_calls_total",
+            &[("method", method.as_str()), ("code", &label)],
+        );
+        self.metrics.observe(
+            "payswitch_gateway_seconds",
+            &[("method", method.as_str())],
+            t0.elapsed(),
+        );
+        out
+    }
+
+    async fn call_inner<T: Answer>(
+        &self,
+        method: Method,
+        biz_content: &str,
+        with_notify_url: bool,
+    ) -> Outcome<T> {
+        let opts = CommonOptions {
+            notify_url: if with_notify_url {
+                self.cfg.notify_url.as_deref()
+            } else {
+                None
+            },
+            app_auth_token: self.cfg.app_auth_token.as_deref(),
+        };
+        let signed = match sign_request(
+            &self.cfg.signer,
+            &self.cfg.app_id,
+            method.as_str(),
+            biz_content,
+            &protocol::clock::gateway_now(),
+            opts,
+        ) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Unknown(format!("signing failed: {e}")),
+        };
+        let req = match http::Request::post(self.uri.clone())
+            .header(http::header::CONTENT_TYPE, FORM_CONTENT_TYPE)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::from(signed.body)))
+        {
+            Ok(r) => r,
+            Err(e) => return Outcome::Unknown(format!("request build failed: {e}")),
+        };
+        let fut = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("connection error: {e}"))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("error reading the answer: {e}"))?
+                .to_bytes();
+            if !status.is_success() {
+                return Err(format!("gateway HTTP status {status}"));
+            }
+            Ok(body)
+        };
+        let body = match tokio::time::timeout(self.cfg.request_timeout, fut).await {
+            Err(_) => {
+                return Outcome::Unknown(format!(
+                    "no answer within {} ms",
+                    self.cfg.request_timeout.as_millis()
+                ))
+            }
+            Ok(Err(e)) => return Outcome::Unknown(e),
+            Ok(Ok(b)) => b,
+        };
+        let text = match std::str::from_utf8(&body) {
+            Ok(t) => t,
+            Err(_) => return Outcome::Unknown("the answer is not UTF-8".into()),
+        };
+        match verify_response::<T, _>(text, method.response_node(), &self.cfg.verifier) {
+            Ok(v) => Outcome::Answer(v.body),
+            Err(e) => Outcome::Unknown(format!("answer not trusted: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_and_recovers() {
+        let b = Breaker::new(3, Duration::from_millis(30));
+        b.record(false);
+        b.record(false);
+        assert!(b.admit().is_ok());
+        b.record(false);
+        assert!(b.admit().is_err());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.admit().is_ok(), "half-open after the cool-down");
+        b.record(false);
+        assert!(b.admit().is_err(), "a failure while half-open re-opens");
+        b.record(true);
+        assert!(b.admit().is_ok());
+    }
+}

@@ -1,0 +1,263 @@
+//! Start-up, the accept loops and graceful shutdown.
+//!
+//! [`start`] opens the journal, builds the gateway client, starts recovery
+//! (every unfinished trade is driven to a definite state in the background),
+//! binds every listen address, and serves. [`Running::shutdown`] stops
+//! accepting, lets open connections finish their requests, gives in-flight
+//! flows up to `server.shutdown_grace` (background retry loops stop at their
+//! next wait; recovery picks them up at the next start), then drains and
+//! closes the journal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::auth::Authenticator;
+use crate::api::Api;
+use crate::config::Config;
+use crate::flow::Flows;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use crate::EngineError;
+
+/// A running switch.
+pub struct Running {
+    addrs: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+    accept_loops: Vec<JoinHandle<()>>,
+    conns: Arc<AtomicUsize>,
+    flows: Arc<Flows>,
+    store: Arc<dyn Store>,
+    grace: Duration,
+}
+
+fn load_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, EngineError> {
+    let certs = {
+        let pem = std::fs::read(cert)
+            .map_err(|e| EngineError::Tls(format!("server.tls_cert_file: {e}")))?;
+        rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Tls(format!("server.tls_cert_file: {e}")))?
+    };
+    if certs.is_empty() {
+        return Err(EngineError::Tls(
+            "server.tls_cert_file: no certificate found".into(),
+        ));
+    }
+    let key = {
+        let pem = std::fs::read(key)
+            .map_err(|e| EngineError::Tls(format!("server.tls_key_file: {e}")))?;
+        rustls_pemfile::private_key(&mut pem.as_slice())
+            .map_err(|e| EngineError::Tls(format!("server.tls_key_file: {e}")))?
+            .ok_or_else(|| EngineError::Tls("server.tls_key_file: no private key found".into()))?
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| EngineError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| EngineError::Tls(format!("server.tls_key_file: {e}")))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Resolves once the stop flag is set (the watch guard is not held across an await).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn serve_conn<I>(
+    io: I,
+    builder: Arc<Builder<TokioExecutor>>,
+    api: Arc<Api>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| api.clone().handle(req));
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Starts the switch: journal, gateway client, recovery, listeners.
+pub async fn start(config: Config) -> Result<Running, EngineError> {
+    let cfg = Arc::new(config);
+    let metrics = Arc::new(Metrics::default());
+    let store: Arc<dyn Store> = SqliteStore::open(&cfg.store, metrics.clone())?;
+    let gw = Arc::new(Gateway::new(cfg.gateway.clone(), metrics.clone())?);
+    let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics);
+    let (nt, nr) = flows.recover().await?;
+    if nt + nr > 0 {
+        tracing::info!(
+            trades = nt,
+            refunds = nr,
+            "recovery started for unfinished trades"
+        );
+    }
+    let api = Arc::new(Api {
+        flows: flows.clone(),
+        auth: Authenticator::new(&cfg.terminals, cfg.server.auth_window),
+        max_body: cfg.server.max_body_bytes,
+        default_wait: cfg.policy.default_wait,
+    });
+    let tls = match &cfg.server.tls {
+        Some((c, k)) => Some(load_tls(c, k)?),
+        None => None,
+    };
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.server.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256);
+    let builder = Arc::new(builder);
+    let (stop, _) = watch::channel(false);
+    let conns = Arc::new(AtomicUsize::new(0));
+    let mut addrs = Vec::new();
+    let mut accept_loops = Vec::new();
+    for addr in &cfg.server.listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| EngineError::Bind {
+                addr: *addr,
+                source: e,
+            })?;
+        let local = l.local_addr()?;
+        addrs.push(local);
+        tracing::info!(addr = %local, tls = tls.is_some(), "listening");
+        let (api, builder, tls, conns) = (api.clone(), builder.clone(), tls.clone(), conns.clone());
+        let mut stop_rx = stop.subscribe();
+        let hs_timeout = cfg.server.header_read_timeout;
+        accept_loops.push(tokio::spawn(async move {
+            loop {
+                let (stream, _peer) = tokio::select! {
+                    r = l.accept() => match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    _ = stopped(&mut stop_rx) => break,
+                };
+                let _ = stream.set_nodelay(true);
+                let (api, builder, tls, conns) =
+                    (api.clone(), builder.clone(), tls.clone(), conns.clone());
+                let stop_rx = stop_rx.clone();
+                conns.fetch_add(1, Ordering::AcqRel);
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve_conn(stream, builder, api, stop_rx).await,
+                        Some(acc) => {
+                            match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
+                                Ok(Ok(s)) => serve_conn(s, builder, api, stop_rx).await,
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        }
+                    }
+                    conns.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+        }));
+    }
+    // Forget nonces that left the window.
+    {
+        let api = api.clone();
+        let mut stop_rx = stop.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => api.auth.purge(),
+                    _ = stopped(&mut stop_rx) => break,
+                }
+            }
+        });
+    }
+    Ok(Running {
+        addrs,
+        stop,
+        accept_loops,
+        conns,
+        flows,
+        store,
+        grace: cfg.server.shutdown_grace,
+    })
+}
+
+impl Running {
+    /// The bound addresses (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The journal (audits, tests).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Graceful shutdown: stop accepting, finish requests and flows up to the
+    /// grace period, flush and close the journal.
+    pub async fn shutdown(self) -> Result<(), EngineError> {
+        tracing::info!("shutting down: no new connections");
+        let _ = self.stop.send(true);
+        for l in self.accept_loops {
+            let _ = l.await;
+        }
+        let deadline = tokio::time::Instant::now() + self.grace;
+        let left = self.flows.drain(self.grace).await;
+        if left > 0 {
+            tracing::warn!(
+                flows = left,
+                "flows still running at the deadline; recovery resumes them at the next start"
+            );
+        }
+        while self.conns.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?;
+        tracing::info!("journal flushed and closed");
+        Ok(())
+    }
+}
+
+/// Runs the switch until `shutdown` completes, then shuts down gracefully.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
+    let r = start(config).await?;
+    shutdown.await;
+    r.shutdown().await
+}

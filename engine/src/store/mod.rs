@@ -1,0 +1,128 @@
+//! The journal: a [`Store`] trait (so PostgreSQL can come later) and its
+//! embedded SQLite implementation ([`sqlite::SqliteStore`]).
+//!
+//! Guarantees of every implementation: a [`Commit`] resolves `Ok` only once
+//! all of its writes are durable (for SQLite with `synchronous = full`: after
+//! the fsync of the transaction holding them); the writes of one
+//! [`Store::commit`] call are applied atomically and in order; trades are
+//! unique per (app_id, out_trade_no) and refunds per (app_id, out_trade_no,
+//! out_request_no); the event log is append-only.
+
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::trade::{Refund, Trade};
+
+/// Why the journal failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("journal database error: {0}")]
+    Db(String),
+    #[error("journal writer has stopped")]
+    Closed,
+    #[error("journal record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+/// One entry of the append-only event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub at_ms: i64,
+    /// e.g. `pay_sending`, `gateway_answer`, `state`, `notification`.
+    pub kind: String,
+    /// JSON text with the details (never a secret, never an auth code).
+    pub detail: String,
+}
+
+/// One journal write.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert or replace the trade row.
+    Trade(Box<Trade>),
+    /// Insert or replace the refund row.
+    Refund(Box<Refund>),
+    /// Append an event.
+    Event(Event),
+}
+
+/// A pending commit; resolves when its writes are durable.
+pub struct Commit {
+    rx: Option<oneshot::Receiver<Result<(), StoreError>>>,
+    ready: Option<Result<(), StoreError>>,
+}
+
+impl Commit {
+    pub(crate) fn pending(rx: oneshot::Receiver<Result<(), StoreError>>) -> Commit {
+        Commit {
+            rx: Some(rx),
+            ready: None,
+        }
+    }
+    pub(crate) fn done(r: Result<(), StoreError>) -> Commit {
+        Commit {
+            rx: None,
+            ready: Some(r),
+        }
+    }
+}
+
+impl Future for Commit {
+    type Output = Result<(), StoreError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(r) = self.ready.take() {
+            return Poll::Ready(r);
+        }
+        match self.rx.as_mut() {
+            None => Poll::Ready(Err(StoreError::Closed)),
+            Some(rx) => match Pin::new(rx).poll(cx) {
+                Poll::Ready(Ok(r)) => Poll::Ready(r),
+                Poll::Ready(Err(_)) => Poll::Ready(Err(StoreError::Closed)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// Counts of trades by status, for /metrics.
+pub type StatusCounts = Vec<(String, u64)>;
+
+/// The journal interface. Reads are synchronous and short (point lookups by
+/// primary key); call them from a blocking context when the store may be slow.
+pub trait Store: Send + Sync + 'static {
+    /// Queues writes for the next group commit.
+    fn commit(&self, writes: Vec<Write>) -> Commit;
+    /// A trade by its key.
+    fn trade(&self, app_id: &str, out_trade_no: &str) -> Result<Option<Trade>, StoreError>;
+    /// A refund by its key.
+    fn refund(
+        &self,
+        app_id: &str,
+        out_trade_no: &str,
+        out_request_no: &str,
+    ) -> Result<Option<Refund>, StoreError>;
+    /// Trades that recovery must drive (PAYING, UNKNOWN, cancel in doubt) and
+    /// refunds still UNKNOWN.
+    fn unfinished(&self) -> Result<(Vec<Trade>, Vec<Refund>), StoreError>;
+    /// Every trade (audits and tests).
+    fn all_trades(&self) -> Result<Vec<Trade>, StoreError>;
+    /// A trade's events, oldest first.
+    fn events(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Event>, StoreError>;
+    /// Trade counts by status.
+    fn status_counts(&self) -> Result<StatusCounts, StoreError>;
+    /// Stops the writer after draining its queue; later commits fail.
+    fn close(&self);
+}

@@ -1,0 +1,390 @@
+//! The embedded journal: SQLite in WAL mode with ONE writer thread.
+//!
+//! Every [`Store::commit`] sends its writes over a crossbeam channel to the
+//! writer thread. The writer takes everything queued (up to `max_batch`
+//! commits), applies it in one transaction, commits it with one fsync
+//! (`synchronous = FULL`), then wakes every waiter. Under load many trades
+//! share one fsync (group commit); alone, a commit costs one fsync.
+//!
+//! Reads use a separate connection (WAL readers never block the writer).
+//! The event table is append-only (triggers refuse UPDATE and DELETE).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::{Commit, Event, StatusCounts, Store, StoreError, Write};
+use crate::config::{StoreConfig, SyncMode};
+use crate::metrics::Metrics;
+use crate::trade::{Refund, Trade};
+
+struct Job {
+    writes: Vec<Write>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The SQLite journal.
+pub struct SqliteStore {
+    tx: RwLock<Option<Sender<Job>>>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS trades (
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (app_id, out_trade_no)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trades_open ON trades(status, phase)
+    WHERE status IN ('PAYING', 'UNKNOWN') OR phase = 'cancel_pending';
+CREATE TABLE IF NOT EXISTS refunds (
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    out_request_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (app_id, out_trade_no, out_request_no)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_trade ON events(app_id, out_trade_no, id);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+"#;
+
+fn phase_str(t: &Trade) -> String {
+    serde_json::to_value(t.phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::Trade(t) => {
+            let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.prepare_cached(
+                "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(app_id, out_trade_no) DO UPDATE SET status = excluded.status, phase = excluded.phase,
+                 updated_ms = excluded.updated_ms, doc = excluded.doc",
+            )?
+            .execute(params![
+                t.app_id,
+                t.out_trade_no,
+                t.status.as_str(),
+                phase_str(t),
+                t.updated_ms,
+                doc
+            ])?;
+        }
+        Write::Refund(r) => {
+            let doc = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.prepare_cached(
+                "INSERT INTO refunds (app_id, out_trade_no, out_request_no, status, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(app_id, out_trade_no, out_request_no) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+            )?
+            .execute(params![
+                r.app_id,
+                r.out_trade_no,
+                r.out_request_no,
+                r.status.as_str(),
+                doc
+            ])?;
+        }
+        Write::Event(e) => {
+            tx.prepare_cached(
+                "INSERT INTO events (app_id, out_trade_no, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![e.app_id, e.out_trade_no, e.at_ms, e.kind, e.detail])?;
+        }
+    }
+    Ok(())
+}
+
+fn commit_jobs(conn: &mut Connection, jobs: &[Job]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for j in jobs {
+        for w in &j.writes {
+            apply(&tx, w)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metrics: Arc<Metrics>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let t0 = Instant::now();
+        let res = commit_jobs(&mut conn, &jobs);
+        match res {
+            Ok(()) => {
+                metrics.journal_batch(jobs.len(), t0.elapsed());
+                for j in jobs {
+                    let _ = j.done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                // Isolate the faulty commit: retry each one on its own.
+                tracing::error!(error = %e, "journal batch failed; retrying its commits one by one");
+                for j in jobs {
+                    let r = commit_jobs(&mut conn, std::slice::from_ref(&j));
+                    let _ = j.done.send(r);
+                }
+            }
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the journal and starts its writer thread.
+    pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Arc<SqliteStore>, StoreError> {
+        Self::open_path(&cfg.path, cfg.synchronous, cfg.max_batch, metrics)
+    }
+
+    /// As [`SqliteStore::open`] with explicit settings.
+    pub fn open_path(
+        path: &Path,
+        sync: SyncMode,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<SqliteStore>, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let sync = match sync {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+            SyncMode::Off => "OFF",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let handle = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1), metrics))
+            .map_err(|e| StoreError::Db(format!("cannot start the journal writer: {e}")))?;
+        Ok(Arc::new(SqliteStore {
+            tx: RwLock::new(Some(tx)),
+            reader: Mutex::new(reader),
+            writer: Mutex::new(Some(handle)),
+        }))
+    }
+}
+
+fn parse_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, writes: Vec<Write>) -> Commit {
+        let (done, rx) = oneshot::channel();
+        let guard = self.tx.read();
+        match guard.as_ref() {
+            None => Commit::done(Err(StoreError::Closed)),
+            Some(tx) => match tx.send(Job { writes, done }) {
+                Ok(()) => Commit::pending(rx),
+                Err(_) => Commit::done(Err(StoreError::Closed)),
+            },
+        }
+    }
+
+    fn trade(&self, app_id: &str, out_trade_no: &str) -> Result<Option<Trade>, StoreError> {
+        let conn = self.reader.lock();
+        let doc: Option<String> = conn
+            .prepare_cached("SELECT doc FROM trades WHERE app_id = ?1 AND out_trade_no = ?2")?
+            .query_row(params![app_id, out_trade_no], |r| r.get(0))
+            .optional()?;
+        doc.map(|d| parse_doc(&d)).transpose()
+    }
+
+    fn refund(
+        &self,
+        app_id: &str,
+        out_trade_no: &str,
+        out_request_no: &str,
+    ) -> Result<Option<Refund>, StoreError> {
+        let conn = self.reader.lock();
+        let doc: Option<String> = conn
+            .prepare_cached(
+                "SELECT doc FROM refunds WHERE app_id = ?1 AND out_trade_no = ?2 AND out_request_no = ?3",
+            )?
+            .query_row(params![app_id, out_trade_no, out_request_no], |r| r.get(0))
+            .optional()?;
+        doc.map(|d| parse_doc(&d)).transpose()
+    }
+
+    fn unfinished(&self) -> Result<(Vec<Trade>, Vec<Refund>), StoreError> {
+        let conn = self.reader.lock();
+        let mut trades = Vec::new();
+        let mut st = conn.prepare(
+            "SELECT doc FROM trades WHERE status IN ('PAYING', 'UNKNOWN') OR phase = 'cancel_pending'",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        for d in rows {
+            trades.push(parse_doc(&d?)?);
+        }
+        let mut refunds = Vec::new();
+        let mut st = conn.prepare("SELECT doc FROM refunds WHERE status = 'UNKNOWN'")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        for d in rows {
+            refunds.push(parse_doc(&d?)?);
+        }
+        Ok((trades, refunds))
+    }
+
+    fn all_trades(&self) -> Result<Vec<Trade>, StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare("SELECT doc FROM trades")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for d in rows {
+            out.push(parse_doc(&d?)?);
+        }
+        Ok(out)
+    }
+
+    fn events(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Event>, StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT at_ms, kind, detail FROM events WHERE app_id = ?1 AND out_trade_no = ?2 ORDER BY id",
+        )?;
+        let rows = st.query_map(params![app_id, out_trade_no], |r| {
+            Ok(Event {
+                app_id: app_id.to_owned(),
+                out_trade_no: out_trade_no.to_owned(),
+                at_ms: r.get(0)?,
+                kind: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        for e in rows {
+            out.push(e?);
+        }
+        Ok(out)
+    }
+
+    fn status_counts(&self) -> Result<StatusCounts, StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached("SELECT status, COUNT(*) FROM trades GROUP BY status")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (s, n) = r?;
+            out.push((s, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    fn close(&self) {
+        self.tx.write().take();
+        if let Some(h) = self.writer.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trade::{Kind, Phase, Status};
+    use protocol::Money;
+
+    fn trade(no: &str, status: Status) -> Trade {
+        Trade {
+            app_id: "A".into(),
+            out_trade_no: no.into(),
+            kind: Kind::Pay,
+            status,
+            phase: Phase::Idle,
+            fingerprint: "f".into(),
+            terminal: "T".into(),
+            total_amount: Money::from_fen(100),
+            subject: "s".into(),
+            trade_no: None,
+            receipt_amount: None,
+            buyer_logon_id: None,
+            gmt_payment: None,
+            refunded_amount: Money::ZERO,
+            code: None,
+            sub_code: None,
+            sub_msg: None,
+            qr_code: None,
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_commit_and_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::default());
+        let s = SqliteStore::open_path(&dir.path().join("j.db"), SyncMode::Full, 64, m.clone())
+            .unwrap();
+        let mut commits = Vec::new();
+        for i in 0..200 {
+            let st = if i % 2 == 0 {
+                Status::Success
+            } else {
+                Status::Paying
+            };
+            commits.push(s.commit(vec![
+                Write::Trade(Box::new(trade(&format!("o{i}"), st))),
+                Write::Event(Event {
+                    app_id: "A".into(),
+                    out_trade_no: format!("o{i}"),
+                    at_ms: 1,
+                    kind: "state".into(),
+                    detail: "{}".into(),
+                }),
+            ]));
+        }
+        for c in commits {
+            c.await.unwrap();
+        }
+        assert_eq!(s.all_trades().unwrap().len(), 200);
+        assert_eq!(s.unfinished().unwrap().0.len(), 100);
+        assert_eq!(s.events("A", "o3").unwrap().len(), 1);
+        assert_eq!(s.trade("A", "o4").unwrap().unwrap().status, Status::Success);
+        // Fewer fsyncs than commits: the writer grouped them.
+        let batches = m.journal_batches();
+        assert!(batches.0 < 200 && batches.1 == 200, "{batches:?}");
+        s.close();
+        assert!(s.commit(vec![]).await.is_err());
+    }
+}

@@ -1,0 +1,286 @@
+//! The trade and refund records and the one-way state machine over them.
+//!
+//! Guarantees: [`Status::can_move_to`] is the only rule deciding whether a
+//! trade's status may change, and it never lets a final status (`SUCCESS`,
+//! `FAILED`, `CLOSED`) change. The flow module applies every change through
+//! [`Trade::transition`], which enforces it. Pure data, no I/O.
+
+use protocol::Money;
+use serde::{Deserialize, Serialize};
+
+/// A trade's status as terminals see it (API.md 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// The switch is waiting for the gateway or the buyer (10003, pay in flight).
+    Paying,
+    /// A precreated QR trade waits for the buyer to scan and pay.
+    WaitBuyerPay,
+    /// Paid. Final.
+    Success,
+    /// Refused by the gateway (40004 and friends). Final.
+    Failed,
+    /// Not paid and never will be (cancelled, closed, no trade). Final.
+    Closed,
+    /// The outcome is not known yet; the switch resolves it in the background.
+    Unknown,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Paying,
+        Status::WaitBuyerPay,
+        Status::Success,
+        Status::Failed,
+        Status::Closed,
+        Status::Unknown,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Paying => "PAYING",
+            Status::WaitBuyerPay => "WAIT_BUYER_PAY",
+            Status::Success => "SUCCESS",
+            Status::Failed => "FAILED",
+            Status::Closed => "CLOSED",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether the status never changes again.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Status::Success | Status::Failed | Status::Closed)
+    }
+
+    /// Whether a terminal waiting on `?wait=` should be answered.
+    pub const fn is_settled(self) -> bool {
+        self.is_final() || matches!(self, Status::Unknown | Status::WaitBuyerPay)
+    }
+
+    /// The one-way rule: a final status stays; nothing goes back to
+    /// WAIT_BUYER_PAY from PAYING/UNKNOWN; anything else is allowed.
+    pub fn can_move_to(self, to: Status) -> bool {
+        if self == to {
+            return true;
+        }
+        match self {
+            Status::Success | Status::Failed | Status::Closed => false,
+            Status::Paying => matches!(
+                to,
+                Status::Success | Status::Failed | Status::Closed | Status::Unknown
+            ),
+            Status::Unknown => matches!(
+                to,
+                Status::Success | Status::Failed | Status::Closed | Status::Paying
+            ),
+            Status::WaitBuyerPay => {
+                matches!(to, Status::Success | Status::Closed | Status::Unknown)
+            }
+        }
+    }
+}
+
+/// Which API created the trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// alipay.trade.pay (barcode).
+    Pay,
+    /// alipay.trade.precreate (QR).
+    Precreate,
+}
+
+/// Background work the trade still owes; what recovery looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Nothing in flight.
+    Idle,
+    /// The pay/precreate request is about to be (or was) sent; no answer yet.
+    Sending,
+    /// 10003: polling with alipay.trade.query.
+    Polling,
+    /// A cancel (or close) is about to be (or was) sent; only its answer decides.
+    CancelPending,
+    /// The outcome is unknown; being resolved in the background.
+    Resolving,
+}
+
+/// A trade as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trade {
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub phase: Phase,
+    /// SHA-256 of the request's content, for idempotency.
+    pub fingerprint: String,
+    pub terminal: String,
+    pub total_amount: Money,
+    pub subject: String,
+    pub trade_no: Option<String>,
+    pub receipt_amount: Option<Money>,
+    pub buyer_logon_id: Option<String>,
+    pub gmt_payment: Option<String>,
+    pub refunded_amount: Money,
+    pub code: Option<String>,
+    pub sub_code: Option<String>,
+    pub sub_msg: Option<String>,
+    pub qr_code: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A refused status change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("trade status cannot move from {} to {}", .from.as_str(), .to.as_str())]
+pub struct IllegalTransition {
+    pub from: Status,
+    pub to: Status,
+}
+
+impl Trade {
+    /// Moves the trade to `to` if the one-way rule allows it.
+    pub fn transition(&mut self, to: Status) -> Result<bool, IllegalTransition> {
+        if !self.status.can_move_to(to) {
+            return Err(IllegalTransition {
+                from: self.status,
+                to,
+            });
+        }
+        let changed = self.status != to;
+        self.status = to;
+        if to.is_final() {
+            self.phase = Phase::Idle;
+        }
+        Ok(changed)
+    }
+
+    /// Whether recovery must drive this trade.
+    pub fn needs_recovery(&self) -> bool {
+        matches!(self.status, Status::Paying | Status::Unknown)
+            || self.phase == Phase::CancelPending
+    }
+}
+
+/// A refund's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundStatus {
+    Success,
+    Failed,
+    Unknown,
+}
+
+impl RefundStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Success => "SUCCESS",
+            RefundStatus::Failed => "FAILED",
+            RefundStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// A refund request as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refund {
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub out_request_no: String,
+    pub refund_amount: Money,
+    pub refund_reason: Option<String>,
+    pub status: RefundStatus,
+    pub fingerprint: String,
+    pub code: Option<String>,
+    pub sub_code: Option<String>,
+    pub sub_msg: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn trade() -> Trade {
+        Trade {
+            app_id: "1".into(),
+            out_trade_no: "o".into(),
+            kind: Kind::Pay,
+            status: Status::Paying,
+            phase: Phase::Sending,
+            fingerprint: String::new(),
+            terminal: "T".into(),
+            total_amount: Money::from_fen(1),
+            subject: "s".into(),
+            trade_no: None,
+            receipt_amount: None,
+            buyer_logon_id: None,
+            gmt_payment: None,
+            refunded_amount: Money::ZERO,
+            code: None,
+            sub_code: None,
+            sub_msg: None,
+            qr_code: None,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    fn status() -> impl Strategy<Value = Status> {
+        prop::sample::select(Status::ALL.to_vec())
+    }
+
+    proptest! {
+        /// Whatever sequence of changes the flows, notifications and queries
+        /// attempt, once a trade is final its status never changes again.
+        #[test]
+        fn final_states_never_change(start in status(), steps in prop::collection::vec(status(), 0..40)) {
+            let mut t = trade();
+            t.status = start;
+            if start.is_final() {
+                t.phase = Phase::Idle;
+            }
+            let mut final_seen: Option<Status> = if start.is_final() { Some(start) } else { None };
+            for s in steps {
+                let before = t.status;
+                let r = t.transition(s);
+                if let Some(f) = final_seen {
+                    prop_assert_eq!(t.status, f);
+                    prop_assert!(r.is_err() || s == f);
+                }
+                if r.is_err() {
+                    prop_assert_eq!(t.status, before);
+                }
+                if t.status.is_final() {
+                    final_seen = Some(t.status);
+                    prop_assert_eq!(t.phase, Phase::Idle);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_returns_to_wait_buyer_pay() {
+        for s in [Status::Paying, Status::Unknown] {
+            assert!(!s.can_move_to(Status::WaitBuyerPay));
+        }
+        assert!(Status::WaitBuyerPay.can_move_to(Status::Success));
+        assert!(!Status::Success.can_move_to(Status::Closed));
+    }
+}
