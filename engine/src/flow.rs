@@ -917,7 +917,7 @@ impl Flows {
                 Outcome::Answer(r) if r.code == "10000" => {
                     let _ = me
                         .update(&s2, |t| {
-                            t.status = Status::WaitBuyerPay;
+                            t.transition(Status::WaitBuyerPay).ok()?;
                             t.phase = Phase::Idle;
                             t.qr_code.clone_from(&r.qr_code);
                             t.code = Some(r.code.clone());
@@ -1039,16 +1039,8 @@ impl Flows {
                 }
             }
             me.note(&t, "gateway_answer", detail);
-            // Fall back to cancel (works whether or not the trade exists yet).
-            let _ = me
-                .update(&s2, |t| {
-                    if t.status.is_final() {
-                        return None;
-                    }
-                    t.phase = Phase::Resolving;
-                    Some(vec![])
-                })
-                .await;
+            // Fall back to cancel (works whether or not the trade exists
+            // yet); the trade stays "cancel pending" until it answers.
             drop(guard);
             me.cancel_until_definite(&s2).await;
         });
@@ -1410,14 +1402,10 @@ impl Flows {
             self.spawn(&no, async move {
                 let t = Self::current(&slot).await;
                 if t.phase == Phase::CancelPending || t.kind == Kind::Precreate {
-                    // A cancel in doubt is only settled by a cancel answer;
-                    // a precreate whose answer was lost is cancelled (the QR never reached anyone).
-                    let _ = me
-                        .update(&slot, |t| {
-                            t.phase = Phase::Resolving;
-                            Some(vec![ev(t, "recovery", json!({"action": "cancel"}))])
-                        })
-                        .await;
+                    // A cancel in doubt is only settled by a cancel answer
+                    // (the trade stays "cancel pending"); a precreate whose
+                    // answer was lost is cancelled (the QR never reached anyone).
+                    me.note(&t, "recovery", json!({"action": "cancel"}));
                     me.cancel_until_definite(&slot).await;
                 } else {
                     let _ = me

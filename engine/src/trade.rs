@@ -61,17 +61,22 @@ impl Status {
         self.is_final() || matches!(self, Status::Unknown | Status::WaitBuyerPay)
     }
 
-    /// The one-way rule: a final status stays; nothing goes back to
-    /// WAIT_BUYER_PAY from PAYING/UNKNOWN; anything else is allowed.
+    /// The one-way rule: a final status stays; UNKNOWN never goes back to
+    /// WAIT_BUYER_PAY (only a precreate in flight, PAYING, reaches it).
     pub fn can_move_to(self, to: Status) -> bool {
         if self == to {
             return true;
         }
         match self {
             Status::Success | Status::Failed | Status::Closed => false,
+            // PAYING -> WAIT_BUYER_PAY: a precreate answered with its QR code.
             Status::Paying => matches!(
                 to,
-                Status::Success | Status::Failed | Status::Closed | Status::Unknown
+                Status::Success
+                    | Status::Failed
+                    | Status::Closed
+                    | Status::Unknown
+                    | Status::WaitBuyerPay
             ),
             Status::Unknown => matches!(
                 to,
@@ -277,9 +282,7 @@ mod tests {
 
     #[test]
     fn nothing_returns_to_wait_buyer_pay() {
-        for s in [Status::Paying, Status::Unknown] {
-            assert!(!s.can_move_to(Status::WaitBuyerPay));
-        }
+        assert!(!Status::Unknown.can_move_to(Status::WaitBuyerPay));
         assert!(Status::WaitBuyerPay.can_move_to(Status::Success));
         assert!(!Status::Success.can_move_to(Status::Closed));
     }

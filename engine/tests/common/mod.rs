@@ -1,0 +1,258 @@
+//! Test harness: the real simulator in-process, the switch (library or the
+//! real `payswitch` binary) on loopback, and a terminal client that signs
+//! requests the way API.md 1 says.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde_json::Value;
+
+pub const SECRET: [u8; 32] = [0x5a; 32];
+pub const SECRET2: [u8; 32] = [0x33; 32];
+
+/// Starts the simulator: time scale 100, a short hold for 9001.
+pub async fn sim() -> simulator::SimHandle {
+    let mut c = simulator::SimConfig::demo();
+    c.time_scale = 100.0;
+    c.client_timeout_hint = Duration::from_millis(1500);
+    simulator::start(c).await.expect("simulator starts")
+}
+
+pub fn keys_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/keys")
+}
+
+/// Copies the demo keys into `dir` with mode 0600.
+pub fn install_keys(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["demo-app-private.pem", "demo-alipay-public.pem"] {
+        let to = dir.join(f);
+        std::fs::copy(keys_dir().join(f), &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A config for tests: fast polls (50 ms), 1 s gateway time-out.
+pub fn config_text(listen: &str, gateway_url: &str, notify_url: &str, extra_policy: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = ["{listen}"]
+max_body_bytes = 8192
+header_read_timeout_ms = 2000
+shutdown_grace_ms = 3000
+
+[gateway]
+url = "{gateway_url}"
+app_id = "2021000000000001"
+app_private_key_file = "demo-app-private.pem"
+alipay_public_key_file = "demo-alipay-public.pem"
+notify_url = "{notify_url}"
+connect_timeout_ms = 500
+request_timeout_ms = 1000
+breaker_failures = 1000
+breaker_cooldown_ms = 500
+
+[policy]
+poll_interval_ms = 50
+poll_count = 12
+unknown_retry_initial_ms = 50
+unknown_retry_max_ms = 400
+{extra_policy}
+
+[store]
+path = "journal.db"
+
+[[terminals]]
+key_id = "T1"
+secret_hex = "{}"
+smid = "2088000000000001"
+store_id = "NJ_001"
+terminal_id = "POS_01"
+rate_per_sec = 100000
+
+[[terminals]]
+key_id = "T2"
+secret_hex = "{}"
+store_id = "SH_001"
+rate_per_sec = 1
+burst = 3
+"#,
+        hex::encode(SECRET),
+        hex::encode(SECRET2)
+    )
+}
+
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    install_keys(dir);
+    let p = dir.join("payswitch.toml");
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+/// The switch in-process, against `sim`. Returns the running switch and its base URL.
+pub async fn switch_in_process(dir: &Path, sim: &simulator::SimHandle) -> (engine::Running, String) {
+    let port = free_port();
+    let text = config_text(
+        &format!("127.0.0.1:{port}"),
+        &sim.gateway_url(),
+        &format!("http://127.0.0.1:{port}/notify/alipay"),
+        "",
+    );
+    let path = write_config(dir, &text);
+    let cfg = engine::Config::load(&path).expect("config loads");
+    let r = engine::start(cfg).await.expect("switch starts");
+    let addr: SocketAddr = r.local_addrs()[0];
+    (r, format!("http://{addr}"))
+}
+
+pub fn http_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn nonce() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A terminal.
+#[derive(Clone)]
+pub struct Term {
+    pub key: String,
+    pub secret: [u8; 32],
+    pub base: String,
+    pub client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Term {
+    pub fn new(base: &str) -> Term {
+        Term {
+            key: "T1".into(),
+            secret: SECRET,
+            base: base.to_owned(),
+            client: http_client(),
+        }
+    }
+
+    pub fn auth_header(&self, method: &str, pq: &str, body: &[u8], ts: i64, nonce: &str) -> String {
+        let sig = engine::api::auth::sign(&self.secret, method, pq, ts, nonce, body);
+        format!("PSW1-HMAC-SHA256 key={}, ts={ts}, nonce={nonce}, sig={sig}", self.key)
+    }
+
+    /// A signed request; Err on a transport error.
+    pub async fn try_call(&self, method: &str, pq: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let h = self.auth_header(method, pq, &bytes, unix_now(), &nonce());
+        self.raw(method, pq, bytes, Some(h)).await
+    }
+
+    pub async fn call(&self, method: &str, pq: &str, body: Option<&Value>) -> (u16, Value) {
+        self.try_call(method, pq, body).await.expect("switch answers")
+    }
+
+    pub async fn raw(&self, method: &str, pq: &str, bytes: Vec<u8>, auth: Option<String>) -> Result<(u16, Value), String> {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{pq}", self.base))
+            .header("content-type", "application/json");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        let req = b.body(Full::new(Bytes::from(bytes))).unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(90), self.client.request(req))
+            .await
+            .map_err(|_| "timeout".to_string())?
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let v = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        Ok((status, v))
+    }
+
+    pub async fn pay(&self, no: &str, auth_code: &str, amount: &str, wait: u32) -> (u16, Value) {
+        let body = serde_json::json!({"out_trade_no": no, "auth_code": auth_code, "total_amount": amount, "subject": "test goods"});
+        self.call("POST", &format!("/v1/pay?wait={wait}"), Some(&body)).await
+    }
+
+    pub async fn get(&self, no: &str) -> (u16, Value) {
+        self.call("GET", &format!("/v1/trades/{no}"), None).await
+    }
+
+    /// Polls GET until the trade is final.
+    pub async fn until_final(&self, no: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (s, v) = self.get(no).await;
+            assert_eq!(s, 200, "{v}");
+            if matches!(v["status"].as_str(), Some("SUCCESS" | "FAILED" | "CLOSED")) {
+                return v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "trade {no} not final: {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// An auth code ending with `last4`.
+pub fn auth_code(last4: &str) -> String {
+    format!("28{:012}{last4}", rand::thread_rng().gen_range(0..1_000_000_000_000u64))
+}
+
+/// GET a simulator control URL.
+pub async fn sim_get(base: &str, path: &str) -> (u16, Value) {
+    let c = http_client();
+    let req = http::Request::get(format!("{base}{path}")).body(Full::new(Bytes::new())).unwrap();
+    let resp = c.request(req).await.expect("simulator answers");
+    let s = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (s, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+pub async fn sim_post(base: &str, path: &str) -> (u16, Value) {
+    let c = http_client();
+    let req = http::Request::post(format!("{base}{path}")).body(Full::new(Bytes::new())).unwrap();
+    let resp = c.request(req).await.expect("simulator answers");
+    let s = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (s, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Whether the switch's final status agrees with the simulator's ledger entry.
+pub fn agrees(switch_status: &str, sim: &(u16, Value)) -> bool {
+    let sim_status = if sim.0 == 404 { "NONE" } else { sim.1["status"].as_str().unwrap_or("?") };
+    match switch_status {
+        "SUCCESS" => matches!(sim_status, "TRADE_SUCCESS" | "TRADE_FINISHED"),
+        "CLOSED" | "FAILED" => matches!(sim_status, "NONE" | "TRADE_CLOSED"),
+        "WAIT_BUYER_PAY" => sim_status == "WAIT_BUYER_PAY",
+        _ => false,
+    }
+}

@@ -1,0 +1,319 @@
+//! The switch (library, in-process) against the real simulator on loopback,
+//! time-scaled: every magic value ends in the state the seeds prescribe and
+//! the simulator's ledger agrees with the journal.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_magic_value_ends_as_the_seeds_say() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    // (auth code ending, amount, final status, sub_code)
+    let cases = [
+        ("0000", "10.00", "SUCCESS", None),
+        ("0000", "1000.00", "SUCCESS", None),
+        ("1003", "10.00", "SUCCESS", None),
+        ("1004", "10.00", "CLOSED", None),
+        ("2000", "10.00", "SUCCESS", None),
+        ("2001", "10.00", "CLOSED", None),
+        ("4004", "10.00", "FAILED", Some("ACQ.PAYMENT_AUTH_CODE_INVALID")),
+        ("4005", "10.00", "FAILED", Some("ACQ.BUYER_BALANCE_NOT_ENOUGH")),
+        ("9001", "10.00", "SUCCESS", None),
+        ("9002", "10.00", "CLOSED", None),
+    ];
+    let mut tasks = Vec::new();
+    for (i, (last4, amount, want, sub)) in cases.iter().enumerate() {
+        let t = t.clone();
+        let no = format!("MAGIC_{last4}_{i}");
+        let (last4, amount, want, sub) = (*last4, *amount, *want, *sub);
+        tasks.push(tokio::spawn(async move {
+            let (s, v) = t.pay(&no, &auth_code(last4), amount, 30).await;
+            assert_eq!(s, 200, "{no}: {v}");
+            let v = if v["status"] == want { v } else { t.until_final(&no, Duration::from_secs(20)).await };
+            assert_eq!(v["status"], want, "{no}: {v}");
+            if let Some(sub) = sub {
+                assert_eq!(v["sub_code"], sub, "{v}");
+                assert_eq!(v["code"], "40004", "{v}");
+                assert!(v["sub_msg"].as_str().is_some(), "{v}");
+            }
+            if want == "SUCCESS" {
+                assert!(v["trade_no"].as_str().is_some(), "{v}");
+            }
+            (no, want)
+        }));
+    }
+    let mut done = Vec::new();
+    for task in tasks {
+        done.push(task.await.unwrap());
+    }
+    for (no, want) in done {
+        let ledger = sim_get(&sim.base_url(), &format!("/_sim/trades/{no}")).await;
+        assert!(agrees(want, &ledger), "{no}: switch {want}, simulator {ledger:?}");
+        if ledger.0 == 200 {
+            assert!(ledger.1["pay_count"].as_u64().unwrap_or(1) <= 1, "{ledger:?}");
+        }
+        // The journal holds the same final state, with its event log.
+        let tr = sw.store().trade("2021000000000001", &no).unwrap().unwrap();
+        assert_eq!(tr.status.as_str(), want);
+        let events = sw.store().events("2021000000000001", &no).unwrap();
+        assert!(events.iter().any(|e| e.kind == "created"));
+        assert!(events.iter().any(|e| e.kind == "gateway_answer"));
+    }
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_and_conflicts() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let code = auth_code("1003");
+    let body = json!({"out_trade_no": "IDEM_1", "auth_code": code, "total_amount": "12.34", "subject": "x"});
+    // Concurrent duplicates: one payment, every answer the same trade.
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let (t, body) = (t.clone(), body.clone());
+        tasks.push(tokio::spawn(async move { t.call("POST", "/v1/pay?wait=20", Some(&body)).await }));
+    }
+    for task in tasks {
+        let (s, v) = task.await.unwrap();
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["status"], "SUCCESS", "{v}");
+    }
+    let (_, again) = t.call("POST", "/v1/pay?wait=0", Some(&body)).await;
+    assert_eq!(again["status"], "SUCCESS");
+    let ledger = sim_get(&sim.base_url(), "/_sim/trades/IDEM_1").await;
+    assert_eq!(ledger.1["pay_count"], 1, "{ledger:?}");
+    // Different content: 409.
+    let mut other = body.clone();
+    other["total_amount"] = json!("12.35");
+    let (s, v) = t.call("POST", "/v1/pay", Some(&other)).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "conflict");
+    // Another terminal (other sub-merchant) neither sees nor reuses it.
+    let mut t2 = t.clone();
+    t2.key = "T2".into();
+    t2.secret = SECRET2;
+    let (s, _) = t2.get("IDEM_1").await;
+    assert_eq!(s, 404);
+    let (s, _) = t2.call("POST", "/v1/pay", Some(&body)).await;
+    assert_eq!(s, 409);
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wait_zero_answers_at_once_then_polling_sees_the_end() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let (s, v) = t.pay("W0_1", &auth_code("1004"), "5.00", 0).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["status"], "PAYING", "{v}");
+    let v = t.until_final("W0_1", Duration::from_secs(20)).await;
+    assert_eq!(v["status"], "CLOSED");
+    let ledger = sim_get(&sim.base_url(), "/_sim/trades/W0_1").await;
+    assert!(agrees("CLOSED", &ledger), "{ledger:?}");
+    // Refresh of a final trade answers from the journal.
+    let (s, v) = t.call("GET", "/v1/trades/W0_1?refresh=1", None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("CLOSED")));
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn terminal_cancel_of_a_waiting_payment() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let (_, v) = t.pay("CX_1", &auth_code("1004"), "5.00", 0).await;
+    assert_eq!(v["status"], "PAYING");
+    let (s, v) = t.call("POST", "/v1/trades/CX_1/cancel", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "CLOSED", "{v}");
+    let ledger = sim_get(&sim.base_url(), "/_sim/trades/CX_1").await;
+    assert!(agrees("CLOSED", &ledger), "{ledger:?}");
+    // A paid trade is not cancelled: refund it.
+    let (_, v) = t.pay("CX_2", &auth_code("0000"), "5.00", 10).await;
+    assert_eq!(v["status"], "SUCCESS");
+    let (s, v) = t.call("POST", "/v1/trades/CX_2/cancel", None).await;
+    assert_eq!(s, 409, "{v}");
+    let (s, _) = t.call("POST", "/v1/trades/NOPE/cancel", None).await;
+    assert_eq!(s, 404);
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn precreate_buyer_pays_notification_arrives() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let body = json!({"out_trade_no": "QR_1", "total_amount": "88.88", "subject": "dinner"});
+    let (s, v) = t.call("POST", "/v1/precreate", Some(&body)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "WAIT_BUYER_PAY", "{v}");
+    assert!(v["qr_code"].as_str().unwrap().starts_with("http"), "{v}");
+    let (s, _) = sim_post(&sim.base_url(), "/_sim/trades/QR_1/buyer-pay").await;
+    assert_eq!(s, 200);
+    // The notification (or a refresh) makes it SUCCESS.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = t.get("QR_1").await;
+        if v["status"] == "SUCCESS" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = sw.store().events("2021000000000001", "QR_1").unwrap();
+    assert!(events.iter().any(|e| e.kind == "notification"), "{events:?}");
+    // The notification was answered `success`.
+    let (_, n) = sim_get(&sim.base_url(), "/_sim/notifications?out_trade_no=QR_1").await;
+    assert!(n.to_string().contains("success"), "{n}");
+
+    // A second QR trade, closed by the terminal.
+    let body = json!({"out_trade_no": "QR_2", "total_amount": "1.00", "subject": "x"});
+    let (_, v) = t.call("POST", "/v1/precreate", Some(&body)).await;
+    assert_eq!(v["status"], "WAIT_BUYER_PAY");
+    let (s, v) = t.call("POST", "/v1/trades/QR_2/close", None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("CLOSED")), "{v}");
+    let ledger = sim_get(&sim.base_url(), "/_sim/trades/QR_2").await;
+    assert!(agrees("CLOSED", &ledger), "{ledger:?}");
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refunds_are_idempotent() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let (_, v) = t.pay("RF_1", &auth_code("0000"), "100.00", 10).await;
+    assert_eq!(v["status"], "SUCCESS");
+    let r1 = json!({"out_request_no": "R1", "refund_amount": "30.00", "refund_reason": "damaged"});
+    let (s, v) = t.call("POST", "/v1/trades/RF_1/refunds", Some(&r1)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "SUCCESS", "{v}");
+    assert_eq!(v["refunded_amount"], "30.00", "{v}");
+    // Same request again: same refund, no second refund.
+    let (s, v) = t.call("POST", "/v1/trades/RF_1/refunds", Some(&r1)).await;
+    assert_eq!((s, v["refunded_amount"].as_str()), (200, Some("30.00")), "{v}");
+    // Same out_request_no, other amount: 409.
+    let bad = json!({"out_request_no": "R1", "refund_amount": "31.00", "refund_reason": "damaged"});
+    let (s, _) = t.call("POST", "/v1/trades/RF_1/refunds", Some(&bad)).await;
+    assert_eq!(s, 409);
+    // More than what is left: FAILED with the gateway's sub_code.
+    let r2 = json!({"out_request_no": "R2", "refund_amount": "80.00"});
+    let (s, v) = t.call("POST", "/v1/trades/RF_1/refunds", Some(&r2)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "FAILED", "{v}");
+    assert!(v["sub_code"].as_str().is_some(), "{v}");
+    let (s, v) = t.call("GET", "/v1/trades/RF_1/refunds/R1", None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    let (_, v) = t.get("RF_1").await;
+    assert_eq!(v["refunded_amount"], "30.00");
+    assert_eq!(v["status"], "SUCCESS");
+    let ledger = sim_get(&sim.base_url(), "/_sim/trades/RF_1").await;
+    assert_eq!(ledger.1["refunded_amount"], "30.00", "{ledger:?}");
+    // Refund of an unpaid trade: 409.
+    let (_, v) = t.pay("RF_2", &auth_code("4004"), "1.00", 10).await;
+    assert_eq!(v["status"], "FAILED");
+    let (s, _) = t.call("POST", "/v1/trades/RF_2/refunds", Some(&r1)).await;
+    assert_eq!(s, 409);
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authentication_limits_and_validation() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let body = json!({"out_trade_no": "AUTH_1", "auth_code": auth_code("0000"), "total_amount": "1.00", "subject": "x"});
+    let bytes = body.to_string().into_bytes();
+    // No header, bad signature, stale timestamp, replayed nonce, unknown key.
+    let (s, v) = t.raw("POST", "/v1/pay", bytes.clone(), None).await.unwrap();
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("auth_missing")));
+    let h = t.auth_header("POST", "/v1/pay?wait=1", &bytes, unix_now(), &nonce());
+    let (s, v) = t.raw("POST", "/v1/pay", bytes.clone(), Some(h)).await.unwrap();
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("auth_bad_signature")));
+    let h = t.auth_header("POST", "/v1/pay", &bytes, unix_now() - 301, &nonce());
+    let (s, v) = t.raw("POST", "/v1/pay", bytes.clone(), Some(h)).await.unwrap();
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("auth_timestamp_skew")));
+    let h = t.auth_header("POST", "/v1/pay", &bytes, unix_now(), &nonce());
+    let (s, v) = t.raw("POST", "/v1/pay", bytes.clone(), Some(h.clone())).await.unwrap();
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.raw("POST", "/v1/pay", bytes.clone(), Some(h)).await.unwrap();
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("auth_replay")));
+    let mut ghost = t.clone();
+    ghost.key = "NOBODY".into();
+    let (s, _) = ghost.call("GET", "/v1/trades/AUTH_1", None).await;
+    assert_eq!(s, 401);
+    // Body too large.
+    let big = json!({"out_trade_no": "AUTH_2", "subject": "x".repeat(10_000)});
+    let (s, v) = t.call("POST", "/v1/pay", Some(&big)).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (413, Some("body_too_large")));
+    // Field validation names the field.
+    let bad = json!({"out_trade_no": "AUTH_3", "auth_code": "123", "total_amount": "1.00", "subject": "x"});
+    let (s, v) = t.call("POST", "/v1/pay", Some(&bad)).await;
+    assert_eq!((s, v["error"]["field"].as_str()), (400, Some("auth_code")), "{v}");
+    let bad = json!({"out_trade_no": "AUTH_3", "auth_code": auth_code("0000"), "total_amount": "-1", "subject": "x"});
+    let (s, v) = t.call("POST", "/v1/pay", Some(&bad)).await;
+    assert_eq!((s, v["error"]["field"].as_str()), (400, Some("total_amount")), "{v}");
+    let (s, v) = t.call("POST", "/v1/pay?wait=99", Some(&body)).await;
+    assert_eq!((s, v["error"]["field"].as_str()), (400, Some("wait")), "{v}");
+    // Rate limit: T2 has a burst of 3.
+    let mut t2 = t.clone();
+    t2.key = "T2".into();
+    t2.secret = SECRET2;
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(t2.get("NONE_1").await.0);
+    }
+    assert!(codes.contains(&429), "{codes:?}");
+    assert_eq!(codes[0], 404);
+    // Operator endpoints.
+    let (s, _) = t.raw("GET", "/healthz", vec![], None).await.unwrap();
+    assert_eq!(s, 200);
+    let (s, v) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    assert_eq!(s, 200);
+    let m = v.as_str().unwrap();
+    for needle in [
+        "payswitch_requests_total{endpoint=\"pay\",status=\"200\"}",
+        "payswitch_gateway_calls_total{method=\"alipay.trade.pay\",code=\"10000\"}",
+        "payswitch_journal_batch_size_bucket",
+        "payswitch_journal_commit_seconds_bucket",
+        "payswitch_trades{status=\"SUCCESS\"} 1",
+        "payswitch_auth_failures_total{reason=\"auth_replay\"} 1",
+        "payswitch_gateway_seconds_bucket",
+    ] {
+        assert!(m.contains(needle), "missing {needle} in\n{m}");
+    }
+    // A notification with a bad signature answers `fail` and is counted.
+    let (s, v) = t
+        .raw("POST", "/notify/alipay", b"notify_id=1&app_id=2021000000000001&out_trade_no=AUTH_1&trade_status=TRADE_SUCCESS&sign_type=RSA2&sign=AAAA".to_vec(), None)
+        .await
+        .unwrap();
+    assert_eq!((s, v.as_str()), (400, Some("fail")));
+    let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    assert!(v.as_str().unwrap().contains("payswitch_notifications_total{result=\"bad_signature\"} 1"));
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
