@@ -1,1 +1,161 @@
-//! placeholder
+//! # alipay-sim: a mock Alipay OpenAPI gateway
+//!
+//! The lab in which payswitch is tested and stress-tested: a `/gateway.do`
+//! endpoint that speaks the classic OpenAPI protocol like the real gateway
+//! (RSA2-verified requests, signed compact responses, the same codes and
+//! sub-codes, the same rules for repeated requests), a stateful ledger,
+//! notifications with Alipay's retry schedule, deterministic magic values and
+//! a seeded random profile for faults and latency, and a JSON control API
+//! (`/_sim/...`) for tests.
+//!
+//! Optimised for throughput under load tests: keys are prepared once, each
+//! response costs one RSA verification and one signature, the ledger is a
+//! sharded `DashMap` (no global lock on the request path), and responses are
+//! serialised once with `protocol::response::serialize_node`.
+//!
+//! Start it in-process with [`start`] and a [`SimConfig`] (see
+//! [`SimConfig::demo`]), or run the `alipay-sim` binary.
+#![forbid(unsafe_code)]
+
+pub mod bill;
+pub mod biz;
+pub mod control;
+pub mod gateway;
+pub mod ledger;
+pub mod methods;
+pub mod notify;
+pub mod profile;
+pub mod server;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use profile::{Latency, Profile, ProfileError};
+pub use server::SimHandle;
+
+/// The demo app id (its keys live under deploy/keys, marked insecure).
+pub const DEMO_APP_ID: &str = "2021000000000001";
+/// The demo app's public key (insecure, for tests and demos only).
+pub const DEMO_APP_PUBLIC_KEY: &str = include_str!("../../deploy/keys/demo-app-public.pem");
+/// The demo app's private key (insecure, for tests and demos only).
+pub const DEMO_APP_PRIVATE_KEY: &str = include_str!("../../deploy/keys/demo-app-private.pem");
+/// The simulated gateway's demo private key (insecure).
+pub const DEMO_ALIPAY_PRIVATE_KEY: &str = include_str!("../../deploy/keys/demo-alipay-private.pem");
+/// The simulated gateway's demo public key (insecure).
+pub const DEMO_ALIPAY_PUBLIC_KEY: &str = include_str!("../../deploy/keys/demo-alipay-public.pem");
+
+/// An app the gateway accepts: its id and its public key text (PEM or bare base64).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRegistration {
+    pub app_id: String,
+    pub public_key: String,
+}
+
+/// Everything the simulator needs to start.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// Where to listen; `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// Divides the password delay and the notification intervals (1 = real time).
+    pub time_scale: f64,
+    /// How long a buyer takes to enter the password (10003), before scaling.
+    pub password_delay: Duration,
+    /// The apps the gateway accepts.
+    pub apps: Vec<AppRegistration>,
+    /// The key text that signs responses and notifications. Never logged.
+    pub alipay_private_key: String,
+    /// The seeded random scenario profile.
+    pub profile: Profile,
+    /// How long magic 9001 (and a profile hang) holds the connection before dropping it.
+    pub client_timeout_hint: Duration,
+    /// Accepted distance between the request `timestamp` (Beijing time) and
+    /// the simulator's clock; farther is `isv.invalid-timestamp`.
+    pub timestamp_window: Duration,
+    /// Largest request body accepted (larger answers HTTP 413).
+    pub max_body_bytes: usize,
+    /// Time-out of an unpaid trade without `timeout_express` (not scaled).
+    pub default_trade_timeout: Duration,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("listen", &self.listen)
+            .field("time_scale", &self.time_scale)
+            .field("password_delay", &self.password_delay)
+            .field(
+                "apps",
+                &self.apps.iter().map(|a| &a.app_id).collect::<Vec<_>>(),
+            )
+            .field("alipay_private_key", &"<redacted>")
+            .field("profile", &self.profile)
+            .field("client_timeout_hint", &self.client_timeout_hint)
+            .field("timestamp_window", &self.timestamp_window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimConfig {
+    /// The demo configuration: app `2021000000000001` with the insecure demo
+    /// keys, listening on `127.0.0.1:0`, real time, the all-success profile.
+    pub fn demo() -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            time_scale: 1.0,
+            password_delay: Duration::from_secs(10),
+            apps: vec![AppRegistration {
+                app_id: DEMO_APP_ID.to_owned(),
+                public_key: DEMO_APP_PUBLIC_KEY.to_owned(),
+            }],
+            alipay_private_key: DEMO_ALIPAY_PRIVATE_KEY.to_owned(),
+            profile: Profile::default(),
+            client_timeout_hint: Duration::from_secs(20),
+            timestamp_window: Duration::from_secs(15 * 60),
+            max_body_bytes: 1 << 20,
+            default_trade_timeout: Duration::from_secs(2 * 3600),
+        }
+    }
+
+    /// Divides a protocol interval by the time scale.
+    pub fn scaled(&self, d: Duration) -> Duration {
+        if self.time_scale > 0.0 && self.time_scale.is_finite() {
+            d.div_f64(self.time_scale)
+        } else {
+            d
+        }
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig::demo()
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("the public key of app {app_id} was refused: {source}")]
+    AppKey {
+        app_id: String,
+        source: protocol::KeyError,
+    },
+    #[error("the simulator's private key was refused: {0}")]
+    AlipayKey(protocol::KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+}
+
+/// Binds the listener, spawns the simulator onto the current tokio runtime
+/// and returns at once.
+pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
+    server::start(cfg).await
+}

@@ -1,1 +1,99 @@
-fn main() {}
+//! `alipay-sim`: runs the mock Alipay gateway. Parses the command line, loads
+//! key files and the profile, starts the library and waits for Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use simulator::{AppRegistration, Profile, SimConfig};
+
+/// A mock Alipay OpenAPI gateway (insecure demo keys unless --app / --alipay-private-key).
+#[derive(Debug, Parser)]
+#[command(name = "alipay-sim", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// Divides the password delay and notification intervals.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Random scenario profile (TOML or JSON).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// An app: APP_ID=PUBLIC_KEY_FILE (repeatable). Default: the demo app.
+    #[arg(long = "app", value_name = "APP_ID=PUBLIC_KEY_FILE")]
+    apps: Vec<String>,
+    /// The key that signs responses and notifications. Default: the demo key.
+    #[arg(long)]
+    alipay_private_key: Option<PathBuf>,
+    /// Password delay of 10003 trades, seconds (before scaling).
+    #[arg(long, default_value_t = 10.0)]
+    password_delay: f64,
+    /// How long a hung request (9001) holds the connection, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    client_timeout_hint: f64,
+    /// Accepted timestamp skew, seconds.
+    #[arg(long, default_value_t = 900)]
+    timestamp_window: u64,
+}
+
+fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .with_context(|| format!("--{name} must be a non-negative number"))
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut cfg = SimConfig::demo();
+    cfg.listen = args.listen;
+    cfg.time_scale = args.time_scale;
+    cfg.password_delay = secs(args.password_delay, "password-delay")?;
+    cfg.client_timeout_hint = secs(args.client_timeout_hint, "client-timeout-hint")?;
+    cfg.timestamp_window = Duration::from_secs(args.timestamp_window);
+    if !args.apps.is_empty() {
+        cfg.apps.clear();
+        for a in &args.apps {
+            let Some((id, file)) = a.split_once('=') else {
+                bail!("--app must be APP_ID=PUBLIC_KEY_FILE");
+            };
+            let public_key = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the public key of app {id} from {file}"))?;
+            cfg.apps.push(AppRegistration {
+                app_id: id.to_owned(),
+                public_key,
+            });
+        }
+    }
+    if let Some(p) = &args.alipay_private_key {
+        cfg.alipay_private_key =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    } else {
+        tracing::warn!("using the insecure demo keys under deploy/keys");
+    }
+    if let Some(p) = &args.profile {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        cfg.profile = Profile::parse(&text).with_context(|| format!("profile {}", p.display()))?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let handle = simulator::start(cfg).await?;
+        println!("alipay-sim listening on {}", handle.gateway_url());
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        handle.shutdown().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,304 @@
+//! The control API (`/_sim/...`, JSON) for tests and load runs: read the
+//! ledger, make a buyer pay, list notification attempts, read and replace the
+//! profile, reset, fetch the simulator's public key and the bill files.
+//!
+//! Guarantees: every answer is JSON except the public key (PEM text) and the
+//! bill (zip); unknown trades answer 404 `{"error":"not found"}`; a bad body
+//! answers 400 with `{"error": ...}`; nothing here blocks the gateway path
+//! beyond one ledger shard per trade touched.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hyper::{Method, StatusCode};
+use protocol::{clock, Money, TradeStatus};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::ledger::Trade;
+use crate::methods;
+use crate::profile::Profile;
+use crate::state::Sim;
+
+/// A control API answer.
+#[derive(Debug)]
+pub struct ControlResponse {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+fn json_resp(status: StatusCode, v: &impl Serialize) -> ControlResponse {
+    ControlResponse {
+        status,
+        content_type: "application/json",
+        body: serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec()),
+    }
+}
+
+fn error(status: StatusCode, msg: &str) -> ControlResponse {
+    json_resp(status, &json!({ "error": msg }))
+}
+
+fn not_found() -> ControlResponse {
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+/// The ledger entry of a trade as the control API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TradeView {
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub trade_no: String,
+    pub status: &'static str,
+    pub kind: crate::ledger::TradeKind,
+    pub subject: String,
+    pub total_amount: Money,
+    pub receipt_amount: Money,
+    pub refunded_amount: Money,
+    pub pay_count: u32,
+    pub buyer_user_id: Option<String>,
+    pub buyer_logon_id: Option<String>,
+    pub gmt_create: String,
+    pub gmt_payment: Option<String>,
+    pub gmt_close: Option<String>,
+    pub notify_url: Option<String>,
+    pub qr_code: Option<String>,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub refunds: Vec<RefundView>,
+    pub history: Vec<HistoryView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundView {
+    pub out_request_no: String,
+    pub refund_amount: Money,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryView {
+    pub status: &'static str,
+    pub at: String,
+}
+
+impl TradeView {
+    pub fn of(t: &Trade) -> TradeView {
+        TradeView {
+            app_id: t.app_id.clone(),
+            out_trade_no: t.out_trade_no.clone(),
+            trade_no: t.trade_no.clone(),
+            status: t.status.as_str(),
+            kind: t.kind,
+            subject: t.subject.clone(),
+            total_amount: t.total,
+            receipt_amount: t.paid_amount(),
+            refunded_amount: t.refunded,
+            pay_count: t.pay_count,
+            buyer_user_id: t.buyer_user_id.clone(),
+            buyer_logon_id: t.buyer_logon_id.clone(),
+            gmt_create: clock::format_gateway_time(t.created_at),
+            gmt_payment: t.paid_at.map(clock::format_gateway_time),
+            gmt_close: t.closed_at.map(clock::format_gateway_time),
+            notify_url: t.notify_url.clone(),
+            qr_code: t.qr_code.clone(),
+            store_id: t.store_id.clone(),
+            terminal_id: t.terminal_id.clone(),
+            refunds: t
+                .refunds
+                .iter()
+                .map(|r| RefundView {
+                    out_request_no: r.out_request_no.clone(),
+                    refund_amount: r.amount,
+                    at: clock::format_gateway_time(r.at),
+                })
+                .collect(),
+            history: t
+                .history
+                .iter()
+                .map(|(s, at)| HistoryView {
+                    status: s.as_str(),
+                    at: clock::format_gateway_time(*at),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn query_param(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Reads one trade by out_trade_no, closing it first when its time-out passed.
+fn read_trade(sim: &Sim, out_trade_no: &str) -> Option<TradeView> {
+    let k = sim.ledger.key_of_out_trade_no(out_trade_no)?;
+    let now = time::OffsetDateTime::now_utc();
+    let (view, expired) = {
+        let mut t = sim.ledger.trades.get_mut(&k)?;
+        let expired = t.expire_if_due(now).then(|| t.clone());
+        (TradeView::of(&t), expired)
+    };
+    if let Some(t) = expired {
+        sim.notifier.trade_changed(sim, &t);
+    }
+    Some(view)
+}
+
+/// Handles `/_sim/<rest>`.
+pub fn handle(
+    sim: &Arc<Sim>,
+    method: &Method,
+    rest: &str,
+    query: &str,
+    body: &[u8],
+) -> ControlResponse {
+    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (method, parts.as_slice()) {
+        (&Method::GET, ["health"]) => json_resp(StatusCode::OK, &json!({ "ok": true })),
+        (&Method::GET, ["trades"]) => {
+            let mut trades: Vec<TradeView> = sim
+                .ledger
+                .trades
+                .iter()
+                .map(|e| TradeView::of(e.value()))
+                .collect();
+            trades.sort_by(|a, b| a.trade_no.cmp(&b.trade_no));
+            json_resp(StatusCode::OK, &json!({ "trades": trades }))
+        }
+        (&Method::GET, ["trades", otn]) => match read_trade(sim, otn) {
+            Some(v) => json_resp(StatusCode::OK, &v),
+            None => not_found(),
+        },
+        (&Method::POST, ["trades", otn, "buyer-pay"]) => {
+            let Some(k) = sim.ledger.key_of_out_trade_no(otn) else {
+                return not_found();
+            };
+            let paid = methods::buyer_pays(sim, &k, None);
+            match read_trade(sim, otn) {
+                Some(v) if paid => json_resp(StatusCode::OK, &json!({ "paid": true, "trade": v })),
+                Some(v) => json_resp(
+                    StatusCode::CONFLICT,
+                    &json!({ "paid": false, "error": format!("trade is {}", v.status), "trade": v }),
+                ),
+                None => not_found(),
+            }
+        }
+        (&Method::POST, ["trades", otn, "backdate"]) => {
+            #[derive(serde::Deserialize)]
+            struct Req {
+                seconds: i64,
+            }
+            let Ok(r) = serde_json::from_slice::<Req>(body) else {
+                return error(StatusCode::BAD_REQUEST, "body must be {\"seconds\": N}");
+            };
+            let Some(k) = sim.ledger.key_of_out_trade_no(otn) else {
+                return not_found();
+            };
+            match sim.ledger.trades.get_mut(&k) {
+                Some(mut t) => {
+                    t.backdate(time::Duration::seconds(r.seconds));
+                    json_resp(StatusCode::OK, &TradeView::of(&t))
+                }
+                None => not_found(),
+            }
+        }
+        (&Method::GET, ["ledger", "summary"]) => json_resp(StatusCode::OK, &summary(sim)),
+        (&Method::GET, ["notifications"]) => {
+            let otn = query_param(query, "out_trade_no");
+            let list = sim.notifier.list(otn.as_deref());
+            json_resp(StatusCode::OK, &json!({ "notifications": list }))
+        }
+        (&Method::GET, ["profile"]) => json_resp(StatusCode::OK, &*sim.profile()),
+        (&Method::PUT, ["profile"]) => {
+            let text = String::from_utf8_lossy(body);
+            match Profile::parse(&text) {
+                Ok(p) => {
+                    *sim.profile.write() = Arc::new(p.clone());
+                    json_resp(StatusCode::OK, &p)
+                }
+                Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
+        }
+        (&Method::POST, ["reset"]) => {
+            sim.ledger.clear();
+            sim.notifier.clear();
+            sim.calls.clear();
+            json_resp(StatusCode::OK, &json!({ "reset": true }))
+        }
+        (&Method::GET, ["alipay-public-key"]) => ControlResponse {
+            status: StatusCode::OK,
+            content_type: "application/x-pem-file",
+            body: sim.public_key_pem.clone().into_bytes(),
+        },
+        (&Method::GET, ["bill", "download"]) => {
+            let (Some(app_id), Some(bill_type), Some(bill_date), Some(expires)) = (
+                query_param(query, "app_id"),
+                query_param(query, "bill_type"),
+                query_param(query, "bill_date"),
+                query_param(query, "expires"),
+            ) else {
+                return error(StatusCode::BAD_REQUEST, "missing bill parameters");
+            };
+            let expired = expires.parse::<i64>().map_or(true, |e| {
+                e < time::OffsetDateTime::now_utc().unix_timestamp()
+            });
+            if expired {
+                return error(StatusCode::GONE, "the bill URL has expired (30 s)");
+            }
+            match crate::bill::build_zip(sim, &app_id, &bill_type, &bill_date) {
+                Ok(zip) => ControlResponse {
+                    status: StatusCode::OK,
+                    content_type: "application/zip",
+                    body: zip,
+                },
+                Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+struct StatusSum {
+    count: u64,
+    total_amount: Money,
+}
+
+fn summary(sim: &Sim) -> serde_json::Value {
+    let mut by_status: BTreeMap<&'static str, StatusSum> = BTreeMap::new();
+    for s in [
+        TradeStatus::WaitBuyerPay,
+        TradeStatus::TradeSuccess,
+        TradeStatus::TradeClosed,
+        TradeStatus::TradeFinished,
+    ] {
+        by_status.insert(s.as_str(), StatusSum::default());
+    }
+    let (mut trades, mut paid_count, mut paid_fen, mut ref_count, mut ref_fen) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut max_pay_count = 0u32;
+    for e in sim.ledger.trades.iter() {
+        let t = e.value();
+        trades += 1;
+        let s = by_status.entry(t.status.as_str()).or_default();
+        s.count += 1;
+        s.total_amount = Money::from_fen(s.total_amount.fen() + t.total.fen());
+        if t.pay_count > 0 {
+            paid_count += 1;
+            paid_fen += t.total.fen();
+        }
+        max_pay_count = max_pay_count.max(t.pay_count);
+        ref_count += t.refunds.len() as u64;
+        ref_fen += t.refunded.fen();
+    }
+    json!({
+        "trades": trades,
+        "by_status": by_status,
+        "paid": { "count": paid_count, "amount": Money::from_fen(paid_fen) },
+        "refunds": { "count": ref_count, "amount": Money::from_fen(ref_fen) },
+        "max_pay_count": max_pay_count,
+    })
+}

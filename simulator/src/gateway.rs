@@ -1,0 +1,211 @@
+//! The front door of `/gateway.do`: merges query-string and form-body
+//! parameters, checks the common parameters, verifies the app's RSA2
+//! signature and answers the gateway's own errors, then hands the request to
+//! [`crate::methods`] and signs the answer.
+//!
+//! Which errors are signed (SPEC 2.3): errors found before the app and the
+//! method are known (missing parameters, unknown app, unknown method, a
+//! sign_type the app has no key for) are unsigned; every answer after that
+//! (bad signature, bad timestamp, charset or format, malformed biz_content,
+//! business results) is signed under the `<method>_response` node.
+//!
+//! | check | code | sub_code | node | signed |
+//! | --- | --- | --- | --- | --- |
+//! | app_id, method, sign, sign_type, timestamp, version missing | 40001 | isv.missing-* | error_response | no |
+//! | app_id unknown | 40002 | isv.invalid-app-id | method node | no |
+//! | method unknown | 40002 | isv.invalid-method | error_response | no |
+//! | sign_type RSA (the app has only an RSA2 key) | 40003 | isv.missing-signature-config | method node | no |
+//! | other sign_type | 40002 | isv.invalid-signature-type | method node | no |
+//! | signature does not verify | 40002 | isv.invalid-signature | method node | yes |
+//! | charset not utf-8 | 40002 | isv.invalid-charset | method node | yes |
+//! | format not JSON | 40002 | isv.invalid-format | method node | yes |
+//! | timestamp unparsable or outside the window | 40002 | isv.invalid-timestamp | method node | yes |
+//! | biz_content missing or not a JSON object | 40002 | isv.invalid-parameter | method node | yes |
+//!
+//! Guarantee: one signature verification and one signature per request; the
+//! verification covers the parameters exactly as received.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::codes::sub;
+use protocol::method::response_node_of;
+use protocol::request::{merge_params, param};
+use protocol::response::{
+    build_signed, build_unsigned, serialize_node, GatewayStatus, ERROR_RESPONSE,
+};
+use protocol::sign_string::request_sign_content;
+use protocol::{clock, Code, Method};
+use time::OffsetDateTime;
+
+use crate::biz::Biz;
+use crate::methods::{self, Fault};
+use crate::profile::{fnv1a, rng_for};
+use crate::state::Sim;
+
+/// What the connection does with a gateway request.
+#[derive(Debug, Clone)]
+pub enum GatewayReply {
+    /// Answer this body (HTTP 200), after `delay`.
+    Body { body: String, delay: Duration },
+    /// Hold the connection (the request was executed) then drop it.
+    Hang,
+    /// Reset the connection at once.
+    Reset,
+}
+
+fn status(code: Code, sub_code: &str, sub_msg: Option<String>) -> String {
+    serialize_node(&GatewayStatus {
+        code: code.as_str().into(),
+        msg: code.msg().into(),
+        sub_code: Some(sub_code.into()),
+        sub_msg: Some(
+            sub_msg.unwrap_or_else(|| sub::sub_msg_zh(sub_code).unwrap_or("参数无效").to_owned()),
+        ),
+    })
+}
+
+fn unsigned(node: &str, code: Code, sub_code: &str) -> GatewayReply {
+    GatewayReply::Body {
+        body: build_unsigned(node, &status(code, sub_code, None)),
+        delay: Duration::ZERO,
+    }
+}
+
+fn signed(sim: &Sim, node: &str, node_json: &str, delay: Duration) -> GatewayReply {
+    match build_signed(node, node_json, &sim.signer) {
+        Ok(body) => GatewayReply::Body { body, delay },
+        // Signing cannot fail with a valid key; answer like the gateway's own failure.
+        Err(_) => unsigned(node, Code::ServiceUnavailable, sub::AOP_UNKNOW_ERROR),
+    }
+}
+
+/// Handles one `/gateway.do` request (query string and body as received).
+pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
+    let params = merge_params(query, body);
+    let get = |k: &str| param(&params, k).filter(|v| !v.is_empty());
+    let missing = [
+        ("app_id", sub::ISV_MISSING_APP_ID),
+        ("method", sub::ISV_MISSING_METHOD),
+        ("sign", sub::ISV_MISSING_SIGNATURE),
+        ("sign_type", sub::ISV_MISSING_SIGNATURE_TYPE),
+        ("timestamp", sub::ISV_MISSING_TIMESTAMP),
+        ("version", sub::ISV_MISSING_VERSION),
+    ];
+    for (k, sc) in missing {
+        if get(k).is_none() {
+            return unsigned(ERROR_RESPONSE, Code::MissingRequiredArguments, sc);
+        }
+    }
+    let (Some(app_id), Some(method_s), Some(sign), Some(sign_type), Some(timestamp)) = (
+        get("app_id"),
+        get("method"),
+        get("sign"),
+        get("sign_type"),
+        get("timestamp"),
+    ) else {
+        return unsigned(
+            ERROR_RESPONSE,
+            Code::MissingRequiredArguments,
+            sub::ISV_MISSING_APP_ID,
+        );
+    };
+    let Some(method) = Method::parse(method_s) else {
+        return unsigned(
+            ERROR_RESPONSE,
+            Code::InvalidArguments,
+            sub::ISV_INVALID_METHOD,
+        );
+    };
+    let node = method.response_node();
+    let Some(verifier) = sim.apps.get(app_id) else {
+        return unsigned(node, Code::InvalidArguments, sub::ISV_INVALID_APP_ID);
+    };
+    match sign_type {
+        "RSA2" => {}
+        "RSA" => {
+            return unsigned(
+                node,
+                Code::InsufficientConditions,
+                sub::ISV_MISSING_SIGNATURE_CONFIG,
+            )
+        }
+        _ => {
+            return unsigned(
+                node,
+                Code::InvalidArguments,
+                sub::ISV_INVALID_SIGNATURE_TYPE,
+            )
+        }
+    }
+    let content = request_sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if verifier.verify_base64(content.as_bytes(), sign).is_err() {
+        let msg = format!(
+            "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
+        );
+        let json = status(
+            Code::InvalidArguments,
+            sub::ISV_INVALID_SIGNATURE,
+            Some(msg),
+        );
+        return signed(sim, node, &json, Duration::ZERO);
+    }
+    let bad = |sc: &str| {
+        let json = status(Code::InvalidArguments, sc, None);
+        signed(sim, node, &json, Duration::ZERO)
+    };
+    if let Some(cs) = get("charset") {
+        if !cs.eq_ignore_ascii_case("utf-8") && !cs.eq_ignore_ascii_case("utf8") {
+            return bad(sub::ISV_INVALID_CHARSET);
+        }
+    }
+    if let Some(f) = get("format") {
+        if !f.eq_ignore_ascii_case("json") {
+            return bad(sub::ISV_INVALID_FORMAT);
+        }
+    }
+    if !timestamp_ok(timestamp, sim.cfg.timestamp_window) {
+        return bad(sub::ISV_INVALID_TIMESTAMP);
+    }
+    let Some(biz) = get("biz_content").and_then(Biz::parse) else {
+        return bad(sub::ISV_INVALID_PARAMETER);
+    };
+    let notify_url = get("notify_url");
+    let reply = methods::execute(sim, method, app_id, notify_url, &biz);
+    match reply.fault {
+        Some(Fault::Hang) => GatewayReply::Hang,
+        Some(Fault::Reset) => GatewayReply::Reset,
+        None => {
+            let delay = latency(sim, method, sign);
+            signed(sim, node, &reply.node_json, delay)
+        }
+    }
+}
+
+/// Whether a `timestamp` parses (`yyyy-MM-dd HH:mm:ss`, Beijing time) and
+/// lies within `window` of now.
+pub fn timestamp_ok(ts: &str, window: Duration) -> bool {
+    let Ok(t) = clock::parse_gateway_time(ts) else {
+        return false;
+    };
+    let diff = (OffsetDateTime::now_utc() - t).abs();
+    diff <= time::Duration::try_from(window).unwrap_or(time::Duration::MAX)
+}
+
+/// The profile's latency for this method, drawn from the seed and the request's signature.
+fn latency(sim: &Sim, method: Method, sign: &str) -> Duration {
+    let p = sim.profile();
+    match p.latency_of(method.as_str()) {
+        None => Duration::ZERO,
+        Some(l) => {
+            let h = fnv1a(&[sign.as_bytes()]);
+            let mut rng = rng_for(p.seed, &h.to_string(), "latency", 0);
+            l.sample(&mut rng)
+        }
+    }
+}
+
+/// The node name for an arbitrary method string (used for errors on unknown methods).
+pub fn node_of(method: &str) -> String {
+    response_node_of(method)
+}

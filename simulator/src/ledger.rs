@@ -1,0 +1,258 @@
+//! The simulator's ledger: every trade the simulated gateway knows, with its
+//! refunds and the history of its status changes.
+//!
+//! Guarantees: a trade is keyed by (app_id, out_trade_no) in a sharded
+//! `DashMap`, so requests for different trades never wait on a common lock;
+//! all changes to one trade happen under its shard's lock, so money is taken
+//! at most once per trade (`pay_count` never exceeds 1) and refunds never
+//! exceed the amount paid. Identifiers look like Alipay's: 28-digit,
+//! date-prefixed trade numbers, `2088` + 12-digit buyer ids, masked logon ids.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use protocol::{Money, TradeStatus};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::profile::fnv1a;
+
+/// How a trade was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeKind {
+    /// alipay.trade.pay (barcode).
+    Pay,
+    /// alipay.trade.precreate (QR code).
+    Precreate,
+    /// alipay.trade.create (JSAPI).
+    Create,
+}
+
+/// One refund of a trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub out_request_no: String,
+    pub amount: Money,
+    pub reason: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// One trade.
+#[derive(Debug, Clone)]
+pub struct Trade {
+    /// Unique per trade object across resets; background tasks check it.
+    pub serial: u64,
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub trade_no: String,
+    pub kind: TradeKind,
+    pub status: TradeStatus,
+    pub total: Money,
+    pub subject: String,
+    pub body: Option<String>,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub operator_id: Option<String>,
+    /// Hash of the auth code (the code itself is a credential and is not kept).
+    pub auth_code_hash: Option<u64>,
+    pub buyer_user_id: Option<String>,
+    pub buyer_logon_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
+    pub closed_at: Option<OffsetDateTime>,
+    /// An unpaid trade closes by itself at this time.
+    pub expires_at: OffsetDateTime,
+    pub refunds: Vec<Refund>,
+    pub refunded: Money,
+    pub history: Vec<(TradeStatus, OffsetDateTime)>,
+    /// How many times money was taken for this trade (0 or 1).
+    pub pay_count: u32,
+    pub notify_url: Option<String>,
+    pub qr_code: Option<String>,
+    /// After a successful cancel: `close` or `refund`.
+    pub cancel_action: Option<&'static str>,
+}
+
+impl Trade {
+    /// Moves the trade to `status`, recording the change.
+    pub fn set_status(&mut self, status: TradeStatus, at: OffsetDateTime) {
+        if self.status != status {
+            self.status = status;
+            self.history.push((status, at));
+        }
+        if status == TradeStatus::TradeClosed && self.closed_at.is_none() {
+            self.closed_at = Some(at);
+        }
+    }
+
+    /// Takes the buyer's money: TRADE_SUCCESS, `pay_count` + 1. Refuses when
+    /// the trade is not waiting for payment (so money is never taken twice).
+    pub fn mark_paid(&mut self, at: OffsetDateTime) -> bool {
+        if self.status != TradeStatus::WaitBuyerPay || self.pay_count > 0 {
+            return false;
+        }
+        self.pay_count += 1;
+        self.paid_at = Some(at);
+        self.set_status(TradeStatus::TradeSuccess, at);
+        true
+    }
+
+    /// The amount the buyer paid (zero before payment).
+    pub fn paid_amount(&self) -> Money {
+        if self.pay_count > 0 {
+            self.total
+        } else {
+            Money::ZERO
+        }
+    }
+
+    /// Closes an unpaid trade whose time-out has passed. Returns whether it did.
+    pub fn expire_if_due(&mut self, now: OffsetDateTime) -> bool {
+        if self.status == TradeStatus::WaitBuyerPay && now >= self.expires_at {
+            self.set_status(TradeStatus::TradeClosed, self.expires_at);
+            return true;
+        }
+        false
+    }
+
+    /// Moves every time of the trade back by `by` (control API, to test the
+    /// 24-hour cancel window and bill dates).
+    pub fn backdate(&mut self, by: time::Duration) {
+        self.created_at -= by;
+        self.expires_at -= by;
+        if let Some(t) = self.paid_at.as_mut() {
+            *t -= by;
+        }
+        if let Some(t) = self.closed_at.as_mut() {
+            *t -= by;
+        }
+        for r in &mut self.refunds {
+            r.at -= by;
+        }
+        for h in &mut self.history {
+            h.1 -= by;
+        }
+    }
+}
+
+/// The ledger key of a trade.
+pub fn key(app_id: &str, out_trade_no: &str) -> String {
+    let mut k = String::with_capacity(app_id.len() + out_trade_no.len() + 1);
+    k.push_str(app_id);
+    k.push('\u{1}');
+    k.push_str(out_trade_no);
+    k
+}
+
+/// The ledger: trades by (app_id, out_trade_no), with indexes by trade_no and
+/// by out_trade_no alone (for the control API).
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub trades: DashMap<String, Trade>,
+    pub by_trade_no: DashMap<String, String>,
+    pub by_out_trade_no: DashMap<String, String>,
+    serial: AtomicU64,
+}
+
+impl Ledger {
+    /// A fresh serial number for a new trade (also the trade_no counter).
+    pub fn next_serial(&self) -> u64 {
+        self.serial.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Records the indexes of a new trade.
+    pub fn index(&self, k: &str, t: &Trade) {
+        self.by_trade_no.insert(t.trade_no.clone(), k.to_owned());
+        self.by_out_trade_no
+            .insert(t.out_trade_no.clone(), k.to_owned());
+    }
+
+    /// The key of the trade a request names: `trade_no` wins over `out_trade_no`.
+    pub fn resolve(
+        &self,
+        app_id: &str,
+        out_trade_no: Option<&str>,
+        trade_no: Option<&str>,
+    ) -> Option<String> {
+        if let Some(tn) = trade_no {
+            let k = self.by_trade_no.get(tn)?.value().clone();
+            // A trade number of another app is not found for this one.
+            return k.starts_with(app_id).then_some(k);
+        }
+        let k = key(app_id, out_trade_no?);
+        self.trades.contains_key(&k).then_some(k)
+    }
+
+    /// The key of a trade by its out_trade_no alone (control API).
+    pub fn key_of_out_trade_no(&self, out_trade_no: &str) -> Option<String> {
+        self.by_out_trade_no
+            .get(out_trade_no)
+            .map(|v| v.value().clone())
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.trades.clear();
+        self.by_trade_no.clear();
+        self.by_out_trade_no.clear();
+    }
+}
+
+/// A 28-digit trade number: the Beijing date, `22001`, six digits derived
+/// from the out_trade_no and a nine-digit serial.
+pub fn trade_no(at: OffsetDateTime, out_trade_no: &str, serial: u64) -> String {
+    let d = at.to_offset(protocol::clock::BEIJING);
+    let h = fnv1a(&[out_trade_no.as_bytes()]) % 1_000_000;
+    format!(
+        "{:04}{:02}{:02}22001{:06}{:09}",
+        d.year(),
+        u8::from(d.month()),
+        d.day(),
+        h,
+        serial % 1_000_000_000
+    )
+}
+
+/// A buyer derived from a seed string (an auth code, a buyer id or an
+/// out_trade_no): `2088` + 12 digits, and a masked logon id.
+pub fn buyer_from(seed: &str) -> (String, String) {
+    let h = fnv1a(&[b"buyer", seed.as_bytes()]);
+    let id = format!("2088{:012}", h % 1_000_000_000_000);
+    let logon = if h % 3 == 0 {
+        format!("1{:02}******{:02}", 30 + (h >> 8) % 60, (h >> 16) % 100)
+    } else {
+        const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+        let l = |s: u64| LETTERS[(s % 26) as usize] as char;
+        let domain = ["alipay.com", "126.com", "qq.com", "163.com"][((h >> 24) % 4) as usize];
+        format!("{}{}{}***@{}", l(h >> 30), l(h >> 35), l(h >> 40), domain)
+    };
+    (id, logon)
+}
+
+/// The seller id of an app: `2088` + 12 digits derived from the app id.
+pub fn seller_id(app_id: &str) -> String {
+    format!(
+        "2088{:012}",
+        fnv1a(&[b"seller", app_id.as_bytes()]) % 1_000_000_000_000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_have_alipay_shapes() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let n = trade_no(t, "T1", 42);
+        assert_eq!(n.len(), 28);
+        assert!(n.starts_with("20231115"));
+        assert!(n.bytes().all(|c| c.is_ascii_digit()));
+        let (id, logon) = buyer_from("281234567890121003");
+        assert_eq!(id.len(), 16);
+        assert!(id.starts_with("2088"));
+        assert!(logon.contains('*'));
+        assert_eq!(buyer_from("x"), buyer_from("x"));
+    }
+}

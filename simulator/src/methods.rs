@@ -1,0 +1,1066 @@
+//! The trade methods of the simulated gateway, over the ledger: pay,
+//! precreate, create, query, cancel, close, refund, fastpay.refund.query and
+//! the bill download URL, with the real gateway's rules for repeated requests
+//! (SPEC 7) and the magic values and profile draws that choose outcomes.
+//!
+//! Guarantees: every change to a trade happens under its ledger shard lock, so
+//! concurrent identical requests cannot take money twice; outcomes depend only
+//! on the request, the ledger and the profile seed; notifications are queued
+//! after the lock is released.
+
+use std::sync::Arc;
+
+use dashmap::mapref::entry::Entry;
+use protocol::codes::sub;
+use protocol::response::{
+    serialize_node, BillUrlResponse, CancelResponse, CloseResponse, CreateResponse, FundBill,
+    PayResponse, PrecreateResponse, QueryResponse, RefundQueryResponse, RefundResponse,
+};
+use protocol::{clock, Code, Method, Money, TradeStatus};
+use rand::Rng;
+use time::OffsetDateTime;
+
+use crate::biz::{Biz, BizError};
+use crate::ledger::{self, Refund, Trade, TradeKind};
+use crate::profile::{fnv1a, rng_for};
+use crate::state::Sim;
+
+/// What happens to the connection besides the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Executed; the connection is held past the client's time-out, then dropped.
+    Hang,
+    /// Not executed; the connection is reset before any answer.
+    Reset,
+}
+
+/// The outcome of a method: the response node (compact JSON, `/` escaped) or a fault.
+#[derive(Debug, Clone)]
+pub struct MethodReply {
+    pub node_json: String,
+    pub fault: Option<Fault>,
+}
+
+impl MethodReply {
+    fn node(node_json: String) -> MethodReply {
+        MethodReply {
+            node_json,
+            fault: None,
+        }
+    }
+    fn fault(f: Fault) -> MethodReply {
+        MethodReply {
+            node_json: String::new(),
+            fault: Some(f),
+        }
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn gt(t: OffsetDateTime) -> String {
+    clock::format_gateway_time(t)
+}
+
+fn sub_msg(code: &str) -> String {
+    sub::sub_msg_zh(code).unwrap_or("业务处理失败").to_owned()
+}
+
+/// A 40004 node of response type `T` with extra fields set by `f`.
+macro_rules! failed {
+    ($ty:ident, $sub:expr) => {
+        failed!($ty, $sub, sub_msg($sub), |_r: &mut $ty| {})
+    };
+    ($ty:ident, $sub:expr, $msg:expr) => {
+        failed!($ty, $sub, $msg, |_r: &mut $ty| {})
+    };
+    ($ty:ident, $sub:expr, $msg:expr, $f:expr) => {{
+        let mut r = $ty {
+            code: Code::BusinessFailed.as_str().into(),
+            msg: Code::BusinessFailed.msg().into(),
+            sub_code: Some(String::from($sub)),
+            sub_msg: Some($msg),
+            ..Default::default()
+        };
+        #[allow(clippy::redundant_closure_call)]
+        ($f)(&mut r);
+        MethodReply::node(serialize_node(&r))
+    }};
+}
+
+fn biz_failed(e: BizError) -> MethodReply {
+    // All response types share the status fields; QueryResponse has the widest shape
+    // but a plain status node is what the gateway answers for a bad parameter.
+    let node = protocol::response::GatewayStatus {
+        code: Code::BusinessFailed.as_str().into(),
+        msg: Code::BusinessFailed.msg().into(),
+        sub_code: Some(e.sub_code.into()),
+        sub_msg: Some(e.sub_msg),
+    };
+    MethodReply::node(serialize_node(&node))
+}
+
+fn unknown_error_node() -> String {
+    serialize_node(&protocol::response::GatewayStatus {
+        code: Code::ServiceUnavailable.as_str().into(),
+        msg: Code::ServiceUnavailable.msg().into(),
+        sub_code: Some(sub::ISP_UNKNOW_ERROR.into()),
+        sub_msg: Some(sub_msg(sub::ISP_UNKNOW_ERROR)),
+    })
+}
+
+fn fund_bills(t: &Trade) -> Vec<FundBill> {
+    vec![FundBill {
+        fund_channel: "ALIPAYACCOUNT".into(),
+        amount: t.total,
+        real_amount: None,
+        fund_type: None,
+    }]
+}
+
+fn zero() -> Option<Money> {
+    Some(Money::ZERO)
+}
+
+/// The scenario of a new alipay.trade.pay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PayScenario {
+    Success,
+    Password {
+        paid: bool,
+    },
+    Unknown {
+        paid: bool,
+    },
+    Failed {
+        sub_code: String,
+        closed_trade: bool,
+    },
+    Hang,
+    Reset,
+}
+
+fn decide_pay(sim: &Sim, last4: &str, total: Money, out_trade_no: &str) -> PayScenario {
+    match last4 {
+        "1003" => return PayScenario::Password { paid: true },
+        "1004" => return PayScenario::Password { paid: false },
+        "2000" => return PayScenario::Unknown { paid: true },
+        "2001" => return PayScenario::Unknown { paid: false },
+        "4004" => {
+            return PayScenario::Failed {
+                sub_code: sub::ACQ_PAYMENT_AUTH_CODE_INVALID.into(),
+                closed_trade: false,
+            }
+        }
+        "4005" => {
+            return PayScenario::Failed {
+                sub_code: sub::ACQ_BUYER_BALANCE_NOT_ENOUGH.into(),
+                closed_trade: true,
+            }
+        }
+        "9001" => return PayScenario::Hang,
+        "9002" => return PayScenario::Reset,
+        _ => {}
+    }
+    if total >= Money::from_fen(100_000) {
+        return PayScenario::Password { paid: true };
+    }
+    let p = sim.profile();
+    let (f, s) = (&p.faults, &p.pay);
+    if f.hang == 0.0
+        && f.reset == 0.0
+        && s.wait_password == 0.0
+        && s.unknown_error == 0.0
+        && s.business_failed == 0.0
+    {
+        return PayScenario::Success;
+    }
+    let mut rng = rng_for(p.seed, out_trade_no, Method::TradePay.as_str(), 0);
+    let u: f64 = rng.gen();
+    if u < f.hang {
+        return PayScenario::Hang;
+    }
+    if u < f.hang + f.reset {
+        return PayScenario::Reset;
+    }
+    let v: f64 = rng.gen();
+    let w: f64 = rng.gen();
+    if v < s.wait_password {
+        return PayScenario::Password {
+            paid: w < s.wait_password_paid,
+        };
+    }
+    if v < s.wait_password + s.unknown_error {
+        return PayScenario::Unknown {
+            paid: w < s.unknown_error_paid,
+        };
+    }
+    if v < s.wait_password + s.unknown_error + s.business_failed {
+        let codes = &s.business_failed_sub_codes;
+        let sub_code = if codes.is_empty() {
+            sub::ACQ_BUYER_BALANCE_NOT_ENOUGH.to_owned()
+        } else {
+            codes[rng.gen_range(0..codes.len())].clone()
+        };
+        let closed_trade = sub_code != sub::ACQ_PAYMENT_AUTH_CODE_INVALID;
+        return PayScenario::Failed {
+            sub_code,
+            closed_trade,
+        };
+    }
+    PayScenario::Success
+}
+
+/// The fields of a new trade.
+struct NewTrade<'a> {
+    app_id: &'a str,
+    out_trade_no: &'a str,
+    kind: TradeKind,
+    total: Money,
+    subject: String,
+    body: Option<String>,
+    store_id: Option<String>,
+    terminal_id: Option<String>,
+    operator_id: Option<String>,
+    timeout_minutes: Option<u32>,
+    notify_url: Option<&'a str>,
+}
+
+fn new_trade(sim: &Sim, n: NewTrade<'_>, at: OffsetDateTime) -> Trade {
+    let serial = sim.ledger.next_serial();
+    let timeout = match n.timeout_minutes {
+        Some(m) => time::Duration::minutes(i64::from(m)),
+        None => time::Duration::try_from(sim.cfg.default_trade_timeout)
+            .unwrap_or(time::Duration::hours(2)),
+    };
+    Trade {
+        serial,
+        app_id: n.app_id.to_owned(),
+        out_trade_no: n.out_trade_no.to_owned(),
+        trade_no: ledger::trade_no(at, n.out_trade_no, serial),
+        kind: n.kind,
+        status: TradeStatus::WaitBuyerPay,
+        total: n.total,
+        subject: n.subject,
+        body: n.body,
+        store_id: n.store_id,
+        terminal_id: n.terminal_id,
+        operator_id: n.operator_id,
+        auth_code_hash: None,
+        buyer_user_id: None,
+        buyer_logon_id: None,
+        created_at: at,
+        paid_at: None,
+        closed_at: None,
+        expires_at: at + timeout,
+        refunds: Vec::new(),
+        refunded: Money::ZERO,
+        history: vec![(TradeStatus::WaitBuyerPay, at)],
+        pay_count: 0,
+        notify_url: n.notify_url.map(str::to_owned),
+        qr_code: None,
+        cancel_action: None,
+    }
+}
+
+fn pay_node(t: &Trade) -> PayResponse {
+    let paid = t.pay_count > 0;
+    PayResponse {
+        code: Code::Success.as_str().into(),
+        msg: Code::Success.msg().into(),
+        trade_no: Some(t.trade_no.clone()),
+        out_trade_no: Some(t.out_trade_no.clone()),
+        buyer_logon_id: t.buyer_logon_id.clone(),
+        buyer_user_id: t.buyer_user_id.clone(),
+        total_amount: Some(t.total),
+        receipt_amount: Some(t.paid_amount()),
+        buyer_pay_amount: Some(t.paid_amount()),
+        point_amount: zero(),
+        invoice_amount: Some(t.paid_amount()),
+        gmt_payment: t.paid_at.map(gt),
+        fund_bill_list: paid.then(|| fund_bills(t)),
+        store_name: t.store_id.as_ref().map(|s| format!("门店{s}")),
+        ..Default::default()
+    }
+}
+
+fn pay_in_process_node(t: &Trade) -> String {
+    let mut r = pay_node(t);
+    r.code = Code::PayInProcess.as_str().into();
+    r.msg = Code::PayInProcess.msg().into();
+    r.gmt_payment = None;
+    r.fund_bill_list = None;
+    r.store_name = None;
+    serialize_node(&r)
+}
+
+/// Trades whose status changed, for the notifier (sent after the lock is released).
+type Changed = Vec<Trade>;
+
+/// alipay.trade.pay
+pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) -> MethodReply {
+    let parsed = (|| -> Result<_, BizError> {
+        let out = biz.out_trade_no()?;
+        biz.scene()?;
+        let auth = biz.auth_code()?;
+        let subject = biz.subject()?;
+        let total = biz.amount("total_amount")?;
+        Ok((out, auth, subject, total))
+    })();
+    let (out, auth, subject, total) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            let out = biz.opt("out_trade_no").ok().flatten();
+            return failed!(PayResponse, e.sub_code, e.sub_msg, |r: &mut PayResponse| {
+                r.out_trade_no = out;
+                r.buyer_pay_amount = zero();
+                r.invoice_amount = zero();
+                r.point_amount = zero();
+                r.receipt_amount = zero();
+            });
+        }
+    };
+    let extra = (|| -> Result<_, BizError> {
+        Ok((
+            biz.store_id()?,
+            biz.terminal_id()?,
+            biz.text("operator_id", 28)?,
+            biz.timeout_minutes()?,
+            biz.text("body", 128)?,
+        ))
+    })();
+    let (store_id, terminal_id, operator_id, timeout_minutes, body) = match extra {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
+    let auth_hash = fnv1a(&[auth.as_str().as_bytes()]);
+    let k = ledger::key(app_id, &out);
+    let at = now();
+    let mut changed: Changed = Vec::new();
+    let mut schedule_password = None;
+    let reply = match sim.ledger.trades.entry(k.clone()) {
+        Entry::Occupied(mut o) => {
+            let t = o.get_mut();
+            if t.expire_if_due(at) {
+                changed.push(t.clone());
+            }
+            if t.kind != TradeKind::Pay || t.total != total || t.subject != subject {
+                failed!(PayResponse, sub::ACQ_CONTEXT_INCONSISTENT)
+            } else {
+                match t.status {
+                    TradeStatus::TradeSuccess | TradeStatus::TradeFinished => {
+                        failed!(PayResponse, sub::ACQ_TRADE_HAS_SUCCESS)
+                    }
+                    TradeStatus::TradeClosed => failed!(PayResponse, sub::ACQ_TRADE_HAS_CLOSE),
+                    TradeStatus::WaitBuyerPay => {
+                        if t.auth_code_hash.is_some_and(|h| h != auth_hash) {
+                            failed!(PayResponse, sub::ACQ_TRADE_BUYER_NOT_MATCH)
+                        } else {
+                            // The buyer is still entering the password: same answer again.
+                            MethodReply::node(pay_in_process_node(t))
+                        }
+                    }
+                }
+            }
+        }
+        Entry::Vacant(v) => {
+            let scenario = decide_pay(sim, auth.last4(), total, &out);
+            if scenario == PayScenario::Reset {
+                return MethodReply::fault(Fault::Reset);
+            }
+            if matches!(
+                scenario,
+                PayScenario::Unknown { paid: false }
+                    | PayScenario::Failed {
+                        closed_trade: false,
+                        ..
+                    }
+            ) {
+                return match scenario {
+                    PayScenario::Failed { sub_code, .. } => {
+                        let m = sub_msg(&sub_code);
+                        failed!(PayResponse, &*sub_code, m, |r: &mut PayResponse| {
+                            r.out_trade_no = Some(out.clone());
+                            r.buyer_pay_amount = zero();
+                            r.invoice_amount = zero();
+                            r.point_amount = zero();
+                            r.receipt_amount = zero();
+                        })
+                    }
+                    _ => MethodReply::node(unknown_error_node()),
+                };
+            }
+            let mut t = new_trade(
+                sim,
+                NewTrade {
+                    app_id,
+                    out_trade_no: &out,
+                    kind: TradeKind::Pay,
+                    total,
+                    subject,
+                    body,
+                    store_id,
+                    terminal_id,
+                    operator_id,
+                    timeout_minutes,
+                    notify_url,
+                },
+                at,
+            );
+            t.auth_code_hash = Some(auth_hash);
+            let (bid, logon) = ledger::buyer_from(auth.as_str());
+            t.buyer_user_id = Some(bid);
+            t.buyer_logon_id = Some(logon);
+            let reply = match scenario {
+                PayScenario::Success | PayScenario::Hang | PayScenario::Unknown { .. } => {
+                    t.mark_paid(at);
+                    changed.push(t.clone());
+                    match scenario {
+                        PayScenario::Hang => MethodReply::fault(Fault::Hang),
+                        PayScenario::Unknown { .. } => MethodReply::node(unknown_error_node()),
+                        _ => MethodReply::node(serialize_node(&pay_node(&t))),
+                    }
+                }
+                PayScenario::Password { paid } => {
+                    if paid {
+                        schedule_password = Some(t.serial);
+                    }
+                    MethodReply::node(pay_in_process_node(&t))
+                }
+                PayScenario::Failed { sub_code, .. } => {
+                    t.set_status(TradeStatus::TradeClosed, at);
+                    changed.push(t.clone());
+                    let m = sub_msg(&sub_code);
+                    let (tn, bl) = (t.trade_no.clone(), t.buyer_logon_id.clone());
+                    failed!(PayResponse, &*sub_code, m, |r: &mut PayResponse| {
+                        r.out_trade_no = Some(out.clone());
+                        r.trade_no = Some(tn);
+                        r.buyer_logon_id = bl;
+                        r.buyer_pay_amount = zero();
+                        r.invoice_amount = zero();
+                        r.point_amount = zero();
+                        r.receipt_amount = zero();
+                    })
+                }
+                PayScenario::Reset => MethodReply::fault(Fault::Reset),
+            };
+            sim.ledger.index(&k, &t);
+            v.insert(t);
+            reply
+        }
+    };
+    after_change(sim, changed);
+    if let Some(serial) = schedule_password {
+        spawn_password_payment(sim, k, serial);
+    }
+    reply
+}
+
+/// The buyer enters the password after the (scaled) delay.
+fn spawn_password_payment(sim: &Arc<Sim>, k: String, serial: u64) {
+    let sim = Arc::clone(sim);
+    tokio::spawn(async move {
+        let delay = sim.cfg.scaled(sim.cfg.password_delay);
+        if !sim.sleep(delay).await {
+            return;
+        }
+        let _ = buyer_pays(&sim, &k, Some(serial));
+    });
+}
+
+/// The buyer pays the trade at key `k` now (password entered, QR scanned).
+/// `serial` guards against a trade replaced by a reset. Returns whether money was taken.
+pub fn buyer_pays(sim: &Sim, k: &str, serial: Option<u64>) -> bool {
+    let at = now();
+    let mut changed = Vec::new();
+    let paid = match sim.ledger.trades.get_mut(k) {
+        None => false,
+        Some(mut t) => {
+            if serial.is_some_and(|s| s != t.serial) {
+                false
+            } else {
+                if t.expire_if_due(at) {
+                    changed.push(t.clone());
+                }
+                if t.buyer_user_id.is_none() {
+                    let (bid, logon) = ledger::buyer_from(&t.out_trade_no);
+                    t.buyer_user_id = Some(bid);
+                    t.buyer_logon_id = Some(logon);
+                }
+                let ok = t.mark_paid(at);
+                if ok {
+                    changed.push(t.clone());
+                }
+                ok
+            }
+        }
+    };
+    after_change(sim, changed);
+    paid
+}
+
+fn after_change(sim: &Sim, changed: Changed) {
+    for t in changed {
+        sim.notifier.trade_changed(sim, &t);
+    }
+}
+
+fn qr_code(out_trade_no: &str, serial: u64) -> String {
+    const ALPHA: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut h = fnv1a(&[out_trade_no.as_bytes(), &serial.to_le_bytes()]);
+    let mut s = String::from("https://qr.alipay.com/bax0");
+    for _ in 0..20 {
+        s.push(ALPHA[(h % 36) as usize] as char);
+        h = (h / 36) ^ h.rotate_left(13);
+    }
+    s
+}
+
+/// alipay.trade.precreate and alipay.trade.create
+pub fn precreate(
+    sim: &Arc<Sim>,
+    method: Method,
+    app_id: &str,
+    notify_url: Option<&str>,
+    biz: &Biz,
+) -> MethodReply {
+    let is_create = method == Method::TradeCreate;
+    let parsed = (|| -> Result<_, BizError> {
+        let out = biz.out_trade_no()?;
+        let total = biz.amount("total_amount")?;
+        let subject = biz.subject()?;
+        let buyer = if is_create {
+            match biz.opt("buyer_id")? {
+                Some(b) => Some(b),
+                None => Some(biz.opt("buyer_open_id")?.ok_or_else(|| BizError {
+                    sub_code: sub::ACQ_INVALID_PARAMETER,
+                    sub_msg: "缺少必选参数buyer_id".into(),
+                })?),
+            }
+        } else {
+            None
+        };
+        Ok((
+            out,
+            total,
+            subject,
+            buyer,
+            biz.store_id()?,
+            biz.terminal_id()?,
+            biz.text("operator_id", 28)?,
+            biz.timeout_minutes()?,
+            biz.text("body", 128)?,
+        ))
+    })();
+    let (out, total, subject, buyer, store_id, terminal_id, operator_id, timeout_minutes, body) =
+        match parsed {
+            Ok(v) => v,
+            Err(e) => return biz_failed(e),
+        };
+    let kind = if is_create {
+        TradeKind::Create
+    } else {
+        TradeKind::Precreate
+    };
+    let k = ledger::key(app_id, &out);
+    let at = now();
+    let mut changed = Vec::new();
+    let success = |t: &Trade| -> MethodReply {
+        if is_create {
+            MethodReply::node(serialize_node(&CreateResponse {
+                code: Code::Success.as_str().into(),
+                msg: Code::Success.msg().into(),
+                out_trade_no: Some(t.out_trade_no.clone()),
+                trade_no: Some(t.trade_no.clone()),
+                ..Default::default()
+            }))
+        } else {
+            MethodReply::node(serialize_node(&PrecreateResponse {
+                code: Code::Success.as_str().into(),
+                msg: Code::Success.msg().into(),
+                out_trade_no: Some(t.out_trade_no.clone()),
+                qr_code: t.qr_code.clone(),
+                ..Default::default()
+            }))
+        }
+    };
+    let reply = match sim.ledger.trades.entry(k.clone()) {
+        Entry::Occupied(mut o) => {
+            let t = o.get_mut();
+            if t.expire_if_due(at) {
+                changed.push(t.clone());
+            }
+            if t.kind != kind || t.total != total || t.subject != subject {
+                failed!(PrecreateResponse, sub::ACQ_CONTEXT_INCONSISTENT)
+            } else {
+                match t.status {
+                    TradeStatus::TradeSuccess | TradeStatus::TradeFinished => {
+                        failed!(PrecreateResponse, sub::ACQ_TRADE_HAS_SUCCESS)
+                    }
+                    TradeStatus::TradeClosed => {
+                        failed!(PrecreateResponse, sub::ACQ_TRADE_HAS_CLOSE)
+                    }
+                    TradeStatus::WaitBuyerPay => success(t),
+                }
+            }
+        }
+        Entry::Vacant(v) => {
+            let mut t = new_trade(
+                sim,
+                NewTrade {
+                    app_id,
+                    out_trade_no: &out,
+                    kind,
+                    total,
+                    subject,
+                    body,
+                    store_id,
+                    terminal_id,
+                    operator_id,
+                    timeout_minutes,
+                    notify_url,
+                },
+                at,
+            );
+            if let Some(b) = buyer {
+                let (_, logon) = ledger::buyer_from(&b);
+                t.buyer_user_id = Some(b);
+                t.buyer_logon_id = Some(logon);
+            } else {
+                t.qr_code = Some(qr_code(&out, t.serial));
+            }
+            let reply = success(&t);
+            sim.ledger.index(&k, &t);
+            v.insert(t);
+            reply
+        }
+    };
+    after_change(sim, changed);
+    reply
+}
+
+fn not_exist_query(out: Option<String>) -> MethodReply {
+    failed!(
+        QueryResponse,
+        sub::ACQ_TRADE_NOT_EXIST,
+        sub_msg(sub::ACQ_TRADE_NOT_EXIST),
+        |r: &mut QueryResponse| {
+            r.out_trade_no = out;
+            r.buyer_pay_amount = zero();
+            r.invoice_amount = zero();
+            r.point_amount = zero();
+            r.receipt_amount = zero();
+        }
+    )
+}
+
+fn query_node(t: &Trade) -> QueryResponse {
+    let paid = t.pay_count > 0;
+    QueryResponse {
+        code: Code::Success.as_str().into(),
+        msg: Code::Success.msg().into(),
+        trade_no: Some(t.trade_no.clone()),
+        out_trade_no: Some(t.out_trade_no.clone()),
+        buyer_logon_id: t.buyer_logon_id.clone(),
+        trade_status: Some(t.status.as_str().into()),
+        total_amount: Some(t.total),
+        receipt_amount: Some(t.paid_amount()),
+        buyer_pay_amount: Some(t.paid_amount()),
+        point_amount: zero(),
+        invoice_amount: Some(t.paid_amount()),
+        send_pay_date: t.paid_at.map(gt),
+        store_id: t.store_id.clone(),
+        terminal_id: t.terminal_id.clone(),
+        fund_bill_list: paid.then(|| fund_bills(t)),
+        buyer_user_id: t.buyer_user_id.clone(),
+        ..Default::default()
+    }
+}
+
+/// Runs `f` on the trade a request names (after closing it if its time-out passed).
+fn with_trade<R>(
+    sim: &Sim,
+    app_id: &str,
+    otn: Option<&str>,
+    tn: Option<&str>,
+    f: impl FnOnce(&mut Trade, OffsetDateTime, &mut Changed) -> R,
+) -> Option<R> {
+    let k = sim.ledger.resolve(app_id, otn, tn)?;
+    let at = now();
+    let mut changed = Vec::new();
+    let r = {
+        let mut t = sim.ledger.trades.get_mut(&k)?;
+        if t.expire_if_due(at) {
+            changed.push(t.clone());
+        }
+        f(&mut t, at, &mut changed)
+    };
+    after_change(sim, changed);
+    Some(r)
+}
+
+/// alipay.trade.query
+pub fn query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
+    let (otn, tn) = match biz.trade_ref() {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
+    with_trade(sim, app_id, otn.as_deref(), tn.as_deref(), |t, _, _| {
+        MethodReply::node(serialize_node(&query_node(t)))
+    })
+    .unwrap_or_else(|| not_exist_query(otn))
+}
+
+/// alipay.trade.cancel: closes an unpaid trade, refunds a paid one; only
+/// within 24 hours of its creation.
+pub fn cancel(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
+    let (otn, tn) = match biz.trade_ref() {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
+    let ok = |t: &Trade, action: &'static str| {
+        let gmt_refund_pay = (action == "refund")
+            .then(|| t.refunds.last().map(|r| gt(r.at)))
+            .flatten();
+        MethodReply::node(serialize_node(&CancelResponse {
+            code: Code::Success.as_str().into(),
+            msg: Code::Success.msg().into(),
+            trade_no: Some(t.trade_no.clone()),
+            out_trade_no: Some(t.out_trade_no.clone()),
+            retry_flag: Some("N".into()),
+            action: Some(action.into()),
+            gmt_refund_pay,
+            ..Default::default()
+        }))
+    };
+    let fail = |sub_code: &str, t: &Trade| {
+        let (tn, otn) = (t.trade_no.clone(), t.out_trade_no.clone());
+        failed!(
+            CancelResponse,
+            sub_code,
+            sub_msg(sub_code),
+            |r: &mut CancelResponse| {
+                r.trade_no = Some(tn);
+                r.out_trade_no = Some(otn);
+                r.retry_flag = Some("N".into());
+            }
+        )
+    };
+    with_trade(
+        sim,
+        app_id,
+        otn.as_deref(),
+        tn.as_deref(),
+        |t, at, changed| {
+            if let Some(action) = t.cancel_action {
+                return ok(t, action);
+            }
+            if at - t.created_at > time::Duration::hours(24) {
+                return fail(sub::ACQ_TRADE_CANCEL_TIME_OUT, t);
+            }
+            match t.status {
+                TradeStatus::WaitBuyerPay => {
+                    t.set_status(TradeStatus::TradeClosed, at);
+                    t.cancel_action = Some("close");
+                    changed.push(t.clone());
+                    ok(t, "close")
+                }
+                TradeStatus::TradeSuccess => {
+                    if !t.refunded.is_zero() {
+                        return fail(sub::ACQ_REASON_TRADE_REFUND_FEE_ERR, t);
+                    }
+                    t.refunds.push(Refund {
+                        out_request_no: t.out_trade_no.clone(),
+                        amount: t.total,
+                        reason: Some("cancel".into()),
+                        at,
+                    });
+                    t.refunded = t.total;
+                    t.set_status(TradeStatus::TradeClosed, at);
+                    t.cancel_action = Some("refund");
+                    changed.push(t.clone());
+                    ok(t, "refund")
+                }
+                TradeStatus::TradeClosed => {
+                    if t.pay_count == 0 {
+                        ok(t, "close")
+                    } else {
+                        fail(sub::ACQ_REASON_TRADE_REFUND_FEE_ERR, t)
+                    }
+                }
+                TradeStatus::TradeFinished => fail(sub::ACQ_TRADE_HAS_FINISHED, t),
+            }
+        },
+    )
+    .unwrap_or_else(|| {
+        failed!(
+            CancelResponse,
+            sub::ACQ_TRADE_NOT_EXIST,
+            sub_msg(sub::ACQ_TRADE_NOT_EXIST),
+            |r: &mut CancelResponse| {
+                r.out_trade_no = otn.clone();
+                r.retry_flag = Some("N".into());
+            }
+        )
+    })
+}
+
+/// alipay.trade.close: only a WAIT_BUYER_PAY trade.
+pub fn close(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
+    let (otn, tn) = match biz.trade_ref() {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
+    with_trade(
+        sim,
+        app_id,
+        otn.as_deref(),
+        tn.as_deref(),
+        |t, at, changed| {
+            if t.status != TradeStatus::WaitBuyerPay {
+                return failed!(CloseResponse, sub::ACQ_TRADE_STATUS_ERROR);
+            }
+            t.set_status(TradeStatus::TradeClosed, at);
+            changed.push(t.clone());
+            MethodReply::node(serialize_node(&CloseResponse {
+                code: Code::Success.as_str().into(),
+                msg: Code::Success.msg().into(),
+                trade_no: Some(t.trade_no.clone()),
+                out_trade_no: Some(t.out_trade_no.clone()),
+                ..Default::default()
+            }))
+        },
+    )
+    .unwrap_or_else(|| failed!(CloseResponse, sub::ACQ_TRADE_NOT_EXIST))
+}
+
+/// alipay.trade.refund: partial or full, idempotent by out_request_no.
+pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
+    let parsed = (|| -> Result<_, BizError> {
+        let r = biz.trade_ref()?;
+        let amount = biz.amount("refund_amount")?;
+        let orn = biz.out_request_no()?;
+        let reason = biz.text("refund_reason", 256)?;
+        biz.store_id()?;
+        biz.terminal_id()?;
+        Ok((r, amount, orn, reason))
+    })();
+    let ((otn, tn), amount, orn, reason) = match parsed {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
+    with_trade(
+        sim,
+        app_id,
+        otn.as_deref(),
+        tn.as_deref(),
+        |t, at, changed| {
+            let orn = orn.clone().unwrap_or_else(|| t.out_trade_no.clone());
+            let ok = |t: &Trade, fund_change: &str, refund_at: OffsetDateTime| {
+                MethodReply::node(serialize_node(&RefundResponse {
+                    code: Code::Success.as_str().into(),
+                    msg: Code::Success.msg().into(),
+                    trade_no: Some(t.trade_no.clone()),
+                    out_trade_no: Some(t.out_trade_no.clone()),
+                    buyer_logon_id: t.buyer_logon_id.clone(),
+                    fund_change: Some(fund_change.into()),
+                    refund_fee: Some(t.refunded),
+                    gmt_refund_pay: Some(gt(refund_at)),
+                    buyer_user_id: t.buyer_user_id.clone(),
+                    send_back_fee: Some(amount),
+                    ..Default::default()
+                }))
+            };
+            if let Some(prev) = t.refunds.iter().find(|r| r.out_request_no == orn) {
+                if prev.amount == amount {
+                    let prev_at = prev.at;
+                    return ok(t, "N", prev_at);
+                }
+                return failed!(RefundResponse, sub::ACQ_DISCORDANT_REPEAT_REQUEST);
+            }
+            match t.status {
+                TradeStatus::WaitBuyerPay => {
+                    return failed!(RefundResponse, sub::ACQ_TRADE_STATUS_ERROR)
+                }
+                TradeStatus::TradeFinished => {
+                    return failed!(RefundResponse, sub::ACQ_TRADE_HAS_FINISHED)
+                }
+                TradeStatus::TradeClosed if t.pay_count == 0 => {
+                    return failed!(RefundResponse, sub::ACQ_TRADE_STATUS_ERROR)
+                }
+                _ => {}
+            }
+            let Some(new_total) = t.refunded.checked_add(amount).filter(|n| *n <= t.total) else {
+                return failed!(RefundResponse, sub::ACQ_REFUND_AMT_NOT_EQUAL_TOTAL);
+            };
+            t.refunds.push(Refund {
+                out_request_no: orn,
+                amount,
+                reason: reason.clone(),
+                at,
+            });
+            t.refunded = new_total;
+            if new_total == t.total {
+                t.set_status(TradeStatus::TradeClosed, at);
+                changed.push(t.clone());
+            }
+            ok(t, "Y", at)
+        },
+    )
+    .unwrap_or_else(|| failed!(RefundResponse, sub::ACQ_TRADE_NOT_EXIST))
+}
+
+/// alipay.trade.fastpay.refund.query
+pub fn refund_query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
+    let parsed = (|| -> Result<_, BizError> {
+        let r = biz.trade_ref()?;
+        let orn = biz.out_request_no()?.ok_or_else(|| BizError {
+            sub_code: sub::ACQ_INVALID_PARAMETER,
+            sub_msg: "缺少必选参数out_request_no".into(),
+        })?;
+        Ok((r, orn))
+    })();
+    let ((otn, tn), orn) = match parsed {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
+    with_trade(sim, app_id, otn.as_deref(), tn.as_deref(), |t, _, _| {
+        let mut r = RefundQueryResponse {
+            code: Code::Success.as_str().into(),
+            msg: Code::Success.msg().into(),
+            trade_no: Some(t.trade_no.clone()),
+            out_trade_no: Some(t.out_trade_no.clone()),
+            out_request_no: Some(orn.clone()),
+            ..Default::default()
+        };
+        if let Some(rf) = t.refunds.iter().find(|x| x.out_request_no == orn) {
+            r.total_amount = Some(t.total);
+            r.refund_amount = Some(rf.amount);
+            r.refund_status = Some("REFUND_SUCCESS".into());
+            r.gmt_refund_pay = Some(gt(rf.at));
+        }
+        MethodReply::node(serialize_node(&r))
+    })
+    .unwrap_or_else(|| failed!(RefundQueryResponse, sub::ACQ_TRADE_NOT_EXIST))
+}
+
+/// alipay.data.dataservice.bill.downloadurl.query: a URL on the simulator,
+/// valid 30 seconds, serving the day's (or month's) trade bill.
+pub fn bill_url(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
+    let parsed = (|| -> Result<_, BizError> {
+        let bill_type = biz.req("bill_type")?;
+        if bill_type != "trade" && bill_type != "signcustomer" {
+            return Err(BizError {
+                sub_code: sub::ACQ_INVALID_PARAMETER,
+                sub_msg: "参数无效: bill_type".into(),
+            });
+        }
+        let bill_date = biz.req("bill_date")?;
+        Ok((bill_type, bill_date))
+    })();
+    let (bill_type, bill_date) = match parsed {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
+    let Some(range) = crate::bill::date_range(&bill_date) else {
+        return failed!(
+            BillUrlResponse,
+            sub::ACQ_INVALID_PARAMETER,
+            "参数无效: bill_date".into()
+        );
+    };
+    if range.0 > now() {
+        return failed!(BillUrlResponse, sub::ISP_BILL_NOT_EXIST);
+    }
+    let expires = (now() + time::Duration::seconds(30)).unix_timestamp();
+    let url = format!(
+        "{}/_sim/bill/download?app_id={}&bill_type={}&bill_date={}&expires={}",
+        sim.base_url, app_id, bill_type, bill_date, expires
+    );
+    MethodReply::node(serialize_node(&BillUrlResponse {
+        code: Code::Success.as_str().into(),
+        msg: Code::Success.msg().into(),
+        bill_download_url: Some(url),
+        ..Default::default()
+    }))
+}
+
+/// Runs a method (after the front door accepted the request), applying the
+/// profile's faults to methods other than pay (pay draws its own).
+pub fn execute(
+    sim: &Arc<Sim>,
+    method: Method,
+    app_id: &str,
+    notify_url: Option<&str>,
+    biz: &Biz,
+) -> MethodReply {
+    if method != Method::TradePay {
+        if let Some(f) = draw_fault(sim, method, biz) {
+            match f {
+                Drawn::Reset => return MethodReply::fault(Fault::Reset),
+                Drawn::Unknown => return MethodReply::node(unknown_error_node()),
+                Drawn::Hang => {
+                    let _ = run(sim, method, app_id, notify_url, biz);
+                    return MethodReply::fault(Fault::Hang);
+                }
+            }
+        }
+    }
+    run(sim, method, app_id, notify_url, biz)
+}
+
+fn run(
+    sim: &Arc<Sim>,
+    method: Method,
+    app_id: &str,
+    notify_url: Option<&str>,
+    biz: &Biz,
+) -> MethodReply {
+    match method {
+        Method::TradePay => pay(sim, app_id, notify_url, biz),
+        Method::TradePrecreate | Method::TradeCreate => {
+            precreate(sim, method, app_id, notify_url, biz)
+        }
+        Method::TradeQuery => query(sim, app_id, biz),
+        Method::TradeCancel => cancel(sim, app_id, biz),
+        Method::TradeClose => close(sim, app_id, biz),
+        Method::TradeRefund => refund(sim, app_id, biz),
+        Method::TradeFastpayRefundQuery => refund_query(sim, app_id, biz),
+        Method::BillDownloadUrlQuery => bill_url(sim, app_id, biz),
+    }
+}
+
+enum Drawn {
+    Hang,
+    Reset,
+    Unknown,
+}
+
+/// Draws a fault for a non-pay method from (seed, trade, method, call number).
+fn draw_fault(sim: &Sim, method: Method, biz: &Biz) -> Option<Drawn> {
+    let p = sim.profile();
+    let f = &p.faults;
+    if f.hang == 0.0 && f.reset == 0.0 && f.unknown_error == 0.0 {
+        return None;
+    }
+    let ident = biz
+        .opt("trade_no")
+        .ok()
+        .flatten()
+        .or_else(|| biz.opt("out_trade_no").ok().flatten())
+        .unwrap_or_default();
+    let call = sim.next_call(&ident, method.as_str());
+    let mut rng = rng_for(p.seed, &ident, method.as_str(), call);
+    let u: f64 = rng.gen();
+    if u < f.hang {
+        Some(Drawn::Hang)
+    } else if u < f.hang + f.reset {
+        Some(Drawn::Reset)
+    } else if u < f.hang + f.reset + f.unknown_error {
+        Some(Drawn::Unknown)
+    } else {
+        None
+    }
+}

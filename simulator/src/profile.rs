@@ -1,0 +1,311 @@
+//! The seeded random scenario profile: which share of requests meet 10003,
+//! 20000, 40004, hung or reset connections, how long each method takes, and
+//! how notifications are duplicated or reordered.
+//!
+//! Guarantee: every random choice is drawn from a generator seeded with the
+//! profile's seed and the request's identity (out_trade_no, method and the
+//! number of earlier calls of that method for that trade), never from arrival
+//! order, so the same seed and the same requests give the same outcomes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal};
+use serde::{Deserialize, Serialize};
+
+/// Why a profile was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile is not valid TOML: {0}")]
+    Toml(String),
+    #[error("profile is not valid JSON: {0}")]
+    Json(String),
+    #[error("profile field {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+/// The random scenario profile. `Default` answers every request with success
+/// at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    /// The seed every random choice derives from (with the request's identity).
+    pub seed: u64,
+    /// Outcome shares of alipay.trade.pay for auth codes that are not magic values.
+    pub pay: PayShares,
+    /// Faults of every method: hung connections, resets, 20000.
+    pub faults: FaultShares,
+    /// Latency per method name (`alipay.trade.pay`...), with `default` for the rest.
+    pub latency: BTreeMap<String, Latency>,
+    /// Notification delivery options.
+    pub notify: NotifyOptions,
+}
+
+/// Shares (0 to 1) of the outcomes of alipay.trade.pay. They are tried in the
+/// order listed; what remains is success.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PayShares {
+    /// Share answered 10003 (the buyer must enter a password).
+    pub wait_password: f64,
+    /// Of the 10003 trades, the share whose buyer pays after the password delay (the rest never pay).
+    pub wait_password_paid: f64,
+    /// Share answered 20000 isp.unknow-error.
+    pub unknown_error: f64,
+    /// Of the 20000 answers, the share where the money was taken anyway.
+    pub unknown_error_paid: f64,
+    /// Share answered 40004.
+    pub business_failed: f64,
+    /// The 40004 sub-codes, chosen uniformly (default ACQ.BUYER_BALANCE_NOT_ENOUGH).
+    pub business_failed_sub_codes: Vec<String>,
+}
+
+impl Default for PayShares {
+    fn default() -> Self {
+        PayShares {
+            wait_password: 0.0,
+            wait_password_paid: 1.0,
+            unknown_error: 0.0,
+            unknown_error_paid: 0.5,
+            business_failed: 0.0,
+            business_failed_sub_codes: vec![
+                protocol::codes::sub::ACQ_BUYER_BALANCE_NOT_ENOUGH.into()
+            ],
+        }
+    }
+}
+
+/// Shares (0 to 1) of transport faults and unknown errors, for every method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultShares {
+    /// The request is executed, then the connection is held past the
+    /// client's time-out and dropped without an answer.
+    pub hang: f64,
+    /// The connection is reset before the request is executed.
+    pub reset: f64,
+    /// Methods other than pay: 20000 isp.unknow-error without executing.
+    pub unknown_error: f64,
+}
+
+/// A latency distribution, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Latency {
+    /// Always `ms`.
+    Fixed { ms: f64 },
+    /// Uniform in [min_ms, max_ms].
+    Uniform { min_ms: f64, max_ms: f64 },
+    /// Log-normal with the given median and sigma (of the underlying normal).
+    LogNormal { median_ms: f64, sigma: f64 },
+}
+
+/// Notification delivery options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyOptions {
+    /// Trade statuses that trigger a notification (default `TRADE_SUCCESS`,
+    /// as on a real app; add `TRADE_CLOSED`, `TRADE_FINISHED`).
+    pub statuses: Vec<String>,
+    /// Share of notifications sent once more after the receiver said `success`.
+    pub duplicate_share: f64,
+    /// Delay of that duplicate, milliseconds (not scaled).
+    pub duplicate_delay_ms: u64,
+    /// Share of notifications whose first attempt is held back by
+    /// `reorder_delay_ms`, so that a later status change can overtake it.
+    pub reorder_share: f64,
+    /// How long a reordered notification is held back, milliseconds (not scaled).
+    pub reorder_delay_ms: u64,
+    /// Per-attempt time-out waiting for the receiver, milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for NotifyOptions {
+    fn default() -> Self {
+        NotifyOptions {
+            statuses: vec!["TRADE_SUCCESS".into()],
+            duplicate_share: 0.0,
+            duplicate_delay_ms: 200,
+            reorder_share: 0.0,
+            reorder_delay_ms: 500,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+fn check_share(field: &str, v: f64) -> Result<(), ProfileError> {
+    if !(0.0..=1.0).contains(&v) || v.is_nan() {
+        return Err(ProfileError::Invalid {
+            field: field.into(),
+            reason: "must be between 0 and 1".into(),
+        });
+    }
+    Ok(())
+}
+
+impl Profile {
+    /// Parses a profile from TOML or JSON text (JSON when it starts with `{`).
+    pub fn parse(text: &str) -> Result<Profile, ProfileError> {
+        let p: Profile = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| ProfileError::Json(e.to_string()))?
+        } else {
+            toml::from_str(text).map_err(|e| ProfileError::Toml(e.to_string()))?
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Checks shares and distributions.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        let p = &self.pay;
+        check_share("pay.wait_password", p.wait_password)?;
+        check_share("pay.wait_password_paid", p.wait_password_paid)?;
+        check_share("pay.unknown_error", p.unknown_error)?;
+        check_share("pay.unknown_error_paid", p.unknown_error_paid)?;
+        check_share("pay.business_failed", p.business_failed)?;
+        if p.wait_password + p.unknown_error + p.business_failed > 1.0 + 1e-9 {
+            return Err(ProfileError::Invalid {
+                field: "pay".into(),
+                reason: "the shares add up to more than 1".into(),
+            });
+        }
+        check_share("faults.hang", self.faults.hang)?;
+        check_share("faults.reset", self.faults.reset)?;
+        check_share("faults.unknown_error", self.faults.unknown_error)?;
+        if self.faults.hang + self.faults.reset + self.faults.unknown_error > 1.0 + 1e-9 {
+            return Err(ProfileError::Invalid {
+                field: "faults".into(),
+                reason: "the shares add up to more than 1".into(),
+            });
+        }
+        check_share("notify.duplicate_share", self.notify.duplicate_share)?;
+        check_share("notify.reorder_share", self.notify.reorder_share)?;
+        for s in &self.notify.statuses {
+            if protocol::TradeStatus::parse(s).is_none() {
+                return Err(ProfileError::Invalid {
+                    field: "notify.statuses".into(),
+                    reason: format!("unknown trade status {s}"),
+                });
+            }
+        }
+        for (m, l) in &self.latency {
+            let ok = match l {
+                Latency::Fixed { ms } => *ms >= 0.0,
+                Latency::Uniform { min_ms, max_ms } => *min_ms >= 0.0 && max_ms >= min_ms,
+                Latency::LogNormal { median_ms, sigma } => *median_ms > 0.0 && *sigma >= 0.0,
+            };
+            let bad = !ok;
+            if bad {
+                return Err(ProfileError::Invalid {
+                    field: format!("latency.{m}"),
+                    reason: "negative or inverted bounds".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The latency distribution of a method (its own, else `default`).
+    pub fn latency_of(&self, method: &str) -> Option<&Latency> {
+        self.latency
+            .get(method)
+            .or_else(|| self.latency.get("default"))
+    }
+}
+
+impl Latency {
+    /// Draws one latency (capped at one hour).
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> Duration {
+        let ms = match self {
+            Latency::Fixed { ms } => *ms,
+            Latency::Uniform { min_ms, max_ms } => {
+                if max_ms > min_ms {
+                    rng.gen_range(*min_ms..=*max_ms)
+                } else {
+                    *min_ms
+                }
+            }
+            Latency::LogNormal { median_ms, sigma } => match LogNormal::new(median_ms.ln(), *sigma)
+            {
+                Ok(d) => d.sample(rng),
+                Err(_) => *median_ms,
+            },
+        };
+        Duration::from_secs_f64((ms.max(0.0) / 1000.0).min(3600.0))
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that is stable across builds and platforms.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A separator so that ("ab","c") and ("a","bc") differ.
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The generator of one decision: seed, trade, method and call number.
+pub fn rng_for(seed: u64, out_trade_no: &str, purpose: &str, call: u64) -> ChaCha8Rng {
+    let h = fnv1a(&[
+        &seed.to_le_bytes(),
+        out_trade_no.as_bytes(),
+        purpose.as_bytes(),
+        &call.to_le_bytes(),
+    ]);
+    ChaCha8Rng::seed_from_u64(h ^ seed.rotate_left(17))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_toml_and_json() {
+        let t = r#"
+seed = 7
+[pay]
+wait_password = 0.1
+business_failed = 0.05
+business_failed_sub_codes = ["ACQ.PAYMENT_FAIL"]
+[faults]
+hang = 0.01
+[latency."alipay.trade.pay"]
+kind = "log_normal"
+median_ms = 50
+sigma = 0.4
+[latency.default]
+kind = "fixed"
+ms = 2
+[notify]
+duplicate_share = 0.5
+"#;
+        let p = Profile::parse(t).unwrap();
+        assert_eq!(p.seed, 7);
+        assert_eq!(p.pay.wait_password, 0.1);
+        assert!(matches!(
+            p.latency_of("alipay.trade.query"),
+            Some(Latency::Fixed { .. })
+        ));
+        let j = serde_json::to_string(&p).unwrap();
+        assert_eq!(Profile::parse(&j).unwrap(), p);
+        assert!(Profile::parse("[pay]\nwait_password = 2").is_err());
+        assert!(Profile::parse("nonsense = 1").is_err());
+    }
+
+    #[test]
+    fn same_identity_same_draw() {
+        let a: u64 = rng_for(1, "T1", "pay", 0).gen();
+        let b: u64 = rng_for(1, "T1", "pay", 0).gen();
+        let c: u64 = rng_for(2, "T1", "pay", 0).gen();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

@@ -1,0 +1,289 @@
+//! The HTTP server: a tokio listener, one hyper HTTP/1.1 keep-alive
+//! connection task per client, routing to `/gateway.do` and `/_sim/...`, and
+//! the two deliberate transport faults (a held-then-dropped connection and a
+//! TCP reset).
+//!
+//! Guarantees: [`start`] returns as soon as the listener is bound; request
+//! bodies are bounded by `max_body_bytes`; absolute-form request targets
+//! (`POST http://host/gateway.do?...`) are routed by their path;
+//! [`SimHandle::shutdown`] stops accepting, aborts every connection and stops
+//! every background task (password payments, notifications).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::gateway::{self, GatewayReply};
+use crate::state::Sim;
+use crate::{control, SimConfig, SimError};
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    sim: Arc<Sim>,
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/gateway.do`
+    pub fn gateway_url(&self) -> String {
+        format!("{}/gateway.do", self.base_url())
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.sim.base_url.clone()
+    }
+
+    /// The simulator's public key (PEM), to verify its responses and notifications.
+    pub fn alipay_public_key_pem(&self) -> &str {
+        &self.sim.public_key_pem
+    }
+
+    /// Replaces the random scenario profile.
+    pub fn set_profile(&self, p: crate::Profile) -> Result<(), crate::ProfileError> {
+        p.validate()?;
+        *self.sim.profile.write() = Arc::new(p);
+        Ok(())
+    }
+
+    /// Stops the simulator: no new connections, every connection and
+    /// background task ended.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds and spawns (see [`crate::start`]).
+pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
+    let listen = cfg.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SimError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let shown = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let (tx, rx) = watch::channel(false);
+    let sim = Arc::new(Sim::new(cfg, format!("http://{shown}"), rx.clone())?);
+    let task = tokio::spawn(accept_loop(listener, Arc::clone(&sim), rx));
+    tracing::info!(%addr, "alipay-sim listening");
+    Ok(SimHandle {
+        addr,
+        shutdown: tx,
+        task,
+        sim,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, sim: Arc<Sim>, mut shutdown: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|v| *v) => break,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                let _ = stream.set_nodelay(true);
+                conns.spawn(serve_conn(stream, Arc::clone(&sim)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+/// A TCP stream that ends with a reset (SO_LINGER 0) instead of a FIN when
+/// its flag is set.
+struct ResettableStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::Relaxed) {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.reset.load(Ordering::Relaxed) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Why a request ends the connection without an answer.
+#[derive(Debug, thiserror::Error)]
+enum Dropped {
+    #[error("connection reset on purpose")]
+    Reset,
+    #[error("connection dropped after holding it")]
+    Hang,
+}
+
+async fn serve_conn(stream: TcpStream, sim: Arc<Sim>) {
+    let reset = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(ResettableStream {
+        inner: stream,
+        reset: Arc::clone(&reset),
+    });
+    let svc = service_fn(move |req| {
+        let sim = Arc::clone(&sim);
+        let reset = Arc::clone(&reset);
+        async move { route(sim, req, reset).await }
+    });
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, svc)
+        .await;
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+fn json_error(status: StatusCode, msg: &str) -> Resp {
+    respond(
+        status,
+        "application/json",
+        serde_json::json!({ "error": msg }).to_string(),
+    )
+}
+
+async fn route(
+    sim: Arc<Sim>,
+    req: Request<Incoming>,
+    reset: Arc<AtomicBool>,
+) -> Result<Resp, Dropped> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let body = match Limited::new(req.into_body(), sim.cfg.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return Ok(json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large"));
+            }
+            return Err(Dropped::Reset);
+        }
+    };
+    if path == "/gateway.do" {
+        if method != hyper::Method::POST && method != hyper::Method::GET {
+            return Ok(json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "use GET or POST",
+            ));
+        }
+        return match gateway::handle(&sim, query.as_bytes(), &body) {
+            GatewayReply::Body { body, delay } => {
+                if !delay.is_zero() && !sim.sleep(delay).await {
+                    return Err(Dropped::Hang);
+                }
+                Ok(respond(
+                    StatusCode::OK,
+                    "application/json;charset=utf-8",
+                    body,
+                ))
+            }
+            GatewayReply::Reset => {
+                reset.store(true, Ordering::Relaxed);
+                Err(Dropped::Reset)
+            }
+            GatewayReply::Hang => {
+                sim.sleep(sim.cfg.client_timeout_hint).await;
+                Err(Dropped::Hang)
+            }
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/_sim/") {
+        let r = control::handle(&sim, &method, rest, &query, &body);
+        return Ok(respond(r.status, r.content_type, r.body));
+    }
+    Ok(json_error(StatusCode::NOT_FOUND, "not found"))
+}

@@ -1,0 +1,124 @@
+//! The simulator's shared state: configuration, prepared keys, the ledger,
+//! the current profile and the notifier, shared by `Arc` between the
+//! connection tasks and the background tasks.
+//!
+//! Guarantee: keys are parsed once here; the request path reads the app
+//! verifiers from an immutable map and the profile through a cheap read lock
+//! that is written only by the control API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::RwLock;
+use protocol::{Signer, Verifier};
+use tokio::sync::watch;
+
+use crate::ledger::Ledger;
+use crate::notify::Notifier;
+use crate::profile::Profile;
+use crate::{SimConfig, SimError};
+
+/// The shared state of one running simulator.
+pub struct Sim {
+    pub cfg: SimConfig,
+    pub apps: HashMap<String, Verifier>,
+    pub signer: Arc<Signer>,
+    pub public_key_pem: String,
+    pub ledger: Ledger,
+    pub profile: RwLock<Arc<Profile>>,
+    pub notifier: Notifier,
+    pub shutdown: watch::Receiver<bool>,
+    /// `http://127.0.0.1:PORT`, once bound.
+    pub base_url: String,
+    /// Calls per (trade, method), for the fault draws of the profile.
+    pub calls: DashMap<String, u64>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("cfg", &self.cfg)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// Prepares keys and state.
+    pub fn new(
+        cfg: SimConfig,
+        base_url: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Sim, SimError> {
+        cfg.profile.validate()?;
+        if !(cfg.time_scale > 0.0 && cfg.time_scale.is_finite()) {
+            return Err(SimError::Config(
+                "time_scale must be a positive number".into(),
+            ));
+        }
+        let mut apps = HashMap::new();
+        for a in &cfg.apps {
+            let v = Verifier::from_text(&a.public_key).map_err(|source| SimError::AppKey {
+                app_id: a.app_id.clone(),
+                source,
+            })?;
+            apps.insert(a.app_id.clone(), v);
+        }
+        let signer = Signer::from_text(&cfg.alipay_private_key).map_err(SimError::AlipayKey)?;
+        let public_key_pem = signer.public_key_pem();
+        let profile = RwLock::new(Arc::new(cfg.profile.clone()));
+        Ok(Sim {
+            apps,
+            signer: Arc::new(signer),
+            public_key_pem,
+            calls: DashMap::new(),
+            ledger: Ledger::default(),
+            profile,
+            notifier: Notifier::new(),
+            shutdown,
+            base_url,
+            cfg,
+        })
+    }
+
+    /// The current profile.
+    pub fn profile(&self) -> Arc<Profile> {
+        self.profile.read().clone()
+    }
+
+    /// The number of earlier calls of `method` for trade `ident` (then counts this one).
+    pub fn next_call(&self, ident: &str, method: &str) -> u64 {
+        let mut e = self.calls.entry(format!("{method} {ident}")).or_insert(0);
+        let n = *e;
+        *e += 1;
+        n
+    }
+
+    /// Sleeps for `d` unless the simulator shuts down first (returns false then).
+    pub async fn sleep(&self, d: std::time::Duration) -> bool {
+        let mut rx = self.shutdown.clone();
+        if *rx.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = rx.wait_for(|v| *v) => false,
+        }
+    }
+
+    /// Sleeps until `deadline` unless the simulator shuts down first.
+    pub async fn sleep_until(&self, deadline: tokio::time::Instant) -> bool {
+        let mut rx = self.shutdown.clone();
+        if *rx.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => true,
+            _ = rx.wait_for(|v| *v) => false,
+        }
+    }
+}
+
+/// The shared state handle.
+pub type SharedSim = Arc<Sim>;
