@@ -100,7 +100,7 @@ pub struct RefundOrder {
 struct Slot {
     state: Arc<Mutex<Trade>>,
     tx: watch::Sender<Trade>,
-    cancel_running: Mutex<()>,
+    cancel_running: Arc<Mutex<()>>,
 }
 
 struct RefundSlot {
@@ -292,7 +292,7 @@ impl Flows {
         Slot {
             state: Arc::new(Mutex::new(t)),
             tx,
-            cancel_running: Mutex::new(()),
+            cancel_running: Arc::new(Mutex::new(())),
         }
     }
 
@@ -310,6 +310,9 @@ impl Flows {
             return Ok(g.clone());
         };
         t.updated_ms = now_ms();
+        if t.status.is_final() {
+            t.phase = Phase::Idle;
+        }
         if t.status != before {
             extra.push(ev(
                 &t,
@@ -744,30 +747,34 @@ impl Flows {
     }
 
     /// Journals "cancel pending", then cancels until the gateway gives a
-    /// definite answer. Only that answer decides the trade.
+    /// definite answer. Only that answer decides the trade. One cancel loop
+    /// per trade at a time.
     async fn cancel_until_definite(&self, slot: &Slot) {
-        let Ok(_running) = slot.cancel_running.try_lock() else {
+        let Ok(guard) = slot.cancel_running.clone().try_lock_owned() else {
             return; // another task is cancelling this trade
         };
-        let t = match self
+        if let Some(t) = self.mark_cancel_pending(slot, "cancel_sending").await {
+            self.cancel_loop(slot, t, guard).await;
+        }
+    }
+
+    /// Commits phase CancelPending (before any cancel or close is sent);
+    /// `None` when the trade is already final or the journal failed.
+    async fn mark_cancel_pending(&self, slot: &Slot, what: &str) -> Option<Trade> {
+        let t = self
             .update(slot, |t| {
-                if t.status.is_final() {
-                    return None;
-                }
-                if t.phase == Phase::CancelPending {
+                if t.status.is_final() || t.phase == Phase::CancelPending {
                     return None;
                 }
                 t.phase = Phase::CancelPending;
-                Some(vec![ev(t, "cancel_sending", json!({}))])
+                Some(vec![ev(t, what, json!({}))])
             })
             .await
-        {
-            Ok(t) => t,
-            Err(_) => return,
-        };
-        if t.status.is_final() {
-            return;
-        }
+            .ok()?;
+        (!t.status.is_final()).then_some(t)
+    }
+
+    async fn cancel_loop(&self, slot: &Slot, t: Trade, _guard: tokio::sync::OwnedMutexGuard<()>) {
         let mut backoff = self.cfg.policy.unknown_retry_initial;
         let mut failures = 0u32;
         loop {
@@ -977,9 +984,15 @@ impl Flows {
         if t.status.is_final() {
             return Ok(t);
         }
-        let me = self.clone();
-        let s2 = slot.clone();
-        self.spawn(no, async move { me.cancel_until_definite(&s2).await });
+        // Mark "cancel pending" before answering, so the answer is never the
+        // state from before the cancel.
+        if let Ok(guard) = slot.cancel_running.clone().try_lock_owned() {
+            if let Some(t) = self.mark_cancel_pending(&slot, "cancel_sending").await {
+                let me = self.clone();
+                let s2 = slot.clone();
+                self.spawn(no, async move { me.cancel_loop(&s2, t, guard).await });
+            }
+        }
         Ok(Self::wait_settled(&slot, Duration::from_secs(30)).await)
     }
 
@@ -999,25 +1012,15 @@ impl Flows {
         if t.status.is_final() {
             return Ok(t);
         }
+        let Ok(guard) = slot.cancel_running.clone().try_lock_owned() else {
+            return Ok(Self::wait_settled(&slot, Duration::from_secs(30)).await);
+        };
+        let Some(t) = self.mark_cancel_pending(&slot, "close_sending").await else {
+            return Ok(Self::wait_settled(&slot, Duration::from_secs(30)).await);
+        };
         let me = self.clone();
         let s2 = slot.clone();
         self.spawn(no, async move {
-            let Ok(guard) = s2.cancel_running.try_lock() else {
-                return;
-            };
-            let r = me
-                .update(&s2, |t| {
-                    if t.status.is_final() || t.phase == Phase::CancelPending {
-                        return None;
-                    }
-                    t.phase = Phase::CancelPending;
-                    Some(vec![ev(t, "close_sending", json!({}))])
-                })
-                .await;
-            let Ok(t) = r else { return };
-            if t.status.is_final() {
-                return;
-            }
             let biz = to_biz_content(&TradeRefBiz {
                 out_trade_no: Some(t.out_trade_no.clone()),
                 ..Default::default()
@@ -1041,8 +1044,7 @@ impl Flows {
             me.note(&t, "gateway_answer", detail);
             // Fall back to cancel (works whether or not the trade exists
             // yet); the trade stays "cancel pending" until it answers.
-            drop(guard);
-            me.cancel_until_definite(&s2).await;
+            me.cancel_loop(&s2, t, guard).await;
         });
         Ok(Self::wait_settled(&slot, Duration::from_secs(30)).await)
     }

@@ -57,17 +57,28 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
         if let Some(s) = child.try_wait().unwrap() {
             return s;
         }
-        assert!(std::time::Instant::now() < deadline, "the switch did not exit");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the switch did not exit"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// (status, phase) of every trade in the journal file.
 fn journal(path: &Path) -> BTreeMap<String, (String, String)> {
-    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut st = c.prepare("SELECT out_trade_no, status, phase FROM trades").unwrap();
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let mut st = c
+        .prepare("SELECT out_trade_no, status, phase FROM trades")
+        .unwrap();
     let rows = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?))))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+            ))
+        })
         .unwrap();
     rows.map(Result::unwrap).collect()
 }
@@ -120,7 +131,10 @@ fn keygen_writes_alipay_key_tool_formats() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let m = std::fs::metadata(dir.path().join("app-private.pem")).unwrap().permissions().mode();
+    let m = std::fs::metadata(dir.path().join("app-private.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(m & 0o777, 0o600);
     for f in ["app-private.txt", "app-public.pem", "app-public.txt"] {
         assert!(dir.path().join(f).is_file(), "{f}");
@@ -173,10 +187,17 @@ async fn crash_test_sigkill_and_restart() {
     let told: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
     let attempted: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let endings = ["0000", "0000", "0000", "1003", "1004", "2000", "2001", "4004"];
+    let endings = [
+        "0000", "0000", "0000", "1003", "1004", "2000", "2001", "4004",
+    ];
     let mut workers = Vec::new();
     for w in 0..6 {
-        let (t, told, attempted, stop) = (Term::new(&base), told.clone(), attempted.clone(), stop.clone());
+        let (t, told, attempted, stop) = (
+            Term::new(&base),
+            told.clone(),
+            attempted.clone(),
+            stop.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -211,7 +232,10 @@ async fn crash_test_sigkill_and_restart() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
-        tokio::time::timeout(Duration::from_secs(60), w).await.expect("workers finish").unwrap();
+        tokio::time::timeout(Duration::from_secs(60), w)
+            .await
+            .expect("workers finish")
+            .unwrap();
     }
     // Let every trade become definite (recovery, polls, cancels).
     let attempted = attempted.lock().clone();
@@ -232,7 +256,10 @@ async fn crash_test_sigkill_and_restart() {
     let mut differences = Vec::new();
     for (no, heard) in &told {
         if heard == "SUCCESS" && j.get(no).map(|x| x.0.as_str()) != Some("SUCCESS") {
-            differences.push(format!("{no}: terminal heard SUCCESS, journal {:?}", j.get(no)));
+            differences.push(format!(
+                "{no}: terminal heard SUCCESS, journal {:?}",
+                j.get(no)
+            ));
         }
     }
     for no in &attempted {
@@ -255,13 +282,35 @@ async fn crash_test_sigkill_and_restart() {
             }
         }
     }
+    let recovered = {
+        let c = rusqlite::Connection::open_with_flags(
+            dir.path().join("journal.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        c.query_row(
+            "SELECT COUNT(DISTINCT out_trade_no) FROM events WHERE kind = 'recovery'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
     eprintln!(
-        "crash test: {} trades attempted, {} answered, {} in the journal, 3 SIGKILLs",
+        "crash test: {} trades attempted, {} answered, {} in the journal, {recovered} picked up by recovery, 3 SIGKILLs",
         attempted.len(),
         told.len(),
         j.len()
     );
     assert!(attempted.len() > 20, "too few trades: {}", attempted.len());
-    assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
+    assert!(
+        recovered > 0,
+        "no kill hit a trade in flight; recovery was not exercised"
+    );
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
     sim.shutdown().await;
 }

@@ -50,7 +50,12 @@ pub fn free_port() -> u16 {
 }
 
 /// A config for tests: fast polls (50 ms), 1 s gateway time-out.
-pub fn config_text(listen: &str, gateway_url: &str, notify_url: &str, extra_policy: &str) -> String {
+pub fn config_text(
+    listen: &str,
+    gateway_url: &str,
+    notify_url: &str,
+    extra_policy: &str,
+) -> String {
     format!(
         r#"
 [server]
@@ -110,7 +115,10 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
 }
 
 /// The switch in-process, against `sim`. Returns the running switch and its base URL.
-pub async fn switch_in_process(dir: &Path, sim: &simulator::SimHandle) -> (engine::Running, String) {
+pub async fn switch_in_process(
+    dir: &Path,
+    sim: &simulator::SimHandle,
+) -> (engine::Running, String) {
     let port = free_port();
     let text = config_text(
         &format!("127.0.0.1:{port}"),
@@ -165,21 +173,37 @@ impl Term {
 
     pub fn auth_header(&self, method: &str, pq: &str, body: &[u8], ts: i64, nonce: &str) -> String {
         let sig = engine::api::auth::sign(&self.secret, method, pq, ts, nonce, body);
-        format!("PSW1-HMAC-SHA256 key={}, ts={ts}, nonce={nonce}, sig={sig}", self.key)
+        format!(
+            "PSW1-HMAC-SHA256 key={}, ts={ts}, nonce={nonce}, sig={sig}",
+            self.key
+        )
     }
 
     /// A signed request; Err on a transport error.
-    pub async fn try_call(&self, method: &str, pq: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    pub async fn try_call(
+        &self,
+        method: &str,
+        pq: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let h = self.auth_header(method, pq, &bytes, unix_now(), &nonce());
         self.raw(method, pq, bytes, Some(h)).await
     }
 
     pub async fn call(&self, method: &str, pq: &str, body: Option<&Value>) -> (u16, Value) {
-        self.try_call(method, pq, body).await.expect("switch answers")
+        self.try_call(method, pq, body)
+            .await
+            .expect("switch answers")
     }
 
-    pub async fn raw(&self, method: &str, pq: &str, bytes: Vec<u8>, auth: Option<String>) -> Result<(u16, Value), String> {
+    pub async fn raw(
+        &self,
+        method: &str,
+        pq: &str,
+        bytes: Vec<u8>,
+        auth: Option<String>,
+    ) -> Result<(u16, Value), String> {
         let mut b = http::Request::builder()
             .method(method)
             .uri(format!("{}{pq}", self.base))
@@ -193,14 +217,21 @@ impl Term {
             .map_err(|_| "timeout".to_string())?
             .map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let v = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let v = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
         Ok((status, v))
     }
 
     pub async fn pay(&self, no: &str, auth_code: &str, amount: &str, wait: u32) -> (u16, Value) {
         let body = serde_json::json!({"out_trade_no": no, "auth_code": auth_code, "total_amount": amount, "subject": "test goods"});
-        self.call("POST", &format!("/v1/pay?wait={wait}"), Some(&body)).await
+        self.call("POST", &format!("/v1/pay?wait={wait}"), Some(&body))
+            .await
     }
 
     pub async fn get(&self, no: &str) -> (u16, Value) {
@@ -216,7 +247,10 @@ impl Term {
             if matches!(v["status"].as_str(), Some("SUCCESS" | "FAILED" | "CLOSED")) {
                 return v;
             }
-            assert!(tokio::time::Instant::now() < deadline, "trade {no} not final: {v}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "trade {no} not final: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -224,13 +258,18 @@ impl Term {
 
 /// An auth code ending with `last4`.
 pub fn auth_code(last4: &str) -> String {
-    format!("28{:012}{last4}", rand::thread_rng().gen_range(0..1_000_000_000_000u64))
+    format!(
+        "28{:012}{last4}",
+        rand::thread_rng().gen_range(0..1_000_000_000_000u64)
+    )
 }
 
 /// GET a simulator control URL.
 pub async fn sim_get(base: &str, path: &str) -> (u16, Value) {
     let c = http_client();
-    let req = http::Request::get(format!("{base}{path}")).body(Full::new(Bytes::new())).unwrap();
+    let req = http::Request::get(format!("{base}{path}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let resp = c.request(req).await.expect("simulator answers");
     let s = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -239,7 +278,9 @@ pub async fn sim_get(base: &str, path: &str) -> (u16, Value) {
 
 pub async fn sim_post(base: &str, path: &str) -> (u16, Value) {
     let c = http_client();
-    let req = http::Request::post(format!("{base}{path}")).body(Full::new(Bytes::new())).unwrap();
+    let req = http::Request::post(format!("{base}{path}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let resp = c.request(req).await.expect("simulator answers");
     let s = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -248,7 +289,11 @@ pub async fn sim_post(base: &str, path: &str) -> (u16, Value) {
 
 /// Whether the switch's final status agrees with the simulator's ledger entry.
 pub fn agrees(switch_status: &str, sim: &(u16, Value)) -> bool {
-    let sim_status = if sim.0 == 404 { "NONE" } else { sim.1["status"].as_str().unwrap_or("?") };
+    let sim_status = if sim.0 == 404 {
+        "NONE"
+    } else {
+        sim.1["status"].as_str().unwrap_or("?")
+    };
     match switch_status {
         "SUCCESS" => matches!(sim_status, "TRADE_SUCCESS" | "TRADE_FINISHED"),
         "CLOSED" | "FAILED" => matches!(sim_status, "NONE" | "TRADE_CLOSED"),
