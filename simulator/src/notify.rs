@@ -193,7 +193,10 @@ impl Notifier {
             &format!("notify:{}", t.status.as_str()),
             0,
         );
-        let reorder = rng.gen::<f64>() < opts.reorder_share;
+        // Only an earlier status (TRADE_SUCCESS) is held back, so that a later
+        // one (TRADE_CLOSED after a full refund, TRADE_FINISHED) can overtake it.
+        let reorder = rng.gen::<f64>() < opts.reorder_share
+            && t.status == protocol::TradeStatus::TradeSuccess;
         let duplicate = rng.gen::<f64>() < opts.duplicate_share;
         let record = Arc::new(Mutex::new(NotifyRecord {
             notify_id,

@@ -113,8 +113,9 @@ pub struct NotifyOptions {
     pub duplicate_share: f64,
     /// Delay of that duplicate, milliseconds (not scaled).
     pub duplicate_delay_ms: u64,
-    /// Share of notifications whose first attempt is held back by
-    /// `reorder_delay_ms`, so that a later status change can overtake it.
+    /// Share of TRADE_SUCCESS notifications whose first attempt is held back
+    /// by `reorder_delay_ms`, so that a later status change (a full refund's
+    /// TRADE_CLOSED) can overtake it.
     pub reorder_share: f64,
     /// How long a reordered notification is held back, milliseconds (not scaled).
     pub reorder_delay_ms: u64,
