@@ -2,7 +2,48 @@
 //!
 //! Drives the switch's terminal API (as many terminals) or the gateway
 //! directly (as a signing app client), measures latency without coordinated
-//! omission, and writes the pressure-test report Alipay asks for before a
-//! switch goes live. Also `sign-bench`, the machine's RSA2 limit.
+//! omission, audits every trade it made against the switch's journal and the
+//! simulator's ledger, and writes the pressure-test report Alipay asks for
+//! before a switch goes live (JSON, Markdown, one self-contained HTML file;
+//! English or Chinese). Also `sign-bench`, the machine's RSA2 limit, and
+//! `demo`, which starts the simulator and the switch and runs all of it.
+//!
+//! Optimised for *trustworthy* figures first, then for a small footprint: the
+//! open-model schedule is computed from the start time alone, latency runs
+//! from each request's intended send time, and the generator measures its own
+//! lag so that a run where it fell behind is marked invalid instead of
+//! flattering the target. On the hot path a request costs one spawned task,
+//! one pooled keep-alive connection and one short critical section in the
+//! recorder.
+//!
+//! | module | what it is for |
+//! | --- | --- |
+//! | [`spec`] | durations, rates, stages, the operation mix, thresholds |
+//! | [`load`] | the open and closed models, the schedule |
+//! | [`target`] | the switch (HMAC terminals) and gateway (RSA2 app) targets |
+//! | [`http`] | the pooled HTTP client and transport error kinds |
+//! | [`measure`] | outcomes, HdrHistograms, the per-second series |
+//! | [`audit`] | generator vs switch journal vs simulator ledger |
+//! | [`procstat`] | CPU seconds, peak RSS, machine description from /proc |
+//! | [`report`] | JSON schema, Markdown, HTML with plots, compare |
+//! | [`run`] | one run from arguments to report |
+//! | [`demo`] | the simulator and the switch as child processes, and the demo |
+//! | [`progress`] | the live progress line |
+//! | [`signbench`] | RSA2 sign/verify throughput |
+#![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod load;
+pub mod measure;
+pub mod procstat;
+pub mod progress;
+pub mod report;
+pub mod run;
 pub mod signbench;
+pub mod spec;
+pub mod target;
+
+pub use error::{LoadgenError, Result};

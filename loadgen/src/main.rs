@@ -1,5 +1,7 @@
 //! `loadgen`: thin command line over the library.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -15,6 +17,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Start the simulator and the switch, run a short mixed load, audit, report into ./report/.
+    Demo(loadgen::demo::DemoArgs),
+    /// Run a load against the switch or the gateway and write the report.
+    Run(Box<loadgen::run::RunArgs>),
+    /// Re-render report.md and report.html from a report.json (e.g. in another language).
+    Report {
+        /// The JSON report.
+        json: PathBuf,
+        /// Output directory (default: the JSON's directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "en")]
+        lang: loadgen::report::Lang,
+    },
+    /// Compare two JSON reports (B against A) and flag regressions.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Tolerance in percent before a change counts as a regression.
+        #[arg(long, default_value_t = 10.0)]
+        tolerance: f64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// RSA2 sign and verify throughput, per thread and in total.
     SignBench {
         #[arg(long, default_value_t = 1)]
@@ -27,7 +54,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// (internal) Run the simulator in this process, for `demo`.
+    #[command(hide = true)]
+    InternalSim(loadgen::demo::InternalSimArgs),
+    /// (internal) Run the switch in this process, for `demo`.
+    #[command(hide = true)]
+    InternalSwitch(loadgen::demo::InternalSwitchArgs),
 }
+
+/// Exit code of a run whose verdict failed (thresholds, audit, invalid).
+const EXIT_FAILED: i32 = 2;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -45,6 +81,61 @@ fn main() -> anyhow::Result<()> {
                 print!("{}", loadgen::signbench::render_text(&r));
             }
         }
+        Cmd::Run(args) => {
+            let rt = runtime()?;
+            let passed = rt.block_on(loadgen::run::run_cli(&args))?;
+            if !passed {
+                std::process::exit(EXIT_FAILED);
+            }
+        }
+        Cmd::Demo(args) => {
+            let rt = runtime()?;
+            let passed = rt.block_on(loadgen::demo::run_demo(&args))?;
+            if !passed {
+                std::process::exit(EXIT_FAILED);
+            }
+        }
+        Cmd::Report { json, out, lang } => {
+            let r = loadgen::report::read(&json)?;
+            let dir = out.unwrap_or_else(|| {
+                json.parent()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("."))
+            });
+            let w = loadgen::report::write_all(&r, &dir, lang)?;
+            println!(
+                "{}\n{}\n{}",
+                w.json.display(),
+                w.markdown.display(),
+                w.html.display()
+            );
+        }
+        Cmd::Compare {
+            a,
+            b,
+            tolerance,
+            json,
+        } => {
+            let ra = loadgen::report::read(&a)?;
+            let rb = loadgen::report::read(&b)?;
+            let c = loadgen::report::compare::compare(&ra, &rb, tolerance);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", loadgen::report::compare::render_text(&c));
+            }
+            if c.regressions > 0 {
+                std::process::exit(EXIT_FAILED);
+            }
+        }
+        Cmd::InternalSim(args) => runtime()?.block_on(loadgen::demo::internal_sim(args))?,
+        Cmd::InternalSwitch(args) => runtime()?.block_on(loadgen::demo::internal_switch(args))?,
     }
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

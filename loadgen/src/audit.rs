@@ -1,0 +1,380 @@
+//! The audit after a run: every out_trade_no the generator saw is looked up
+//! in the switch's journal (GET /v1/trades/{no}) and in the simulator's ledger
+//! (GET /_sim/trades/{no}), and the three views are compared.
+//!
+//! Guarantees: every trade is judged exactly once as `match`, `missing` (a
+//! side that must know the trade does not), `duplicate` (the ledger shows
+//! more than one payment), `conflicting` (status or amounts disagree) or
+//! `pending` (still not final when the settle time ran out); anything but
+//! `match` fails the run. Trades still in flight are re-read (with
+//! `refresh=1` at the switch) until they settle or the settle time ends.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::http::Http;
+use crate::target::{wire_to_fen, SeenTrade, SwitchTarget, SwitchTrade};
+
+/// The verdict on one trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    Match,
+    Missing,
+    Duplicate,
+    Conflicting,
+    Pending,
+}
+
+/// The ledger entry of the simulator, as much as the audit reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LedgerTrade {
+    pub status: String,
+    pub total_fen: Option<u64>,
+    pub refunded_fen: u64,
+    pub pay_count: u64,
+}
+
+/// One trade that did not match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub out_trade_no: String,
+    pub judgement: Judgement,
+    pub generator: String,
+    pub switch: Option<String>,
+    pub ledger: Option<String>,
+    pub detail: String,
+}
+
+/// The audit's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AuditReport {
+    /// Which sides were compared: `generator`, `switch`, `ledger`.
+    pub sources: Vec<String>,
+    pub checked: u64,
+    pub matched: u64,
+    pub missing: u64,
+    pub duplicate: u64,
+    pub conflicting: u64,
+    pub pending: u64,
+    pub passed: bool,
+    /// Up to 100 problems, for the report.
+    pub problems: Vec<Problem>,
+    pub seconds: f64,
+}
+
+/// Reads one ledger entry; `Ok(None)` is a 404.
+pub async fn fetch_ledger(
+    http: &Http,
+    sim_base: &str,
+    no: &str,
+) -> Result<Option<LedgerTrade>, String> {
+    let url = format!("{}/_sim/trades/{no}", sim_base.trim_end_matches('/'));
+    let a = http.get(&url).await.map_err(|e| e.to_string())?;
+    if a.status == http::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !a.status.is_success() {
+        return Err(format!("HTTP {}", a.status.as_u16()));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&a.body).map_err(|e| format!("ledger entry not JSON: {e}"))?;
+    Ok(Some(ledger_of(&v)))
+}
+
+fn money_field(v: &serde_json::Value, k: &str) -> Option<u64> {
+    match v.get(k)? {
+        serde_json::Value::String(s) => wire_to_fen(s),
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| (f * 100.0).round() as u64),
+        _ => None,
+    }
+}
+
+/// Reads a ledger entry from its JSON.
+pub fn ledger_of(v: &serde_json::Value) -> LedgerTrade {
+    LedgerTrade {
+        status: v
+            .get("status")
+            .or_else(|| v.get("trade_status"))
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_string(),
+        total_fen: money_field(v, "total_amount"),
+        refunded_fen: money_field(v, "refunded_amount").unwrap_or(0),
+        pay_count: v.get("pay_count").and_then(|c| c.as_u64()).unwrap_or(1),
+    }
+}
+
+fn ledger_paid(s: &str) -> bool {
+    matches!(s, "TRADE_SUCCESS" | "TRADE_FINISHED")
+}
+
+/// Judges one trade. `switch` is `None` when there is no switch in the run,
+/// `Some(None)` when the switch answered 404.
+pub fn judge(
+    gen: &SeenTrade,
+    switch: Option<Option<&SwitchTrade>>,
+    ledger: Option<&LedgerTrade>,
+) -> (Judgement, String) {
+    use Judgement::*;
+    if let Some(l) = ledger {
+        if l.pay_count > 1 {
+            return (
+                Duplicate,
+                format!("the ledger shows {} payments", l.pay_count),
+            );
+        }
+        if let Some(t) = l.total_fen {
+            if t != gen.amount_fen && !l.status.is_empty() {
+                return (
+                    Conflicting,
+                    format!("ledger amount {t} fen, sent {} fen", gen.amount_fen),
+                );
+            }
+        }
+    }
+    let answered = !matches!(gen.last_status.as_str(), "SENT" | "NO_ANSWER");
+    match switch {
+        None => judge_gateway(gen, ledger),
+        Some(None) => {
+            if answered {
+                (
+                    Missing,
+                    "the switch answered for this trade but has no record of it".into(),
+                )
+            } else if ledger.is_some_and(|l| ledger_paid(&l.status)) {
+                (
+                    Missing,
+                    "the ledger shows a payment the switch has no record of".into(),
+                )
+            } else {
+                (Match, String::new())
+            }
+        }
+        Some(Some(sw)) => {
+            let lpaid = ledger.is_some_and(|l| ledger_paid(&l.status));
+            let lstatus = ledger.map(|l| l.status.as_str()).unwrap_or("(none)");
+            if let Some(t) = sw.total_amount.as_deref().and_then(wire_to_fen) {
+                if t != gen.amount_fen {
+                    return (
+                        Conflicting,
+                        format!("switch amount {t} fen, sent {} fen", gen.amount_fen),
+                    );
+                }
+            }
+            match sw.status.as_str() {
+                "SUCCESS" => {
+                    if !lpaid {
+                        return (Conflicting, format!("switch SUCCESS, ledger {lstatus}"));
+                    }
+                    let sref = sw
+                        .refunded_amount
+                        .as_deref()
+                        .and_then(wire_to_fen)
+                        .unwrap_or(0);
+                    let lref = ledger.map(|l| l.refunded_fen).unwrap_or(0);
+                    if sref != lref {
+                        return (
+                            Conflicting,
+                            format!("refunded: switch {sref} fen, ledger {lref} fen"),
+                        );
+                    }
+                    (Match, String::new())
+                }
+                "CLOSED" | "FAILED" => {
+                    if lpaid {
+                        (
+                            Conflicting,
+                            format!("switch {}, ledger {lstatus}", sw.status),
+                        )
+                    } else if ledger.is_some_and(|l| l.status == "WAIT_BUYER_PAY") {
+                        (
+                            Pending,
+                            format!("switch {}, ledger WAIT_BUYER_PAY", sw.status),
+                        )
+                    } else {
+                        (Match, String::new())
+                    }
+                }
+                "WAIT_BUYER_PAY" => {
+                    if lstatus == "WAIT_BUYER_PAY" {
+                        (Match, String::new())
+                    } else if lpaid {
+                        (Pending, "switch WAIT_BUYER_PAY, ledger paid".into())
+                    } else {
+                        (
+                            Conflicting,
+                            format!("switch WAIT_BUYER_PAY, ledger {lstatus}"),
+                        )
+                    }
+                }
+                "PAYING" | "UNKNOWN" => {
+                    (Pending, format!("switch {}, ledger {lstatus}", sw.status))
+                }
+                other => (Conflicting, format!("switch status {other:?}")),
+            }
+        }
+    }
+}
+
+fn judge_gateway(gen: &SeenTrade, ledger: Option<&LedgerTrade>) -> (Judgement, String) {
+    use Judgement::*;
+    let lstatus = ledger.map(|l| l.status.as_str()).unwrap_or("(none)");
+    let lpaid = ledger.is_some_and(|l| ledger_paid(&l.status));
+    match gen.last_status.as_str() {
+        "SUCCESS" if gen.cancelled => (Match, String::new()),
+        "SUCCESS" => {
+            if !lpaid {
+                return (Missing, format!("paid for the generator, ledger {lstatus}"));
+            }
+            let lref = ledger.map(|l| l.refunded_fen).unwrap_or(0);
+            if lref != gen.refunded_fen {
+                return (
+                    Conflicting,
+                    format!(
+                        "refunded: generator {} fen, ledger {lref} fen",
+                        gen.refunded_fen
+                    ),
+                );
+            }
+            (Match, String::new())
+        }
+        "CLOSED" => {
+            if lpaid {
+                (
+                    Conflicting,
+                    format!("cancelled for the generator, ledger {lstatus}"),
+                )
+            } else {
+                (Match, String::new())
+            }
+        }
+        "FAILED" => {
+            if lpaid {
+                (
+                    Conflicting,
+                    format!("failed for the generator, ledger {lstatus}"),
+                )
+            } else {
+                (Match, String::new())
+            }
+        }
+        "WAIT_BUYER_PAY" => {
+            if ledger.is_none() {
+                (Missing, "10003 for the generator, no ledger entry".into())
+            } else {
+                (Match, String::new())
+            }
+        }
+        _ => (Match, String::new()),
+    }
+}
+
+/// Runs the audit over the trades the generator saw.
+///
+/// `switch` is the switch target when there is one; `sim_base` the
+/// simulator's base URL when there is one. With neither, nothing can be
+/// checked and the report says so.
+pub async fn run(
+    trades: BTreeMap<String, SeenTrade>,
+    switch: Option<Arc<SwitchTarget>>,
+    sim_base: Option<String>,
+    http: Http,
+    settle: Duration,
+) -> AuditReport {
+    let started = Instant::now();
+    let deadline = started + settle;
+    let mut sources = vec!["generator".to_string()];
+    if switch.is_some() {
+        sources.push("switch".into());
+    }
+    if sim_base.is_some() {
+        sources.push("ledger".into());
+    }
+    let sem = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut set = tokio::task::JoinSet::new();
+    for (no, gen) in trades {
+        let (sw, sim, http, sem) = (switch.clone(), sim_base.clone(), http.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.ok();
+            let mut refresh = false;
+            loop {
+                let sw_view = match &sw {
+                    None => None,
+                    Some(s) => Some(s.fetch_trade(&no, refresh).await),
+                };
+                let l_view = match &sim {
+                    None => Ok(None),
+                    Some(b) => fetch_ledger(&http, b, &no).await,
+                };
+                let (j, detail, swt, lt) = match (sw_view, l_view) {
+                    (Some(Err(e)), _) => (
+                        Judgement::Pending,
+                        format!("switch lookup failed: {e}"),
+                        None,
+                        None,
+                    ),
+                    (_, Err(e)) => (
+                        Judgement::Pending,
+                        format!("ledger lookup failed: {e}"),
+                        None,
+                        None,
+                    ),
+                    (sw_view, Ok(l)) => {
+                        let swr = sw_view.map(|r| r.ok().flatten());
+                        let (j, d) = judge(&gen, swr.as_ref().map(|o| o.as_ref()), l.as_ref());
+                        (j, d, swr, l)
+                    }
+                };
+                if j != Judgement::Pending || Instant::now() >= deadline {
+                    let problem = (j != Judgement::Match).then(|| Problem {
+                        out_trade_no: no.clone(),
+                        judgement: j,
+                        generator: format!("{} ({})", gen.last_status, gen.created_by),
+                        switch: swt.map(|o| o.map(|t| t.status).unwrap_or_else(|| "(none)".into())),
+                        ledger: lt.map(|l| l.status),
+                        detail,
+                    });
+                    return (j, problem);
+                }
+                refresh = true;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
+    let mut r = AuditReport {
+        sources,
+        ..Default::default()
+    };
+    while let Some(res) = set.join_next().await {
+        let Ok((j, problem)) = res else {
+            r.checked += 1;
+            r.pending += 1;
+            continue;
+        };
+        r.checked += 1;
+        match j {
+            Judgement::Match => r.matched += 1,
+            Judgement::Missing => r.missing += 1,
+            Judgement::Duplicate => r.duplicate += 1,
+            Judgement::Conflicting => r.conflicting += 1,
+            Judgement::Pending => r.pending += 1,
+        }
+        if let Some(p) = problem {
+            if r.problems.len() < 100 {
+                r.problems.push(p);
+            }
+        }
+    }
+    r.problems
+        .sort_by(|a, b| a.out_trade_no.cmp(&b.out_trade_no));
+    r.passed = r.checked == r.matched && r.sources.len() > 1;
+    r.seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    r
+}

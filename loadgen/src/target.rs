@@ -1,0 +1,903 @@
+//! The systems under test: the switch's terminal API (as N registered
+//! terminals, HMAC-signed) and the gateway directly (as a signing app client).
+//!
+//! Guarantees: every operation ends in exactly one [`Outcome`], never a panic;
+//! every out_trade_no the target created or touched is entered in the
+//! [`TradeBook`] so that the audit can check it afterwards; follow-up
+//! operations (query, refund, cancel) only use trades made earlier in the
+//! same run, and fall back to a payment when there is none yet. Secrets are
+//! held in memory only and never written to a report.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::Method;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{LoadgenError, Result};
+use crate::http::{Answer, Http};
+use crate::measure::Outcome;
+use crate::spec::{OpKind, PayCase};
+
+/// A boxed future, for object-safe targets.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something the generator can send operations to.
+pub trait Target: Send + Sync {
+    /// Runs one operation; `seq` is unique within the run. Returns the
+    /// operation actually performed (a follow-up with no trade to follow
+    /// becomes a payment) and its outcome.
+    fn execute(&self, op: OpKind, seq: u64) -> BoxFut<'_, (OpKind, Outcome)>;
+    /// `switch` or `gateway`.
+    fn kind(&self) -> &'static str;
+    /// The trades seen so far.
+    fn book(&self) -> &TradeBook;
+}
+
+/// What the generator saw of one trade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenTrade {
+    /// The operation that created it (`pay:1003`, `precreate`, ...).
+    pub created_by: String,
+    pub amount_fen: u64,
+    /// The last status the generator saw for it.
+    pub last_status: String,
+    /// Refunds the target confirmed, fen.
+    pub refunded_fen: u64,
+    /// Whether a cancel was confirmed.
+    pub cancelled: bool,
+}
+
+/// Trades made during the run, for follow-ups and the audit.
+#[derive(Debug, Default)]
+pub struct TradeBook {
+    inner: Mutex<BookInner>,
+}
+
+#[derive(Debug, Default)]
+struct BookInner {
+    trades: BTreeMap<String, SeenTrade>,
+    /// Paid trades a refund or cancel may use.
+    paid: Vec<String>,
+    /// Every trade, for queries.
+    all: Vec<String>,
+}
+
+impl TradeBook {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BookInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enters a new trade.
+    pub fn created(&self, no: &str, created_by: &str, amount_fen: u64, status: &str) {
+        let mut b = self.lock();
+        if !b.trades.contains_key(no) {
+            b.all.push(no.to_string());
+        }
+        b.trades.insert(
+            no.to_string(),
+            SeenTrade {
+                created_by: created_by.to_string(),
+                amount_fen,
+                last_status: status.to_string(),
+                refunded_fen: 0,
+                cancelled: false,
+            },
+        );
+        if status == "SUCCESS" {
+            b.paid.push(no.to_string());
+        }
+    }
+
+    /// Updates the last status seen.
+    pub fn status(&self, no: &str, status: &str) {
+        if let Some(t) = self.lock().trades.get_mut(no) {
+            t.last_status = status.to_string();
+        }
+    }
+
+    fn refunded(&self, no: &str, fen: u64) {
+        if let Some(t) = self.lock().trades.get_mut(no) {
+            t.refunded_fen += fen;
+        }
+    }
+
+    fn cancelled(&self, no: &str) {
+        if let Some(t) = self.lock().trades.get_mut(no) {
+            t.cancelled = true;
+            t.last_status = "CLOSED".into();
+        }
+    }
+
+    /// Any trade, for a query.
+    fn any(&self, r: u64) -> Option<String> {
+        let b = self.lock();
+        if b.all.is_empty() {
+            return None;
+        }
+        Some(b.all[(r % b.all.len() as u64) as usize].clone())
+    }
+
+    /// A paid trade with at least 0.01 left to refund.
+    fn paid_for_refund(&self, r: u64) -> Option<(String, u64)> {
+        let b = self.lock();
+        if b.paid.is_empty() {
+            return None;
+        }
+        let no = &b.paid[(r % b.paid.len() as u64) as usize];
+        let t = b.trades.get(no)?;
+        (t.refunded_fen < t.amount_fen / 2).then(|| (no.clone(), t.amount_fen))
+    }
+
+    /// Takes a paid trade out of the follow-up pool, for a cancel.
+    fn take_paid(&self, r: u64) -> Option<String> {
+        let mut b = self.lock();
+        if b.paid.is_empty() {
+            return None;
+        }
+        let i = (r % b.paid.len() as u64) as usize;
+        Some(b.paid.swap_remove(i))
+    }
+
+    /// All trades seen, by out_trade_no.
+    pub fn snapshot(&self) -> BTreeMap<String, SeenTrade> {
+        self.lock().trades.clone()
+    }
+}
+
+/// Formats fen as the wire amount, `88.88`.
+pub fn fen_to_wire(fen: u64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+/// Parses a wire amount to fen; `None` when it is not one.
+pub fn wire_to_fen(s: &str) -> Option<u64> {
+    protocol::Money::parse_amount(s)
+        .ok()
+        .map(|m| m.fen())
+        .or_else(|| {
+            if s == "0.00" || s == "0" {
+                Some(0)
+            } else {
+                None
+            }
+        })
+}
+
+/// A valid auth code ending in the case's magic digits: `28` + 12 random
+/// digits + 4 digits, 18 in all.
+pub fn auth_code(case: PayCase, rng: &mut impl Rng) -> String {
+    let mut s = String::with_capacity(18);
+    s.push_str("28");
+    for _ in 0..12 {
+        s.push(char::from(b'0' + rng.gen_range(0..10u8)));
+    }
+    s.push_str(case.suffix());
+    s
+}
+
+/// The amount of the `seq`-th trade: 1.00 to 100.99, below the 1000.00
+/// that the simulator answers with a password wait.
+pub fn amount_for(seq: u64) -> u64 {
+    100 + (seq.wrapping_mul(7919) % 10_000)
+}
+
+/// Common settings of both targets.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The run's prefix for out_trade_no (unique per run).
+    pub run_id: String,
+    /// The simulator's base URL (control API), when there is one.
+    pub sim_base: Option<String>,
+    pub http: Http,
+}
+
+impl Common {
+    fn trade_no(&self, seq: u64) -> String {
+        format!("{}{:010}", self.run_id, seq)
+    }
+
+    /// Asks the simulator's buyer to pay a precreated trade.
+    async fn buyer_pay(&self, no: &str) -> Option<Outcome> {
+        let base = self.sim_base.as_ref()?;
+        let url = format!("{base}/_sim/trades/{no}/buyer-pay");
+        Some(
+            match self.http.send(Method::POST, &url, &[], Bytes::new()).await {
+                Ok(a) if a.status.is_success() => Outcome::status("SUCCESS"),
+                Ok(a) => Outcome::http(a.status.as_u16(), true),
+                Err(e) => Outcome::transport(e.kind),
+            },
+        )
+    }
+}
+
+/// A registered terminal of the switch.
+#[derive(Clone, Deserialize)]
+pub struct Terminal {
+    pub key_id: String,
+    /// The 32-byte secret, hex.
+    pub secret_hex: String,
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+struct TerminalKey {
+    key_id: String,
+    secret: Vec<u8>,
+}
+
+/// Reads terminals from a TOML file with `[[terminals]]` tables holding
+/// `key_id` and `secret_hex` (the switch's own config file works).
+pub fn load_terminals(path: &std::path::Path) -> Result<Vec<Terminal>> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        terminals: Vec<Terminal>,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadgenError::io("cannot read terminals file", path, e))?;
+    let f: File = toml::from_str(&text).map_err(|e| LoadgenError::Format {
+        path: path.to_owned(),
+        reason: format!(
+            "not a TOML file with [[terminals]] key_id/secret_hex: {}",
+            e.message()
+        ),
+    })?;
+    if f.terminals.is_empty() {
+        return Err(LoadgenError::Format {
+            path: path.to_owned(),
+            reason: "no [[terminals]] entry".into(),
+        });
+    }
+    Ok(f.terminals)
+}
+
+/// The switch's terminal API.
+pub struct SwitchTarget {
+    base: String,
+    terminals: Vec<TerminalKey>,
+    common: Common,
+    /// `wait` of POST /v1/pay, seconds.
+    pay_wait: u32,
+    book: TradeBook,
+    nonce_seq: AtomicU64,
+}
+
+/// The switch's trade, as much as the generator reads.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct SwitchTrade {
+    #[serde(default)]
+    pub out_trade_no: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub trade_no: Option<String>,
+    #[serde(default)]
+    pub total_amount: Option<String>,
+    #[serde(default)]
+    pub refunded_amount: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub sub_code: Option<String>,
+}
+
+impl SwitchTarget {
+    /// A target at `base` (e.g. `http://127.0.0.1:8080`) with the terminals.
+    pub fn new(base: &str, terminals: &[Terminal], common: Common, pay_wait: u32) -> Result<Self> {
+        if terminals.is_empty() {
+            return Err(LoadgenError::arg(
+                "--terminals",
+                "",
+                "at least one terminal is needed",
+            ));
+        }
+        let mut keys = Vec::with_capacity(terminals.len());
+        for (i, t) in terminals.iter().enumerate() {
+            let secret = hex::decode(t.secret_hex.trim()).map_err(|_| {
+                LoadgenError::arg(
+                    "--terminals",
+                    format!("terminals[{i}].secret_hex"),
+                    "not hexadecimal",
+                )
+            })?;
+            if secret.len() != 32 {
+                return Err(LoadgenError::arg(
+                    "--terminals",
+                    format!("terminals[{i}].secret_hex"),
+                    "must be 32 bytes (64 hex digits)",
+                ));
+            }
+            keys.push(TerminalKey {
+                key_id: t.key_id.clone(),
+                secret,
+            });
+        }
+        Ok(SwitchTarget {
+            base: base.trim_end_matches('/').to_string(),
+            terminals: keys,
+            common,
+            pay_wait,
+            book: TradeBook::default(),
+            nonce_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The `Authorization` header value for a request (API.md 1).
+    pub fn authorization(
+        key_id: &str,
+        secret: &[u8],
+        method: &str,
+        path_and_query: &str,
+        ts: u64,
+        nonce: &str,
+        body: &[u8],
+    ) -> String {
+        let body_hash = hex::encode(Sha256::digest(body));
+        let string = format!("{method}\n{path_and_query}\n{ts}\n{nonce}\n{body_hash}");
+        let sig = match Hmac::<Sha256>::new_from_slice(secret) {
+            Ok(mut mac) => {
+                mac.update(string.as_bytes());
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+            }
+            Err(_) => String::new(),
+        };
+        format!("PSW1-HMAC-SHA256 key={key_id}, ts={ts}, nonce={nonce}, sig={sig}")
+    }
+
+    async fn call(
+        &self,
+        seq: u64,
+        method: Method,
+        pq: &str,
+        body: Vec<u8>,
+    ) -> std::result::Result<Answer, crate::http::TransportError> {
+        let t = &self.terminals[(seq % self.terminals.len() as u64) as usize];
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let n = self.nonce_seq.fetch_add(1, Ordering::Relaxed);
+        let r: u64 = rand::thread_rng().gen();
+        let nonce = format!("{}n{n:x}r{r:016x}", self.common.run_id);
+        let auth =
+            Self::authorization(&t.key_id, &t.secret, method.as_str(), pq, ts, &nonce, &body);
+        let url = format!("{}{pq}", self.base);
+        self.common
+            .http
+            .send(
+                method,
+                &url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                Bytes::from(body),
+            )
+            .await
+    }
+
+    /// GET /v1/trades/{no}, optionally with refresh=1. `Ok(None)` is a 404.
+    pub async fn fetch_trade(
+        &self,
+        no: &str,
+        refresh: bool,
+    ) -> std::result::Result<Option<SwitchTrade>, String> {
+        let pq = if refresh {
+            format!("/v1/trades/{no}?refresh=1")
+        } else {
+            format!("/v1/trades/{no}")
+        };
+        match self.call(0, Method::GET, &pq, Vec::new()).await {
+            Ok(a) if a.status == http::StatusCode::NOT_FOUND => Ok(None),
+            Ok(a) if a.status.is_success() => serde_json::from_slice(&a.body)
+                .map(Some)
+                .map_err(|e| format!("unreadable trade: {e}")),
+            Ok(a) => Err(format!("HTTP {}", a.status.as_u16())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn outcome_of(&self, a: &Answer) -> (Outcome, Option<SwitchTrade>) {
+        if !a.status.is_success() {
+            return (Outcome::http(a.status.as_u16(), true), None);
+        }
+        match serde_json::from_slice::<SwitchTrade>(&a.body) {
+            Ok(t) if !t.status.is_empty() => {
+                let label = match (&t.status[..], t.sub_code.as_deref().or(t.code.as_deref())) {
+                    ("FAILED", Some(c)) => format!("FAILED {c}"),
+                    (s, _) => s.to_string(),
+                };
+                (Outcome::status(label), Some(t))
+            }
+            Ok(_) => (Outcome::invalid("answer without status"), None),
+            Err(_) => (Outcome::invalid("answer not JSON"), None),
+        }
+    }
+
+    async fn pay(&self, case: PayCase, seq: u64) -> Outcome {
+        let no = self.common.trade_no(seq);
+        let amount = amount_for(seq);
+        let code = auth_code(case, &mut rand::thread_rng());
+        let body = serde_json::json!({
+            "out_trade_no": no,
+            "auth_code": code,
+            "total_amount": fen_to_wire(amount),
+            "subject": "loadgen",
+        });
+        let pq = format!("/v1/pay?wait={}", self.pay_wait);
+        // Entered before sending: a trade the switch may have made is audited
+        // even when the answer never comes.
+        self.book
+            .created(&no, &OpKind::Pay(case).name(), amount, "SENT");
+        match self
+            .call(seq, Method::POST, &pq, body.to_string().into_bytes())
+            .await
+        {
+            Ok(a) => {
+                let (o, t) = self.outcome_of(&a);
+                let status = t.map(|t| t.status).unwrap_or_else(|| "NO_ANSWER".into());
+                self.book
+                    .created(&no, &OpKind::Pay(case).name(), amount, &status);
+                o
+            }
+            Err(e) => Outcome::transport(e.kind),
+        }
+    }
+
+    async fn precreate(&self, seq: u64) -> Outcome {
+        let no = self.common.trade_no(seq);
+        let amount = amount_for(seq);
+        let body = serde_json::json!({
+            "out_trade_no": no,
+            "total_amount": fen_to_wire(amount),
+            "subject": "loadgen qr",
+        });
+        self.book.created(&no, "precreate", amount, "SENT");
+        let a = match self
+            .call(
+                seq,
+                Method::POST,
+                "/v1/precreate",
+                body.to_string().into_bytes(),
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return Outcome::transport(e.kind),
+        };
+        let (o, t) = self.outcome_of(&a);
+        let Some(t) = t else { return o };
+        self.book.status(&no, &t.status);
+        if t.status != "WAIT_BUYER_PAY" {
+            return o;
+        }
+        match self.common.buyer_pay(&no).await {
+            Some(o) if !o.error => {
+                // The switch learns of the payment by notification or poll.
+                self.book.status(&no, "BUYER_PAID");
+                Outcome::status("WAIT_BUYER_PAY+buyer-pay")
+            }
+            Some(o) => o,
+            None => o,
+        }
+    }
+}
+
+impl Target for SwitchTarget {
+    fn execute(&self, op: OpKind, seq: u64) -> BoxFut<'_, (OpKind, Outcome)> {
+        Box::pin(async move {
+            let r = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            match op {
+                OpKind::Pay(c) => (op, self.pay(c, seq).await),
+                OpKind::Precreate => (op, self.precreate(seq).await),
+                OpKind::Query => match self.book.any(r) {
+                    None => (
+                        OpKind::Pay(PayCase::Normal),
+                        self.pay(PayCase::Normal, seq).await,
+                    ),
+                    Some(no) => {
+                        let pq = format!("/v1/trades/{no}");
+                        let o = match self.call(seq, Method::GET, &pq, Vec::new()).await {
+                            Ok(a) => self.outcome_of(&a).0,
+                            Err(e) => Outcome::transport(e.kind),
+                        };
+                        (op, o)
+                    }
+                },
+                OpKind::Refund => match self.book.paid_for_refund(r) {
+                    None => (
+                        OpKind::Pay(PayCase::Normal),
+                        self.pay(PayCase::Normal, seq).await,
+                    ),
+                    Some((no, _)) => {
+                        let body = serde_json::json!({
+                            "out_request_no": format!("R{}", self.common.trade_no(seq)),
+                            "refund_amount": "0.01",
+                        });
+                        let pq = format!("/v1/trades/{no}/refunds");
+                        let o = match self
+                            .call(seq, Method::POST, &pq, body.to_string().into_bytes())
+                            .await
+                        {
+                            Ok(a) if a.status.is_success() => {
+                                #[derive(Deserialize)]
+                                struct Refund {
+                                    #[serde(default)]
+                                    status: String,
+                                }
+                                match serde_json::from_slice::<Refund>(&a.body) {
+                                    Ok(rf) => {
+                                        if rf.status == "SUCCESS" {
+                                            self.book.refunded(&no, 1);
+                                        }
+                                        Outcome::status(format!("REFUND {}", rf.status))
+                                    }
+                                    Err(_) => Outcome::invalid("refund answer not JSON"),
+                                }
+                            }
+                            Ok(a) => Outcome::http(a.status.as_u16(), true),
+                            Err(e) => Outcome::transport(e.kind),
+                        };
+                        (op, o)
+                    }
+                },
+                OpKind::Cancel => match self.book.take_paid(r) {
+                    None => (
+                        OpKind::Pay(PayCase::Normal),
+                        self.pay(PayCase::Normal, seq).await,
+                    ),
+                    Some(no) => {
+                        let pq = format!("/v1/trades/{no}/cancel");
+                        let o = match self.call(seq, Method::POST, &pq, Vec::new()).await {
+                            Ok(a) => {
+                                let (o, t) = self.outcome_of(&a);
+                                if let Some(t) = t {
+                                    if t.status == "CLOSED" {
+                                        self.book.cancelled(&no);
+                                    } else {
+                                        self.book.status(&no, &t.status);
+                                    }
+                                }
+                                o
+                            }
+                            Err(e) => Outcome::transport(e.kind),
+                        };
+                        (op, o)
+                    }
+                },
+            }
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "switch"
+    }
+
+    fn book(&self) -> &TradeBook {
+        &self.book
+    }
+}
+
+/// The gateway directly, as a signing app client.
+pub struct GatewayTarget {
+    url: String,
+    app_id: String,
+    signer: Arc<protocol::Signer>,
+    verifier: Arc<protocol::Verifier>,
+    common: Common,
+    book: TradeBook,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct AnyNode {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    sub_code: Option<String>,
+    #[serde(default)]
+    trade_status: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+/// The demo app (API.md 2): id and keys, INSECURE, for the demo and tests.
+pub mod demo_keys {
+    /// The demo app id the simulator serves.
+    pub const APP_ID: &str = "2021000000000001";
+    /// The demo app's private key (PKCS#8 PEM).
+    pub const APP_PRIVATE: &str = include_str!("../../deploy/keys/demo-app-private.pem");
+    /// The demo app's public key (SPKI PEM).
+    pub const APP_PUBLIC: &str = include_str!("../../deploy/keys/demo-app-public.pem");
+    /// The simulator's "Alipay" private key.
+    pub const ALIPAY_PRIVATE: &str = include_str!("../../deploy/keys/demo-alipay-private.pem");
+    /// The "Alipay public key" that verifies the simulator.
+    pub const ALIPAY_PUBLIC: &str = include_str!("../../deploy/keys/demo-alipay-public.pem");
+}
+
+impl GatewayTarget {
+    /// A target at `url` (…/gateway.do) signing as `app_id` with the key text.
+    pub fn new(
+        url: &str,
+        app_id: &str,
+        app_private_key: &str,
+        alipay_public_key: &str,
+        common: Common,
+    ) -> Result<Self> {
+        let signer =
+            protocol::Signer::from_text(app_private_key).map_err(|e| LoadgenError::Key {
+                what: "--app-private-key",
+                reason: e.to_string(),
+            })?;
+        let verifier =
+            protocol::Verifier::from_text(alipay_public_key).map_err(|e| LoadgenError::Key {
+                what: "--alipay-public-key",
+                reason: e.to_string(),
+            })?;
+        Ok(GatewayTarget {
+            url: url.to_string(),
+            app_id: app_id.to_string(),
+            signer: Arc::new(signer),
+            verifier: Arc::new(verifier),
+            common,
+            book: TradeBook::default(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        biz: serde_json::Value,
+    ) -> std::result::Result<AnyNode, Outcome> {
+        let ts = protocol::clock::gateway_now();
+        let req = protocol::request::sign_request(
+            &self.signer,
+            &self.app_id,
+            method,
+            &biz.to_string(),
+            &ts,
+            protocol::request::CommonOptions::default(),
+        )
+        .map_err(|_| Outcome::invalid("signing failed"))?;
+        let a = self
+            .common
+            .http
+            .send(
+                Method::POST,
+                &self.url,
+                &[("content-type", protocol::request::FORM_CONTENT_TYPE)],
+                Bytes::from(req.body),
+            )
+            .await
+            .map_err(|e| Outcome::transport(e.kind))?;
+        if !a.status.is_success() {
+            return Err(Outcome::http(a.status.as_u16(), true));
+        }
+        let text =
+            std::str::from_utf8(&a.body).map_err(|_| Outcome::invalid("answer not UTF-8"))?;
+        let node = protocol::method::response_node_of(method);
+        match protocol::response::verify_response::<AnyNode, _>(text, &node, &self.verifier) {
+            Ok(v) => Ok(v.body),
+            Err(protocol::ResponseError::BadSignature) => Err(Outcome::invalid("signature")),
+            Err(protocol::ResponseError::Unsigned(st)) => {
+                Err(Outcome::gateway(&st.code, st.sub_code.as_deref(), true))
+            }
+            Err(_) => Err(Outcome::invalid("answer")),
+        }
+    }
+
+    async fn pay(&self, case: PayCase, seq: u64) -> Outcome {
+        let no = self.common.trade_no(seq);
+        let amount = amount_for(seq);
+        let code = auth_code(case, &mut rand::thread_rng());
+        let biz = serde_json::json!({
+            "out_trade_no": no, "scene": "bar_code", "auth_code": code,
+            "subject": "loadgen", "total_amount": fen_to_wire(amount),
+        });
+        let name = OpKind::Pay(case).name();
+        self.book.created(&no, &name, amount, "SENT");
+        match self.call("alipay.trade.pay", biz).await {
+            Ok(n) => {
+                let status = match n.code.as_str() {
+                    "10000" => "SUCCESS",
+                    "10003" => "WAIT_BUYER_PAY",
+                    "20000" => "UNKNOWN",
+                    "40004" => "FAILED",
+                    _ => "OTHER",
+                };
+                self.book.created(&no, &name, amount, status);
+                let expected_unknown = matches!(case, PayCase::Unknown2000 | PayCase::Unknown2001);
+                let error = match n.code.as_str() {
+                    "10000" | "10003" | "40004" => false,
+                    "20000" => !expected_unknown,
+                    _ => true,
+                };
+                if n.code == "10000" {
+                    Outcome::status("SUCCESS")
+                } else {
+                    Outcome::gateway(&n.code, n.sub_code.as_deref(), error)
+                }
+            }
+            Err(o) => o,
+        }
+    }
+
+    async fn precreate(&self, seq: u64) -> Outcome {
+        let no = self.common.trade_no(seq);
+        let amount = amount_for(seq);
+        let biz = serde_json::json!({
+            "out_trade_no": no, "subject": "loadgen qr", "total_amount": fen_to_wire(amount),
+        });
+        self.book.created(&no, "precreate", amount, "SENT");
+        match self.call("alipay.trade.precreate", biz).await {
+            Ok(n) if n.code == "10000" => {
+                self.book.status(&no, "WAIT_BUYER_PAY");
+                match self.common.buyer_pay(&no).await {
+                    Some(o) if !o.error => {
+                        self.book.status(&no, "SUCCESS");
+                        o
+                    }
+                    Some(o) => o,
+                    None => Outcome::status("WAIT_BUYER_PAY"),
+                }
+            }
+            Ok(n) => Outcome::gateway(&n.code, n.sub_code.as_deref(), true),
+            Err(o) => o,
+        }
+    }
+}
+
+impl Target for GatewayTarget {
+    fn execute(&self, op: OpKind, seq: u64) -> BoxFut<'_, (OpKind, Outcome)> {
+        Box::pin(async move {
+            let r = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            match op {
+                OpKind::Pay(c) => (op, self.pay(c, seq).await),
+                OpKind::Precreate => (op, self.precreate(seq).await),
+                OpKind::Query => match self.book.any(r) {
+                    None => (
+                        OpKind::Pay(PayCase::Normal),
+                        self.pay(PayCase::Normal, seq).await,
+                    ),
+                    Some(no) => {
+                        let o = match self
+                            .call(
+                                "alipay.trade.query",
+                                serde_json::json!({ "out_trade_no": no }),
+                            )
+                            .await
+                        {
+                            Ok(n) if n.code == "10000" => {
+                                Outcome::status(n.trade_status.unwrap_or_else(|| "10000".into()))
+                            }
+                            Ok(n) => {
+                                Outcome::gateway(&n.code, n.sub_code.as_deref(), n.code != "40004")
+                            }
+                            Err(o) => o,
+                        };
+                        (op, o)
+                    }
+                },
+                OpKind::Refund => match self.book.paid_for_refund(r) {
+                    None => (
+                        OpKind::Pay(PayCase::Normal),
+                        self.pay(PayCase::Normal, seq).await,
+                    ),
+                    Some((no, _)) => {
+                        let biz = serde_json::json!({
+                            "out_trade_no": no, "refund_amount": "0.01",
+                            "out_request_no": format!("R{}", self.common.trade_no(seq)),
+                        });
+                        let o = match self.call("alipay.trade.refund", biz).await {
+                            Ok(n) if n.code == "10000" => {
+                                self.book.refunded(&no, 1);
+                                Outcome::status("REFUND SUCCESS")
+                            }
+                            Ok(n) => {
+                                Outcome::gateway(&n.code, n.sub_code.as_deref(), n.code != "40004")
+                            }
+                            Err(o) => o,
+                        };
+                        (op, o)
+                    }
+                },
+                OpKind::Cancel => match self.book.take_paid(r) {
+                    None => (
+                        OpKind::Pay(PayCase::Normal),
+                        self.pay(PayCase::Normal, seq).await,
+                    ),
+                    Some(no) => {
+                        let o = match self
+                            .call(
+                                "alipay.trade.cancel",
+                                serde_json::json!({ "out_trade_no": no }),
+                            )
+                            .await
+                        {
+                            Ok(n) if n.code == "10000" => {
+                                self.book.cancelled(&no);
+                                Outcome::status(format!(
+                                    "CANCELLED {}",
+                                    n.action.unwrap_or_default()
+                                ))
+                            }
+                            Ok(n) => {
+                                Outcome::gateway(&n.code, n.sub_code.as_deref(), n.code != "40004")
+                            }
+                            Err(o) => o,
+                        };
+                        (op, o)
+                    }
+                },
+            }
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "gateway"
+    }
+
+    fn book(&self) -> &TradeBook {
+        &self.book
+    }
+}
+
+/// A default timeout for target requests.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A plain HTTP GET of one URL: the trivial target of benchmarks and tests
+/// (the outcome is the HTTP status; 2xx is a success).
+pub struct PlainTarget {
+    url: String,
+    http: Http,
+    book: TradeBook,
+}
+
+impl PlainTarget {
+    /// GETs `url` for every operation.
+    pub fn new(url: &str, http: Http) -> Self {
+        PlainTarget {
+            url: url.to_string(),
+            http,
+            book: TradeBook::default(),
+        }
+    }
+}
+
+impl Target for PlainTarget {
+    fn execute(&self, op: OpKind, _seq: u64) -> BoxFut<'_, (OpKind, Outcome)> {
+        Box::pin(async move {
+            let o = match self.http.get(&self.url).await {
+                Ok(a) if a.status.is_success() => {
+                    Outcome::status(format!("HTTP {}", a.status.as_u16()))
+                }
+                Ok(a) => Outcome::http(a.status.as_u16(), true),
+                Err(e) => Outcome::transport(e.kind),
+            };
+            (op, o)
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn book(&self) -> &TradeBook {
+        &self.book
+    }
+}
