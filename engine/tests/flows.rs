@@ -391,3 +391,22 @@ async fn authentication_limits_and_validation() {
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http2_terminals_are_served() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new_h2(&base);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move { t.pay(&format!("H2_{i}"), &auth_code("0000"), "3.00", 10).await }));
+    }
+    for task in tasks {
+        let (s, v) = task.await.unwrap();
+        assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    }
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}

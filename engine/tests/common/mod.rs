@@ -171,6 +171,13 @@ impl Term {
         }
     }
 
+    /// The same terminal speaking HTTP/2 (h2c, prior knowledge).
+    pub fn new_h2(base: &str) -> Term {
+        let mut t = Term::new(base);
+        t.client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
+        t
+    }
+
     pub fn auth_header(&self, method: &str, pq: &str, body: &[u8], ts: i64, nonce: &str) -> String {
         let sig = engine::api::auth::sign(&self.secret, method, pq, ts, nonce, body);
         format!(
