@@ -223,11 +223,14 @@ pub fn pay_biz(out: &str, amount: &str, last4: &str) -> Value {
     })
 }
 
+/// What a receiver saw: arrival time and form fields of each request.
+pub type Hits = Arc<Mutex<Vec<(Instant, Vec<(String, String)>)>>>;
+
 /// A notification receiver: records each request's arrival and form fields,
 /// answers what `answer(n)` says for the n-th request (1-based).
 pub struct Receiver {
     pub addr: SocketAddr,
-    pub hits: Arc<Mutex<Vec<(Instant, Vec<(String, String)>)>>>,
+    pub hits: Hits,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -235,7 +238,7 @@ impl Receiver {
     pub async fn start(answer: impl Fn(usize) -> &'static str + Send + Sync + 'static) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let hits: Arc<Mutex<Vec<(Instant, Vec<(String, String)>)>>> = Arc::default();
+        let hits: Hits = Arc::default();
         let answer = Arc::new(answer);
         let h2 = Arc::clone(&hits);
         let task = tokio::spawn(async move {
