@@ -44,7 +44,8 @@ fn trade(no: String) -> Trade {
 
 async fn run(dir: &Path, max_batch: usize, writers: usize, secs: f64) -> (f64, f64) {
     let m = Arc::new(Metrics::default());
-    let store = SqliteStore::open_path(&dir.join("bench.db"), SyncMode::Full, max_batch, m.clone()).unwrap();
+    let store = SqliteStore::open_path(&dir.join("bench.db"), SyncMode::Full, max_batch, m.clone())
+        .unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
@@ -62,7 +63,10 @@ async fn run(dir: &Path, max_batch: usize, writers: usize, secs: f64) -> (f64, f
                     kind: "state".into(),
                     detail: r#"{"from":"PAYING","to":"SUCCESS"}"#.into(),
                 };
-                store.commit(vec![Write::Trade(Box::new(t)), Write::Event(e)]).await.unwrap();
+                store
+                    .commit(vec![Write::Trade(Box::new(t)), Write::Event(e)])
+                    .await
+                    .unwrap();
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -91,7 +95,10 @@ fn main() {
         .build()
         .unwrap();
     println!("journal group commit, SQLite WAL synchronous=FULL, one trade row + one event per commit, {secs} s per run");
-    println!("{:<28} {:>8} {:>14} {:>16}", "journal on", "writers", "commits/s", "commits/fsync");
+    println!(
+        "{:<28} {:>8} {:>14} {:>16}",
+        "journal on", "writers", "commits/s", "commits/fsync"
+    );
     for writers in [1usize, 64, 512] {
         for (label, base, batch) in [
             ("disk, group commit", std::env::temp_dir(), 1024),

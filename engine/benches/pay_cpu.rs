@@ -43,7 +43,10 @@ fn cpu_seconds(pid: u32, tck: f64) -> f64 {
 }
 
 fn sign_verify_seconds() -> (f64, f64) {
-    let signer = Signer::from_text(&std::fs::read_to_string(keys_dir().join("demo-app-private.pem")).unwrap()).unwrap();
+    let signer = Signer::from_text(
+        &std::fs::read_to_string(keys_dir().join("demo-app-private.pem")).unwrap(),
+    )
+    .unwrap();
     let verifier: Verifier = signer.verifier().unwrap();
     let msg = "app_id=2021000000000001&biz_content={\"out_trade_no\":\"PB_1_123456\",\"scene\":\"bar_code\",\"auth_code\":\"281234567890120000\",\"subject\":\"bench\",\"total_amount\":\"9.99\",\"product_code\":\"FACE_TO_FACE_PAYMENT\",\"store_id\":\"NJ_001\",\"terminal_id\":\"POS_01\",\"sub_merchant\":{\"merchant_id\":\"2088000000000001\"}}&charset=utf-8&format=JSON&method=alipay.trade.pay&notify_url=http://127.0.0.1:8080/notify/alipay&sign_type=RSA2&timestamp=2026-11-22 10:00:00&version=1.0";
     let n = 2000;
@@ -62,10 +65,19 @@ fn sign_verify_seconds() -> (f64, f64) {
 }
 
 fn main() {
-    let secs: f64 = std::env::var("PAY_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(8.0);
-    let terminals: usize = std::env::var("PAY_BENCH_TERMINALS").ok().and_then(|s| s.parse().ok()).unwrap_or(32);
+    let secs: f64 = std::env::var("PAY_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8.0);
+    let terminals: usize = std::env::var("PAY_BENCH_TERMINALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32);
     let (sign, verify) = sign_verify_seconds();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let sim = sim().await;
         let dir = tempfile::tempdir().unwrap();

@@ -22,7 +22,7 @@
 //! - every flow runs in its own task: a terminal hanging up never stops it.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,7 +128,13 @@ pub struct Flows {
     refunds: DashMap<(String, String), Arc<RefundSlot>>,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// Set at the grace deadline: background loops stop at their next wait.
     stopping: AtomicBool,
+    stop_notify: Notify,
+    /// Set when shutdown starts: new trades are refused.
+    closing: AtomicBool,
+    /// Trades by status (initialised from the journal, kept by `update`).
+    by_status: [AtomicI64; 6],
 }
 
 struct TaskGuard<'a>(&'a Flows);
@@ -214,6 +220,9 @@ impl Flows {
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
+            stop_notify: Notify::new(),
+            closing: AtomicBool::new(false),
+            by_status: Default::default(),
         })
     }
 
@@ -238,17 +247,31 @@ impl Flows {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Stops background retry loops at their next wait; waits up to `grace`
-    /// for running flows. Returns the number still running.
+    /// Graceful drain: refuses new trades at once, lets running flows go on
+    /// for up to `grace`, then stops background loops at their next wait
+    /// (recovery resumes them at the next start). Returns the number of flows
+    /// still running at the end.
     pub async fn drain(&self, grace: Duration) -> usize {
-        self.stopping.store(true, Ordering::Release);
+        self.closing.store(true, Ordering::Release);
         let deadline = tokio::time::Instant::now() + grace;
+        if self.wait_idle(deadline).await == 0 {
+            return 0;
+        }
+        self.stopping.store(true, Ordering::Release);
+        self.stop_notify.notify_waiters();
+        // Loops leave at their next wait; a gateway call in progress ends
+        // within the request time-out.
+        self.wait_idle(tokio::time::Instant::now() + Duration::from_secs(2))
+            .await
+    }
+
+    async fn wait_idle(&self, deadline: tokio::time::Instant) -> usize {
         loop {
+            let notified = self.idle.notified();
             let n = self.in_flight();
             if n == 0 {
                 return 0;
             }
-            let notified = self.idle.notified();
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.in_flight();
             }
@@ -259,13 +282,72 @@ impl Flows {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Sleeps unless the switch is stopping (then returns false at once).
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Sleeps; false (at once) when the switch is stopping.
     async fn pause(&self, d: Duration) -> bool {
+        let stop = self.stop_notify.notified();
         if self.stopping() {
             return false;
         }
-        tokio::time::sleep(d).await;
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = stop => {}
+        }
         !self.stopping()
+    }
+
+    /// Trades by status, as kept in memory since the start.
+    pub fn status_counts(&self) -> Vec<(Status, i64)> {
+        Status::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s, self.by_status[i].load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    fn count(&self, s: Status, delta: i64) {
+        if let Some(i) = Status::ALL.iter().position(|x| *x == s) {
+            self.by_status[i].fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    /// Loads the status counts from the journal (at start).
+    pub async fn init_counts(&self) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let counts = tokio::task::spawn_blocking(move || store.status_counts())
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))??;
+        for (name, n) in counts {
+            if let Some(st) = Status::parse(&name) {
+                self.count(st, i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets cached trades and refunds that are final, idle for `idle`, and
+    /// referenced by nobody else (the journal holds them; the next access
+    /// reloads them). Keeps memory flat under long load runs.
+    pub fn evict(&self, idle: Duration) {
+        let cutoff = now_ms() - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        self.trades.retain(|_, slot| {
+            let t = slot.tx.borrow();
+            !(Arc::strong_count(slot) == 1 && t.status.is_final() && t.updated_ms < cutoff)
+        });
+        self.refunds.retain(|_, slot| {
+            let r = slot.tx.borrow();
+            !(Arc::strong_count(slot) == 1
+                && r.status != RefundStatus::Unknown
+                && r.updated_ms < cutoff)
+        });
+    }
+
+    /// Cached trades (tests).
+    pub fn cached(&self) -> usize {
+        self.trades.len()
     }
 
     // ---------- slots ----------
@@ -329,6 +411,10 @@ impl Flows {
         writes.push(Write::Trade(Box::new(t.clone())));
         writes.append(&mut extra);
         self.store.commit(writes).await?;
+        if t.status != before {
+            self.count(before, -1);
+            self.count(t.status, 1);
+        }
         *g = t.clone();
         slot.tx.send_replace(t.clone());
         Ok(t)
@@ -474,6 +560,7 @@ impl Flows {
             drop(guard);
             return Err(e.into());
         }
+        self.count(trade.status, 1);
         drop(guard);
         Ok((slot, true))
     }
@@ -509,7 +596,7 @@ impl Flows {
             self.check_same(&t, Kind::Pay, &fp)?;
             return Ok(Self::wait_settled(&slot, wait).await);
         }
-        if self.stopping() {
+        if self.closing() {
             return Err(FlowError::ShuttingDown);
         }
         if let Err(rem) = self.gw.admit_new_trade() {
@@ -870,7 +957,7 @@ impl Flows {
             self.check_same(&t, Kind::Precreate, &fp)?;
             return Ok(Self::wait_settled(&slot, wait).await);
         }
-        if self.stopping() {
+        if self.closing() {
             return Err(FlowError::ShuttingDown);
         }
         if let Err(rem) = self.gw.admit_new_trade() {

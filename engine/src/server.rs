@@ -112,6 +112,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     let store: Arc<dyn Store> = SqliteStore::open(&cfg.store, metrics.clone())?;
     let gw = Arc::new(Gateway::new(cfg.gateway.clone(), metrics.clone())?);
     let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics);
+    flows.init_counts().await?;
     let (nt, nr) = flows.recover().await?;
     if nt + nr > 0 {
         tracing::info!(
@@ -192,14 +193,17 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             }
         }));
     }
-    // Forget nonces that left the window.
+    // Forget nonces that left the window and idle final trades.
     {
         let api = api.clone();
         let mut stop_rx = stop.subscribe();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => api.auth.purge(),
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {
+                        api.auth.purge();
+                        api.flows.evict(Duration::from_secs(60));
+                    }
                     _ = stopped(&mut stop_rx) => break,
                 }
             }

@@ -401,7 +401,10 @@ async fn http2_terminals_are_served() {
     let mut tasks = Vec::new();
     for i in 0..8 {
         let t = t.clone();
-        tasks.push(tokio::spawn(async move { t.pay(&format!("H2_{i}"), &auth_code("0000"), "3.00", 10).await }));
+        tasks.push(tokio::spawn(async move {
+            t.pay(&format!("H2_{i}"), &auth_code("0000"), "3.00", 10)
+                .await
+        }));
     }
     for task in tasks {
         let (s, v) = task.await.unwrap();

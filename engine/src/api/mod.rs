@@ -646,20 +646,11 @@ impl Api {
     }
 
     async fn metrics(&self) -> Response<Full<Bytes>> {
-        let store = self.flows.store.clone();
-        let counts = tokio::task::spawn_blocking(move || store.status_counts())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let mut gauges: Vec<(String, String, f64)> = Status::ALL
-            .iter()
-            .map(|s| {
-                let n = counts
-                    .iter()
-                    .find(|(k, _)| k == s.as_str())
-                    .map(|(_, n)| *n)
-                    .unwrap_or(0);
+        let mut gauges: Vec<(String, String, f64)> = self
+            .flows
+            .status_counts()
+            .into_iter()
+            .map(|(s, n)| {
                 (
                     "payswitch_trades".to_owned(),
                     crate::metrics::labels(&[("status", s.as_str())]),

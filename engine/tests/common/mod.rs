@@ -174,7 +174,9 @@ impl Term {
     /// The same terminal speaking HTTP/2 (h2c, prior knowledge).
     pub fn new_h2(base: &str) -> Term {
         let mut t = Term::new(base);
-        t.client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
+        t.client = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
         t
     }
 
