@@ -413,3 +413,130 @@ async fn http2_terminals_are_served() {
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+/// The terminal API over TLS (rustls, ALPN h2 and http/1.1). Needs the
+/// openssl command to make a throw-away certificate; skipped without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_terminal_api() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (ca, ca_key) = (dir.path().join("ca.pem"), dir.path().join("ca-key.pem"));
+    let csr = dir.path().join("leaf.csr");
+    let ext = dir.path().join("leaf.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let run = |args: Vec<&std::ffi::OsStr>| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let made = run(vec![
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-days"),
+        os("1"),
+        os("-subj"),
+        os("/CN=payswitch test CA"),
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        ca.as_os_str(),
+    ]) && run(vec![
+        os("req"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=localhost"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        csr.as_os_str(),
+    ]) && run(vec![
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-days"),
+        os("1"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        cert.as_os_str(),
+    ]);
+    if !made {
+        eprintln!("openssl not available: TLS test skipped");
+        return;
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let sim = sim().await;
+    let port = free_port();
+    let text = config_text(
+        &format!("127.0.0.1:{port}"),
+        &sim.gateway_url(),
+        &format!("https://localhost:{port}/notify/alipay"),
+        "",
+    )
+    .replace(
+        "[server]\n",
+        "[server]\ntls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n",
+    );
+    let path = write_config(dir.path(), &text);
+    let sw = engine::start(engine::Config::load(&path).unwrap())
+        .await
+        .unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&ca).unwrap();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_all_versions()
+        .build();
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https);
+    let t = Term::new("unused");
+    let body = json!({"out_trade_no": "TLS_1", "auth_code": auth_code("0000"), "total_amount": "2.00", "subject": "x"})
+        .to_string()
+        .into_bytes();
+    let h = t.auth_header("POST", "/v1/pay?wait=10", &body, unix_now(), &nonce());
+    let req = http::Request::post(format!("https://localhost:{port}/v1/pay?wait=10"))
+        .header("authorization", h)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let resp = client.request(req).await.expect("TLS request");
+    assert_eq!(resp.version(), http::Version::HTTP_2, "ALPN picks h2");
+    assert_eq!(resp.status(), 200);
+    use http_body_util::BodyExt;
+    let v: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["status"], "SUCCESS", "{v}");
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
