@@ -540,3 +540,59 @@ async fn tls_terminal_api() {
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+/// With the gateway down: the first payment ends UNKNOWN (pay, query, query,
+/// cancel all without an answer), the circuit opens, new payments answer 503
+/// with a clear message, while queries and cancels still go to the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn circuit_breaker_stops_new_payments_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dead = free_port(); // nothing listens there
+    let text = config_text(
+        &format!("127.0.0.1:{port}"),
+        &format!("http://127.0.0.1:{dead}/gateway.do"),
+        &format!("http://127.0.0.1:{port}/notify/alipay"),
+        "",
+    )
+    .replace("breaker_failures = 1000", "breaker_failures = 2")
+    .replace("breaker_cooldown_ms = 500", "breaker_cooldown_ms = 60000")
+    .replace("shutdown_grace_ms = 3000", "shutdown_grace_ms = 300");
+    let path = write_config(dir.path(), &text);
+    let sw = engine::start(engine::Config::load(&path).unwrap())
+        .await
+        .unwrap();
+    let t = Term::new(&format!("http://127.0.0.1:{port}"));
+    let (s, v) = t.pay("CB_1", &auth_code("0000"), "1.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("UNKNOWN")), "{v}");
+    let (s, v) = t.pay("CB_2", &auth_code("0000"), "1.00", 10).await;
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["code"], "gateway_unavailable");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("queries and cancels still work"));
+    let (s, _) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+    assert_eq!(s, 503);
+    // The UNKNOWN trade's cancel keeps going out in the background.
+    let before = metric(&t, "alipay.trade.cancel").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        metric(&t, "alipay.trade.cancel").await > before,
+        "cancels are not blocked"
+    );
+    let (s, v) = t.call("GET", "/v1/trades/CB_1?refresh=1", None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("UNKNOWN")), "{v}");
+    sw.shutdown().await.unwrap();
+}
+
+async fn metric(t: &Term, method: &str) -> u64 {
+    let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    let needle = format!("payswitch_gateway_calls_total{{method=\"{method}\",code=\"unknown\"}} ");
+    v.as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or(0)
+}
