@@ -307,7 +307,7 @@ pub async fn run(
             loop {
                 let sw_view = match &sw {
                     None => None,
-                    Some(s) => Some(s.fetch_trade(&no, refresh).await),
+                    Some(s) => Some(s.fetch_trade(&no, gen.seq, refresh).await),
                 };
                 let l_view = match &sim {
                     None => Ok(None),

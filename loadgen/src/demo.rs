@@ -336,7 +336,7 @@ path = "journal.sqlite"
     );
     for (i, t) in terminals.iter().enumerate() {
         s.push_str(&format!(
-            "\n[[terminals]]\nkey_id = \"{}\"\nsecret_hex = \"{}\"\nstore_id = \"S{:03}\"\nterminal_id = \"T{:03}\"\nrate_per_sec = 100000.0\n",
+            "\n[[terminals]]\nkey_id = \"{}\"\nsecret_hex = \"{}\"\nsmid = \"2088000000000001\"\nstore_id = \"S{:03}\"\nterminal_id = \"T{:03}\"\nrate_per_sec = 100000.0\n",
             t.key_id,
             t.secret_hex,
             i + 1,

@@ -55,6 +55,9 @@ pub struct SeenTrade {
     pub refunded_fen: u64,
     /// Whether a cancel was confirmed.
     pub cancelled: bool,
+    /// The sequence number of the request that created it (it chooses the
+    /// terminal, and a trade is visible to the terminal that made it).
+    pub seq: u64,
 }
 
 /// Trades made during the run, for follow-ups and the audit.
@@ -78,7 +81,7 @@ impl TradeBook {
     }
 
     /// Enters a new trade.
-    pub fn created(&self, no: &str, created_by: &str, amount_fen: u64, status: &str) {
+    pub fn created(&self, no: &str, created_by: &str, amount_fen: u64, status: &str, seq: u64) {
         let mut b = self.lock();
         if !b.trades.contains_key(no) {
             b.all.push(no.to_string());
@@ -91,6 +94,7 @@ impl TradeBook {
                 last_status: status.to_string(),
                 refunded_fen: 0,
                 cancelled: false,
+                seq,
             },
         );
         if status == "SUCCESS" {
@@ -119,12 +123,13 @@ impl TradeBook {
     }
 
     /// Any trade, for a query.
-    fn any(&self, r: u64) -> Option<String> {
+    fn any(&self, r: u64) -> Option<(String, u64)> {
         let b = self.lock();
         if b.all.is_empty() {
             return None;
         }
-        Some(b.all[(r % b.all.len() as u64) as usize].clone())
+        let no = &b.all[(r % b.all.len() as u64) as usize];
+        Some((no.clone(), b.trades.get(no).map(|t| t.seq).unwrap_or(0)))
     }
 
     /// A paid trade with at least 0.01 left to refund.
@@ -135,17 +140,19 @@ impl TradeBook {
         }
         let no = &b.paid[(r % b.paid.len() as u64) as usize];
         let t = b.trades.get(no)?;
-        (t.refunded_fen < t.amount_fen / 2).then(|| (no.clone(), t.amount_fen))
+        (t.refunded_fen < t.amount_fen / 2).then(|| (no.clone(), t.seq))
     }
 
     /// Takes a paid trade out of the follow-up pool, for a cancel.
-    fn take_paid(&self, r: u64) -> Option<String> {
+    fn take_paid(&self, r: u64) -> Option<(String, u64)> {
         let mut b = self.lock();
         if b.paid.is_empty() {
             return None;
         }
         let i = (r % b.paid.len() as u64) as usize;
-        Some(b.paid.swap_remove(i))
+        let no = b.paid.swap_remove(i);
+        let seq = b.trades.get(&no).map(|t| t.seq).unwrap_or(0);
+        Some((no, seq))
     }
 
     /// All trades seen, by out_trade_no.
@@ -396,6 +403,7 @@ impl SwitchTarget {
     pub async fn fetch_trade(
         &self,
         no: &str,
+        seq: u64,
         refresh: bool,
     ) -> std::result::Result<Option<SwitchTrade>, String> {
         let pq = if refresh {
@@ -403,7 +411,7 @@ impl SwitchTarget {
         } else {
             format!("/v1/trades/{no}")
         };
-        match self.call(0, Method::GET, &pq, Vec::new()).await {
+        match self.call(seq, Method::GET, &pq, Vec::new()).await {
             Ok(a) if a.status == http::StatusCode::NOT_FOUND => Ok(None),
             Ok(a) if a.status.is_success() => serde_json::from_slice(&a.body)
                 .map(Some)
@@ -431,6 +439,45 @@ impl SwitchTarget {
     }
 
     async fn pay(&self, case: PayCase, seq: u64) -> Outcome {
+        self.pay_with(case, seq, self.pay_wait, &OpKind::Pay(case).name())
+            .await
+            .0
+    }
+
+    /// The switch refuses to cancel a paid trade (409: refund it instead), so
+    /// a cancel is what a cashier does while the buyer hesitates: a payment
+    /// whose buyer never confirms (`…1004`, answered at once with `wait=0`),
+    /// then `POST /v1/trades/{no}/cancel`.
+    async fn cancel_flow(&self, seq: u64) -> Outcome {
+        let (o, status) = self.pay_with(PayCase::Wait1004, seq, 0, "cancel").await;
+        if o.error || status.as_deref() != Some("PAYING") {
+            return o;
+        }
+        let no = self.common.trade_no(seq);
+        let pq = format!("/v1/trades/{no}/cancel");
+        match self.call(seq, Method::POST, &pq, Vec::new()).await {
+            Ok(a) => {
+                let (o, t) = self.outcome_of(&a);
+                if let Some(t) = t {
+                    if t.status == "CLOSED" {
+                        self.book.cancelled(&no);
+                    } else {
+                        self.book.status(&no, &t.status);
+                    }
+                }
+                o
+            }
+            Err(e) => Outcome::transport(e.kind),
+        }
+    }
+
+    async fn pay_with(
+        &self,
+        case: PayCase,
+        seq: u64,
+        wait: u32,
+        created_by: &str,
+    ) -> (Outcome, Option<String>) {
         let no = self.common.trade_no(seq);
         let amount = amount_for(seq);
         let code = auth_code(case, &mut rand::thread_rng());
@@ -440,11 +487,10 @@ impl SwitchTarget {
             "total_amount": fen_to_wire(amount),
             "subject": "loadgen",
         });
-        let pq = format!("/v1/pay?wait={}", self.pay_wait);
+        let pq = format!("/v1/pay?wait={wait}");
         // Entered before sending: a trade the switch may have made is audited
         // even when the answer never comes.
-        self.book
-            .created(&no, &OpKind::Pay(case).name(), amount, "SENT");
+        self.book.created(&no, created_by, amount, "SENT", seq);
         match self
             .call(seq, Method::POST, &pq, body.to_string().into_bytes())
             .await
@@ -452,11 +498,10 @@ impl SwitchTarget {
             Ok(a) => {
                 let (o, t) = self.outcome_of(&a);
                 let status = t.map(|t| t.status).unwrap_or_else(|| "NO_ANSWER".into());
-                self.book
-                    .created(&no, &OpKind::Pay(case).name(), amount, &status);
-                o
+                self.book.created(&no, created_by, amount, &status, seq);
+                (o, Some(status))
             }
-            Err(e) => Outcome::transport(e.kind),
+            Err(e) => (Outcome::transport(e.kind), None),
         }
     }
 
@@ -468,7 +513,7 @@ impl SwitchTarget {
             "total_amount": fen_to_wire(amount),
             "subject": "loadgen qr",
         });
-        self.book.created(&no, "precreate", amount, "SENT");
+        self.book.created(&no, "precreate", amount, "SENT", seq);
         let a = match self
             .call(
                 seq,
@@ -511,9 +556,9 @@ impl Target for SwitchTarget {
                         OpKind::Pay(PayCase::Normal),
                         self.pay(PayCase::Normal, seq).await,
                     ),
-                    Some(no) => {
+                    Some((no, tseq)) => {
                         let pq = format!("/v1/trades/{no}");
-                        let o = match self.call(seq, Method::GET, &pq, Vec::new()).await {
+                        let o = match self.call(tseq, Method::GET, &pq, Vec::new()).await {
                             Ok(a) => self.outcome_of(&a).0,
                             Err(e) => Outcome::transport(e.kind),
                         };
@@ -525,14 +570,14 @@ impl Target for SwitchTarget {
                         OpKind::Pay(PayCase::Normal),
                         self.pay(PayCase::Normal, seq).await,
                     ),
-                    Some((no, _)) => {
+                    Some((no, tseq)) => {
                         let body = serde_json::json!({
                             "out_request_no": format!("R{}", self.common.trade_no(seq)),
                             "refund_amount": "0.01",
                         });
                         let pq = format!("/v1/trades/{no}/refunds");
                         let o = match self
-                            .call(seq, Method::POST, &pq, body.to_string().into_bytes())
+                            .call(tseq, Method::POST, &pq, body.to_string().into_bytes())
                             .await
                         {
                             Ok(a) if a.status.is_success() => {
@@ -557,30 +602,7 @@ impl Target for SwitchTarget {
                         (op, o)
                     }
                 },
-                OpKind::Cancel => match self.book.take_paid(r) {
-                    None => (
-                        OpKind::Pay(PayCase::Normal),
-                        self.pay(PayCase::Normal, seq).await,
-                    ),
-                    Some(no) => {
-                        let pq = format!("/v1/trades/{no}/cancel");
-                        let o = match self.call(seq, Method::POST, &pq, Vec::new()).await {
-                            Ok(a) => {
-                                let (o, t) = self.outcome_of(&a);
-                                if let Some(t) = t {
-                                    if t.status == "CLOSED" {
-                                        self.book.cancelled(&no);
-                                    } else {
-                                        self.book.status(&no, &t.status);
-                                    }
-                                }
-                                o
-                            }
-                            Err(e) => Outcome::transport(e.kind),
-                        };
-                        (op, o)
-                    }
-                },
+                OpKind::Cancel => (op, self.cancel_flow(seq).await),
             }
         })
     }
@@ -710,7 +732,7 @@ impl GatewayTarget {
             "subject": "loadgen", "total_amount": fen_to_wire(amount),
         });
         let name = OpKind::Pay(case).name();
-        self.book.created(&no, &name, amount, "SENT");
+        self.book.created(&no, &name, amount, "SENT", seq);
         match self.call("alipay.trade.pay", biz).await {
             Ok(n) => {
                 let status = match n.code.as_str() {
@@ -720,7 +742,7 @@ impl GatewayTarget {
                     "40004" => "FAILED",
                     _ => "OTHER",
                 };
-                self.book.created(&no, &name, amount, status);
+                self.book.created(&no, &name, amount, status, seq);
                 let expected_unknown = matches!(case, PayCase::Unknown2000 | PayCase::Unknown2001);
                 let error = match n.code.as_str() {
                     "10000" | "10003" | "40004" => false,
@@ -743,7 +765,7 @@ impl GatewayTarget {
         let biz = serde_json::json!({
             "out_trade_no": no, "subject": "loadgen qr", "total_amount": fen_to_wire(amount),
         });
-        self.book.created(&no, "precreate", amount, "SENT");
+        self.book.created(&no, "precreate", amount, "SENT", seq);
         match self.call("alipay.trade.precreate", biz).await {
             Ok(n) if n.code == "10000" => {
                 self.book.status(&no, "WAIT_BUYER_PAY");
@@ -774,7 +796,7 @@ impl Target for GatewayTarget {
                         OpKind::Pay(PayCase::Normal),
                         self.pay(PayCase::Normal, seq).await,
                     ),
-                    Some(no) => {
+                    Some((no, _)) => {
                         let o = match self
                             .call(
                                 "alipay.trade.query",
@@ -821,7 +843,7 @@ impl Target for GatewayTarget {
                         OpKind::Pay(PayCase::Normal),
                         self.pay(PayCase::Normal, seq).await,
                     ),
-                    Some(no) => {
+                    Some((no, _)) => {
                         let o = match self
                             .call(
                                 "alipay.trade.cancel",
