@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::codes::sub;
-use protocol::method::response_node_of;
 use protocol::request::{merge_params, param};
 use protocol::response::{
     build_signed, build_unsigned, serialize_node, GatewayStatus, ERROR_RESPONSE,
@@ -203,9 +202,4 @@ fn latency(sim: &Sim, method: Method, sign: &str) -> Duration {
             l.sample(&mut rng)
         }
     }
-}
-
-/// The node name for an arbitrary method string (used for errors on unknown methods).
-pub fn node_of(method: &str) -> String {
-    response_node_of(method)
 }
