@@ -290,6 +290,19 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| LoadgenError::io("cannot write", path, e))
 }
 
+/// Writes the demo app private key and the demo Alipay public key into
+/// `dir` as `app-private.pem` and `alipay-public.pem`, mode 0600 (the switch
+/// refuses key files others can read).
+pub fn write_demo_keys(dir: &Path) -> Result<()> {
+    write_private(&dir.join("app-private.pem"), demo_keys::APP_PRIVATE)?;
+    write_private(&dir.join("alipay-public.pem"), demo_keys::ALIPAY_PUBLIC)
+}
+
+/// Writes `text` to `path` with mode 0600.
+pub fn write_private_file(path: &Path, text: &str) -> Result<()> {
+    write_private(path, text)
+}
+
 /// Registers `n` terminals with random secrets.
 pub fn make_terminals(n: usize) -> Vec<Terminal> {
     let mut rng = rand::thread_rng();
@@ -364,8 +377,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         "demo: simulator and switch started by `loadgen demo` on loopback with the demo keys (INSECURE) and an embedded journal in a temporary directory".to_string(),
         format!("demo: simulator time scale {} (the 10 s password delay takes {:.2} s)", a.time_scale, 10.0 / a.time_scale.max(1e-9)),
     ];
-    write_private(&dir.join("app-private.pem"), demo_keys::APP_PRIVATE)?;
-    write_private(&dir.join("alipay-public.pem"), demo_keys::ALIPAY_PUBLIC)?;
+    write_demo_keys(&dir)?;
 
     let sim_port = free_port()?;
     let sim_listen = format!("127.0.0.1:{sim_port}");

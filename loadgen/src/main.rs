@@ -66,7 +66,14 @@ enum Cmd {
 const EXIT_FAILED: i32 = 2;
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error; 2 means "the run failed".
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     match cli.cmd {
         Cmd::SignBench {
             threads,
