@@ -186,6 +186,28 @@ pub fn handle(
                 None => not_found(),
             }
         }
+        (&Method::POST, ["trades", otn, "finish"]) => {
+            let Some(k) = sim.ledger.key_of_out_trade_no(otn) else {
+                return not_found();
+            };
+            let now = time::OffsetDateTime::now_utc();
+            let (view, changed) = match sim.ledger.trades.get_mut(&k) {
+                None => return not_found(),
+                Some(mut t) => {
+                    if t.status != TradeStatus::TradeSuccess {
+                        let v = TradeView::of(&t);
+                        return json_resp(
+                            StatusCode::CONFLICT,
+                            &json!({ "error": format!("trade is {}", v.status), "trade": v }),
+                        );
+                    }
+                    t.set_status(TradeStatus::TradeFinished, now);
+                    (TradeView::of(&t), t.clone())
+                }
+            };
+            sim.notifier.trade_changed(sim, &changed);
+            json_resp(StatusCode::OK, &view)
+        }
         (&Method::POST, ["trades", otn, "backdate"]) => {
             #[derive(serde::Deserialize)]
             struct Req {

@@ -905,6 +905,8 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
             if new_total == t.total {
                 t.set_status(TradeStatus::TradeClosed, at);
                 changed.push(t.clone());
+            } else if sim.profile().notify.on_partial_refund {
+                changed.push(t.clone());
             }
             ok(t, "Y", at)
         },

@@ -121,6 +121,9 @@ pub struct NotifyOptions {
     pub reorder_delay_ms: u64,
     /// Per-attempt time-out waiting for the receiver, milliseconds.
     pub timeout_ms: u64,
+    /// Also notify a partial refund (trade_status stays TRADE_SUCCESS, with
+    /// `refund_fee` and `gmt_refund`), as Alipay does for some products.
+    pub on_partial_refund: bool,
 }
 
 impl Default for NotifyOptions {
@@ -132,6 +135,7 @@ impl Default for NotifyOptions {
             reorder_share: 0.0,
             reorder_delay_ms: 500,
             timeout_ms: 5000,
+            on_partial_refund: false,
         }
     }
 }

@@ -250,3 +250,45 @@ async fn duplicates_and_reordering() {
     assert!(recs.iter().all(|r| r["attempts"][1]["duplicate"] == true));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_refund_notification_when_enabled() {
+    let sim = sim().await;
+    let gw = Gw::new(&sim);
+    let rx = Receiver::start(|_| "success").await;
+    gw.call_opts(
+        Method::TradePay,
+        &pay_biz("N_PR", "10.00", "0000"),
+        Some(&rx.url()),
+    )
+    .await
+    .node();
+    wait_hits(&rx, 1, Duration::from_secs(5)).await;
+    // Off by default: a partial refund changes no status, so nothing is sent.
+    gw.call(
+        Method::TradeRefund,
+        &json!({"out_trade_no": "N_PR", "refund_amount": "1.00", "out_request_no": "a"}),
+    )
+    .await
+    .node();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.count(), 1);
+    gw.ctl(
+        "PUT",
+        "/_sim/profile",
+        r#"{"notify": {"on_partial_refund": true}}"#,
+    )
+    .await;
+    gw.call(
+        Method::TradeRefund,
+        &json!({"out_trade_no": "N_PR", "refund_amount": "2.00", "out_request_no": "b"}),
+    )
+    .await
+    .node();
+    wait_hits(&rx, 2, Duration::from_secs(5)).await;
+    let n = &verify_all(&rx)[1];
+    assert_eq!(n.trade_status, Some(protocol::TradeStatus::TradeSuccess));
+    assert_eq!(n.refund_fee.unwrap().fen(), 300);
+    assert!(n.raw.iter().any(|(k, v)| k == "out_biz_no" && v == "b"));
+    sim.shutdown().await;
+}

@@ -622,3 +622,45 @@ async fn trade_timeout_closes_unpaid_trades() {
     assert_eq!(s, 409);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_trades() {
+    let sim = sim().await;
+    let gw = Gw::new(&sim);
+    gw.call(Method::TradePay, &pay_biz("FIN_1", "9.00", "0000"))
+        .await
+        .node();
+    let (s, v) = gw.ctl("POST", "/_sim/trades/FIN_1/finish", "").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("TRADE_FINISHED")));
+    let (s, _) = gw.ctl("POST", "/_sim/trades/FIN_1/finish", "").await;
+    assert_eq!(s, 409);
+    let q = gw
+        .call(Method::TradeQuery, &json!({"out_trade_no": "FIN_1"}))
+        .await
+        .node();
+    assert_eq!(q["trade_status"], "TRADE_FINISHED");
+    let r = gw
+        .call(
+            Method::TradeRefund,
+            &json!({"out_trade_no": "FIN_1", "refund_amount": "1.00"}),
+        )
+        .await
+        .node();
+    assert_eq!(r["sub_code"], "ACQ.TRADE_HAS_FINISHED");
+    let c = gw
+        .call(Method::TradeCancel, &json!({"out_trade_no": "FIN_1"}))
+        .await
+        .node();
+    assert_eq!(c["sub_code"], "ACQ.TRADE_HAS_FINISHED");
+    let p = gw
+        .call(Method::TradePay, &pay_biz("FIN_1", "9.00", "0000"))
+        .await
+        .node();
+    assert_eq!(p["sub_code"], "ACQ.TRADE_HAS_SUCCESS");
+    let c = gw
+        .call(Method::TradeClose, &json!({"out_trade_no": "FIN_1"}))
+        .await
+        .node();
+    assert_eq!(c["sub_code"], "ACQ.TRADE_STATUS_ERROR");
+    sim.shutdown().await;
+}
