@@ -66,6 +66,8 @@ pub struct TradeView {
     pub qr_code: Option<String>,
     pub store_id: Option<String>,
     pub terminal_id: Option<String>,
+    /// False for a precreated QR not scanned yet (profile `behaviour.precreate_hidden_until_scan`).
+    pub visible: bool,
     pub refunds: Vec<RefundView>,
     pub history: Vec<HistoryView>,
 }
@@ -105,6 +107,7 @@ impl TradeView {
             qr_code: t.qr_code.clone(),
             store_id: t.store_id.clone(),
             terminal_id: t.terminal_id.clone(),
+            visible: t.visible,
             refunds: t
                 .refunds
                 .iter()
@@ -183,6 +186,18 @@ pub fn handle(
                     StatusCode::CONFLICT,
                     &json!({ "paid": false, "error": format!("trade is {}", v.status), "trade": v }),
                 ),
+                None => not_found(),
+            }
+        }
+        (&Method::POST, ["trades", otn, "buyer-scan"]) => {
+            let Some(k) = sim.ledger.key_of_out_trade_no(otn) else {
+                return not_found();
+            };
+            match sim.ledger.trades.get_mut(&k) {
+                Some(mut t) => {
+                    t.visible = true;
+                    json_resp(StatusCode::OK, &TradeView::of(&t))
+                }
                 None => not_found(),
             }
         }

@@ -72,6 +72,10 @@ pub struct Trade {
     pub qr_code: Option<String>,
     /// After a successful cancel: `close` or `refund`.
     pub cancel_action: Option<&'static str>,
+    /// Whether the gateway shows the trade to query/close/cancel/refund. A
+    /// precreated QR is hidden until the buyer scans it when the profile's
+    /// `behaviour.precreate_hidden_until_scan` is set (as on the real gateway).
+    pub visible: bool,
 }
 
 impl Trade {

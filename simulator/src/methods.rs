@@ -262,6 +262,7 @@ fn new_trade(sim: &Sim, n: NewTrade<'_>, at: OffsetDateTime) -> Trade {
         notify_url: n.notify_url.map(str::to_owned),
         qr_code: None,
         cancel_action: None,
+        visible: true,
     }
 }
 
@@ -489,6 +490,7 @@ pub fn buyer_pays(sim: &Sim, k: &str, serial: Option<u64>) -> bool {
                     t.buyer_user_id = Some(bid);
                     t.buyer_logon_id = Some(logon);
                 }
+                t.visible = true;
                 let ok = t.mark_paid(at);
                 if ok {
                     changed.push(t.clone());
@@ -630,6 +632,7 @@ pub fn precreate(
                 t.buyer_logon_id = Some(logon);
             } else {
                 t.qr_code = Some(qr_code(&out, t.serial));
+                t.visible = !sim.profile().behaviour.precreate_hidden_until_scan;
             }
             let reply = success(&t);
             sim.ledger.index(&k, &t);
@@ -695,10 +698,10 @@ fn with_trade<R>(
         if t.expire_if_due(at) {
             changed.push(t.clone());
         }
-        f(&mut t, at, &mut changed)
+        t.visible.then(|| f(&mut t, at, &mut changed))
     };
     after_change(sim, changed);
-    Some(r)
+    r
 }
 
 /// alipay.trade.query

@@ -41,6 +41,19 @@ pub struct Profile {
     pub latency: BTreeMap<String, Latency>,
     /// Notification delivery options.
     pub notify: NotifyOptions,
+    /// Optional gateway behaviours.
+    pub behaviour: Behaviour,
+}
+
+/// Optional gateway behaviours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Behaviour {
+    /// A precreated QR trade does not exist for query, close, cancel and
+    /// refund (ACQ.TRADE_NOT_EXIST) until the buyer scans it
+    /// (`POST /_sim/trades/{no}/buyer-scan` or `buyer-pay`), as on the real
+    /// gateway. Default off: visible at once.
+    pub precreate_hidden_until_scan: bool,
 }
 
 /// Shares (0 to 1) of the outcomes of alipay.trade.pay. They are tried in the

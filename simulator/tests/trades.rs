@@ -664,3 +664,49 @@ async fn finished_trades() {
     assert_eq!(c["sub_code"], "ACQ.TRADE_STATUS_ERROR");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precreate_hidden_until_scan_when_enabled() {
+    let sim = sim().await;
+    let gw = Gw::new(&sim);
+    let (s, _) = gw
+        .ctl(
+            "PUT",
+            "/_sim/profile",
+            "[behaviour]\nprecreate_hidden_until_scan = true\n",
+        )
+        .await;
+    assert_eq!(s, 200);
+    let biz = json!({"out_trade_no": "H_1", "total_amount": "1.00", "subject": "qr"});
+    assert_eq!(
+        gw.call(Method::TradePrecreate, &biz).await.node()["code"],
+        "10000"
+    );
+    let q = gw
+        .call(Method::TradeQuery, &json!({"out_trade_no": "H_1"}))
+        .await
+        .node();
+    assert_eq!(q["sub_code"], "ACQ.TRADE_NOT_EXIST");
+    let c = gw
+        .call(Method::TradeClose, &json!({"out_trade_no": "H_1"}))
+        .await
+        .node();
+    assert_eq!(c["sub_code"], "ACQ.TRADE_NOT_EXIST");
+    let (s, v) = gw.ctl("POST", "/_sim/trades/H_1/buyer-scan", "").await;
+    assert_eq!((s, v["visible"].as_bool()), (200, Some(true)));
+    let q = gw
+        .call(Method::TradeQuery, &json!({"out_trade_no": "H_1"}))
+        .await
+        .node();
+    assert_eq!(q["trade_status"], "WAIT_BUYER_PAY");
+    // buyer-pay makes a hidden trade visible too.
+    let biz = json!({"out_trade_no": "H_2", "total_amount": "1.00", "subject": "qr"});
+    gw.call(Method::TradePrecreate, &biz).await.node();
+    gw.ctl("POST", "/_sim/trades/H_2/buyer-pay", "").await;
+    let q = gw
+        .call(Method::TradeQuery, &json!({"out_trade_no": "H_2"}))
+        .await
+        .node();
+    assert_eq!(q["trade_status"], "TRADE_SUCCESS");
+    sim.shutdown().await;
+}
