@@ -171,6 +171,13 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
     };
     let notify_url = get("notify_url");
     let reply = methods::execute(sim, method, app_id, notify_url, &biz);
+    // Never logs keys, signatures or auth codes.
+    tracing::debug!(
+        app_id,
+        method = method.as_str(),
+        fault = ?reply.fault,
+        "gateway request"
+    );
     match reply.fault {
         Some(Fault::Hang) => GatewayReply::Hang,
         Some(Fault::Reset) => GatewayReply::Reset,

@@ -710,3 +710,34 @@ async fn precreate_hidden_until_scan_when_enabled() {
     assert_eq!(q["trade_status"], "TRADE_SUCCESS");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_identical_pays_take_money_once() {
+    let sim = sim().await;
+    let gw = std::sync::Arc::new(Gw::new(&sim));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let gw = std::sync::Arc::clone(&gw);
+        tasks.push(tokio::spawn(async move {
+            gw.call(Method::TradePay, &pay_biz("CC_1", "7.00", "0000"))
+                .await
+                .node()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let n = t.await.unwrap();
+        if n["code"] == "10000" {
+            ok += 1;
+        } else {
+            assert_eq!(n["sub_code"], "ACQ.TRADE_HAS_SUCCESS", "{n}");
+        }
+    }
+    assert_eq!(ok, 1);
+    let (_, v) = gw.ctl_get("/_sim/trades/CC_1").await;
+    assert_eq!(v["pay_count"], 1);
+    let addr = sim.addr();
+    sim.shutdown().await;
+    // After shutdown nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
