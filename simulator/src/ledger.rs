@@ -182,7 +182,10 @@ impl Ledger {
         if let Some(tn) = trade_no {
             let k = self.by_trade_no.get(tn)?.value().clone();
             // A trade number of another app is not found for this one.
-            return k.starts_with(app_id).then_some(k);
+            let mine = k
+                .strip_prefix(app_id)
+                .is_some_and(|rest| rest.starts_with('\u{1}'));
+            return mine.then_some(k);
         }
         let k = key(app_id, out_trade_no?);
         self.trades.contains_key(&k).then_some(k)

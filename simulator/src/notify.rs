@@ -84,6 +84,8 @@ pub struct Notifier {
     client: HttpClient,
     records: DashMap<String, Vec<Arc<Mutex<NotifyRecord>>>>,
     seq: AtomicU64,
+    /// Bumped by [`Notifier::clear`]: deliveries of an older epoch stop.
+    epoch: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -130,12 +132,14 @@ impl Notifier {
             client,
             records: DashMap::new(),
             seq: AtomicU64::new(0),
+            epoch: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Forgets every record (control API reset; running deliveries stop
-    /// recording into the forgotten records).
+    /// Forgets every record and stops every delivery still retrying
+    /// (control API reset).
     pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.records.clear();
     }
 
@@ -228,6 +232,8 @@ impl Notifier {
                 Duration::ZERO
             },
             duplicate_delay: duplicate.then(|| Duration::from_millis(opts.duplicate_delay_ms)),
+            epoch: Arc::clone(&self.epoch),
+            my_epoch: self.epoch.load(Ordering::SeqCst),
         };
         tokio::spawn(job.run());
     }
@@ -310,6 +316,8 @@ struct Delivery {
     timeout: Duration,
     first_delay: Duration,
     duplicate_delay: Option<Duration>,
+    epoch: Arc<AtomicU64>,
+    my_epoch: u64,
 }
 
 enum Answer {
@@ -318,14 +326,16 @@ enum Answer {
 }
 
 impl Delivery {
+    /// Sleeps until `at`; false when the simulator shut down or was reset meanwhile.
     async fn sleep_until(&mut self, at: Instant) -> bool {
         if *self.shutdown.borrow() {
             return false;
         }
-        tokio::select! {
+        let woke = tokio::select! {
             _ = tokio::time::sleep_until(at) => true,
             _ = self.shutdown.wait_for(|v| *v) => false,
-        }
+        };
+        woke && self.epoch.load(Ordering::SeqCst) == self.my_epoch
     }
 
     fn scaled(&self, secs: u64) -> Duration {

@@ -292,3 +292,26 @@ async fn partial_refund_notification_when_enabled() {
     assert!(n.raw.iter().any(|(k, v)| k == "out_biz_no" && v == "b"));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_stops_retries() {
+    let sim = sim_with(|c| c.time_scale = 3600.0).await;
+    let gw = Gw::new(&sim);
+    let rx = Receiver::start(|_| "fail").await;
+    gw.call_opts(
+        Method::TradePay,
+        &pay_biz("N_RS", "1.00", "0000"),
+        Some(&rx.url()),
+    )
+    .await
+    .node();
+    wait_hits(&rx, 2, Duration::from_secs(5)).await;
+    gw.ctl("POST", "/_sim/reset", "").await;
+    let seen = rx.count();
+    // Attempts 3 and 4 would come at 0.23 s and 0.4 s.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(rx.count() <= seen + 1, "{} after {seen}", rx.count());
+    let (_, v) = gw.ctl_get("/_sim/notifications").await;
+    assert_eq!(v["notifications"].as_array().unwrap().len(), 0);
+    sim.shutdown().await;
+}
