@@ -50,6 +50,11 @@ pub struct DemoArgs {
     /// Registered terminals the load is spread over.
     #[arg(long, default_value_t = 8)]
     pub terminals: usize,
+    /// A staircase instead of one rate (see `loadgen run --help`), e.g.
+    /// `start=100,step=100,hold=10s,max=3000`: finds the highest rate that
+    /// keeps the thresholds.
+    #[arg(long)]
+    pub staircase: Option<String>,
     /// Keep the temporary directory (journal, logs, config) and print where it is.
     #[arg(long)]
     pub keep_temp: bool,
@@ -467,7 +472,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         duration: a.duration.clone(),
         ramp: None,
         stages: None,
-        staircase: None,
+        staircase: a.staircase.clone(),
         concurrency: 16,
         mix: a.mix.clone(),
         requests: 0,

@@ -29,11 +29,13 @@
 //! | [`run`] | one run from arguments to report |
 //! | [`demo`] | the simulator and the switch as child processes, and the demo |
 //! | [`progress`] | the live progress line |
+//! | [`echo`] | a trivial endpoint for the generator-vs-wrk benchmark |
 //! | [`signbench`] | RSA2 sign/verify throughput |
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod demo;
+pub mod echo;
 pub mod error;
 pub mod http;
 pub mod load;

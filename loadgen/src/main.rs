@@ -57,6 +57,15 @@ enum Cmd {
     /// (internal) Run the simulator in this process, for `demo`.
     #[command(hide = true)]
     InternalSim(loadgen::demo::InternalSimArgs),
+    /// (internal) A trivial `200 ok` endpoint, for measuring the generator itself.
+    #[command(hide = true)]
+    InternalEcho {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Worker threads of the endpoint.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
     /// (internal) Run the switch in this process, for `demo`.
     #[command(hide = true)]
     InternalSwitch(loadgen::demo::InternalSwitchArgs),
@@ -134,6 +143,13 @@ fn main() -> anyhow::Result<()> {
             if c.regressions > 0 {
                 std::process::exit(EXIT_FAILED);
             }
+        }
+        Cmd::InternalEcho { listen, threads } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .enable_all()
+                .build()?;
+            rt.block_on(loadgen::echo::serve(&listen, |a| println!("LISTENING {a}")))?;
         }
         Cmd::InternalSim(args) => runtime()?.block_on(loadgen::demo::internal_sim(args))?,
         Cmd::InternalSwitch(args) => runtime()?.block_on(loadgen::demo::internal_switch(args))?,

@@ -89,13 +89,22 @@ impl Outcome {
     }
 }
 
-/// A new latency histogram: 1 us to 1 h, 3 significant digits, resizing.
+/// A new latency histogram: 3 significant digits, growing to whatever range
+/// it is given (it starts small, so an unused one costs little).
 pub fn new_hist() -> Histogram<u64> {
-    // Constant, valid bounds (low >= 1, high >= 2 * low, sigfig <= 5): the
-    // constructor cannot fail here.
+    hist_with(3)
+}
+
+/// The per-second histograms: 2 significant digits (1 %), to keep an hour of
+/// seconds small.
+fn new_second_hist() -> Histogram<u64> {
+    hist_with(2)
+}
+
+fn hist_with(sigfig: u8) -> Histogram<u64> {
+    // `new` only fails for sigfig > 5: a constant here.
     #[allow(clippy::expect_used)]
-    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-        .expect("constant histogram bounds are valid");
+    let mut h = Histogram::<u64>::new(sigfig).expect("sigfig is at most 5");
     h.auto(true);
     h
 }
@@ -145,15 +154,18 @@ impl Stats {
             self.errors += 1;
         }
         record(&mut self.hist, lat_us);
-        let e = self
-            .outcomes
-            .entry(o.label.clone())
-            .or_insert_with(|| OutcomeStats {
-                kind: o.kind,
-                error: o.error,
-                hist: new_hist(),
-            });
+        // Look up before inserting: no allocation for a known outcome.
+        if let Some(e) = self.outcomes.get_mut(&o.label) {
+            record(&mut e.hist, lat_us);
+            return;
+        }
+        let mut e = OutcomeStats {
+            kind: o.kind,
+            error: o.error,
+            hist: new_hist(),
+        };
         record(&mut e.hist, lat_us);
+        self.outcomes.insert(o.label.clone(), e);
     }
 }
 
@@ -174,7 +186,7 @@ impl Default for Second {
             offered: 0,
             completed: 0,
             errors: 0,
-            hist: new_hist(),
+            hist: new_second_hist(),
         }
     }
 }
@@ -187,7 +199,7 @@ pub struct Measurements {
     pub service: Option<Histogram<u64>>,
     /// Send lag: actual minus intended send time, microseconds.
     pub lag: Option<Histogram<u64>>,
-    pub per_op: BTreeMap<String, Stats>,
+    pub per_op: BTreeMap<OpKind, Stats>,
     pub seconds: Vec<Second>,
     /// Requests the schedule intended (open model); sent so far.
     pub intended: u64,
@@ -262,7 +274,7 @@ impl Recorder {
         let s = self.second_of(done);
         let mut m = self.lock();
         m.total.add(lat, outcome);
-        m.per_op.entry(op.name()).or_default().add(lat, outcome);
+        m.per_op.entry(op).or_default().add(lat, outcome);
         if let Some(h) = m.service.as_mut() {
             record(h, svc);
         }

@@ -269,7 +269,7 @@ pub fn build(m: &Measurements, info: RunInfo) -> Report {
     let operations = m
         .per_op
         .iter()
-        .map(|(k, s)| (k.clone(), OpReport::of(s, secs)))
+        .map(|(k, s)| (k.name(), OpReport::of(s, secs)))
         .collect::<BTreeMap<_, _>>();
     let last = m.seconds.len();
     let series = m
