@@ -17,10 +17,16 @@
 //! | sign_type RSA (the app has only an RSA2 key) | 40003 | isv.missing-signature-config | method node | no |
 //! | other sign_type | 40002 | isv.invalid-signature-type | method node | no |
 //! | signature does not verify | 40002 | isv.invalid-signature | method node | yes |
-//! | charset not utf-8 | 40002 | isv.invalid-charset | method node | yes |
+//! | charset neither UTF-8 nor GBK | 40002 | isv.invalid-charset | method node | yes |
 //! | format not JSON | 40002 | isv.invalid-format | method node | yes |
 //! | timestamp unparsable or outside the window | 40002 | isv.invalid-timestamp | method node | yes |
 //! | biz_content missing or not a JSON object | 40002 | isv.invalid-parameter | method node | yes |
+//!
+//! Charsets: UTF-8 (`utf-8`, `UTF-8`, `utf8`) and GBK (`GBK`, `gbk`,
+//! `GB2312`, `GB18030`, as the Java SDK allows). With GBK the parameters are
+//! percent-decoded to GBK bytes, the signature is verified over the GBK bytes
+//! of the sign string, and the response is GBK-encoded and signed over the
+//! GBK bytes of its node. Any other charset is `isv.invalid-charset`.
 //!
 //! Guarantee: one signature verification and one signature per request; the
 //! verification covers the parameters exactly as received.
@@ -45,8 +51,12 @@ use crate::state::Sim;
 /// What the connection does with a gateway request.
 #[derive(Debug, Clone)]
 pub enum GatewayReply {
-    /// Answer this body (HTTP 200), after `delay`.
-    Body { body: String, delay: Duration },
+    /// Answer this body (HTTP 200, `content_type`), after `delay`.
+    Body {
+        body: Vec<u8>,
+        content_type: &'static str,
+        delay: Duration,
+    },
     /// Hold the connection (the request was executed) then drop it.
     Hang,
     /// Reset the connection at once.
@@ -64,24 +74,135 @@ fn status(code: Code, sub_code: &str, sub_msg: Option<String>) -> String {
     })
 }
 
-fn unsigned(node: &str, code: Code, sub_code: &str) -> GatewayReply {
+/// The charset of a request (and of its response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    Utf8,
+    Gbk,
+}
+
+impl Charset {
+    /// Reads a `charset` value; `None` for an unsupported one.
+    pub fn parse(v: &str) -> Option<Charset> {
+        match v.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Some(Charset::Utf8),
+            "gbk" | "gb2312" | "gb18030" => Some(Charset::Gbk),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Charset::Utf8 => "application/json;charset=utf-8",
+            Charset::Gbk => "application/json;charset=GBK",
+        }
+    }
+
+    fn encode(self, s: &str) -> Vec<u8> {
+        match self {
+            Charset::Utf8 => s.as_bytes().to_vec(),
+            Charset::Gbk => encoding_rs::GBK.encode(s).0.into_owned(),
+        }
+    }
+}
+
+fn unsigned_cs(cs: Charset, node: &str, code: Code, sub_code: &str) -> GatewayReply {
     GatewayReply::Body {
-        body: build_unsigned(node, &status(code, sub_code, None)),
+        body: cs.encode(&build_unsigned(node, &status(code, sub_code, None))),
+        content_type: cs.content_type(),
         delay: Duration::ZERO,
     }
 }
 
-fn signed(sim: &Sim, node: &str, node_json: &str, delay: Duration) -> GatewayReply {
-    match build_signed(node, node_json, &sim.signer) {
-        Ok(body) => GatewayReply::Body { body, delay },
+fn unsigned(node: &str, code: Code, sub_code: &str) -> GatewayReply {
+    unsigned_cs(Charset::Utf8, node, code, sub_code)
+}
+
+fn signed(sim: &Sim, cs: Charset, node: &str, node_json: &str, delay: Duration) -> GatewayReply {
+    let body = match cs {
+        Charset::Utf8 => build_signed(node, node_json, &sim.signer).map(String::into_bytes),
+        Charset::Gbk => {
+            // Signed over the GBK bytes of the node; the envelope is ASCII.
+            let node_bytes = cs.encode(node_json);
+            sim.signer.sign_base64(&node_bytes).map(|sign| {
+                let mut out = Vec::with_capacity(node_bytes.len() + sign.len() + node.len() + 16);
+                out.extend_from_slice(b"{\"");
+                out.extend_from_slice(node.as_bytes());
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(&node_bytes);
+                out.extend_from_slice(b",\"sign\":\"");
+                out.extend_from_slice(sign.as_bytes());
+                out.extend_from_slice(b"\"}");
+                out
+            })
+        }
+    };
+    match body {
+        Ok(body) => GatewayReply::Body {
+            body,
+            content_type: cs.content_type(),
+            delay,
+        },
         // Signing cannot fail with a valid key; answer like the gateway's own failure.
-        Err(_) => unsigned(node, Code::ServiceUnavailable, sub::AOP_UNKNOW_ERROR),
+        Err(_) => unsigned_cs(cs, node, Code::ServiceUnavailable, sub::AOP_UNKNOW_ERROR),
     }
+}
+
+/// The `charset` parameter of a request, read without decoding anything else.
+fn requested_charset(query: &[u8], body: &[u8]) -> Option<String> {
+    let find = |input: &[u8]| {
+        form_urlencoded::parse(input)
+            .find(|(k, _)| k == "charset")
+            .map(|(_, v)| v.into_owned())
+    };
+    find(body).or_else(|| find(query))
+}
+
+/// Percent-decodes `k=v&...` pairs whose bytes are GBK.
+fn decode_gbk(input: &[u8]) -> Vec<(String, String)> {
+    let dec = |part: &[u8]| -> String {
+        let plus: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+        encoding_rs::GBK
+            .decode_without_bom_handling(&bytes)
+            .0
+            .into_owned()
+    };
+    input
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|&b| b == b'=') {
+            Some(i) => (dec(&p[..i]), dec(&p[i + 1..])),
+            None => (dec(p), String::new()),
+        })
+        .collect()
+}
+
+/// `merge_params` for GBK requests: a key in both keeps the body's value.
+fn merge_gbk(query: &[u8], body: &[u8]) -> Vec<(String, String)> {
+    let mut out = decode_gbk(body);
+    for (k, v) in decode_gbk(query) {
+        if !out.iter().any(|(bk, _)| *bk == k) {
+            out.push((k, v));
+        }
+    }
+    out
 }
 
 /// Handles one `/gateway.do` request (query string and body as received).
 pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
-    let params = merge_params(query, body);
+    let requested = requested_charset(query, body);
+    let cs = match requested.as_deref() {
+        None | Some("") => Some(Charset::Utf8),
+        Some(v) => Charset::parse(v),
+    };
+    let params = match cs {
+        Some(Charset::Gbk) => merge_gbk(query, body),
+        _ => merge_params(query, body),
+    };
     let get = |k: &str| param(&params, k).filter(|v| !v.is_empty());
     let missing = [
         ("app_id", sub::ISV_MISSING_APP_ID),
@@ -138,7 +259,12 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
         }
     }
     let content = request_sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if verifier.verify_base64(content.as_bytes(), sign).is_err() {
+    // An unsupported charset is answered (signed, in UTF-8) once the signature is checked.
+    let (cs, charset_ok) = match cs {
+        Some(c) => (c, true),
+        None => (Charset::Utf8, false),
+    };
+    if verifier.verify_base64(&cs.encode(&content), sign).is_err() {
         let msg = format!(
             "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
         );
@@ -147,16 +273,14 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
             sub::ISV_INVALID_SIGNATURE,
             Some(msg),
         );
-        return signed(sim, node, &json, Duration::ZERO);
+        return signed(sim, cs, node, &json, Duration::ZERO);
     }
     let bad = |sc: &str| {
         let json = status(Code::InvalidArguments, sc, None);
-        signed(sim, node, &json, Duration::ZERO)
+        signed(sim, cs, node, &json, Duration::ZERO)
     };
-    if let Some(cs) = get("charset") {
-        if !cs.eq_ignore_ascii_case("utf-8") && !cs.eq_ignore_ascii_case("utf8") {
-            return bad(sub::ISV_INVALID_CHARSET);
-        }
+    if !charset_ok {
+        return bad(sub::ISV_INVALID_CHARSET);
     }
     if let Some(f) = get("format") {
         if !f.eq_ignore_ascii_case("json") {
@@ -183,7 +307,7 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
         Some(Fault::Reset) => GatewayReply::Reset,
         None => {
             let delay = latency(sim, method, sign);
-            signed(sim, node, &reply.node_json, delay)
+            signed(sim, cs, node, &reply.node_json, delay)
         }
     }
 }

@@ -261,15 +261,15 @@ async fn route(
             ));
         }
         return match gateway::handle(&sim, query.as_bytes(), &body) {
-            GatewayReply::Body { body, delay } => {
+            GatewayReply::Body {
+                body,
+                content_type,
+                delay,
+            } => {
                 if !delay.is_zero() && !sim.sleep(delay).await {
                     return Err(Dropped::Hang);
                 }
-                Ok(respond(
-                    StatusCode::OK,
-                    "application/json;charset=utf-8",
-                    body,
-                ))
+                Ok(respond(StatusCode::OK, content_type, body))
             }
             GatewayReply::Reset => {
                 reset.store(true, Ordering::Relaxed);

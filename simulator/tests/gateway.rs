@@ -369,3 +369,82 @@ async fn public_key_endpoint_and_unknown_paths() {
     assert_eq!(s, 405);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gbk_requests_and_responses() {
+    let sim = sim().await;
+    let gw = Gw::new(&sim);
+    let gbk = |s: &str| encoding_rs::GBK.encode(s).0.into_owned();
+    let call = |method: &'static str, biz: &'static str| {
+        let mut p = params(&[
+            ("charset", Some("GBK")),
+            ("method", Some(method)),
+            ("biz_content", Some(biz)),
+        ]);
+        let content = request_sign_content(p.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        p.push((
+            "sign".into(),
+            gw.signer.sign_base64(&gbk(&content)).unwrap(),
+        ));
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        fn enc(s: &str) -> std::borrow::Cow<'_, [u8]> {
+            encoding_rs::GBK.encode(s).0
+        }
+        ser.encoding_override(Some(&enc));
+        for (k, v) in &p {
+            ser.append_pair(k, v);
+        }
+        ser.finish()
+    };
+    let body = call(
+        "alipay.trade.precreate",
+        r#"{"out_trade_no":"GBK_1","total_amount":"1.00","subject":"测试商品"}"#,
+    );
+    let req = hyper::Request::post(&gw.url)
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=GBK",
+        )
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let resp = gw.http.request(req).await.unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json;charset=GBK"
+    );
+    let raw = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = encoding_rs::GBK.decode(&raw).0.into_owned();
+    let ex = protocol::response::extract(&text, "alipay_trade_precreate_response").unwrap();
+    gw.verifier
+        .verify_base64(&gbk(ex.content), ex.sign.as_deref().unwrap())
+        .unwrap();
+    let n: Value = serde_json::from_str(ex.content).unwrap();
+    assert_eq!(n["code"], "10000", "{text}");
+    let (_, v) = gw.ctl_get("/_sim/trades/GBK_1").await;
+    assert_eq!(v["subject"], "测试商品");
+    // A Chinese sub_msg comes back in GBK, signed over its GBK bytes.
+    let body = call("alipay.trade.query", r#"{"out_trade_no":"GBK_NONE"}"#);
+    let req = hyper::Request::post(&gw.url)
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=GBK",
+        )
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let resp = gw.http.request(req).await.unwrap();
+    let raw = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = encoding_rs::GBK.decode(&raw).0.into_owned();
+    let ex = protocol::response::extract(&text, "alipay_trade_query_response").unwrap();
+    gw.verifier
+        .verify_base64(&gbk(ex.content), ex.sign.as_deref().unwrap())
+        .unwrap();
+    let n: Value = serde_json::from_str(ex.content).unwrap();
+    assert_eq!(n["sub_msg"], "交易不存在");
+    sim.shutdown().await;
+}
