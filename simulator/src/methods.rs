@@ -177,14 +177,20 @@ fn decide_pay(sim: &Sim, last4: &str, total: Money, out_trade_no: &str) -> PaySc
     {
         return PayScenario::Success;
     }
+    if f.hang > 0.0 || f.reset > 0.0 {
+        // Transport faults are drawn per attempt (a retried pay after a reset
+        // may get through); the business outcome below is drawn once per trade.
+        let call = sim.next_call(out_trade_no, Method::TradePay.as_str());
+        let mut frng = rng_for(p.seed, out_trade_no, "alipay.trade.pay/fault", call);
+        let u: f64 = frng.gen();
+        if u < f.hang {
+            return PayScenario::Hang;
+        }
+        if u < f.hang + f.reset {
+            return PayScenario::Reset;
+        }
+    }
     let mut rng = rng_for(p.seed, out_trade_no, Method::TradePay.as_str(), 0);
-    let u: f64 = rng.gen();
-    if u < f.hang {
-        return PayScenario::Hang;
-    }
-    if u < f.hang + f.reset {
-        return PayScenario::Reset;
-    }
     let v: f64 = rng.gen();
     let w: f64 = rng.gen();
     if v < s.wait_password {

@@ -286,3 +286,37 @@ async fn bill_download_in_alipay_layout() {
     assert_eq!(n["sub_code"], "ACQ.INVALID_PARAMETER");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_pay_draws_its_transport_fault_again() {
+    let sim = sim_with(|c| {
+        c.profile = simulator::Profile::parse("seed = 3\n[faults]\nreset = 0.5\n").unwrap();
+    })
+    .await;
+    let gw = Gw::new(&sim);
+    // Each out_trade_no is retried until it gets through; with a 50% reset
+    // share every one of them does within a few attempts.
+    let mut attempts_total = 0;
+    for i in 0..20 {
+        let no = format!("RT_{i}");
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts <= 20, "{no} never got through");
+            match gw
+                .call(Method::TradePay, &pay_biz(&no, "1.00", "0000"))
+                .await
+            {
+                Outcome::Transport(_) => continue,
+                o => {
+                    let code = o.code();
+                    assert!(code == "10000" || code == "40004", "{code}");
+                    break;
+                }
+            }
+        }
+        attempts_total += attempts;
+    }
+    assert!(attempts_total > 20, "no reset at all");
+    sim.shutdown().await;
+}
