@@ -228,8 +228,15 @@ pub fn handle(
             struct Req {
                 seconds: i64,
             }
-            let Ok(r) = serde_json::from_slice::<Req>(body) else {
-                return error(StatusCode::BAD_REQUEST, "body must be {\"seconds\": N}");
+            // At most ten years back, so that no time can leave the calendar.
+            let r = match serde_json::from_slice::<Req>(body) {
+                Ok(r) if (0..=10 * 366 * 86_400).contains(&r.seconds) => r,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "body must be {\"seconds\": N} with 0 <= N <= 316224000",
+                    )
+                }
             };
             let Some(k) = sim.ledger.key_of_out_trade_no(otn) else {
                 return not_found();

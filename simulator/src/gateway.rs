@@ -334,3 +334,47 @@ fn latency(sim: &Sim, method: Method, sign: &str) -> Duration {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_window_and_charsets() {
+        let w = Duration::from_secs(900);
+        let now = OffsetDateTime::now_utc();
+        assert!(timestamp_ok(&clock::format_gateway_time(now), w));
+        assert!(timestamp_ok(
+            &clock::format_gateway_time(now - time::Duration::minutes(14)),
+            w
+        ));
+        assert!(!timestamp_ok(
+            &clock::format_gateway_time(now + time::Duration::minutes(16)),
+            w
+        ));
+        // UTC wall time read as Beijing time is 8 hours off.
+        let utc = now.to_offset(time::UtcOffset::UTC);
+        let naive = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            utc.year(),
+            u8::from(utc.month()),
+            utc.day(),
+            utc.hour(),
+            utc.minute(),
+            utc.second()
+        );
+        assert!(!timestamp_ok(&naive, w));
+        assert!(!timestamp_ok("2026-01-01T00:00:00", w));
+        assert_eq!(Charset::parse("UTF-8"), Some(Charset::Utf8));
+        assert_eq!(Charset::parse("gb2312"), Some(Charset::Gbk));
+        assert_eq!(Charset::parse("latin1"), None);
+        assert_eq!(
+            decode_gbk(b"a=%B2%E2%CA%D4&b=x+y&c"),
+            vec![
+                ("a".to_owned(), "测试".to_owned()),
+                ("b".to_owned(), "x y".to_owned()),
+                ("c".to_owned(), String::new())
+            ]
+        );
+    }
+}

@@ -260,7 +260,7 @@ fn new_trade(sim: &Sim, n: NewTrade<'_>, at: OffsetDateTime) -> Trade {
         created_at: at,
         paid_at: None,
         closed_at: None,
-        expires_at: at + timeout,
+        expires_at: at.checked_add(timeout).unwrap_or(at),
         refunds: Vec::new(),
         refunded: Money::ZERO,
         history: vec![(TradeStatus::WaitBuyerPay, at)],

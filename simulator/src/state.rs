@@ -57,6 +57,11 @@ impl Sim {
                 "time_scale must be a positive number".into(),
             ));
         }
+        if cfg.default_trade_timeout > std::time::Duration::from_secs(366 * 86_400) {
+            return Err(SimError::Config(
+                "default_trade_timeout must be at most 366 days".into(),
+            ));
+        }
         let mut apps = HashMap::new();
         for a in &cfg.apps {
             let v = Verifier::from_text(&a.public_key).map_err(|source| SimError::AppKey {
