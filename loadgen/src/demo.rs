@@ -8,6 +8,7 @@
 //! (a child guard kills on drop).
 
 use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -220,7 +221,12 @@ pub fn spawn_self(name: &'static str, args: &[&str], log: &Path) -> Result<Child
     let err = out
         .try_clone()
         .map_err(|e| LoadgenError::io("cannot open", log, e))?;
+    // Own process group: a Ctrl-C at the terminal reaches loadgen only,
+    // which then finishes the report (the audit needs both processes) and
+    // stops the children itself. If loadgen dies, the children see their
+    // stdin close and exit.
     let child = Command::new(exe)
+        .process_group(0)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(out)

@@ -62,6 +62,10 @@ pub struct RunPlan {
     pub drain: Duration,
     /// Seed of the operation choice.
     pub seed: u64,
+    /// The sequence number of the first request (out_trade_no are made from
+    /// it, so consecutive runs of one generator, e.g. staircase steps, must
+    /// not overlap).
+    pub first_seq: u64,
 }
 
 /// The intended send times of the open model, relative to the start.
@@ -173,10 +177,12 @@ async fn run_open(
     let mut sched = Schedule::new(stages);
     let sem = Arc::new(Semaphore::new(max_in_flight.max(1)));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed);
-    let mut seq: u64 = 0;
+    let mut seq: u64 = plan.first_seq;
     let mut tasks = tokio::task::JoinSet::new();
     while let Some(t) = sched.next_time() {
-        if stop.load(Ordering::Relaxed) || (plan.max_requests > 0 && seq >= plan.max_requests) {
+        if stop.load(Ordering::Relaxed)
+            || (plan.max_requests > 0 && seq - plan.first_seq >= plan.max_requests)
+        {
             break;
         }
         let intended = start + Duration::from_secs_f64(t);
@@ -219,6 +225,7 @@ async fn run_closed(
     let start = rec.start();
     let end = start + duration;
     let seq = Arc::new(AtomicU64::new(0));
+    let first = plan.first_seq;
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..terminals.max(1) {
         let (tg, rc, lv, sq, st) = (
@@ -239,10 +246,11 @@ async fn run_closed(
                 if now >= end || st.load(Ordering::Relaxed) {
                     break;
                 }
-                let s = sq.fetch_add(1, Ordering::Relaxed);
-                if max > 0 && s >= max {
+                let n = sq.fetch_add(1, Ordering::Relaxed);
+                if max > 0 && n >= max {
                     break;
                 }
+                let s = first + n;
                 let op = mix.pick(rng.gen::<f64>());
                 // Closed model: the intended time is the actual send time.
                 rc.sent(now, now);

@@ -129,7 +129,9 @@ impl ProcessProbe {
             name: self.name.clone(),
             pid: self.pid,
             cpu_seconds: cpu,
-            cpu_cores_avg: cpu.filter(|_| wall_secs > 0.0).map(|c| c / wall_secs),
+            cpu_cores_avg: cpu
+                .filter(|_| wall_secs > 0.0)
+                .map(|c| (c / wall_secs * 1000.0).round() / 1000.0),
             peak_rss_bytes: peak_rss(self.pid),
         }
     }

@@ -423,6 +423,7 @@ pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared
             max_requests: a.requests,
             drain: timeout + Duration::from_secs(1),
             seed: a.seed,
+            first_seq: 0,
         },
         staircase,
         thresholds,
@@ -535,6 +536,16 @@ pub async fn execute(p: &Prepared, stop: Arc<AtomicBool>, notes: Vec<String>) ->
             notes,
         },
     );
+    if !steps.is_empty() {
+        let best = steps.iter().rev().find(|s| s.passed);
+        r.notes.push(match best {
+            Some(s) => format!(
+                "staircase: the highest rate that kept the thresholds was {:.0}/s; the figures above are that step's",
+                s.rate
+            ),
+            None => "staircase: no step kept the thresholds; the figures above are the first step's".into(),
+        });
+    }
     r.staircase = steps;
     r
 }
@@ -552,16 +563,19 @@ async fn run_staircase(
         Model::Open { max_in_flight, .. } => max_in_flight,
         Model::Closed { .. } => 20_000,
     };
+    let mut first_seq = 0u64;
     while rate <= st.max + 1e-9 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let plan = RunPlan {
             model: Model::Open {
                 stages: vec![Stage::hold(rate, st.hold)],
                 max_in_flight,
             },
+            first_seq,
             ..p.plan.clone()
         };
         let (rec, wall) = measure(p, &plan, &format!("step {rate:.0}/s"), stop.clone()).await;
         let m = rec.snapshot();
+        first_seq += m.sent;
         let tot = &m.total;
         let p99 = if tot.hist.is_empty() {
             0

@@ -21,6 +21,7 @@ fn plan(model: Model) -> RunPlan {
         max_requests: 0,
         drain: Duration::from_secs(5),
         seed: 7,
+        first_seq: 0,
     }
 }
 

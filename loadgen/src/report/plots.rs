@@ -31,6 +31,13 @@ fn upper_ms(max_us: u64) -> f64 {
     (ms(max_us) * 1.5).max(1.0)
 }
 
+/// The lower end of a log latency axis: the power of ten below the smallest
+/// value (at least 10 us), so the plot does not waste its height.
+fn lower_ms(min_us: u64) -> f64 {
+    let m = ms(min_us);
+    10f64.powf(m.log10().floor()).max(0.01)
+}
+
 /// Latency p50 / p99 / max per second (log scale).
 pub fn latency_over_time(r: &Report, lang: Lang) -> Result<String> {
     let e = err("latency_over_time");
@@ -40,11 +47,20 @@ pub fn latency_over_time(r: &Report, lang: Lang) -> Result<String> {
         root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
         let n = r.series.len().max(1) as f64;
         let top = upper_ms(r.series.iter().map(|s| s.max_us).max().unwrap_or(1000));
+        let bottom = lower_ms(
+            r.series
+                .iter()
+                .filter(|s| s.achieved > 0)
+                .map(|s| s.p50_us)
+                .min()
+                .unwrap_or(10),
+        )
+        .min(top / 10.0);
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..n, (0.01f64..top).log_scale())
+            .build_cartesian_2d(0f64..n, (bottom..top).log_scale())
             .map_err(|x| e(x.to_string()))?;
         chart
             .configure_mesh()
@@ -157,11 +173,12 @@ pub fn distribution(r: &Report, lang: Lang) -> Result<String> {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
         let top = upper_ms(r.distribution.iter().map(|d| d.1).max().unwrap_or(1000));
+        let bottom = lower_ms(r.distribution.first().map(|d| d.1).unwrap_or(10)).min(top / 10.0);
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..4.2f64, (0.01f64..top).log_scale())
+            .build_cartesian_2d(0f64..4.2f64, (bottom..top).log_scale())
             .map_err(|x| e(x.to_string()))?;
         chart
             .configure_mesh()
