@@ -99,9 +99,13 @@ impl Charset {
     }
 
     fn encode(self, s: &str) -> Vec<u8> {
+        self.encode_cow(s).into_owned()
+    }
+
+    fn encode_cow(self, s: &str) -> std::borrow::Cow<'_, [u8]> {
         match self {
-            Charset::Utf8 => s.as_bytes().to_vec(),
-            Charset::Gbk => encoding_rs::GBK.encode(s).0.into_owned(),
+            Charset::Utf8 => std::borrow::Cow::Borrowed(s.as_bytes()),
+            Charset::Gbk => encoding_rs::GBK.encode(s).0,
         }
     }
 }
@@ -123,7 +127,7 @@ fn signed(sim: &Sim, cs: Charset, node: &str, node_json: &str, delay: Duration) 
         Charset::Utf8 => build_signed(node, node_json, &sim.signer).map(String::into_bytes),
         Charset::Gbk => {
             // Signed over the GBK bytes of the node; the envelope is ASCII.
-            let node_bytes = cs.encode(node_json);
+            let node_bytes = cs.encode_cow(node_json);
             sim.signer.sign_base64(&node_bytes).map(|sign| {
                 let mut out = Vec::with_capacity(node_bytes.len() + sign.len() + node.len() + 16);
                 out.extend_from_slice(b"{\"");
@@ -146,16 +150,6 @@ fn signed(sim: &Sim, cs: Charset, node: &str, node_json: &str, delay: Duration) 
         // Signing cannot fail with a valid key; answer like the gateway's own failure.
         Err(_) => unsigned_cs(cs, node, Code::ServiceUnavailable, sub::AOP_UNKNOW_ERROR),
     }
-}
-
-/// The `charset` parameter of a request, read without decoding anything else.
-fn requested_charset(query: &[u8], body: &[u8]) -> Option<String> {
-    let find = |input: &[u8]| {
-        form_urlencoded::parse(input)
-            .find(|(k, _)| k == "charset")
-            .map(|(_, v)| v.into_owned())
-    };
-    find(body).or_else(|| find(query))
 }
 
 /// Percent-decodes `k=v&...` pairs whose bytes are GBK.
@@ -194,15 +188,16 @@ fn merge_gbk(query: &[u8], body: &[u8]) -> Vec<(String, String)> {
 
 /// Handles one `/gateway.do` request (query string and body as received).
 pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
-    let requested = requested_charset(query, body);
-    let cs = match requested.as_deref() {
+    // Decoded as UTF-8 first; the charset parameter is ASCII either way, and a
+    // GBK request is decoded again from its bytes.
+    let mut params = merge_params(query, body);
+    let cs = match param(&params, "charset") {
         None | Some("") => Some(Charset::Utf8),
         Some(v) => Charset::parse(v),
     };
-    let params = match cs {
-        Some(Charset::Gbk) => merge_gbk(query, body),
-        _ => merge_params(query, body),
-    };
+    if cs == Some(Charset::Gbk) {
+        params = merge_gbk(query, body);
+    }
     let get = |k: &str| param(&params, k).filter(|v| !v.is_empty());
     let missing = [
         ("app_id", sub::ISV_MISSING_APP_ID),
@@ -264,7 +259,10 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
         Some(c) => (c, true),
         None => (Charset::Utf8, false),
     };
-    if verifier.verify_base64(&cs.encode(&content), sign).is_err() {
+    if verifier
+        .verify_base64(&cs.encode_cow(&content), sign)
+        .is_err()
+    {
         let msg = format!(
             "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
         );
