@@ -378,3 +378,78 @@ pub async fn run(
     r.seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(status: &str) -> SeenTrade {
+        SeenTrade {
+            created_by: "pay".into(),
+            amount_fen: 8888,
+            last_status: status.into(),
+            refunded_fen: 0,
+            cancelled: false,
+            seq: 0,
+        }
+    }
+
+    fn sw(status: &str, amount: &str, refunded: &str) -> SwitchTrade {
+        SwitchTrade {
+            out_trade_no: "X".into(),
+            status: status.into(),
+            total_amount: Some(amount.into()),
+            refunded_amount: Some(refunded.into()),
+            ..Default::default()
+        }
+    }
+
+    fn led(status: &str, pay_count: u64, refunded: u64) -> LedgerTrade {
+        LedgerTrade {
+            status: status.into(),
+            total_fen: Some(8888),
+            refunded_fen: refunded,
+            pay_count,
+        }
+    }
+
+    #[test]
+    fn judgements() {
+        use Judgement::*;
+        let g = seen("SUCCESS");
+        let ok = sw("SUCCESS", "88.88", "0.00");
+        let paid = led("TRADE_SUCCESS", 1, 0);
+        assert_eq!(judge(&g, Some(Some(&ok)), Some(&paid)).0, Match);
+        assert_eq!(judge(&g, Some(None), Some(&paid)).0, Missing);
+        assert_eq!(
+            judge(&g, Some(Some(&ok)), Some(&led("TRADE_SUCCESS", 2, 0))).0,
+            Duplicate
+        );
+        assert_eq!(
+            judge(&g, Some(Some(&ok)), Some(&led("TRADE_CLOSED", 1, 0))).0,
+            Conflicting
+        );
+        assert_eq!(
+            judge(&g, Some(Some(&ok)), Some(&led("TRADE_SUCCESS", 1, 1))).0,
+            Conflicting
+        );
+        assert_eq!(
+            judge(&g, Some(Some(&sw("SUCCESS", "1.00", "0.00"))), Some(&paid)).0,
+            Conflicting
+        );
+        assert_eq!(
+            judge(&g, Some(Some(&sw("CLOSED", "88.88", "0.00"))), Some(&paid)).0,
+            Conflicting
+        );
+        assert_eq!(
+            judge(&g, Some(Some(&sw("PAYING", "88.88", "0.00"))), Some(&paid)).0,
+            Pending
+        );
+        // Never answered, no trade anywhere: nothing to find.
+        assert_eq!(judge(&seen("SENT"), Some(None), None).0, Match);
+        // Gateway only: a payment the ledger does not have.
+        assert_eq!(judge(&g, None, None).0, Missing);
+        assert_eq!(judge(&g, None, Some(&paid)).0, Match);
+        assert_eq!(judge(&seen("FAILED"), None, Some(&paid)).0, Conflicting);
+    }
+}

@@ -755,6 +755,14 @@ impl GatewayTarget {
                     Outcome::gateway(&n.code, n.sub_code.as_deref(), error)
                 }
             }
+            // A hang or a reset is what 9001 / 9002 ask for: an outcome, not an error.
+            Err(mut o)
+                if matches!(case, PayCase::Hang9001 | PayCase::Reset9002)
+                    && o.kind == crate::measure::OutcomeKind::Transport =>
+            {
+                o.error = false;
+                o
+            }
             Err(o) => o,
         }
     }
