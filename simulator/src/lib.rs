@@ -19,6 +19,7 @@
 
 pub mod bill;
 pub mod biz;
+pub mod config;
 pub mod control;
 pub mod gateway;
 pub mod ledger;
@@ -31,6 +32,7 @@ pub mod state;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use config::FileConfig;
 pub use profile::{Latency, Profile, ProfileError};
 pub use server::SimHandle;
 

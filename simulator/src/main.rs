@@ -7,18 +7,21 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use simulator::{AppRegistration, Profile, SimConfig};
+use simulator::{AppRegistration, FileConfig, Profile, SimConfig};
 
 /// A mock Alipay OpenAPI gateway (insecure demo keys unless --app / --alipay-private-key).
 #[derive(Debug, Parser)]
 #[command(name = "alipay-sim", version)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9090")]
-    listen: SocketAddr,
-    /// Divides the password delay and notification intervals.
-    #[arg(long, default_value_t = 1.0)]
-    time_scale: f64,
+    /// A configuration file (TOML: apps, keys, profile...); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9090].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Divides the password delay and notification intervals [default: 1].
+    #[arg(long)]
+    time_scale: Option<f64>,
     /// Random scenario profile (TOML or JSON).
     #[arg(long)]
     profile: Option<PathBuf>,
@@ -28,15 +31,15 @@ struct Args {
     /// The key that signs responses and notifications. Default: the demo key.
     #[arg(long)]
     alipay_private_key: Option<PathBuf>,
-    /// Password delay of 10003 trades, seconds (before scaling).
-    #[arg(long, default_value_t = 10.0)]
-    password_delay: f64,
-    /// How long a hung request (9001) holds the connection, seconds.
-    #[arg(long, default_value_t = 20.0)]
-    client_timeout_hint: f64,
-    /// Accepted timestamp skew, seconds.
-    #[arg(long, default_value_t = 900)]
-    timestamp_window: u64,
+    /// Password delay of 10003 trades, seconds, before scaling [default: 10].
+    #[arg(long)]
+    password_delay: Option<f64>,
+    /// How long a hung request (9001) holds the connection, seconds [default: 20].
+    #[arg(long)]
+    client_timeout_hint: Option<f64>,
+    /// Accepted timestamp skew, seconds [default: 900].
+    #[arg(long)]
+    timestamp_window: Option<u64>,
 }
 
 fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
@@ -46,6 +49,7 @@ fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -53,11 +57,28 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let mut cfg = SimConfig::demo();
-    cfg.listen = args.listen;
-    cfg.time_scale = args.time_scale;
-    cfg.password_delay = secs(args.password_delay, "password-delay")?;
-    cfg.client_timeout_hint = secs(args.client_timeout_hint, "client-timeout-hint")?;
-    cfg.timestamp_window = Duration::from_secs(args.timestamp_window);
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 9090));
+    let mut demo_key = true;
+    if let Some(path) = &args.config {
+        let (file, base) = FileConfig::load(path)?;
+        demo_key = file.alipay_private_key_file.is_none();
+        cfg = file.apply(cfg, &base)?;
+    }
+    if let Some(v) = args.listen {
+        cfg.listen = v;
+    }
+    if let Some(v) = args.time_scale {
+        cfg.time_scale = v;
+    }
+    if let Some(v) = args.password_delay {
+        cfg.password_delay = secs(v, "password-delay")?;
+    }
+    if let Some(v) = args.client_timeout_hint {
+        cfg.client_timeout_hint = secs(v, "client-timeout-hint")?;
+    }
+    if let Some(v) = args.timestamp_window {
+        cfg.timestamp_window = Duration::from_secs(v);
+    }
     if !args.apps.is_empty() {
         cfg.apps.clear();
         for a in &args.apps {
@@ -75,8 +96,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = &args.alipay_private_key {
         cfg.alipay_private_key =
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-    } else {
-        tracing::warn!("using the insecure demo keys under deploy/keys");
+    } else if demo_key {
+        tracing::warn!("signing with the insecure demo key of deploy/keys");
     }
     if let Some(p) = &args.profile {
         let text =
