@@ -25,6 +25,7 @@ pub struct FileConfig {
     pub timestamp_window_secs: Option<u64>,
     pub default_trade_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
+    pub notify_insecure_tls: Option<bool>,
     /// The key that signs responses and notifications (PEM or base64 file).
     pub alipay_private_key_file: Option<PathBuf>,
     /// The apps; when present they replace the demo app.
@@ -102,6 +103,9 @@ impl FileConfig {
         }
         if let Some(v) = self.max_body_bytes {
             cfg.max_body_bytes = v;
+        }
+        if let Some(v) = self.notify_insecure_tls {
+            cfg.notify_insecure_tls = v;
         }
         if let Some(p) = &self.alipay_private_key_file {
             cfg.alipay_private_key = read(base, p)?;

@@ -78,6 +78,9 @@ pub struct SimConfig {
     pub max_body_bytes: usize,
     /// Time-out of an unpaid trade without `timeout_express` (not scaled).
     pub default_trade_timeout: Duration,
+    /// Accept any certificate of an `https://` notify_url (lab receivers
+    /// with self-signed certificates). Default false: the system's roots.
+    pub notify_insecure_tls: bool,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -116,6 +119,7 @@ impl SimConfig {
             timestamp_window: Duration::from_secs(15 * 60),
             max_body_bytes: 1 << 20,
             default_trade_timeout: Duration::from_secs(2 * 3600),
+            notify_insecure_tls: false,
         }
     }
 

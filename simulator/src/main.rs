@@ -40,6 +40,9 @@ struct Args {
     /// Accepted timestamp skew, seconds [default: 900].
     #[arg(long)]
     timestamp_window: Option<u64>,
+    /// Accept any certificate of an https:// notify_url (self-signed lab receivers).
+    #[arg(long)]
+    notify_insecure_tls: bool,
 }
 
 fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
@@ -78,6 +81,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.timestamp_window {
         cfg.timestamp_window = Duration::from_secs(v);
+    }
+    if args.notify_insecure_tls {
+        cfg.notify_insecure_tls = true;
     }
     if !args.apps.is_empty() {
         cfg.apps.clear();

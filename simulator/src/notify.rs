@@ -9,6 +9,10 @@
 //! retried 4m, 10m, 10m, 1h, 2h, 6h and 15h after the previous attempt's
 //! scheduled time (8 attempts in all), each interval divided by the time
 //! scale; the schedule does not drift. Every attempt is recorded.
+//!
+//! `http://` and `https://` notify URLs are served (rustls, the system's
+//! roots; `notify_insecure_tls` accepts any certificate, for labs with
+//! self-signed receivers).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dashmap::DashMap;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -24,6 +29,10 @@ use parking_lot::Mutex;
 use protocol::notify::{sign_notification, NotifyFundBill};
 use protocol::{clock, Money, Signer};
 use rand::Rng;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -77,7 +86,79 @@ pub struct NotifyRecord {
     pub attempts: Vec<Attempt>,
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Accepts any server certificate (lab receivers with self-signed certificates).
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The TLS client configuration of notification deliveries.
+fn tls_config(insecure: bool) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        match builder.clone().with_native_roots() {
+            Ok(b) => b.with_no_client_auth(),
+            // No system roots: https receivers fail (and are recorded as failing).
+            Err(_) => builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        }
+    };
+    Ok(config)
+}
 
 /// Sends notifications and keeps their records.
 pub struct Notifier {
@@ -93,12 +174,6 @@ impl std::fmt::Debug for Notifier {
         f.debug_struct("Notifier")
             .field("trades", &self.records.len())
             .finish_non_exhaustive()
-    }
-}
-
-impl Default for Notifier {
-    fn default() -> Self {
-        Notifier::new()
     }
 }
 
@@ -121,19 +196,26 @@ fn wall_of(i: Instant) -> OffsetDateTime {
 }
 
 impl Notifier {
-    pub fn new() -> Notifier {
+    /// A notifier; `insecure_tls` accepts any receiver certificate.
+    pub fn new(insecure_tls: bool) -> Result<Notifier, String> {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(Duration::from_secs(5)));
         conn.set_nodelay(true);
+        conn.enforce_http(false);
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(insecure_tls)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(conn);
-        Notifier {
+            .build(https);
+        Ok(Notifier {
             client,
             records: DashMap::new(),
             seq: AtomicU64::new(0),
             epoch: Arc::new(AtomicU64::new(0)),
-        }
+        })
     }
 
     /// Forgets every record and stops every delivery still retrying
@@ -414,8 +496,8 @@ impl Delivery {
             Ok(u) => u,
             Err(_) => return Answer::Error("notify_url is not a valid URL".into()),
         };
-        if uri.scheme_str() != Some("http") {
-            return Answer::Error("only http:// notify_url is supported".into());
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Answer::Error("notify_url must be http:// or https://".into());
         }
         let req = match hyper::Request::post(uri)
             .header(

@@ -73,6 +73,8 @@ impl Sim {
         let signer = Signer::from_text(&cfg.alipay_private_key).map_err(SimError::AlipayKey)?;
         let public_key_pem = signer.public_key_pem();
         let profile = RwLock::new(Arc::new(cfg.profile.clone()));
+        let notifier = Notifier::new(cfg.notify_insecure_tls)
+            .map_err(|e| SimError::Config(format!("notification TLS: {e}")))?;
         Ok(Sim {
             apps,
             signer: Arc::new(signer),
@@ -80,7 +82,7 @@ impl Sim {
             calls: DashMap::new(),
             ledger: Ledger::default(),
             profile,
-            notifier: Notifier::new(),
+            notifier,
             shutdown,
             base_url,
             cfg,

@@ -315,3 +315,42 @@ async fn reset_stops_retries() {
     assert_eq!(v["notifications"].as_array().unwrap().len(), 0);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_notify_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(acceptor) = self_signed_acceptor(dir.path()) else {
+        eprintln!("openssl not found: https notification test skipped");
+        return;
+    };
+    let rx = Receiver::start_with(Some(acceptor), |_| "success").await;
+    // With notify_insecure_tls the self-signed receiver is reached.
+    let sim = sim_with(|c| c.notify_insecure_tls = true).await;
+    let gw = Gw::new(&sim);
+    gw.call_opts(
+        Method::TradePay,
+        &pay_biz("N_TLS", "3.00", "0000"),
+        Some(&rx.https_url()),
+    )
+    .await
+    .node();
+    wait_hits(&rx, 1, Duration::from_secs(5)).await;
+    assert_eq!(verify_all(&rx)[0].out_trade_no, "N_TLS");
+    sim.shutdown().await;
+    // Without it the certificate is refused, and the attempt says so.
+    let sim = sim_with(|c| c.time_scale = 3600.0).await;
+    let gw = Gw::new(&sim);
+    gw.call_opts(
+        Method::TradePay,
+        &pay_biz("N_TLS2", "3.00", "0000"),
+        Some(&rx.https_url()),
+    )
+    .await
+    .node();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.count(), 1);
+    let (_, v) = gw.ctl_get("/_sim/notifications?out_trade_no=N_TLS2").await;
+    let a = &v["notifications"][0]["attempts"][0];
+    assert!(a["error"].is_string() && a["http_status"].is_null(), "{v}");
+    sim.shutdown().await;
+}

@@ -236,6 +236,14 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(answer: impl Fn(usize) -> &'static str + Send + Sync + 'static) -> Receiver {
+        Receiver::start_with(None, answer).await
+    }
+
+    /// A receiver, over TLS when an acceptor is given.
+    pub async fn start_with(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        answer: impl Fn(usize) -> &'static str + Send + Sync + 'static,
+    ) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits: Hits = Arc::default();
@@ -248,6 +256,7 @@ impl Receiver {
                 };
                 let hits = Arc::clone(&h2);
                 let answer = Arc::clone(&answer);
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let hits = Arc::clone(&hits);
@@ -266,9 +275,20 @@ impl Receiver {
                             )))
                         }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    match tls {
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(s), svc)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -277,6 +297,10 @@ impl Receiver {
 
     pub fn url(&self) -> String {
         format!("http://{}/notify", self.addr)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://{}/notify", self.addr)
     }
 
     pub fn count(&self) -> usize {
@@ -288,4 +312,50 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A throw-away self-signed certificate for 127.0.0.1, made with the openssl
+/// command; `None` when openssl is not installed.
+pub fn self_signed_acceptor(dir: &std::path::Path) -> Option<tokio_rustls::TlsAcceptor> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        return None;
+    }
+    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(&cert).unwrap(),
+    ))
+    .collect::<Result<_, _>>()
+    .unwrap();
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(&key).unwrap(),
+    ))
+    .unwrap()
+    .unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
