@@ -15,7 +15,7 @@ use crate::error::{LoadgenError, Result};
 use crate::http::Http;
 use crate::load::{Live, Model, RunPlan};
 use crate::measure::Recorder;
-use crate::procstat::ProcessProbe;
+use crate::procstat::{ProcessProbe, ProcessUsage};
 use crate::report::{self, LoadInfo, Report, RunInfo, StepReport, TargetInfo};
 use crate::spec::{self, Metric, Mix, Stage, Threshold};
 use crate::target::{self, demo_keys, Common, GatewayTarget, SwitchTarget, Target, Terminal};
@@ -449,13 +449,17 @@ fn check_url(arg: &'static str, u: &str) -> Result<()> {
     }
 }
 
-/// Measures one load (no audit, no report): the recorder after the run.
-pub async fn measure(
-    p: &Prepared,
-    plan: &RunPlan,
-    label: &str,
-    stop: Arc<AtomicBool>,
-) -> (Arc<Recorder>, f64) {
+/// What one load measured: the recorder, its wall time, and the processes
+/// under test during exactly that load.
+pub type Measured = (Arc<Recorder>, f64, Vec<ProcessUsage>);
+
+/// Measures one load (no audit, no report).
+pub async fn measure(p: &Prepared, plan: &RunPlan, label: &str, stop: Arc<AtomicBool>) -> Measured {
+    let probes: Vec<ProcessProbe> = p
+        .probes
+        .iter()
+        .map(|(n, pid)| ProcessProbe::start(n, *pid))
+        .collect();
     let rec = Arc::new(Recorder::new(Instant::now()));
     let live = Arc::new(Live::default());
     let progress = crate::progress::spawn(rec.clone(), live.clone(), label.to_string());
@@ -464,27 +468,21 @@ pub async fn measure(
     if let Some(h) = progress {
         let _ = h.await;
     }
-    (rec, wall)
+    let processes = probes.iter().map(|pr| pr.finish(wall.max(1e-9))).collect();
+    (rec, wall, processes)
 }
 
 /// Runs the prepared load, audits, and builds the report (not yet written).
 pub async fn execute(p: &Prepared, stop: Arc<AtomicBool>, notes: Vec<String>) -> Report {
     let started_at = now_rfc3339();
-    let probes: Vec<ProcessProbe> = p
-        .probes
-        .iter()
-        .map(|(n, pid)| ProcessProbe::start(n, *pid))
-        .collect();
     let mut steps = Vec::new();
-    let (rec, wall, plan) = match p.staircase {
-        None => {
-            let (rec, wall) = measure(p, &p.plan, "loadgen", stop.clone()).await;
-            (rec, wall, p.plan.clone())
-        }
+    let ((rec, wall, processes), plan) = match p.staircase {
+        None => (
+            measure(p, &p.plan, "loadgen", stop.clone()).await,
+            p.plan.clone(),
+        ),
         Some(st) => run_staircase(p, st, &mut steps, stop.clone()).await,
     };
-    let wall_measured = wall.max(1e-9);
-    let processes = probes.iter().map(|pr| pr.finish(wall_measured)).collect();
     let audit = if p.audit && (p.switch.is_some() || p.sim_base.is_some()) {
         let trades = p.target.book().snapshot();
         Some(
@@ -555,10 +553,10 @@ async fn run_staircase(
     st: Staircase,
     steps: &mut Vec<StepReport>,
     stop: Arc<AtomicBool>,
-) -> (Arc<Recorder>, f64, RunPlan) {
+) -> (Measured, RunPlan) {
     let mut rate = st.start;
-    let mut best: Option<(Arc<Recorder>, f64, RunPlan)> = None;
-    let mut last: Option<(Arc<Recorder>, f64, RunPlan)> = None;
+    let mut best: Option<(Measured, RunPlan)> = None;
+    let mut last: Option<(Measured, RunPlan)> = None;
     let max_in_flight = match p.plan.model {
         Model::Open { max_in_flight, .. } => max_in_flight,
         Model::Closed { .. } => 20_000,
@@ -573,7 +571,8 @@ async fn run_staircase(
             first_seq,
             ..p.plan.clone()
         };
-        let (rec, wall) = measure(p, &plan, &format!("step {rate:.0}/s"), stop.clone()).await;
+        let (rec, wall, procs) =
+            measure(p, &plan, &format!("step {rate:.0}/s"), stop.clone()).await;
         let m = rec.snapshot();
         first_seq += m.sent;
         let tot = &m.total;
@@ -608,9 +607,9 @@ async fn run_staircase(
             passed,
         });
         if passed {
-            best = Some((rec, wall, plan));
+            best = Some(((rec, wall, procs), plan));
         } else {
-            last = Some((rec, wall, plan));
+            last = Some(((rec, wall, procs), plan));
             break;
         }
         rate += st.step;
@@ -619,7 +618,7 @@ async fn run_staircase(
         Some(b) => b,
         None => {
             let rec = Arc::new(Recorder::new(Instant::now()));
-            (rec, 0.0, p.plan.clone())
+            ((rec, 0.0, Vec::new()), p.plan.clone())
         }
     }
 }
