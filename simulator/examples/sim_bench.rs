@@ -19,6 +19,19 @@ use hyper_util::rt::TokioExecutor;
 use protocol::request::{sign_request, CommonOptions};
 use protocol::{Signer, Verifier};
 
+/// Resident memory of this process, bytes.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 fn thread_cpu_secs(name: &str) -> f64 {
     let mut total = 0u64;
     if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
@@ -229,8 +242,16 @@ fn main() {
         ("alipay.trade.query", queries, true),
     ] {
         let cpu0 = thread_cpu_secs("sim-worker");
+        let rss0 = rss_bytes();
         let (ok, bad, elapsed) = drive(&url, Arc::new(bodies), cycle, secs, conns);
         let cpu = thread_cpu_secs("sim-worker") - cpu0;
+        if name == "alipay.trade.pay" && ok > 0 {
+            let grown = rss_bytes().saturating_sub(rss0);
+            println!(
+                "ledger memory: about {} bytes per paid trade (RSS growth over {ok} trades)",
+                grown / ok
+            );
+        }
         let per_core = if cpu > 0.0 { ok as f64 / cpu } else { 0.0 };
         println!(
             "{name}: {ok} ok, {bad} other in {elapsed:.2} s = {:.0} req/s wall; simulator CPU {cpu:.2} s => {per_core:.0} req/s per core = {:.0}% of the signing limit",

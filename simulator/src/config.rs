@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub default_trade_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub notify_insecure_tls: Option<bool>,
+    /// Forget paid or closed trades unchanged for this many seconds.
+    pub retain_secs: Option<u64>,
     /// The key that signs responses and notifications (PEM or base64 file).
     pub alipay_private_key_file: Option<PathBuf>,
     /// The apps; when present they replace the demo app.
@@ -106,6 +108,9 @@ impl FileConfig {
         }
         if let Some(v) = self.notify_insecure_tls {
             cfg.notify_insecure_tls = v;
+        }
+        if let Some(v) = self.retain_secs {
+            cfg.retention = Some(Duration::from_secs(v));
         }
         if let Some(p) = &self.alipay_private_key_file {
             cfg.alipay_private_key = read(base, p)?;

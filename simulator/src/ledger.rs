@@ -198,6 +198,35 @@ impl Ledger {
             .map(|v| v.value().clone())
     }
 
+    /// Forgets trades that reached a final status (or are paid) and have not
+    /// changed for `retention`; unpaid trades stay until they close. Returns
+    /// the out_trade_no of every trade forgotten.
+    pub fn sweep(&self, now: OffsetDateTime, retention: time::Duration) -> Vec<String> {
+        let mut gone: Vec<(String, String, String)> = Vec::new();
+        self.trades.retain(|k, t| {
+            let last = t
+                .history
+                .last()
+                .map(|h| h.1)
+                .into_iter()
+                .chain(t.refunds.last().map(|r| r.at))
+                .max()
+                .unwrap_or(t.created_at);
+            let keep = t.status == TradeStatus::WaitBuyerPay || now - last < retention;
+            if !keep {
+                gone.push((k.clone(), t.trade_no.clone(), t.out_trade_no.clone()));
+            }
+            keep
+        });
+        gone.into_iter()
+            .map(|(k, tn, otn)| {
+                self.by_trade_no.remove(&tn);
+                self.by_out_trade_no.remove_if(&otn, |_, v| *v == k);
+                otn
+            })
+            .collect()
+    }
+
     /// Forgets everything.
     pub fn clear(&self) {
         self.trades.clear();

@@ -81,6 +81,10 @@ pub struct SimConfig {
     /// Accept any certificate of an `https://` notify_url (lab receivers
     /// with self-signed certificates). Default false: the system's roots.
     pub notify_insecure_tls: bool,
+    /// Forget trades (and their notification records) that are paid or
+    /// closed and unchanged for this long, to bound memory in long load runs.
+    /// Default `None`: keep every trade until `POST /_sim/reset`.
+    pub retention: Option<Duration>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -120,6 +124,7 @@ impl SimConfig {
             max_body_bytes: 1 << 20,
             default_trade_timeout: Duration::from_secs(2 * 3600),
             notify_insecure_tls: false,
+            retention: None,
         }
     }
 

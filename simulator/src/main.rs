@@ -43,6 +43,9 @@ struct Args {
     /// Accept any certificate of an https:// notify_url (self-signed lab receivers).
     #[arg(long)]
     notify_insecure_tls: bool,
+    /// Forget paid or closed trades unchanged for this many seconds (long load runs).
+    #[arg(long)]
+    retain_secs: Option<u64>,
 }
 
 fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
@@ -84,6 +87,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.notify_insecure_tls {
         cfg.notify_insecure_tls = true;
+    }
+    if let Some(v) = args.retain_secs {
+        cfg.retention = Some(Duration::from_secs(v));
     }
     if !args.apps.is_empty() {
         cfg.apps.clear();

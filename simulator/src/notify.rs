@@ -225,6 +225,14 @@ impl Notifier {
         self.records.clear();
     }
 
+    /// Forgets the finished records of trades the ledger forgot.
+    pub fn forget(&self, out_trade_nos: &[String]) {
+        for o in out_trade_nos {
+            self.records
+                .remove_if(o, |_, v| v.iter().all(|r| r.lock().state != "pending"));
+        }
+    }
+
     /// The records of one trade, or of all trades.
     pub fn list(&self, out_trade_no: Option<&str>) -> Vec<NotifyRecord> {
         match out_trade_no {

@@ -98,6 +98,9 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     };
     let (tx, rx) = watch::channel(false);
     let sim = Arc::new(Sim::new(cfg, format!("http://{shown}"), rx.clone())?);
+    if let Some(retention) = sim.cfg.retention {
+        tokio::spawn(sweeper(Arc::clone(&sim), retention));
+    }
     let task = tokio::spawn(accept_loop(listener, Arc::clone(&sim), rx));
     tracing::info!(%addr, "alipay-sim listening");
     Ok(SimHandle {
@@ -106,6 +109,19 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         task,
         sim,
     })
+}
+
+/// Forgets old finished trades every so often (see `SimConfig::retention`).
+async fn sweeper(sim: Arc<Sim>, retention: Duration) {
+    let every = (retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
+    let keep = time::Duration::try_from(retention).unwrap_or(time::Duration::MAX);
+    while sim.sleep(every).await {
+        let gone = sim.ledger.sweep(time::OffsetDateTime::now_utc(), keep);
+        if !gone.is_empty() {
+            sim.notifier.forget(&gone);
+            tracing::debug!(trades = gone.len(), "forgot old trades");
+        }
+    }
 }
 
 async fn accept_loop(listener: TcpListener, sim: Arc<Sim>, mut shutdown: watch::Receiver<bool>) {

@@ -320,3 +320,26 @@ async fn a_retried_pay_draws_its_transport_fault_again() {
     assert!(attempts_total > 20, "no reset at all");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_forgets_old_finished_trades_only() {
+    let sim = sim_with(|c| c.retention = Some(Duration::from_millis(300))).await;
+    let gw = Gw::new(&sim);
+    gw.call(Method::TradePay, &pay_biz("K_PAID", "1.00", "0000"))
+        .await
+        .node();
+    gw.call(Method::TradePay, &pay_biz("K_WAIT", "1.00", "1004"))
+        .await
+        .node();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (s, _) = gw.ctl_get("/_sim/trades/K_PAID").await;
+    assert_eq!(s, 404);
+    let (s, v) = gw.ctl_get("/_sim/trades/K_WAIT").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("WAIT_BUYER_PAY")));
+    let q = gw
+        .call(Method::TradeQuery, &json!({"out_trade_no": "K_PAID"}))
+        .await
+        .node();
+    assert_eq!(q["sub_code"], "ACQ.TRADE_NOT_EXIST");
+    sim.shutdown().await;
+}
