@@ -596,3 +596,40 @@ async fn metric(t: &Term, method: &str) -> u64 {
         .map(|n| n.trim().parse().unwrap())
         .unwrap_or(0)
 }
+
+/// After a restart the cache is empty: a repeated request meets the trade in
+/// the journal (unique insert) and gets its state; nothing is paid twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repeat_after_restart_is_answered_from_the_journal() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let code = auth_code("0000");
+    let body =
+        json!({"out_trade_no": "RS_1", "auth_code": code, "total_amount": "7.00", "subject": "x"});
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let (_, v) = Term::new(&base)
+        .call("POST", "/v1/pay?wait=10", Some(&body))
+        .await;
+    assert_eq!(v["status"], "SUCCESS", "{v}");
+    sw.shutdown().await.unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let (s, v) = t.call("POST", "/v1/pay?wait=10", Some(&body)).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    let mut other = body.clone();
+    other["subject"] = json!("y");
+    let (s, _) = t.call("POST", "/v1/pay?wait=10", Some(&other)).await;
+    assert_eq!(s, 409);
+    let ledger = sim_get(&sim.base_url(), "/_sim/trades/RS_1").await;
+    assert_eq!(ledger.1["pay_count"], 1, "{ledger:?}");
+    let created = sw
+        .store()
+        .events("2021000000000001", "RS_1")
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "created")
+        .count();
+    assert_eq!(created, 1);
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}

@@ -28,6 +28,9 @@ pub enum StoreError {
     Closed,
     #[error("journal record is corrupt: {0}")]
     Corrupt(String),
+    /// A [`Write::NewTrade`] met an existing trade: the commit applied nothing.
+    #[error("the trade already exists in the journal")]
+    Exists,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -51,6 +54,9 @@ pub struct Event {
 /// One journal write.
 #[derive(Debug, Clone)]
 pub enum Write {
+    /// Insert a new trade row; when the trade exists, the whole commit is
+    /// skipped and resolves to [`StoreError::Exists`] (must come first).
+    NewTrade(Box<Trade>),
     /// Insert or replace the trade row.
     Trade(Box<Trade>),
     /// Insert or replace the refund row.

@@ -79,6 +79,25 @@ fn phase_str(t: &Trade) -> String {
 
 fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
     match w {
+        Write::NewTrade(t) => {
+            let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(app_id, out_trade_no) DO NOTHING",
+                )?
+                .execute(params![
+                    t.app_id,
+                    t.out_trade_no,
+                    t.status.as_str(),
+                    phase_str(t),
+                    t.updated_ms,
+                    doc
+                ])?;
+            if n == 0 {
+                return Err(StoreError::Exists);
+            }
+        }
         Write::Trade(t) => {
             let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             tx.prepare_cached(
@@ -119,15 +138,36 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn commit_jobs(conn: &mut Connection, jobs: &[Job]) -> Result<(), StoreError> {
+/// Applies the jobs in one transaction; returns, per job, whether it met an
+/// existing trade (then none of its writes were applied).
+fn commit_jobs(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<bool>, StoreError> {
     let tx = conn.transaction()?;
+    let mut exists = Vec::with_capacity(jobs.len());
     for j in jobs {
+        let mut skipped = false;
         for w in &j.writes {
-            apply(&tx, w)?;
+            match apply(&tx, w) {
+                Ok(()) => {}
+                // Only a leading NewTrade can say Exists: nothing of this job was written.
+                Err(StoreError::Exists) => {
+                    skipped = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
+        exists.push(skipped);
     }
     tx.commit()?;
-    Ok(())
+    Ok(exists)
+}
+
+fn outcome(exists: bool) -> Result<(), StoreError> {
+    if exists {
+        Err(StoreError::Exists)
+    } else {
+        Ok(())
+    }
 }
 
 fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metrics: Arc<Metrics>) {
@@ -142,17 +182,18 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metric
         let t0 = Instant::now();
         let res = commit_jobs(&mut conn, &jobs);
         match res {
-            Ok(()) => {
+            Ok(exists) => {
                 metrics.journal_batch(jobs.len(), t0.elapsed());
-                for j in jobs {
-                    let _ = j.done.send(Ok(()));
+                for (j, e) in jobs.into_iter().zip(exists) {
+                    let _ = j.done.send(outcome(e));
                 }
             }
             Err(e) => {
                 // Isolate the faulty commit: retry each one on its own.
                 tracing::error!(error = %e, "journal batch failed; retrying its commits one by one");
                 for j in jobs {
-                    let r = commit_jobs(&mut conn, std::slice::from_ref(&j));
+                    let r = commit_jobs(&mut conn, std::slice::from_ref(&j))
+                        .and_then(|x| outcome(x.first().copied().unwrap_or(false)));
                     let _ = j.done.send(r);
                 }
             }
@@ -189,9 +230,14 @@ impl SqliteStore {
         };
         conn.pragma_update(None, "synchronous", sync)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Fewer, larger checkpoints (hot pages are written back once), and
+        // page reads through mmap instead of read() calls.
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
         conn.execute_batch(SCHEMA)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        reader.pragma_update(None, "mmap_size", 1i64 << 30)?;
         reader.pragma_update(None, "query_only", "ON")?;
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let handle = std::thread::Builder::new()
@@ -384,6 +430,28 @@ mod tests {
         // Fewer fsyncs than commits: the writer grouped them.
         let batches = m.journal_batches();
         assert!(batches.0 < 200 && batches.1 == 200, "{batches:?}");
+        // A NewTrade over an existing trade applies nothing and says so.
+        let r = s
+            .commit(vec![
+                Write::NewTrade(Box::new(trade("o4", Status::Paying))),
+                Write::Event(Event {
+                    app_id: "A".into(),
+                    out_trade_no: "o4".into(),
+                    at_ms: 2,
+                    kind: "created".into(),
+                    detail: "{}".into(),
+                }),
+            ])
+            .await;
+        assert!(matches!(r, Err(StoreError::Exists)), "{r:?}");
+        assert_eq!(s.trade("A", "o4").unwrap().unwrap().status, Status::Success);
+        assert_eq!(s.events("A", "o4").unwrap().len(), 1);
+        s.commit(vec![Write::NewTrade(Box::new(trade(
+            "o_new",
+            Status::Paying,
+        )))])
+        .await
+        .unwrap();
         s.close();
         assert!(s.commit(vec![]).await.is_err());
     }
