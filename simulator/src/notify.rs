@@ -83,6 +83,9 @@ pub struct NotifyRecord {
     pub state: &'static str,
     /// Held back so that a later status could overtake it.
     pub reordered: bool,
+    /// The form fields sent, without `sign`, `sign_type` and `notify_time`
+    /// (which each attempt sets afresh).
+    pub fields: std::collections::BTreeMap<String, String>,
     pub attempts: Vec<Attempt>,
 }
 
@@ -301,6 +304,7 @@ impl Notifier {
             notify_url: url.to_owned(),
             state: "pending",
             reordered: reorder,
+            fields: fields.iter().cloned().collect(),
             attempts: Vec::new(),
         }));
         self.records

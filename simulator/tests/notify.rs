@@ -72,6 +72,9 @@ async fn schedule_of_eight_attempts_at_time_scale_3600() {
     assert_eq!(rec["attempts"][7]["attempt"], 8);
     assert_eq!(rec["attempts"][0]["body"], "fail");
     assert_eq!(rec["attempts"][0]["http_status"], 200);
+    assert_eq!(rec["fields"]["out_trade_no"], "N_SCHED");
+    assert_eq!(rec["fields"]["trade_status"], "TRADE_SUCCESS");
+    assert!(rec["fields"].get("sign").is_none());
     sim.shutdown().await;
 }
 
