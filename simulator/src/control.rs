@@ -162,13 +162,29 @@ pub fn handle(
     match (method, parts.as_slice()) {
         (&Method::GET, ["health"]) => json_resp(StatusCode::OK, &json!({ "ok": true })),
         (&Method::GET, ["trades"]) => {
+            // Optional filters: status, app_id; paging: after (a trade_no), limit.
+            let status = query_param(query, "status");
+            let app_id = query_param(query, "app_id");
+            let after = query_param(query, "after");
+            let limit = match query_param(query, "limit").map(|l| l.parse::<usize>()) {
+                None => usize::MAX,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "limit must be a number"),
+            };
             let mut trades: Vec<TradeView> = sim
                 .ledger
                 .trades
                 .iter()
+                .filter(|e| {
+                    let t = e.value();
+                    status.as_deref().map_or(true, |s| s == t.status.as_str())
+                        && app_id.as_deref().map_or(true, |a| a == t.app_id)
+                        && after.as_deref().map_or(true, |a| t.trade_no.as_str() > a)
+                })
                 .map(|e| TradeView::of(e.value()))
                 .collect();
             trades.sort_by(|a, b| a.trade_no.cmp(&b.trade_no));
+            trades.truncate(limit);
             json_resp(StatusCode::OK, &json!({ "trades": trades }))
         }
         (&Method::GET, ["trades", otn]) => match read_trade(sim, otn) {

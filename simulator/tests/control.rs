@@ -186,6 +186,20 @@ async fn ledger_listing_summary_reset() {
         ),
         (Some("WAIT_BUYER_PAY"), Some("0.00"), Some(0))
     );
+    let (_, v) = gw
+        .ctl_get("/_sim/trades?status=WAIT_BUYER_PAY&limit=1")
+        .await;
+    let page = v["trades"].as_array().unwrap();
+    assert_eq!(page.len(), 1);
+    let (_, v) = gw
+        .ctl_get(&format!(
+            "/_sim/trades?status=WAIT_BUYER_PAY&after={}",
+            page[0]["trade_no"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(v["trades"].as_array().unwrap().len(), 1);
+    let (s, _) = gw.ctl_get("/_sim/trades?limit=x").await;
+    assert_eq!(s, 400);
     let (_, s) = gw.ctl_get("/_sim/ledger/summary").await;
     assert_eq!(s["trades"], 3);
     assert_eq!(s["by_status"]["WAIT_BUYER_PAY"]["count"], 2);
