@@ -484,7 +484,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         requests: 0,
         timeout: "10s".into(),
         pay_wait: 10,
-        max_in_flight: 20_000,
+        max_in_flight: 1000,
         max_lag: "25ms".into(),
         thresholds,
         out: a.out.clone(),

@@ -99,7 +99,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10)]
     pub pay_wait: u32,
     /// Open model: at most this many requests in flight.
-    #[arg(long, default_value_t = 20_000)]
+    /// HTTP/1.1 sends one request per connection at a time, so this is also
+    /// the most connections the generator opens: a bound keeps a saturated
+    /// target from turning into a connection storm.
+    #[arg(long, default_value_t = 1000)]
     pub max_in_flight: usize,
     /// The run is invalid when the send lag's p99 exceeds this.
     #[arg(long, default_value = "25ms")]
@@ -559,7 +562,7 @@ async fn run_staircase(
     let mut last: Option<(Measured, RunPlan)> = None;
     let max_in_flight = match p.plan.model {
         Model::Open { max_in_flight, .. } => max_in_flight,
-        Model::Closed { .. } => 20_000,
+        Model::Closed { .. } => 1000,
     };
     let mut first_seq = 0u64;
     while rate <= st.max + 1e-9 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
