@@ -223,6 +223,50 @@ pub fn judge(
     }
 }
 
+/// Judges one trade with the switch's journal as the only other view (no
+/// ledger to read): what the generator was told must be what the journal says.
+pub fn judge_switch_only(gen: &SeenTrade, switch: Option<&SwitchTrade>) -> (Judgement, String) {
+    use Judgement::*;
+    let answered = !matches!(gen.last_status.as_str(), "SENT" | "NO_ANSWER");
+    let Some(sw) = switch else {
+        return if answered {
+            (
+                Missing,
+                "the switch answered for this trade but has no record of it".into(),
+            )
+        } else {
+            (Match, String::new())
+        };
+    };
+    if let Some(t) = sw.total_amount.as_deref().and_then(wire_to_fen) {
+        if t != gen.amount_fen {
+            return (
+                Conflicting,
+                format!("switch amount {t} fen, sent {} fen", gen.amount_fen),
+            );
+        }
+    }
+    let told_paid = gen.last_status == "SUCCESS" && !gen.cancelled;
+    match sw.status.as_str() {
+        "PAYING" | "UNKNOWN" => (Pending, format!("switch {}", sw.status)),
+        "CLOSED" | "FAILED" if told_paid => (
+            Conflicting,
+            format!(
+                "the terminal was told SUCCESS, the switch says {}",
+                sw.status
+            ),
+        ),
+        "SUCCESS" if matches!(gen.last_status.as_str(), "FAILED" | "CLOSED") => (
+            Conflicting,
+            format!(
+                "the terminal was told {}, the switch says SUCCESS",
+                gen.last_status
+            ),
+        ),
+        _ => (Match, String::new()),
+    }
+}
+
 fn judge_gateway(gen: &SeenTrade, ledger: Option<&LedgerTrade>) -> (Judgement, String) {
     use Judgement::*;
     let lstatus = ledger.map(|l| l.status.as_str()).unwrap_or("(none)");
@@ -328,7 +372,12 @@ pub async fn run(
                     ),
                     (sw_view, Ok(l)) => {
                         let swr = sw_view.map(|r| r.ok().flatten());
-                        let (j, d) = judge(&gen, swr.as_ref().map(|o| o.as_ref()), l.as_ref());
+                        let (j, d) = match (&swr, &sim) {
+                            // A switch but no simulator (e.g. a switch in
+                            // front of Alipay's sandbox): generator vs journal.
+                            (Some(sw), None) => judge_switch_only(&gen, sw.as_ref()),
+                            _ => judge(&gen, swr.as_ref().map(|o| o.as_ref()), l.as_ref()),
+                        };
                         (j, d, swr, l)
                     }
                 };
@@ -451,5 +500,17 @@ mod tests {
         assert_eq!(judge(&g, None, None).0, Missing);
         assert_eq!(judge(&g, None, Some(&paid)).0, Match);
         assert_eq!(judge(&seen("FAILED"), None, Some(&paid)).0, Conflicting);
+        // Switch only (no ledger).
+        assert_eq!(judge_switch_only(&g, Some(&ok)).0, Match);
+        assert_eq!(judge_switch_only(&g, None).0, Missing);
+        assert_eq!(
+            judge_switch_only(&g, Some(&sw("CLOSED", "88.88", "0.00"))).0,
+            Conflicting
+        );
+        assert_eq!(judge_switch_only(&seen("FAILED"), Some(&ok)).0, Conflicting);
+        assert_eq!(
+            judge_switch_only(&g, Some(&sw("UNKNOWN", "88.88", "0.00"))).0,
+            Pending
+        );
     }
 }
