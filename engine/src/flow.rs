@@ -97,13 +97,13 @@ pub struct RefundOrder {
     pub refund_reason: Option<String>,
 }
 
-struct Slot {
+pub(crate) struct Slot {
     state: Arc<Mutex<Trade>>,
     tx: watch::Sender<Trade>,
     cancel_running: Arc<Mutex<()>>,
 }
 
-struct RefundSlot {
+pub(crate) struct RefundSlot {
     state: Arc<Mutex<Refund>>,
     tx: watch::Sender<Refund>,
 }
@@ -124,8 +124,8 @@ pub struct Flows {
     pub(crate) gw: Arc<Gateway>,
     pub(crate) metrics: Arc<Metrics>,
     app_id: String,
-    trades: DashMap<String, Arc<Slot>>,
-    refunds: DashMap<(String, String), Arc<RefundSlot>>,
+    pub(crate) trades: DashMap<String, Arc<Slot>>,
+    pub(crate) refunds: DashMap<(String, String), Arc<RefundSlot>>,
     in_flight: AtomicUsize,
     idle: Notify,
     /// Set at the grace deadline: background loops stop at their next wait.
@@ -146,7 +146,7 @@ impl Drop for TaskGuard<'_> {
     }
 }
 
-fn ev(t: &Trade, kind: &str, detail: serde_json::Value) -> Write {
+pub(crate) fn ev(t: &Trade, kind: &str, detail: serde_json::Value) -> Write {
     Write::Event(Event {
         app_id: t.app_id.clone(),
         out_trade_no: t.out_trade_no.clone(),
@@ -226,7 +226,7 @@ impl Flows {
         })
     }
 
-    fn spawn<F>(self: &Arc<Self>, no: &str, f: F)
+    pub(crate) fn spawn<F>(self: &Arc<Self>, no: &str, f: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -352,7 +352,7 @@ impl Flows {
 
     // ---------- slots ----------
 
-    async fn load_trade(&self, no: &str) -> Result<Option<Arc<Slot>>, StoreError> {
+    pub(crate) async fn load_trade(&self, no: &str) -> Result<Option<Arc<Slot>>, StoreError> {
         if let Some(s) = self.trades.get(no) {
             return Ok(Some(s.clone()));
         }
@@ -367,7 +367,7 @@ impl Flows {
         }))
     }
 
-    fn slot(t: Trade) -> Slot {
+    pub(crate) fn slot(t: Trade) -> Slot {
         let (tx, _) = watch::channel(t.clone());
         Slot {
             state: Arc::new(Mutex::new(t)),
@@ -379,7 +379,7 @@ impl Flows {
     /// Applies `f` to a copy of the trade, commits the copy (and `extra`
     /// events) and only then makes it the trade's state. `f` returning `None`
     /// means no change.
-    async fn update<F>(&self, slot: &Slot, f: F) -> Result<Trade, StoreError>
+    pub(crate) async fn update<F>(&self, slot: &Slot, f: F) -> Result<Trade, StoreError>
     where
         F: FnOnce(&mut Trade) -> Option<Vec<Write>>,
     {
@@ -420,7 +420,7 @@ impl Flows {
 
     /// Journals events without a state change (not awaited by the caller's
     /// terminal; ordered before anything committed later).
-    fn note(&self, t: &Trade, kind: &str, detail: serde_json::Value) {
+    pub(crate) fn note(&self, t: &Trade, kind: &str, detail: serde_json::Value) {
         let c = self.store.commit(vec![ev(t, kind, detail)]);
         tokio::spawn(async move {
             if let Err(e) = c.await {
@@ -429,7 +429,7 @@ impl Flows {
         });
     }
 
-    async fn current(slot: &Slot) -> Trade {
+    pub(crate) async fn current(slot: &Slot) -> Trade {
         slot.state.lock().await.clone()
     }
 
@@ -816,7 +816,7 @@ impl Flows {
     }
 
     /// Query, retry the query once, then cancel (20000 / time-out policy).
-    async fn resolve_unknown(&self, slot: &Slot) {
+    pub(crate) async fn resolve_unknown(&self, slot: &Slot) {
         for attempt in 0..2 {
             if Self::should_stop(&Self::current(slot).await) {
                 return;
@@ -873,7 +873,7 @@ impl Flows {
     /// Journals "cancel pending", then cancels until the gateway gives a
     /// definite answer. Only that answer decides the trade. One cancel loop
     /// per trade at a time.
-    async fn cancel_until_definite(&self, slot: &Slot) {
+    pub(crate) async fn cancel_until_definite(&self, slot: &Slot) {
         let Ok(guard) = slot.cancel_running.clone().try_lock_owned() else {
             return; // another task is cancelling this trade
         };
@@ -1265,7 +1265,7 @@ impl Flows {
         }))
     }
 
-    fn refund_slot(r: Refund) -> RefundSlot {
+    pub(crate) fn refund_slot(r: Refund) -> RefundSlot {
         let (tx, _) = watch::channel(r.clone());
         RefundSlot {
             state: Arc::new(Mutex::new(r)),
@@ -1429,7 +1429,7 @@ impl Flows {
         }
     }
 
-    async fn drive_refund(self: Arc<Self>, tslot: Arc<Slot>, rslot: Arc<RefundSlot>) {
+    pub(crate) async fn drive_refund(self: Arc<Self>, tslot: Arc<Slot>, rslot: Arc<RefundSlot>) {
         let r = rslot.state.lock().await.clone();
         let mut backoff = self.cfg.policy.unknown_retry_initial;
         loop {
@@ -1511,66 +1511,5 @@ impl Flows {
             }
             backoff = (backoff * 2).min(self.cfg.policy.unknown_retry_max);
         }
-    }
-
-    // ---------- recovery ----------
-
-    /// Drives every trade the journal holds as PAYING, UNKNOWN or with a
-    /// cancel in doubt, and every UNKNOWN refund, to a definite state with the
-    /// same policies. Returns the number of trades and refunds picked up.
-    pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize), FlowError> {
-        let store = self.store.clone();
-        let (trades, refunds) = tokio::task::spawn_blocking(move || store.unfinished())
-            .await
-            .map_err(|e| StoreError::Db(e.to_string()))??;
-        let (nt, nr) = (trades.len(), refunds.len());
-        for t in trades {
-            let no = t.out_trade_no.clone();
-            let slot = self
-                .trades
-                .entry(no.clone())
-                .or_insert_with(|| Arc::new(Self::slot(t.clone())))
-                .clone();
-            tracing::info!(out_trade_no = %no, status = t.status.as_str(), "recovering trade");
-            let me = self.clone();
-            self.spawn(&no, async move {
-                let t = Self::current(&slot).await;
-                if t.phase == Phase::CancelPending || t.kind == Kind::Precreate {
-                    // A cancel in doubt is only settled by a cancel answer
-                    // (the trade stays "cancel pending"); a precreate whose
-                    // answer was lost is cancelled (the QR never reached anyone).
-                    me.note(&t, "recovery", json!({"action": "cancel"}));
-                    me.cancel_until_definite(&slot).await;
-                } else {
-                    let _ = me
-                        .update(&slot, |t| {
-                            t.phase = Phase::Resolving;
-                            Some(vec![ev(
-                                t,
-                                "recovery",
-                                json!({"action": "query_then_cancel"}),
-                            )])
-                        })
-                        .await;
-                    me.resolve_unknown(&slot).await;
-                }
-            });
-        }
-        for r in refunds {
-            let Some(tslot) = self.load_trade(&r.out_trade_no).await? else {
-                continue;
-            };
-            let key = (r.out_trade_no.clone(), r.out_request_no.clone());
-            let rslot = self
-                .refunds
-                .entry(key)
-                .or_insert_with(|| Arc::new(Self::refund_slot(r.clone())))
-                .clone();
-            let me = self.clone();
-            self.spawn(&r.out_trade_no, async move {
-                me.drive_refund(tslot, rslot).await
-            });
-        }
-        Ok((nt, nr))
     }
 }

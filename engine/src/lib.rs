@@ -19,6 +19,8 @@
 //! | [`config`] | the TOML configuration, validated, keys prepared |
 //! | [`api`] | hyper server: auth, validation, JSON, operator endpoints |
 //! | [`flow`] | the trade state machine and policies (the only writer of state) |
+//! | [`recovery`] | at start: drives every unfinished trade and refund to a definite state |
+//! | [`notify`] | notifications in: verification, app_id, journal, apply once |
 //! | [`trade`] | trade/refund records and the one-way status rule |
 //! | [`gateway`] | signed gateway calls over a keep-alive pool, circuit breaker |
 //! | [`store`] | the journal trait and its SQLite group-commit implementation |
@@ -33,6 +35,8 @@ pub mod flow;
 pub mod gateway;
 pub mod keygen;
 pub mod metrics;
+pub mod notify;
+pub mod recovery;
 pub mod server;
 pub mod store;
 pub mod trade;

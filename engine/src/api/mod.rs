@@ -585,46 +585,8 @@ impl Api {
     }
 
     async fn notify(&self, body: &[u8]) -> Response<Full<Bytes>> {
-        let m = &self.flows.metrics;
-        let params = protocol::request::decode_form(body);
-        let n = match protocol::Notification::verify(params, &self.flows.cfg.gateway.verifier) {
-            Ok(n) => n,
-            Err(e) => {
-                let reason = match e {
-                    protocol::NotifyError::BadSignature => "bad_signature",
-                    protocol::NotifyError::SignType(_) => "bad_sign_type",
-                    _ => "invalid",
-                };
-                tracing::warn!(error = %e, "notification refused");
-                m.inc("payswitch_notifications_total", &[("result", reason)]);
-                return text_response(StatusCode::BAD_REQUEST, "text/plain", "fail".into());
-            }
-        };
-        if n.app_id != self.flows.cfg.gateway.app_id {
-            tracing::warn!(out_trade_no = %n.out_trade_no, "notification for another app_id refused");
-            m.inc(
-                "payswitch_notifications_total",
-                &[("result", "wrong_app_id")],
-            );
-            return text_response(StatusCode::BAD_REQUEST, "text/plain", "fail".into());
-        }
-        match self.flows.notified(&n).await {
-            Ok(known) => {
-                m.inc(
-                    "payswitch_notifications_total",
-                    &[("result", if known { "applied" } else { "unknown_trade" })],
-                );
-                text_response(StatusCode::OK, "text/plain", "success".into())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, out_trade_no = %n.out_trade_no, "notification not journaled");
-                m.inc(
-                    "payswitch_notifications_total",
-                    &[("result", "journal_error")],
-                );
-                text_response(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "fail".into())
-            }
-        }
+        let (status, text) = crate::notify::receive(&self.flows, body).await;
+        text_response(status, "text/plain", text.to_owned())
     }
 
     async fn readyz(&self) -> Response<Full<Bytes>> {

@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS refunds (
     PRIMARY KEY (app_id, out_trade_no, out_request_no)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     app_id TEXT NOT NULL,
     out_trade_no TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
@@ -222,6 +222,9 @@ impl SqliteStore {
             }
         }
         let conn = Connection::open(path)?;
+        // Before the first table exists: 2 KiB pages halve the bytes each
+        // dirty page costs in the WAL (rows are well under 1 KiB).
+        conn.pragma_update(None, "page_size", 2048)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         let sync = match sync {
             SyncMode::Full => "FULL",
