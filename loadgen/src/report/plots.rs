@@ -160,6 +160,21 @@ pub fn tps(r: &Report, lang: Lang) -> Result<String> {
     Ok(svg)
 }
 
+/// Outcome labels come from the target's answers: keep only characters that
+/// need no escaping inside SVG text, and cut long ones.
+fn safe_label(s: &str) -> String {
+    s.chars()
+        .take(60)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ._:+-/()".contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 fn nines(p: f64) -> f64 {
     let q = (1.0 - p / 100.0).max(1e-5);
     -q.log10()
@@ -215,7 +230,11 @@ pub fn outcomes(r: &Report, lang: Lang) -> Result<String> {
     let mut rows: Vec<(String, u64, bool)> = Vec::new();
     for (op, o) in &r.operations {
         for oc in &o.outcomes {
-            rows.push((format!("{op}: {}", oc.label), oc.count, oc.error));
+            rows.push((
+                safe_label(&format!("{op}: {}", oc.label)),
+                oc.count,
+                oc.error,
+            ));
         }
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.1));
