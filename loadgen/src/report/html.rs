@@ -134,7 +134,7 @@ pub fn render(r: &Report, lang: Lang) -> Result<String> {
         (l(Key::Cores), m.cores.to_string()),
         (l(Key::Memory), fmt_mib(m.memory_bytes)),
         (l(Key::Os), format!("{} ({})", m.os, m.kernel)),
-        ("Tool", format!("loadgen {}", r.tool_version)),
+        (l(Key::Tool), format!("loadgen {}", r.tool_version)),
     ] {
         let _ = write!(o, "<tr><th>{}</th>{}</tr>", esc(k), td(&v));
     }
@@ -150,11 +150,11 @@ pub fn render(r: &Report, lang: Lang) -> Result<String> {
         (l(Key::Mix), r.load.mix.clone()),
         (l(Key::Duration), format!("{:.1} s", r.duration_secs)),
         (l(Key::Started), r.started_at.clone()),
-        ("run id / seed", format!("{} / {}", r.run_id, r.load.seed)),
-        ("timeout", format!("{} ms", r.load.timeout_ms)),
+        (l(Key::RunIdSeed), format!("{} / {}", r.run_id, r.load.seed)),
+        (l(Key::Timeout), format!("{} ms", r.load.timeout_ms)),
     ];
     if let Some(w) = r.load.pay_wait_secs {
-        params.push(("pay wait", format!("{w} s")));
+        params.push((l(Key::PayWait), format!("{w} s")));
     }
     for (k, v) in params {
         let _ = write!(o, "<tr><th>{}</th>{}</tr>", esc(k), td(&v));

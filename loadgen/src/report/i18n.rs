@@ -70,6 +70,11 @@ pub enum Key {
     CorrectedNote,
     AuditNone,
     Percentile,
+    Tool,
+    RunIdSeed,
+    Timeout,
+    PayWait,
+    ByOperation,
 }
 
 /// The phrase in the language.
@@ -139,6 +144,11 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             CorrectedNote => "Open model: latency is measured from each request's intended send time (corrected for coordinated omission).",
             AuditNone => "No audit was run.",
             Percentile => "Percentile",
+            Tool => "Tool",
+            RunIdSeed => "Run id / seed",
+            Timeout => "Request timeout",
+            PayWait => "Pay wait (POST /v1/pay?wait=)",
+            ByOperation => "p99 by operation",
         },
         Lang::Zh => match k {
             Title => "压力测试报告",
@@ -203,6 +213,11 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             CorrectedNote => "开放模型：响应时间从每笔请求的计划发送时间起算（已校正协调遗漏）。",
             AuditNone => "未进行对账。",
             Percentile => "分位数",
+            Tool => "压测工具",
+            RunIdSeed => "运行编号 / 随机种子",
+            Timeout => "请求超时",
+            PayWait => "支付等待（POST /v1/pay?wait=）",
+            ByOperation => "各交易类型 p99",
         },
     }
 }

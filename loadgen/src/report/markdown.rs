@@ -99,6 +99,29 @@ pub fn conclusion(r: &Report, lang: Lang) -> String {
             tot.error_pct
         ),
     };
+    if r.operations.len() > 1 {
+        let parts: Vec<String> = r
+            .operations
+            .iter()
+            .map(|(name, op)| {
+                let wait = name == "pay:1003" || name == "pay:1004";
+                let note = match (wait, lang) {
+                    (false, _) => "",
+                    (true, Lang::En) => " (includes the buyer's password wait)",
+                    (true, Lang::Zh) => "（含买家输入密码的等待）",
+                };
+                format!("{name} {}{note}", fmt_us(op.latency_us.p99))
+            })
+            .collect();
+        let sep = match lang {
+            Lang::En => ", ",
+            Lang::Zh => "，",
+        };
+        let _ = match lang {
+            Lang::En => write!(s, " {}: {}.", t(lang, Key::ByOperation), parts.join(sep)),
+            Lang::Zh => write!(s, " {}：{}。", t(lang, Key::ByOperation), parts.join(sep)),
+        };
+    }
     if let Some(a) = &r.audit {
         let _ = match lang {
             Lang::En => write!(
@@ -182,7 +205,7 @@ pub fn render(r: &Report, lang: Lang) -> String {
         cell(&m.os),
         cell(&m.kernel)
     );
-    let _ = writeln!(o, "| Tool | loadgen {} |", r.tool_version);
+    let _ = writeln!(o, "| {} | loadgen {} |", l(Key::Tool), r.tool_version);
     o.push('\n');
 
     let _ = writeln!(o, "## {}\n", l(Key::Parameters));
@@ -208,9 +231,16 @@ pub fn render(r: &Report, lang: Lang) -> String {
     let _ = writeln!(o, "| {} | `{}` |", l(Key::Mix), cell(&r.load.mix));
     let _ = writeln!(o, "| {} | {:.1} s |", l(Key::Duration), r.duration_secs);
     let _ = writeln!(o, "| {} | {} |", l(Key::Started), r.started_at);
-    let _ = writeln!(o, "| run id / seed | {} / {} |", r.run_id, r.load.seed);
+    let _ = writeln!(
+        o,
+        "| {} | {} / {} |",
+        l(Key::RunIdSeed),
+        r.run_id,
+        r.load.seed
+    );
+    let _ = writeln!(o, "| {} | {} ms |", l(Key::Timeout), r.load.timeout_ms);
     if let Some(w) = r.load.pay_wait_secs {
-        let _ = writeln!(o, "| pay wait | {w} s |");
+        let _ = writeln!(o, "| {} | {w} s |", l(Key::PayWait));
     }
     o.push('\n');
     if matches!(r.load.model, Model::Open { .. }) {
