@@ -48,6 +48,9 @@ pub struct DemoArgs {
     /// Drive the gateway (simulator) directly instead of the switch.
     #[arg(long)]
     pub gateway_only: bool,
+    /// The run is invalid when the generator's send lag p99 exceeds this.
+    #[arg(long, default_value = "25ms")]
+    pub max_lag: String,
     /// Registered terminals the load is spread over.
     #[arg(long, default_value_t = 8)]
     pub terminals: usize,
@@ -485,7 +488,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         timeout: "10s".into(),
         pay_wait: 10,
         max_in_flight: 1000,
-        max_lag: "25ms".into(),
+        max_lag: a.max_lag.clone(),
         thresholds,
         out: a.out.clone(),
         lang: a.lang,
