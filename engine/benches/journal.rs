@@ -37,6 +37,7 @@ fn trade(no: String) -> Trade {
         sub_code: None,
         sub_msg: None,
         qr_code: None,
+        merchant_notify_url: None,
         created_ms: 1,
         updated_ms: 1,
     }

@@ -133,6 +133,9 @@ pub struct Flows {
     stop_notify: Notify,
     /// Set when shutdown starts: new trades are refused.
     closing: AtomicBool,
+    /// Final precreated trades whose result goes to the merchant's URL.
+    relay_tx: tokio::sync::mpsc::UnboundedSender<String>,
+    relay_rx: parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
     /// Trades by status (initialised from the journal, kept by `update`).
     by_status: [AtomicI64; 6],
 }
@@ -209,6 +212,7 @@ impl Flows {
         gw: Arc<Gateway>,
         metrics: Arc<Metrics>,
     ) -> Arc<Flows> {
+        let (relay_tx, relay_rx) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(Flows {
             app_id: cfg.gateway.app_id.clone(),
             cfg,
@@ -223,6 +227,8 @@ impl Flows {
             stop_notify: Notify::new(),
             closing: AtomicBool::new(false),
             by_status: Default::default(),
+            relay_tx,
+            relay_rx: parking_lot::Mutex::new(Some(relay_rx)),
         })
     }
 
@@ -287,7 +293,7 @@ impl Flows {
     }
 
     /// Sleeps; false (at once) when the switch is stopping.
-    async fn pause(&self, d: Duration) -> bool {
+    pub(crate) async fn pause(&self, d: Duration) -> bool {
         let stop = self.stop_notify.notified();
         if self.stopping() {
             return false;
@@ -343,6 +349,11 @@ impl Flows {
                 && r.status != RefundStatus::Unknown
                 && r.updated_ms < cutoff)
         });
+    }
+
+    /// The queue of results to relay to merchants (taken once, by the relay worker).
+    pub fn take_relay_queue(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        self.relay_rx.lock().take()
     }
 
     /// Cached trades (tests).
@@ -412,6 +423,9 @@ impl Flows {
         if t.status != before {
             self.count(before, -1);
             self.count(t.status, 1);
+            if t.status.is_final() && t.merchant_notify_url.is_some() {
+                let _ = self.relay_tx.send(t.out_trade_no.clone());
+            }
         }
         *g = t.clone();
         slot.tx.send_replace(t.clone());
@@ -524,6 +538,7 @@ impl Flows {
             sub_code: None,
             sub_msg: None,
             qr_code: None,
+            merchant_notify_url: None,
             created_ms: now,
             updated_ms: now,
         }
@@ -1020,6 +1035,8 @@ impl Flows {
             &o.subject,
             fp.clone(),
         );
+        let mut trade = trade;
+        trade.merchant_notify_url.clone_from(&o.notify_url);
         let biz = PrecreateBiz {
             out_trade_no: o.out_trade_no.as_str().to_owned(),
             total_amount: o.total_amount,

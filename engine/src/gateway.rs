@@ -233,6 +233,35 @@ impl Gateway {
         self.cfg.sys_service_provider_id.as_deref()
     }
 
+    /// POSTs a JSON body to any URL over the same pool (results relayed to
+    /// a merchant's notify_url); returns the HTTP status.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        authorization: &str,
+        body: String,
+    ) -> Result<http::StatusCode, String> {
+        let req = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, authorization)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("bad request: {e}"))?;
+        let fut = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("connection error: {e}"))?;
+            let status = resp.status();
+            let _ = resp.into_body().collect().await;
+            Ok(status)
+        };
+        match tokio::time::timeout(self.cfg.request_timeout, fut).await {
+            Err(_) => Err("no answer in time".into()),
+            Ok(r) => r,
+        }
+    }
+
     /// Signs and sends one request, verifies the answer.
     pub async fn call<T: Answer>(
         &self,

@@ -137,6 +137,9 @@ pub struct Trade {
     pub sub_code: Option<String>,
     pub sub_msg: Option<String>,
     pub qr_code: Option<String>,
+    /// The merchant's own URL for relayed results (precreate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_notify_url: Option<String>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -242,6 +245,7 @@ mod tests {
             sub_code: None,
             sub_msg: None,
             qr_code: None,
+            merchant_notify_url: None,
             created_ms: 0,
             updated_ms: 0,
         }

@@ -633,3 +633,85 @@ async fn repeat_after_restart_is_answered_from_the_journal() {
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+/// A precreated trade that names the merchant's notify_url: once the buyer
+/// pays, the switch POSTs the trade there, signed with the creating
+/// terminal's secret (the terminal API's scheme, the other way round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn precreate_result_is_relayed_to_the_merchant() {
+    use http_body_util::BodyExt;
+    type Seen = Vec<(String, String, Vec<u8>)>;
+    let got: std::sync::Arc<parking_lot::Mutex<Seen>> = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let merchant = listener.local_addr().unwrap();
+    {
+        let got = got.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let got = got.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let got = got.clone();
+                            async move {
+                                let pq = req.uri().path_and_query().unwrap().as_str().to_owned();
+                                let auth =
+                                    req.headers()["authorization"].to_str().unwrap().to_owned();
+                                let body =
+                                    req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                                got.lock().push((pq, auth, body));
+                                Ok::<_, std::convert::Infallible>(http::Response::new(
+                                    http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                                ))
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    }
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let url = format!("http://{merchant}/shop/notify?id=7");
+    let body =
+        json!({"out_trade_no": "RL_1", "total_amount": "6.60", "subject": "x", "notify_url": url});
+    let (_, v) = t.call("POST", "/v1/precreate", Some(&body)).await;
+    assert_eq!(v["status"], "WAIT_BUYER_PAY", "{v}");
+    sim_post(&sim.base_url(), "/_sim/trades/RL_1/buyer-pay").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got.lock().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no relay");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (pq, auth, body) = got.lock()[0].clone();
+    assert_eq!(pq, "/shop/notify?id=7");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["out_trade_no"].as_str(), v["status"].as_str()),
+        (Some("RL_1"), Some("SUCCESS"))
+    );
+    // The merchant checks the signature exactly as the switch checks terminals.
+    let a = engine::api::auth::Authenticator::new(
+        &[engine::config::TerminalConfig {
+            key_id: "T1".into(),
+            secret: SECRET,
+            smid: None,
+            store_id: None,
+            terminal_id: None,
+            rate_per_sec: 1.0,
+            burst: 1.0,
+        }],
+        Duration::from_secs(300),
+    );
+    assert!(a.check(Some(&auth), "POST", &pq, &body).is_ok(), "{auth}");
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}

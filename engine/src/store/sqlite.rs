@@ -394,6 +394,7 @@ mod tests {
             sub_code: None,
             sub_msg: None,
             qr_code: None,
+            merchant_notify_url: None,
             created_ms: 1,
             updated_ms: 1,
         }
