@@ -112,3 +112,59 @@ fn report_renders_round_trips_and_compares() {
     assert_eq!(same.regressions, 0);
     assert!(compare::render_text(&c).contains("REGRESSION"));
 }
+
+/// A generator that sent late (send lag p99 above the limit) makes the run
+/// invalid and failed, whatever the thresholds say.
+#[test]
+fn generator_behind_makes_the_run_invalid() {
+    let start = Instant::now() - Duration::from_secs(2);
+    let rec = Recorder::new(start);
+    for i in 0..100u64 {
+        let intended = start + Duration::from_millis(i * 10);
+        let actual = intended + Duration::from_millis(50);
+        rec.sent(intended, actual);
+        rec.completed(
+            OpKind::Pay(PayCase::Normal),
+            intended,
+            actual,
+            actual + Duration::from_millis(1),
+            &Outcome::status("SUCCESS"),
+        );
+    }
+    let r = report::build(
+        &rec.snapshot(),
+        RunInfo {
+            run_id: "LGlag".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            wall_secs: 1.0,
+            target: TargetInfo {
+                kind: "http".into(),
+                url: "http://127.0.0.1:1/".into(),
+                terminals: 0,
+            },
+            load: LoadInfo {
+                model: Model::Open {
+                    stages: vec![Stage::hold(100.0, Duration::from_secs(1))],
+                    max_in_flight: 10,
+                },
+                mix: "pay=1".into(),
+                max_requests: 0,
+                seed: 1,
+                timeout_ms: 1000,
+                pay_wait_secs: None,
+            },
+            thresholds: vec![Threshold::parse("p99<1s").unwrap()],
+            max_lag_p99_us: 25_000,
+            processes: vec![],
+            audit: None,
+            notes: vec![],
+        },
+    );
+    assert!(r.thresholds[0].passed);
+    assert!(r.generator.behind);
+    assert!(!r.verdict.valid);
+    assert!(!r.verdict.passed);
+    // Latency from the intended time includes the 50 ms the generator was late.
+    assert!(r.total.latency_us.p50 >= 50_000);
+    assert!(r.generator.service_time_us.p50 < 5_000);
+}
