@@ -931,3 +931,91 @@ impl Target for PlainTarget {
         &self.book
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminals_from_a_switch_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("payswitch.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:8080\"]\n\n[[terminals]]\nkey_id = \"POS-1\"\nsecret_hex = \"{}\"\nsmid = \"2088\"\nrate_per_sec = 20\n",
+                "ab".repeat(32)
+            ),
+        )
+        .unwrap();
+        let t = load_terminals(&p).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].key_id, "POS-1");
+        assert!(
+            !format!("{:?}", t[0]).contains("abab"),
+            "no secret in Debug"
+        );
+        std::fs::write(&p, "[server]\n").unwrap();
+        assert!(load_terminals(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("no [[terminals]]"));
+        let bad = [Terminal {
+            key_id: "k".into(),
+            secret_hex: "abcd".into(),
+        }];
+        let common = Common {
+            run_id: "LGx".into(),
+            sim_base: None,
+            http: Http::new(Duration::from_secs(1)),
+        };
+        let e = SwitchTarget::new("http://127.0.0.1:1", &bad, common, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("terminals[0].secret_hex") && e.contains("32 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn authorization_header_shape() {
+        let h = SwitchTarget::authorization(
+            "k1",
+            &[7u8; 32],
+            "POST",
+            "/v1/pay?wait=0",
+            1700000000,
+            "abcdefghijklmnop",
+            b"{}",
+        );
+        assert!(
+            h.starts_with("PSW1-HMAC-SHA256 key=k1, ts=1700000000, nonce=abcdefghijklmnop, sig=")
+        );
+        let sig = h.rsplit("sig=").next().unwrap();
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(sig)
+                .unwrap()
+                .len(),
+            32
+        );
+    }
+
+    #[test]
+    fn auth_codes_and_amounts() {
+        let mut rng = rand::thread_rng();
+        for case in [PayCase::Normal, PayCase::Wait1003, PayCase::Reset9002] {
+            let c = auth_code(case, &mut rng);
+            assert!(protocol::AuthCode::parse(&c).is_ok(), "{c}");
+            assert!(c.ends_with(case.suffix()));
+        }
+        for seq in 0..1000 {
+            let a = amount_for(seq);
+            assert!((100..100_000).contains(&a));
+        }
+        assert_eq!(fen_to_wire(8888), "88.88");
+        assert_eq!(wire_to_fen("88.88"), Some(8888));
+    }
+}
