@@ -487,6 +487,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         requests: 0,
         timeout: "10s".into(),
         pay_wait: 10,
+        cancel_delay: "200ms".into(),
         max_in_flight: 1000,
         max_lag: a.max_lag.clone(),
         thresholds,

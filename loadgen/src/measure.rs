@@ -45,6 +45,9 @@ pub struct Outcome {
     pub label: String,
     /// Whether this counts as an error of the system under test.
     pub error: bool,
+    /// Time the operation spent deliberately waiting on the client side (a
+    /// cashier's reaction time), subtracted from its latency.
+    pub pause: Duration,
 }
 
 impl Outcome {
@@ -53,6 +56,7 @@ impl Outcome {
             kind: OutcomeKind::Status,
             label: s.into(),
             error: false,
+            pause: Duration::ZERO,
         }
     }
     pub fn gateway(code: &str, sub_code: Option<&str>, error: bool) -> Self {
@@ -64,6 +68,7 @@ impl Outcome {
             kind: OutcomeKind::Gateway,
             label,
             error,
+            pause: Duration::ZERO,
         }
     }
     pub fn http(status: u16, error: bool) -> Self {
@@ -71,6 +76,7 @@ impl Outcome {
             kind: OutcomeKind::Http,
             label: format!("HTTP {status}"),
             error,
+            pause: Duration::ZERO,
         }
     }
     pub fn transport(kind: &str) -> Self {
@@ -78,6 +84,7 @@ impl Outcome {
             kind: OutcomeKind::Transport,
             label: format!("transport {kind}"),
             error: true,
+            pause: Duration::ZERO,
         }
     }
     pub fn invalid(why: &str) -> Self {
@@ -85,6 +92,7 @@ impl Outcome {
             kind: OutcomeKind::Invalid,
             label: format!("invalid {why}"),
             error: true,
+            pause: Duration::ZERO,
         }
     }
 }
@@ -269,8 +277,10 @@ impl Recorder {
         done: Instant,
         outcome: &Outcome,
     ) {
-        let lat = micros(done.saturating_duration_since(intended));
-        let svc = micros(done.saturating_duration_since(actual));
+        let lat =
+            micros(done.saturating_duration_since(intended)).saturating_sub(micros(outcome.pause));
+        let svc =
+            micros(done.saturating_duration_since(actual)).saturating_sub(micros(outcome.pause));
         let s = self.second_of(done);
         let mut m = self.lock();
         m.total.add(lat, outcome);

@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// `wait` of POST /v1/pay, seconds (switch target).
     #[arg(long, default_value_t = 10)]
     pub pay_wait: u32,
+    /// Switch target, `cancel`: the cashier's reaction time between the
+    /// PAYING answer and the cancel (not counted in the latency).
+    #[arg(long, default_value = "200ms")]
+    pub cancel_delay: String,
     /// Open model: at most this many requests in flight.
     /// HTTP/1.1 sends one request per connection at a time, so this is also
     /// the most connections the generator opens: a bound keeps a saturated
@@ -344,7 +348,11 @@ pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared
                 http: http.clone(),
             };
             let n = terms.len();
-            let t = Arc::new(SwitchTarget::new(&url, &terms, common, a.pay_wait)?);
+            let cancel_delay = spec::parse_duration("--cancel-delay", &a.cancel_delay)?;
+            let t = Arc::new(
+                SwitchTarget::new(&url, &terms, common, a.pay_wait)?
+                    .with_cancel_delay(cancel_delay),
+            );
             (
                 t.clone() as Arc<dyn Target>,
                 Some(t),

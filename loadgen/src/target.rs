@@ -281,6 +281,8 @@ pub struct SwitchTarget {
     common: Common,
     /// `wait` of POST /v1/pay, seconds.
     pay_wait: u32,
+    /// How long the cashier takes to cancel a payment answered PAYING.
+    cancel_delay: Duration,
     book: TradeBook,
     nonce_seq: AtomicU64,
 }
@@ -340,9 +342,17 @@ impl SwitchTarget {
             terminals: keys,
             common,
             pay_wait,
+            cancel_delay: Duration::from_millis(200),
             book: TradeBook::default(),
             nonce_seq: AtomicU64::new(0),
         })
+    }
+
+    /// Sets the cashier's reaction time before a cancel (default 200 ms; 0
+    /// cancels the moment the switch answered PAYING).
+    pub fn with_cancel_delay(mut self, d: Duration) -> Self {
+        self.cancel_delay = d;
+        self
     }
 
     /// The `Authorization` header value for a request (API.md 1).
@@ -453,9 +463,13 @@ impl SwitchTarget {
         if o.error || status.as_deref() != Some("PAYING") {
             return o;
         }
+        // The cashier's reaction time: not counted in the latency.
+        if !self.cancel_delay.is_zero() {
+            tokio::time::sleep(self.cancel_delay).await;
+        }
         let no = self.common.trade_no(seq);
         let pq = format!("/v1/trades/{no}/cancel");
-        match self.call(seq, Method::POST, &pq, Vec::new()).await {
+        let mut o = match self.call(seq, Method::POST, &pq, Vec::new()).await {
             Ok(a) => {
                 let (o, t) = self.outcome_of(&a);
                 if let Some(t) = t {
@@ -468,7 +482,9 @@ impl SwitchTarget {
                 o
             }
             Err(e) => Outcome::transport(e.kind),
-        }
+        };
+        o.pause = self.cancel_delay;
+        o
     }
 
     async fn pay_with(

@@ -32,6 +32,7 @@ fn args(url: &str, sim: &str, out: &std::path::Path) -> RunArgs {
         requests: 0,
         timeout: "10s".into(),
         pay_wait: 10,
+        cancel_delay: "200ms".into(),
         max_in_flight: 1000,
         max_lag: "10s".into(),
         thresholds: vec![],
