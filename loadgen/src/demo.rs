@@ -48,6 +48,9 @@ pub struct DemoArgs {
     /// Drive the gateway (simulator) directly instead of the switch.
     #[arg(long)]
     pub gateway_only: bool,
+    /// `cancel`: the cashier's reaction time before cancelling a PAYING payment.
+    #[arg(long, default_value = "200ms")]
+    pub cancel_delay: String,
     /// The run is invalid when the generator's send lag p99 exceeds this.
     #[arg(long, default_value = "25ms")]
     pub max_lag: String,
@@ -487,7 +490,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         requests: 0,
         timeout: "10s".into(),
         pay_wait: 10,
-        cancel_delay: "200ms".into(),
+        cancel_delay: a.cancel_delay.clone(),
         max_in_flight: 1000,
         max_lag: a.max_lag.clone(),
         thresholds,
