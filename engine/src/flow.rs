@@ -712,71 +712,93 @@ impl Flows {
             Outcome::Answer(r) => r,
             Outcome::Unknown(reason) => {
                 tracing::warn!(%reason, "pay outcome unknown; querying");
-                let _ = self
-                    .update(&slot, |t| {
+                if self
+                    .apply_answer(&slot, detail, |t| {
                         t.phase = Phase::Resolving;
-                        Some(vec![ev(t, "gateway_answer", detail)])
+                        Some(())
                     })
-                    .await;
-                return self.resolve_unknown(&slot).await;
+                    .await
+                    .is_some()
+                {
+                    self.resolve_unknown(&slot).await;
+                }
+                return;
             }
         };
         let sub_code = r.sub_code.clone().unwrap_or_default();
         match r.code.as_str() {
             "10000" => {
-                let _ = self
-                    .update(&slot, |t| {
-                        t.transition(Status::Success).ok()?;
-                        t.trade_no.clone_from(&r.trade_no);
-                        t.buyer_logon_id.clone_from(&r.buyer_logon_id);
-                        t.receipt_amount = r.receipt_amount;
-                        t.gmt_payment.clone_from(&r.gmt_payment);
-                        t.code = Some(r.code.clone());
-                        Some(vec![ev(t, "gateway_answer", detail)])
-                    })
-                    .await;
+                self.apply_answer(&slot, detail, |t| {
+                    t.transition(Status::Success).ok()?;
+                    t.trade_no.clone_from(&r.trade_no);
+                    t.buyer_logon_id.clone_from(&r.buyer_logon_id);
+                    t.receipt_amount = r.receipt_amount;
+                    t.gmt_payment.clone_from(&r.gmt_payment);
+                    t.code = Some(r.code.clone());
+                    Some(())
+                })
+                .await;
             }
             "10003" => {
-                let _ = self
-                    .update(&slot, |t| {
+                let go_on = self
+                    .apply_answer(&slot, detail, |t| {
                         t.phase = Phase::Polling;
                         t.trade_no.clone_from(&r.trade_no);
-                        Some(vec![ev(t, "gateway_answer", detail)])
+                        Some(())
                     })
                     .await;
-                let n = self.cfg.policy.poll_count;
-                self.poll_then_cancel(&slot, n).await;
+                if go_on.is_some() {
+                    let n = self.cfg.policy.poll_count;
+                    self.poll_then_cancel(&slot, n).await;
+                }
             }
-            "20000" => {
-                let _ = self
-                    .update(&slot, |t| {
+            _ if r.code == "20000"
+                || sub_code == sub::ACQ_SYSTEM_ERROR
+                || sub_code == sub::ACQ_TRADE_HAS_SUCCESS =>
+            {
+                let go_on = self
+                    .apply_answer(&slot, detail, |t| {
                         t.phase = Phase::Resolving;
-                        Some(vec![ev(t, "gateway_answer", detail)])
+                        Some(())
                     })
                     .await;
-                self.resolve_unknown(&slot).await;
-            }
-            _ if sub_code == sub::ACQ_SYSTEM_ERROR || sub_code == sub::ACQ_TRADE_HAS_SUCCESS => {
-                let _ = self
-                    .update(&slot, |t| {
-                        t.phase = Phase::Resolving;
-                        Some(vec![ev(t, "gateway_answer", detail)])
-                    })
-                    .await;
-                self.resolve_unknown(&slot).await;
+                if go_on.is_some() {
+                    self.resolve_unknown(&slot).await;
+                }
             }
             _ => {
-                let _ = self
-                    .update(&slot, |t| {
-                        t.transition(Status::Failed).ok()?;
-                        t.code = Some(r.code.clone());
-                        t.sub_code.clone_from(&r.sub_code);
-                        t.sub_msg.clone_from(&r.sub_msg);
-                        Some(vec![ev(t, "gateway_answer", detail)])
-                    })
-                    .await;
+                self.apply_answer(&slot, detail, |t| {
+                    t.transition(Status::Failed).ok()?;
+                    t.code = Some(r.code.clone());
+                    t.sub_code.clone_from(&r.sub_code);
+                    t.sub_msg.clone_from(&r.sub_msg);
+                    Some(())
+                })
+                .await;
             }
         }
+    }
+
+    /// Journals a gateway answer and applies `f` to the trade, unless the
+    /// trade is final or a cancel is in doubt (then only the cancel's answer
+    /// decides). `Some(trade)` when the flow should go on.
+    async fn apply_answer<F>(&self, slot: &Slot, detail: serde_json::Value, f: F) -> Option<Trade>
+    where
+        F: FnOnce(&mut Trade) -> Option<()>,
+    {
+        let t = self
+            .update(slot, |t| {
+                if t.phase != Phase::CancelPending && !t.status.is_final() {
+                    let mut changed = t.clone();
+                    if f(&mut changed).is_some() {
+                        *t = changed;
+                    }
+                }
+                Some(vec![ev(t, "gateway_answer", detail)])
+            })
+            .await
+            .ok()?;
+        (t.phase != Phase::CancelPending && !t.status.is_final()).then_some(t)
     }
 
     async fn query(&self, slot: &Slot) -> Seen {
@@ -1075,29 +1097,27 @@ impl Flows {
             let detail = answer_detail("alipay.trade.precreate", &out);
             match out {
                 Outcome::Answer(r) if r.code == "10000" => {
-                    let _ = me
-                        .update(&s2, |t| {
-                            t.transition(Status::WaitBuyerPay).ok()?;
-                            t.phase = Phase::Idle;
-                            t.qr_code.clone_from(&r.qr_code);
-                            t.code = Some(r.code.clone());
-                            Some(vec![ev(t, "gateway_answer", detail)])
-                        })
-                        .await;
+                    me.apply_answer(&s2, detail, |t| {
+                        t.transition(Status::WaitBuyerPay).ok()?;
+                        t.phase = Phase::Idle;
+                        t.qr_code.clone_from(&r.qr_code);
+                        t.code = Some(r.code.clone());
+                        Some(())
+                    })
+                    .await;
                 }
                 Outcome::Answer(r)
                     if r.code != "20000"
                         && r.sub_code.as_deref() != Some(sub::ACQ_SYSTEM_ERROR) =>
                 {
-                    let _ = me
-                        .update(&s2, |t| {
-                            t.transition(Status::Failed).ok()?;
-                            t.code = Some(r.code.clone());
-                            t.sub_code.clone_from(&r.sub_code);
-                            t.sub_msg.clone_from(&r.sub_msg);
-                            Some(vec![ev(t, "gateway_answer", detail)])
-                        })
-                        .await;
+                    me.apply_answer(&s2, detail, |t| {
+                        t.transition(Status::Failed).ok()?;
+                        t.code = Some(r.code.clone());
+                        t.sub_code.clone_from(&r.sub_code);
+                        t.sub_msg.clone_from(&r.sub_msg);
+                        Some(())
+                    })
+                    .await;
                 }
                 _ => {
                     // The QR code never reached the terminal: make sure nobody can pay it.

@@ -715,3 +715,32 @@ async fn precreate_result_is_relayed_to_the_merchant() {
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+/// The cashier cancels while the pay request is still without an answer
+/// (9001: the gateway holds it): the cancel decides, the late pay outcome is
+/// only journaled, and the ledger agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_while_the_pay_is_in_flight() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let (_, v) = t.pay("CF_1", &auth_code("9001"), "4.00", 0).await;
+    assert_eq!(v["status"], "PAYING", "{v}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (s, v) = t.call("POST", "/v1/trades/CF_1/cancel", None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("CLOSED")), "{v}");
+    // The pay's own outcome (a time-out) arrives later and changes nothing.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, v) = t.get("CF_1").await;
+    assert_eq!(v["status"], "CLOSED", "{v}");
+    let ledger = sim_get(&sim.base_url(), "/_sim/trades/CF_1").await;
+    assert!(agrees("CLOSED", &ledger), "{ledger:?}");
+    let events = sw.store().events("2021000000000001", "CF_1").unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == "cancel_sending"),
+        "{events:?}"
+    );
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
