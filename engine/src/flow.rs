@@ -101,6 +101,11 @@ pub(crate) struct Slot {
     state: Arc<Mutex<Trade>>,
     tx: watch::Sender<Trade>,
     cancel_running: Arc<Mutex<()>>,
+    /// Held while this process's pay or precreate request is on the wire: a cancel or
+    /// close waits for it, so it can never overtake the payment it undoes
+    /// (a cancel that reached the gateway first would leave the late
+    /// payment open there).
+    send_in_flight: Arc<Mutex<()>>,
 }
 
 pub(crate) struct RefundSlot {
@@ -384,7 +389,14 @@ impl Flows {
             state: Arc::new(Mutex::new(t)),
             tx,
             cancel_running: Arc::new(Mutex::new(())),
+            send_in_flight: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// Waits until no pay request of this trade is on the wire (bounded by
+    /// the gateway's request time-out).
+    async fn wait_send_done(slot: &Slot) {
+        drop(slot.send_in_flight.lock().await);
     }
 
     /// Applies `f` to a copy of the trade, commits the copy (and `extra`
@@ -690,10 +702,12 @@ impl Flows {
             return Ok(Self::wait_settled(&slot, wait).await);
         }
         tracing::info!(out_trade_no = o.out_trade_no.as_str(), amount = %o.total_amount, "pay accepted");
+        // Taken before the task starts, so no cancel can slip in before the send.
+        let sending = slot.send_in_flight.clone().lock_owned().await;
         let me = self.clone();
         let s2 = slot.clone();
         self.spawn(o.out_trade_no.as_str(), async move {
-            me.drive_pay(s2, biz).await
+            me.drive_pay(s2, biz, sending).await
         });
         Ok(Self::wait_settled(&slot, wait).await)
     }
@@ -701,12 +715,18 @@ impl Flows {
     /// The barcode payment. No notify_url: barcode payments have no
     /// asynchronous notification (seed 002 section 7); they are settled by
     /// their answer and by queries only.
-    async fn drive_pay(self: Arc<Self>, slot: Arc<Slot>, biz: PayBiz) {
+    async fn drive_pay(
+        self: Arc<Self>,
+        slot: Arc<Slot>,
+        biz: PayBiz,
+        sending: tokio::sync::OwnedMutexGuard<()>,
+    ) {
         let biz_content = to_biz_content(&biz);
         let out = self
             .gw
             .call::<PayResponse>(Method::TradePay, &biz_content, false)
             .await;
+        drop(sending);
         let detail = answer_detail("alipay.trade.pay", &out);
         let r = match out {
             Outcome::Answer(r) => r,
@@ -936,6 +956,7 @@ impl Flows {
     }
 
     async fn cancel_loop(&self, slot: &Slot, t: Trade, _guard: tokio::sync::OwnedMutexGuard<()>) {
+        Self::wait_send_done(slot).await;
         let mut backoff = self.cfg.policy.unknown_retry_initial;
         let mut failures = 0u32;
         loop {
@@ -1087,6 +1108,7 @@ impl Flows {
             self.check_same(&t, Kind::Precreate, &fp)?;
             return Ok(Self::wait_settled(&slot, wait).await);
         }
+        let sending = slot.send_in_flight.clone().lock_owned().await;
         let me = self.clone();
         let s2 = slot.clone();
         self.spawn(o.out_trade_no.as_str(), async move {
@@ -1094,6 +1116,7 @@ impl Flows {
                 .gw
                 .call::<PrecreateResponse>(Method::TradePrecreate, &to_biz_content(&biz), true)
                 .await;
+            drop(sending);
             let detail = answer_detail("alipay.trade.precreate", &out);
             match out {
                 Outcome::Answer(r) if r.code == "10000" => {
@@ -1194,6 +1217,7 @@ impl Flows {
         let me = self.clone();
         let s2 = slot.clone();
         self.spawn(no, async move {
+            Self::wait_send_done(&s2).await;
             let biz = to_biz_content(&TradeRefBiz {
                 out_trade_no: Some(t.out_trade_no.clone()),
                 ..Default::default()

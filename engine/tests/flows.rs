@@ -744,3 +744,47 @@ async fn cancel_while_the_pay_is_in_flight() {
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+/// A cancel sent the instant after `pay?wait=0` must not overtake the
+/// switch's own pay request: the gateway would then see the cancel first and
+/// the late payment would stay open there. Every trade must end the same on
+/// both sides (CLOSED, or SUCCESS when the payment won), nothing left
+/// WAIT_BUYER_PAY at the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn immediate_cancels_never_overtake_the_payment() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = std::sync::Arc::new(Term::new(&base));
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let no = format!("RACE_{i}");
+                let (s, v) = t.pay(&no, &auth_code("0000"), "3.00", 0).await;
+                assert_eq!(s, 200, "{v}");
+                let (s, v) = t
+                    .call("POST", &format!("/v1/trades/{no}/cancel"), None)
+                    .await;
+                // Either the cancel won (CLOSED) or the payment had already
+                // succeeded (409: refund it instead). Never anything else.
+                match s {
+                    200 => assert_eq!(v["status"], "CLOSED", "{v}"),
+                    409 => assert_eq!(v["error"]["code"], "trade_state", "{v}"),
+                    _ => panic!("{s} {v}"),
+                }
+                no
+            })
+        })
+        .collect();
+    for task in tasks {
+        let no = task.await.unwrap();
+        let v = t.until_final(&no, Duration::from_secs(20)).await;
+        let status = v["status"].as_str().unwrap_or("?").to_owned();
+        assert!(matches!(status.as_str(), "CLOSED" | "SUCCESS"), "{no}: {v}");
+        let ledger = sim_get(&sim.base_url(), &format!("/_sim/trades/{no}")).await;
+        assert!(agrees(&status, &ledger), "{no}: {status} vs {ledger:?}");
+    }
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
