@@ -52,7 +52,11 @@ fn verify(c: &mut Criterion) {
     let v_aws = aws_lc::Verifier::from_text(&pem).unwrap();
     let v_ring = ring::Verifier::from_text(&pem).unwrap();
     g.bench_function(BenchmarkId::new("aws-lc-rs", "prepared-key"), |b| {
-        b.iter(|| v_aws.verify(black_box(MSG.as_bytes()), black_box(&sig)).unwrap())
+        b.iter(|| {
+            v_aws
+                .verify(black_box(MSG.as_bytes()), black_box(&sig))
+                .unwrap()
+        })
     });
     g.bench_function(BenchmarkId::new("aws-lc-rs", "reparse-per-call"), |b| {
         b.iter(|| {
@@ -63,7 +67,11 @@ fn verify(c: &mut Criterion) {
         })
     });
     g.bench_function(BenchmarkId::new("ring", "prepared-key"), |b| {
-        b.iter(|| v_ring.verify(black_box(MSG.as_bytes()), black_box(&sig)).unwrap())
+        b.iter(|| {
+            v_ring
+                .verify(black_box(MSG.as_bytes()), black_box(&sig))
+                .unwrap()
+        })
     });
     g.finish();
 }
