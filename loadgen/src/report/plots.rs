@@ -10,7 +10,7 @@
 use plotters::prelude::*;
 
 use super::i18n::{t, Key};
-use super::{Lang, Report};
+use super::{Lang, Report, SecondReport};
 use crate::error::{LoadgenError, Result};
 
 /// A named line of the per-second series.
@@ -41,14 +41,15 @@ fn lower_ms(min_us: u64) -> f64 {
 /// Latency p50 / p99 / max per second (log scale).
 pub fn latency_over_time(r: &Report, lang: Lang) -> Result<String> {
     let e = err("latency_over_time");
+    let seconds = load_window(r);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
-        let n = r.series.len().max(1) as f64;
-        let top = upper_ms(r.series.iter().map(|s| s.max_us).max().unwrap_or(1000));
+        let n = seconds.len().max(1) as f64;
+        let top = upper_ms(seconds.iter().map(|s| s.max_us).max().unwrap_or(1000));
         let bottom = lower_ms(
-            r.series
+            seconds
                 .iter()
                 .filter(|s| s.achieved > 0)
                 .map(|s| s.p50_us)
@@ -74,8 +75,7 @@ pub fn latency_over_time(r: &Report, lang: Lang) -> Result<String> {
             ("max", RGBColor(198, 40, 40), |s| s.max_us),
         ];
         for (name, color, f) in lines {
-            let pts: Vec<(f64, f64)> = r
-                .series
+            let pts: Vec<(f64, f64)> = seconds
                 .iter()
                 .filter(|s| s.achieved > 0)
                 .map(|s| (s.second as f64 + 0.5, ms(f(s))))
@@ -102,13 +102,13 @@ pub fn latency_over_time(r: &Report, lang: Lang) -> Result<String> {
 /// Offered and achieved requests per second.
 pub fn tps(r: &Report, lang: Lang) -> Result<String> {
     let e = err("tps");
+    let seconds = load_window(r);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
-        let n = r.series.len().max(1) as f64;
-        let top = r
-            .series
+        let n = seconds.len().max(1) as f64;
+        let top = seconds
             .iter()
             .map(|s| s.offered.max(s.achieved))
             .max()
@@ -136,8 +136,7 @@ pub fn tps(r: &Report, lang: Lang) -> Result<String> {
             (t(lang, Key::Errors), errs, |s| s.errors),
         ];
         for (name, color, f) in series {
-            let pts: Vec<(f64, f64)> = r
-                .series
+            let pts: Vec<(f64, f64)> = seconds
                 .iter()
                 .map(|s| (s.second as f64 + 0.5, f(s) as f64))
                 .collect();
@@ -283,4 +282,16 @@ pub fn outcomes(r: &Report, lang: Lang) -> Result<String> {
         root.present().map_err(|x| e(x.to_string()))?;
     }
     Ok(svg)
+}
+
+/// The seconds of the series in which load was offered: the trailing seconds
+/// after the last intended send (answers draining) are left out of the
+/// over-time plots, where they would draw a false cliff. The tables keep them.
+fn load_window(r: &Report) -> &[SecondReport] {
+    let end = r
+        .series
+        .iter()
+        .rposition(|s| s.offered > 0)
+        .map_or(r.series.len(), |i| i + 1);
+    &r.series[..end]
 }
