@@ -612,6 +612,44 @@ impl Flows {
         Ok((slot, true))
     }
 
+    /// Before a new pay or precreate: the state of a cached trade with this
+    /// out_trade_no (the same request, or a 409), else admission of a new
+    /// trade. When the switch is closing or the circuit is open, a repeat of
+    /// a trade the journal holds still gets its state. `Ok(None)`: go on and
+    /// create the trade (a trade only in the journal is then met by the
+    /// unique insert: no read on the path of a new payment).
+    async fn existing_or_admit(
+        &self,
+        no: &str,
+        kind: Kind,
+        fp: &str,
+        wait: Duration,
+    ) -> Result<Option<Trade>, FlowError> {
+        let cached = self.trades.get(no).map(|s| s.clone());
+        if let Some(slot) = cached {
+            let t = Self::current(&slot).await;
+            self.check_same(&t, kind, fp)?;
+            return Ok(Some(Self::wait_settled(&slot, wait).await));
+        }
+        let refused = if self.closing() {
+            Some(FlowError::ShuttingDown)
+        } else {
+            self.gw
+                .admit_new_trade()
+                .err()
+                .map(|rem| FlowError::CircuitOpen(rem.as_millis()))
+        };
+        let Some(e) = refused else {
+            return Ok(None);
+        };
+        if let Some(slot) = self.load_trade(no).await? {
+            let t = Self::current(&slot).await;
+            self.check_same(&t, kind, fp)?;
+            return Ok(Some(Self::wait_settled(&slot, wait).await));
+        }
+        Err(e)
+    }
+
     fn check_same(&self, t: &Trade, kind: Kind, fp: &str) -> Result<(), FlowError> {
         if t.kind != kind || t.fingerprint != fp {
             return Err(FlowError::Conflict(format!(
@@ -638,30 +676,11 @@ impl Flows {
             "timeout_express": o.timeout_express.as_ref().map(|t| t.as_str()),
             "goods_detail": o.goods_detail,
         }));
-        // Cache only: a trade that is only in the journal is met by the
-        // unique insert below (no read on the path of a new payment).
-        let cached = self.trades.get(o.out_trade_no.as_str()).map(|s| s.clone());
-        if let Some(slot) = cached {
-            let t = Self::current(&slot).await;
-            self.check_same(&t, Kind::Pay, &fp)?;
-            return Ok(Self::wait_settled(&slot, wait).await);
-        }
-        let refused = if self.closing() {
-            Some(FlowError::ShuttingDown)
-        } else {
-            self.gw
-                .admit_new_trade()
-                .err()
-                .map(|rem| FlowError::CircuitOpen(rem.as_millis()))
-        };
-        if let Some(e) = refused {
-            // A repeat of a trade the journal holds still gets its state.
-            if let Some(slot) = self.load_trade(o.out_trade_no.as_str()).await? {
-                let t = Self::current(&slot).await;
-                self.check_same(&t, Kind::Pay, &fp)?;
-                return Ok(Self::wait_settled(&slot, wait).await);
-            }
-            return Err(e);
+        if let Some(t) = self
+            .existing_or_admit(o.out_trade_no.as_str(), Kind::Pay, &fp, wait)
+            .await?
+        {
+            return Ok(t);
         }
         let trade = self.new_trade(
             term,
@@ -1047,28 +1066,11 @@ impl Flows {
             "notify_url": o.notify_url,
         }));
         let wait = Duration::from_secs(60);
-        let cached = self.trades.get(o.out_trade_no.as_str()).map(|s| s.clone());
-        if let Some(slot) = cached {
-            let t = Self::current(&slot).await;
-            self.check_same(&t, Kind::Precreate, &fp)?;
-            return Ok(Self::wait_settled(&slot, wait).await);
-        }
-        let refused = if self.closing() {
-            Some(FlowError::ShuttingDown)
-        } else {
-            self.gw
-                .admit_new_trade()
-                .err()
-                .map(|rem| FlowError::CircuitOpen(rem.as_millis()))
-        };
-        if let Some(e) = refused {
-            // A repeat of a trade the journal holds still gets its state.
-            if let Some(slot) = self.load_trade(o.out_trade_no.as_str()).await? {
-                let t = Self::current(&slot).await;
-                self.check_same(&t, Kind::Precreate, &fp)?;
-                return Ok(Self::wait_settled(&slot, wait).await);
-            }
-            return Err(e);
+        if let Some(t) = self
+            .existing_or_admit(o.out_trade_no.as_str(), Kind::Precreate, &fp, wait)
+            .await?
+        {
+            return Ok(t);
         }
         let trade = self.new_trade(
             term,
