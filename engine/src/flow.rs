@@ -65,6 +65,18 @@ pub enum FlowError {
     Store(#[from] StoreError),
 }
 
+/// Whether cancel or close has anything to undo: a paid trade is refused
+/// (SUCCESS is final; reverse it with a refund), another final trade is
+/// answered as it stands.
+fn still_open(t: &Trade) -> Result<bool, FlowError> {
+    if t.status == Status::Success {
+        return Err(FlowError::NotAllowed(
+            "the trade is paid (SUCCESS, final); reverse it with a refund".into(),
+        ));
+    }
+    Ok(!t.status.is_final())
+}
+
 /// A validated barcode payment.
 #[derive(Debug, Clone)]
 pub struct PayOrder {
@@ -1174,12 +1186,7 @@ impl Flows {
         no: &str,
     ) -> Result<Trade, FlowError> {
         let (slot, t) = self.visible_slot(term, no).await?;
-        if t.status == Status::Success {
-            return Err(FlowError::NotAllowed(
-                "the trade is paid (SUCCESS, final); reverse it with a refund".into(),
-            ));
-        }
-        if t.status.is_final() {
+        if !still_open(&t)? {
             return Ok(t);
         }
         // Mark "cancel pending" before answering, so the answer is never the
@@ -1202,12 +1209,7 @@ impl Flows {
         no: &str,
     ) -> Result<Trade, FlowError> {
         let (slot, t) = self.visible_slot(term, no).await?;
-        if t.status == Status::Success {
-            return Err(FlowError::NotAllowed(
-                "the trade is paid (SUCCESS, final) and cannot be closed; use a refund".into(),
-            ));
-        }
-        if t.status.is_final() {
+        if !still_open(&t)? {
             return Ok(t);
         }
         let Ok(guard) = slot.cancel_running.clone().try_lock_owned() else {
