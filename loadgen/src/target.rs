@@ -654,6 +654,14 @@ struct AnyNode {
     action: Option<String>,
 }
 
+impl AnyNode {
+    /// The outcome of a non-10000 answer: a 40004 is a business answer the
+    /// mix asked for; any other code counts as an error.
+    fn refused(&self) -> Outcome {
+        Outcome::gateway(&self.code, self.sub_code.as_deref(), self.code != "40004")
+    }
+}
+
 /// The demo app (API.md 2): id and keys, INSECURE, for the demo and tests.
 pub mod demo_keys {
     /// The demo app id the simulator serves.
@@ -831,9 +839,7 @@ impl Target for GatewayTarget {
                             Ok(n) if n.code == "10000" => {
                                 Outcome::status(n.trade_status.unwrap_or_else(|| "10000".into()))
                             }
-                            Ok(n) => {
-                                Outcome::gateway(&n.code, n.sub_code.as_deref(), n.code != "40004")
-                            }
+                            Ok(n) => n.refused(),
                             Err(o) => o,
                         };
                         (op, o)
@@ -854,9 +860,7 @@ impl Target for GatewayTarget {
                                 self.book.refunded(&no, 1);
                                 Outcome::status("REFUND SUCCESS")
                             }
-                            Ok(n) => {
-                                Outcome::gateway(&n.code, n.sub_code.as_deref(), n.code != "40004")
-                            }
+                            Ok(n) => n.refused(),
                             Err(o) => o,
                         };
                         (op, o)
@@ -882,9 +886,7 @@ impl Target for GatewayTarget {
                                     n.action.unwrap_or_default()
                                 ))
                             }
-                            Ok(n) => {
-                                Outcome::gateway(&n.code, n.sub_code.as_deref(), n.code != "40004")
-                            }
+                            Ok(n) => n.refused(),
                             Err(o) => o,
                         };
                         (op, o)
