@@ -155,6 +155,27 @@ pub mod sub {
     pub const ACQ_DISCORDANT_REPEAT_REQUEST: &str = "ACQ.DISCORDANT_REPEAT_REQUEST";
     pub const ACQ_TRADE_NOT_ALLOW_REFUND: &str = "ACQ.TRADE_NOT_ALLOW_REFUND";
     pub const ACQ_REFUND_FEE_ERROR: &str = "ACQ.REFUND_FEE_ERROR";
+    // 40004, alipay.trade.pay: the rest of seed 004's error table
+    pub const ACQ_PULL_MOBILE_CASHIER_FAIL: &str = "ACQ.PULL_MOBILE_CASHIER_FAIL";
+    pub const ACQ_MOBILE_PAYMENT_SWITCH_OFF: &str = "ACQ.MOBILE_PAYMENT_SWITCH_OFF";
+    pub const ACQ_BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR: &str =
+        "ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR";
+    pub const ACQ_BEYOND_PAY_RESTRICTION: &str = "ACQ.BEYOND_PAY_RESTRICTION";
+    pub const ACQ_BEYOND_PER_RECEIPT_RESTRICTION: &str = "ACQ.BEYOND_PER_RECEIPT_RESTRICTION";
+    pub const ACQ_BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR: &str =
+        "ACQ.BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR";
+    pub const ACQ_SELLER_BEEN_BLOCKED: &str = "ACQ.SELLER_BEEN_BLOCKED";
+    pub const ACQ_ERROR_BUYER_CERTIFY_LEVEL_LIMIT: &str = "ACQ.ERROR_BUYER_CERTIFY_LEVEL_LIMIT";
+    pub const ACQ_NO_PAYMENT_INSTRUMENTS_AVAILABLE: &str = "ACQ.NO_PAYMENT_INSTRUMENTS_AVAILABLE";
+    pub const ACQ_USER_FACE_PAYMENT_SWITCH_OFF: &str = "ACQ.USER_FACE_PAYMENT_SWITCH_OFF";
+    pub const ACQ_SUB_MERCHANT_CREATE_FAIL: &str = "ACQ.SUB_MERCHANT_CREATE_FAIL";
+    pub const ACQ_SUB_MERCHANT_TYPE_INVALID: &str = "ACQ.SUB_MERCHANT_TYPE_INVALID";
+    pub const ACQ_AGREEMENT_NOT_EXIST: &str = "ACQ.AGREEMENT_NOT_EXIST";
+    pub const ACQ_AGREEMENT_INVALID: &str = "ACQ.AGREEMENT_INVALID";
+    pub const ACQ_AGREEMENT_STATUS_NOT_NORMAL: &str = "ACQ.AGREEMENT_STATUS_NOT_NORMAL";
+    pub const ACQ_MERCHANT_AGREEMENT_NOT_EXIST: &str = "ACQ.MERCHANT_AGREEMENT_NOT_EXIST";
+    pub const ACQ_MERCHANT_AGREEMENT_INVALID: &str = "ACQ.MERCHANT_AGREEMENT_INVALID";
+    pub const ACQ_MERCHANT_STATUS_NOT_NORMAL: &str = "ACQ.MERCHANT_STATUS_NOT_NORMAL";
     /// Bill download: no bill for that date (UNCONFIRMED in SPEC).
     pub const ISP_BILL_NOT_EXIST: &str = "isp.bill_not_exist";
 
@@ -212,6 +233,210 @@ pub mod sub {
     }
 }
 
+/// One row of a gateway error table: the sub-code, the seed's description
+/// (错误描述, which the simulator sends as `sub_msg`) and its remedy (解决方案).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubCodeDoc {
+    pub sub_code: &'static str,
+    pub description: &'static str,
+    pub remedy: &'static str,
+}
+
+/// The business error table of `alipay.trade.pay` (seed 004, 业务错误码), in
+/// the seed's order: 37 sub-codes, each with its exact description and remedy.
+pub const PAY_SUB_CODES: [SubCodeDoc; 37] = [
+    SubCodeDoc {
+        sub_code: sub::ACQ_SYSTEM_ERROR,
+        description: "接口返回错误",
+        remedy: "请立即调用查询订单API,查询当前订单的状态,并根据订单状态决定下一步的操作,如果多次调用依然报此错误码,请联系支付宝客服",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_INVALID_PARAMETER,
+        description: "参数无效",
+        remedy: "检查请求参数,修改后重新发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_ACCESS_FORBIDDEN,
+        description: "无权限使用接口",
+        remedy: "未签约条码支付或者合同已到期",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_EXIST_FORBIDDEN_WORD,
+        description: "订单信息中包含违禁词",
+        remedy: "修改订单信息后,重新发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_PARTNER_ERROR,
+        description: "应用APP_ID填写错误",
+        remedy: "联系支付宝小二(联系支付宝文档右边的客服头像或到支持中心咨询),确认APP_ID的状态",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_TOTAL_FEE_EXCEED,
+        description: "订单总金额超过限额",
+        remedy: "修改订单金额再发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_PAYMENT_AUTH_CODE_INVALID,
+        description: "支付授权码无效",
+        remedy: "用户刷新条码后,重新扫码发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_CONTEXT_INCONSISTENT,
+        description: "交易信息被篡改",
+        remedy: "更换商家订单号后,重新发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_TRADE_HAS_SUCCESS,
+        description: "交易已被支付",
+        remedy: "确认该笔交易信息是否为当前买家的,如果是则认为交易付款成功,如果不是则更换商家订单号后,重新发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_TRADE_HAS_CLOSE,
+        description: "交易已经关闭",
+        remedy: "更换商家订单号后,重新发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BUYER_BALANCE_NOT_ENOUGH,
+        description: "买家余额不足",
+        remedy: "买家绑定新的银行卡或者支付宝余额有钱后再发起支付",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BUYER_BANKCARD_BALANCE_NOT_ENOUGH,
+        description: "用户银行卡余额不足",
+        remedy: "建议买家更换支付宝进行支付或者更换其它付款方式",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_ERROR_BALANCE_PAYMENT_DISABLE,
+        description: "余额支付功能关闭",
+        remedy: "用户打开余额支付开关后,再重新进行支付",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BUYER_SELLER_EQUAL,
+        description: "买卖家不能相同",
+        remedy: "更换买家重新付款",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_TRADE_BUYER_NOT_MATCH,
+        description: "交易买家不匹配",
+        remedy: "更换商家订单号后,重新发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BUYER_ENABLE_STATUS_FORBID,
+        description: "买家状态非法",
+        remedy: "用户联系支付宝小二(联系支付宝文档右边的客服头像或到支持中心咨询),确认买家状态为什么非法",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_PULL_MOBILE_CASHIER_FAIL,
+        description: "唤起移动收银台失败",
+        remedy: "用户刷新条码后,重新扫码发起请求",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_MOBILE_PAYMENT_SWITCH_OFF,
+        description: "用户的无线支付开关关闭",
+        remedy: "用户在PC上打开无线支付开关后,再重新发起支付",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_PAYMENT_FAIL,
+        description: "支付失败",
+        remedy: "用户刷新条码后,重新发起请求,如果重试一次后仍未成功,更换其它方式付款",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR,
+        description: "买家付款日限额超限",
+        remedy: "更换买家进行支付",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BEYOND_PAY_RESTRICTION,
+        description: "商户收款额度超限",
+        remedy: "联系支付宝小二提高限额(联系电话:0571-88158090)",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BEYOND_PER_RECEIPT_RESTRICTION,
+        description: "商户收款金额超过月限额",
+        remedy: "联系支付宝小二提高限额(联系电话:0571-88158090)",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR,
+        description: "买家付款月额度超限",
+        remedy: "让买家更换账号后,重新付款或者更换其它付款方式",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_SELLER_BEEN_BLOCKED,
+        description: "商家账号被冻结",
+        remedy: "联系支付宝小二,解冻账号(联系电话:95188)",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_ERROR_BUYER_CERTIFY_LEVEL_LIMIT,
+        description: "买家未通过人行认证",
+        remedy: "让用户联系支付宝小二并更换其它付款方式(联系电话:95188)",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_PAYMENT_REQUEST_HAS_RISK,
+        description: "支付有风险",
+        remedy: "更换其它付款方式",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_NO_PAYMENT_INSTRUMENTS_AVAILABLE,
+        description: "没用可用的支付工具",
+        remedy: "更换其它付款方式",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_USER_FACE_PAYMENT_SWITCH_OFF,
+        description: "用户当面付付款开关关闭",
+        remedy: "让用户在手机上打开当面付付款开关",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_INVALID_STORE_ID,
+        description: "商户门店编号无效",
+        remedy: "检查传入的门店编号是否有效",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_SUB_MERCHANT_CREATE_FAIL,
+        description: "二级商户创建失败",
+        remedy: "检查上送的二级商户信息是否有效",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_SUB_MERCHANT_TYPE_INVALID,
+        description: "二级商户类型非法",
+        remedy: "检查上传的二级商户类型是否有效",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_AGREEMENT_NOT_EXIST,
+        description: "用户协议不存在",
+        remedy: "确认代扣业务传入的协议号对应的协议是否已解约",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_AGREEMENT_INVALID,
+        description: "用户协议失效",
+        remedy: "代扣业务传入的协议号对应的用户协议已经失效,需要用户重新签约",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_AGREEMENT_STATUS_NOT_NORMAL,
+        description: "用户协议状态非NORMAL",
+        remedy: "代扣业务用户协议状态非正常状态,需要用户解约后重新签约",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_MERCHANT_AGREEMENT_NOT_EXIST,
+        description: "商户协议不存在",
+        remedy: "确认商户与支付宝是否已签约",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_MERCHANT_AGREEMENT_INVALID,
+        description: "商户协议已失效",
+        remedy: "商户与支付宝合同已失效,需要重新签约",
+    },
+    SubCodeDoc {
+        sub_code: sub::ACQ_MERCHANT_STATUS_NOT_NORMAL,
+        description: "商户协议状态非正常状态",
+        remedy: "商户与支付宝的合同非正常状态,需要重新签商户合同",
+    },
+];
+
+/// The seed's description of a pay sub-code (the `sub_msg` a gateway sends).
+pub fn pay_sub_code_doc(sub_code: &str) -> Option<&'static SubCodeDoc> {
+    PAY_SUB_CODES.iter().find(|d| d.sub_code == sub_code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +471,20 @@ mod tests {
             assert_eq!(Code::parse(c.as_str()), Some(c));
         }
         assert_eq!(Code::parse("12345"), None);
+    }
+
+    #[test]
+    fn pay_table_is_the_seeds() {
+        assert_eq!(PAY_SUB_CODES.len(), 37);
+        let mut seen = std::collections::HashSet::new();
+        for d in PAY_SUB_CODES {
+            assert!(d.sub_code.starts_with("ACQ."), "{}", d.sub_code);
+            assert!(seen.insert(d.sub_code), "{} twice", d.sub_code);
+            assert!(!d.description.is_empty() && !d.remedy.is_empty());
+        }
+        assert_eq!(
+            pay_sub_code_doc(sub::ACQ_PAYMENT_AUTH_CODE_INVALID).map(|d| d.description),
+            Some("支付授权码无效")
+        );
     }
 }
