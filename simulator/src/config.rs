@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub password_delay_secs: Option<f64>,
     pub client_timeout_hint_secs: Option<f64>,
     pub timestamp_window_secs: Option<u64>,
+    /// Magic 9003: milliseconds from the dropped connection to the landing (not scaled).
+    pub late_landing_ms: Option<u64>,
     pub default_trade_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub notify_insecure_tls: Option<bool>,
@@ -96,6 +98,9 @@ impl FileConfig {
         }
         if let Some(v) = self.client_timeout_hint_secs {
             cfg.client_timeout_hint = secs(v, "client_timeout_hint_secs")?;
+        }
+        if let Some(v) = self.late_landing_ms {
+            cfg.late_landing = Duration::from_millis(v);
         }
         if let Some(v) = self.timestamp_window_secs {
             cfg.timestamp_window = Duration::from_secs(v);

@@ -68,6 +68,8 @@ pub struct TradeView {
     pub terminal_id: Option<String>,
     /// False for a precreated QR not scanned yet (profile `behaviour.precreate_hidden_until_scan`).
     pub visible: bool,
+    /// Booked by a 9003 late landing, after the connection was dropped.
+    pub landed_late: bool,
     pub refunds: Vec<RefundView>,
     pub history: Vec<HistoryView>,
 }
@@ -108,6 +110,7 @@ impl TradeView {
             store_id: t.store_id.clone(),
             terminal_id: t.terminal_id.clone(),
             visible: t.visible,
+            landed_late: t.landed_late,
             refunds: t
                 .refunds
                 .iter()
@@ -150,6 +153,27 @@ fn read_trade(sim: &Sim, out_trade_no: &str) -> Option<TradeView> {
     Some(view)
 }
 
+/// 404 for an out_trade_no without a trade, telling what the gateway knows
+/// of it: a 9003 payment still to land, a cancel received while unbooked.
+fn not_booked(sim: &Sim, out_trade_no: &str) -> ControlResponse {
+    let mut v = json!({ "error": "not found" });
+    if let Some(at) = sim.ledger.pending_landing_of(out_trade_no) {
+        v["pending_late_landing"] = json!({
+            "lands_at": clock::format_gateway_time(at),
+            "lands_at_ms": at.unix_timestamp_nanos() / 1_000_000,
+        });
+    }
+    if let Some(c) = sim.ledger.cancelled_unknown_of(out_trade_no) {
+        v["cancelled_unknown"] = json!({
+            "at": clock::format_gateway_time(c.at),
+            "block": c.block,
+            "refused_pays": c.refused_pays,
+            "blocked_landings": c.blocked_landings,
+        });
+    }
+    json_resp(StatusCode::NOT_FOUND, &v)
+}
+
 /// Handles `/_sim/<rest>`.
 pub fn handle(
     sim: &Arc<Sim>,
@@ -189,7 +213,7 @@ pub fn handle(
         }
         (&Method::GET, ["trades", otn]) => match read_trade(sim, otn) {
             Some(v) => json_resp(StatusCode::OK, &v),
-            None => not_found(),
+            None => not_booked(sim, otn),
         },
         (&Method::POST, ["trades", otn, "buyer-pay"]) => {
             let Some(k) = sim.ledger.key_of_out_trade_no(otn) else {

@@ -76,6 +76,33 @@ pub struct Trade {
     /// precreated QR is hidden until the buyer scans it when the profile's
     /// `behaviour.precreate_hidden_until_scan` is set (as on the real gateway).
     pub visible: bool,
+    /// Booked by a 9003 late landing (after the connection was dropped).
+    pub landed_late: bool,
+}
+
+/// An out_trade_no that alipay.trade.cancel was asked to cancel while the
+/// gateway had not booked it (profile `behaviour.cancel_unknown`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelledUnknown {
+    pub app_id: String,
+    pub out_trade_no: String,
+    /// The first such cancel.
+    pub at: OffsetDateTime,
+    /// Cancelled under `cancel_unknown = "close_and_block"`: later pays are
+    /// refused whatever `late_pay_after_cancel` says.
+    pub block: bool,
+    /// Pays refused (ACQ.TRADE_HAS_CLOSE) since.
+    pub refused_pays: u32,
+    /// 9003 late landings that did not book since.
+    pub blocked_landings: u32,
+}
+
+/// A 9003 payment accepted but not booked yet: it lands at `lands_at`.
+#[derive(Debug, Clone)]
+pub struct PendingLanding {
+    /// The trade as it will be booked (still WAIT_BUYER_PAY).
+    pub trade: Trade,
+    pub lands_at: OffsetDateTime,
 }
 
 impl Trade {
@@ -156,6 +183,11 @@ pub struct Ledger {
     pub trades: DashMap<String, Trade>,
     pub by_trade_no: DashMap<String, String>,
     pub by_out_trade_no: DashMap<String, String>,
+    /// Cancels of unbooked out_trade_nos, by ledger key. Lock order: a
+    /// `trades` shard may be held while this map is touched, never the reverse.
+    pub cancelled_unknown: DashMap<String, CancelledUnknown>,
+    /// 9003 payments waiting to land, by trade serial (same lock order).
+    pub pending_late: DashMap<u64, PendingLanding>,
     serial: AtomicU64,
 }
 
@@ -218,6 +250,7 @@ impl Ledger {
             }
             keep
         });
+        self.cancelled_unknown.retain(|_, c| now - c.at < retention);
         gone.into_iter()
             .map(|(k, tn, otn)| {
                 self.by_trade_no.remove(&tn);
@@ -232,6 +265,25 @@ impl Ledger {
         self.trades.clear();
         self.by_trade_no.clear();
         self.by_out_trade_no.clear();
+        self.cancelled_unknown.clear();
+        self.pending_late.clear();
+    }
+
+    /// The cancel of an unbooked out_trade_no, if any (control API).
+    pub fn cancelled_unknown_of(&self, out_trade_no: &str) -> Option<CancelledUnknown> {
+        self.cancelled_unknown
+            .iter()
+            .find(|e| e.value().out_trade_no == out_trade_no)
+            .map(|e| e.value().clone())
+    }
+
+    /// The earliest pending 9003 landing of an out_trade_no, if any (control API).
+    pub fn pending_landing_of(&self, out_trade_no: &str) -> Option<OffsetDateTime> {
+        self.pending_late
+            .iter()
+            .filter(|e| e.value().trade.out_trade_no == out_trade_no)
+            .map(|e| e.value().lands_at)
+            .min()
     }
 }
 

@@ -71,6 +71,9 @@ pub struct SimConfig {
     pub profile: Profile,
     /// How long magic 9001 (and a profile hang) holds the connection before dropping it.
     pub client_timeout_hint: Duration,
+    /// Magic 9003: how long after its connection is dropped (at
+    /// `client_timeout_hint`) the payment lands. Real time, not scaled.
+    pub late_landing: Duration,
     /// Accepted distance between the request `timestamp` (Beijing time) and
     /// the simulator's clock; farther is `isv.invalid-timestamp`.
     pub timestamp_window: Duration,
@@ -100,6 +103,7 @@ impl std::fmt::Debug for SimConfig {
             .field("alipay_private_key", &"<redacted>")
             .field("profile", &self.profile)
             .field("client_timeout_hint", &self.client_timeout_hint)
+            .field("late_landing", &self.late_landing)
             .field("timestamp_window", &self.timestamp_window)
             .finish_non_exhaustive()
     }
@@ -120,6 +124,7 @@ impl SimConfig {
             alipay_private_key: DEMO_ALIPAY_PRIVATE_KEY.to_owned(),
             profile: Profile::default(),
             client_timeout_hint: Duration::from_secs(20),
+            late_landing: Duration::from_millis(3000),
             timestamp_window: Duration::from_secs(15 * 60),
             max_body_bytes: 1 << 20,
             default_trade_timeout: Duration::from_secs(2 * 3600),

@@ -37,6 +37,10 @@ struct Args {
     /// How long a hung request (9001) holds the connection, seconds [default: 20].
     #[arg(long)]
     client_timeout_hint: Option<f64>,
+    /// How long after a 9003 pay's connection is dropped the payment lands,
+    /// real milliseconds, not scaled [default: 3000].
+    #[arg(long)]
+    late_landing_ms: Option<u64>,
     /// Accepted timestamp skew, seconds [default: 900].
     #[arg(long)]
     timestamp_window: Option<u64>,
@@ -81,6 +85,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.client_timeout_hint {
         cfg.client_timeout_hint = secs(v, "client-timeout-hint")?;
+    }
+    if let Some(v) = args.late_landing_ms {
+        cfg.late_landing = Duration::from_millis(v);
     }
     if let Some(v) = args.timestamp_window {
         cfg.timestamp_window = Duration::from_secs(v);

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use dashmap::mapref::entry::Entry;
-use protocol::codes::sub;
+use protocol::codes::{pay_sub_code_doc, sub, PAY_SUB_CODES};
 use protocol::response::{
     serialize_node, BillUrlResponse, CancelResponse, CloseResponse, CreateResponse, FundBill,
     PayResponse, PrecreateResponse, QueryResponse, RefundQueryResponse, RefundResponse,
@@ -21,8 +21,8 @@ use rand::Rng;
 use time::OffsetDateTime;
 
 use crate::biz::{Biz, BizError};
-use crate::ledger::{self, Refund, Trade, TradeKind};
-use crate::profile::{fnv1a, rng_for};
+use crate::ledger::{self, CancelledUnknown, PendingLanding, Refund, Trade, TradeKind};
+use crate::profile::{fnv1a, rng_for, CancelUnknown, LatePayAfterCancel};
 use crate::state::Sim;
 
 /// What happens to the connection besides the answer.
@@ -66,6 +66,12 @@ fn gt(t: OffsetDateTime) -> String {
 
 fn sub_msg(code: &str) -> String {
     sub::sub_msg_zh(code).unwrap_or("业务处理失败").to_owned()
+}
+
+/// The `sub_msg` of an alipay.trade.pay answer: the seed's description (seed
+/// 004's error table) where the sub-code is in it, else [`sub_msg`].
+fn pay_sub_msg(code: &str) -> String {
+    pay_sub_code_doc(code).map_or_else(|| sub_msg(code), |d| d.description.to_owned())
 }
 
 /// A 40004 node of response type `T` with extra fields set by `f`.
@@ -128,6 +134,8 @@ fn zero() -> Option<Money> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PayScenario {
     Success,
+    /// Paid and booked, but the 10000 answer disagrees with the request (9004, 9005).
+    Tampered(AnswerFault),
     Password {
         paid: bool,
     },
@@ -136,10 +144,67 @@ enum PayScenario {
     },
     Failed {
         sub_code: String,
-        closed_trade: bool,
+        books: FailedBooks,
     },
     Hang,
+    /// 9003: held like a hang, booked `late_landing` after the drop.
+    LateLanding,
+    /// The out_trade_no was cancelled while unbooked and the profile (or a
+    /// `close_and_block` cancel) refuses later pays: ACQ.TRADE_HAS_CLOSE.
+    RefusedAfterCancel,
     Reset,
+}
+
+/// What a 40004 answer to a new pay leaves in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailedBooks {
+    /// No trade (the pay failed before a trade existed).
+    Nothing,
+    /// A TRADE_CLOSED trade, no money taken.
+    Closed,
+    /// A TRADE_SUCCESS trade (ACQ.TRADE_HAS_SUCCESS: an earlier attempt paid).
+    Paid,
+}
+
+/// How a 10000 answer to a pay is made to disagree with its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerFault {
+    /// 9004: `total_amount` 0.01 more than requested.
+    AmountOffByOneFen,
+    /// 9005: `out_trade_no` with "X" appended.
+    OutTradeNoSuffixed,
+}
+
+/// The magic value `41NN` (NN = 01..37): seed 004's NN-th pay sub-code.
+fn magic_sub_code(last4: &str) -> Option<PayScenario> {
+    let nn: usize = last4.strip_prefix("41")?.parse().ok()?;
+    let doc = PAY_SUB_CODES.get(nn.checked_sub(1)?)?;
+    let books = match doc.sub_code {
+        sub::ACQ_TRADE_HAS_SUCCESS => FailedBooks::Paid,
+        sub::ACQ_TRADE_HAS_CLOSE => FailedBooks::Closed,
+        _ => FailedBooks::Nothing,
+    };
+    Some(PayScenario::Failed {
+        sub_code: doc.sub_code.to_owned(),
+        books,
+    })
+}
+
+/// What a sub-code drawn from the profile's `pay.business_failed_sub_codes` books.
+fn profile_failed_books(sub_code: &str) -> FailedBooks {
+    match sub_code {
+        sub::ACQ_TRADE_HAS_SUCCESS => FailedBooks::Paid,
+        sub::ACQ_PAYMENT_AUTH_CODE_INVALID | sub::ACQ_SYSTEM_ERROR => FailedBooks::Nothing,
+        _ => FailedBooks::Closed,
+    }
+}
+
+/// Whether a pay (or a 9003 landing) for ledger key `k` is refused because
+/// the out_trade_no was cancelled while unbooked. Reads only.
+fn refused_after_cancel(sim: &Sim, k: &str) -> bool {
+    sim.ledger.cancelled_unknown.get(k).is_some_and(|c| {
+        c.block || sim.profile().behaviour.late_pay_after_cancel == LatePayAfterCancel::Refused
+    })
 }
 
 fn decide_pay(sim: &Sim, last4: &str, total: Money, out_trade_no: &str) -> PayScenario {
@@ -151,18 +216,24 @@ fn decide_pay(sim: &Sim, last4: &str, total: Money, out_trade_no: &str) -> PaySc
         "4004" => {
             return PayScenario::Failed {
                 sub_code: sub::ACQ_PAYMENT_AUTH_CODE_INVALID.into(),
-                closed_trade: false,
+                books: FailedBooks::Nothing,
             }
         }
         "4005" => {
             return PayScenario::Failed {
                 sub_code: sub::ACQ_BUYER_BALANCE_NOT_ENOUGH.into(),
-                closed_trade: true,
+                books: FailedBooks::Closed,
             }
         }
         "9001" => return PayScenario::Hang,
         "9002" => return PayScenario::Reset,
+        "9003" => return PayScenario::LateLanding,
+        "9004" => return PayScenario::Tampered(AnswerFault::AmountOffByOneFen),
+        "9005" => return PayScenario::Tampered(AnswerFault::OutTradeNoSuffixed),
         _ => {}
+    }
+    if let Some(s) = magic_sub_code(last4) {
+        return s;
     }
     if total >= Money::from_fen(100_000) {
         return PayScenario::Password { paid: true };
@@ -210,11 +281,8 @@ fn decide_pay(sim: &Sim, last4: &str, total: Money, out_trade_no: &str) -> PaySc
         } else {
             codes[rng.gen_range(0..codes.len())].clone()
         };
-        let closed_trade = sub_code != sub::ACQ_PAYMENT_AUTH_CODE_INVALID;
-        return PayScenario::Failed {
-            sub_code,
-            closed_trade,
-        };
+        let books = profile_failed_books(&sub_code);
+        return PayScenario::Failed { sub_code, books };
     }
     PayScenario::Success
 }
@@ -269,6 +337,7 @@ fn new_trade(sim: &Sim, n: NewTrade<'_>, at: OffsetDateTime) -> Trade {
         qr_code: None,
         cancel_action: None,
         visible: true,
+        landed_late: false,
     }
 }
 
@@ -291,6 +360,40 @@ fn pay_node(t: &Trade) -> PayResponse {
         store_name: t.store_id.as_ref().map(|s| format!("门店{s}")),
         ..Default::default()
     }
+}
+
+/// A 10000 pay answer made to disagree with the request (the ledger stays truthful).
+fn tampered_pay_node(t: &Trade, f: AnswerFault) -> String {
+    let mut r = pay_node(t);
+    match f {
+        AnswerFault::AmountOffByOneFen => {
+            r.total_amount = Some(t.total.checked_add(Money::from_fen(1)).unwrap_or(t.total));
+        }
+        AnswerFault::OutTradeNoSuffixed => r.out_trade_no = Some(format!("{}X", t.out_trade_no)),
+    }
+    serialize_node(&r)
+}
+
+/// A 40004 answer to a pay: the seed's sub_msg, zero amounts, the
+/// out_trade_no and (when a trade was booked) its trade_no and buyer.
+fn pay_failed(sub_code: &str, out: &str, booked: Option<&Trade>) -> MethodReply {
+    let (tn, bl) = booked.map_or((None, None), |t| {
+        (Some(t.trade_no.clone()), t.buyer_logon_id.clone())
+    });
+    failed!(
+        PayResponse,
+        sub_code,
+        pay_sub_msg(sub_code),
+        |r: &mut PayResponse| {
+            r.out_trade_no = Some(out.to_owned());
+            r.trade_no = tn;
+            r.buyer_logon_id = bl;
+            r.buyer_pay_amount = zero();
+            r.invoice_amount = zero();
+            r.point_amount = zero();
+            r.receipt_amount = zero();
+        }
+    )
 }
 
 fn pay_in_process_node(t: &Trade) -> String {
@@ -320,7 +423,13 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
         Ok(v) => v,
         Err(e) => {
             let out = biz.opt("out_trade_no").ok().flatten();
-            return failed!(PayResponse, e.sub_code, e.sub_msg, |r: &mut PayResponse| {
+            // A field-naming ACQ.INVALID_PARAMETER keeps its own message; the
+            // other sub-codes of the pay table carry the seed's description.
+            let msg = match pay_sub_code_doc(e.sub_code) {
+                Some(d) if e.sub_code != sub::ACQ_INVALID_PARAMETER => d.description.to_owned(),
+                _ => e.sub_msg,
+            };
+            return failed!(PayResponse, e.sub_code, msg, |r: &mut PayResponse| {
                 r.out_trade_no = out;
                 r.buyer_pay_amount = zero();
                 r.invoice_amount = zero();
@@ -353,17 +462,18 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
             if t.expire_if_due(at) {
                 changed.push(t.clone());
             }
+            let fail = |c: &str| failed!(PayResponse, c, pay_sub_msg(c));
             if t.kind != TradeKind::Pay || t.total != total || t.subject != subject {
-                failed!(PayResponse, sub::ACQ_CONTEXT_INCONSISTENT)
+                fail(sub::ACQ_CONTEXT_INCONSISTENT)
             } else {
                 match t.status {
                     TradeStatus::TradeSuccess | TradeStatus::TradeFinished => {
-                        failed!(PayResponse, sub::ACQ_TRADE_HAS_SUCCESS)
+                        fail(sub::ACQ_TRADE_HAS_SUCCESS)
                     }
-                    TradeStatus::TradeClosed => failed!(PayResponse, sub::ACQ_TRADE_HAS_CLOSE),
+                    TradeStatus::TradeClosed => fail(sub::ACQ_TRADE_HAS_CLOSE),
                     TradeStatus::WaitBuyerPay => {
                         if t.auth_code_hash.is_some_and(|h| h != auth_hash) {
-                            failed!(PayResponse, sub::ACQ_TRADE_BUYER_NOT_MATCH)
+                            fail(sub::ACQ_TRADE_BUYER_NOT_MATCH)
                         } else {
                             // The buyer is still entering the password: same answer again.
                             MethodReply::node(pay_in_process_node(t))
@@ -373,31 +483,28 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
             }
         }
         Entry::Vacant(v) => {
-            let scenario = decide_pay(sim, auth.last4(), total, &out);
-            if scenario == PayScenario::Reset {
-                return MethodReply::fault(Fault::Reset);
-            }
-            if matches!(
-                scenario,
-                PayScenario::Unknown { paid: false }
-                    | PayScenario::Failed {
-                        closed_trade: false,
-                        ..
+            // Decision first (reads only), then its effects.
+            let scenario = if refused_after_cancel(sim, &k) {
+                PayScenario::RefusedAfterCancel
+            } else {
+                decide_pay(sim, auth.last4(), total, &out)
+            };
+            match &scenario {
+                PayScenario::Reset => return MethodReply::fault(Fault::Reset),
+                PayScenario::Unknown { paid: false } => {
+                    return MethodReply::node(unknown_error_node())
+                }
+                PayScenario::RefusedAfterCancel => {
+                    if let Some(mut c) = sim.ledger.cancelled_unknown.get_mut(&k) {
+                        c.refused_pays += 1;
                     }
-            ) {
-                return match scenario {
-                    PayScenario::Failed { sub_code, .. } => {
-                        let m = sub_msg(&sub_code);
-                        failed!(PayResponse, &*sub_code, m, |r: &mut PayResponse| {
-                            r.out_trade_no = Some(out.clone());
-                            r.buyer_pay_amount = zero();
-                            r.invoice_amount = zero();
-                            r.point_amount = zero();
-                            r.receipt_amount = zero();
-                        })
-                    }
-                    _ => MethodReply::node(unknown_error_node()),
-                };
+                    return pay_failed(sub::ACQ_TRADE_HAS_CLOSE, &out, None);
+                }
+                PayScenario::Failed {
+                    sub_code,
+                    books: FailedBooks::Nothing,
+                } => return pay_failed(sub_code, &out, None),
+                _ => {}
             }
             let mut t = new_trade(
                 sim,
@@ -421,12 +528,28 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
             t.buyer_user_id = Some(bid);
             t.buyer_logon_id = Some(logon);
             let reply = match scenario {
-                PayScenario::Success | PayScenario::Hang | PayScenario::Unknown { .. } => {
+                PayScenario::LateLanding => {
+                    // Not booked now: the trade lands after the dropped connection.
+                    let wait = sim.cfg.client_timeout_hint + sim.cfg.late_landing;
+                    let lands_at = at + time::Duration::try_from(wait).unwrap_or_default();
+                    let serial = t.serial;
+                    sim.ledger
+                        .pending_late
+                        .insert(serial, PendingLanding { trade: t, lands_at });
+                    drop(v);
+                    spawn_late_landing(sim, serial, wait);
+                    return MethodReply::fault(Fault::Hang);
+                }
+                PayScenario::Success
+                | PayScenario::Hang
+                | PayScenario::Unknown { .. }
+                | PayScenario::Tampered(_) => {
                     t.mark_paid(at);
                     changed.push(t.clone());
                     match scenario {
                         PayScenario::Hang => MethodReply::fault(Fault::Hang),
                         PayScenario::Unknown { .. } => MethodReply::node(unknown_error_node()),
+                        PayScenario::Tampered(f) => MethodReply::node(tampered_pay_node(&t, f)),
                         _ => MethodReply::node(serialize_node(&pay_node(&t))),
                     }
                 }
@@ -436,22 +559,18 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
                     }
                     MethodReply::node(pay_in_process_node(&t))
                 }
-                PayScenario::Failed { sub_code, .. } => {
-                    t.set_status(TradeStatus::TradeClosed, at);
+                PayScenario::Failed { sub_code, books } => {
+                    if books == FailedBooks::Paid {
+                        t.mark_paid(at);
+                    } else {
+                        t.set_status(TradeStatus::TradeClosed, at);
+                    }
                     changed.push(t.clone());
-                    let m = sub_msg(&sub_code);
-                    let (tn, bl) = (t.trade_no.clone(), t.buyer_logon_id.clone());
-                    failed!(PayResponse, &*sub_code, m, |r: &mut PayResponse| {
-                        r.out_trade_no = Some(out.clone());
-                        r.trade_no = Some(tn);
-                        r.buyer_logon_id = bl;
-                        r.buyer_pay_amount = zero();
-                        r.invoice_amount = zero();
-                        r.point_amount = zero();
-                        r.receipt_amount = zero();
-                    })
+                    pay_failed(&sub_code, &out, Some(&t))
                 }
-                PayScenario::Reset => MethodReply::fault(Fault::Reset),
+                PayScenario::Reset | PayScenario::RefusedAfterCancel => {
+                    unreachable!("answered above")
+                }
             };
             sim.ledger.index(&k, &t);
             v.insert(t);
@@ -463,6 +582,50 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
         spawn_password_payment(sim, k, serial);
     }
     reply
+}
+
+/// Magic 9003: the payment lands `wait` (the hold plus `late_landing`) after receipt.
+fn spawn_late_landing(sim: &Arc<Sim>, serial: u64, wait: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
+    let sim = Arc::clone(sim);
+    tokio::spawn(async move {
+        if sim.sleep_until(deadline).await {
+            land_late(&sim, serial);
+        }
+    });
+}
+
+/// Books the pending 9003 payment `serial` now, as TRADE_SUCCESS, unless a
+/// reset forgot it, a retried pay booked the out_trade_no first (money is
+/// taken once), or a cancel of the unbooked out_trade_no refuses it.
+/// Returns whether it booked.
+pub fn land_late(sim: &Sim, serial: u64) -> bool {
+    let Some((_, pending)) = sim.ledger.pending_late.remove(&serial) else {
+        return false;
+    };
+    let mut t = pending.trade;
+    let k = ledger::key(&t.app_id, &t.out_trade_no);
+    let at = now();
+    let mut changed = Vec::new();
+    match sim.ledger.trades.entry(k.clone()) {
+        Entry::Occupied(_) => {}
+        Entry::Vacant(v) => {
+            if refused_after_cancel(sim, &k) {
+                if let Some(mut c) = sim.ledger.cancelled_unknown.get_mut(&k) {
+                    c.blocked_landings += 1;
+                }
+            } else {
+                t.mark_paid(at);
+                t.landed_late = true;
+                changed.push(t.clone());
+                sim.ledger.index(&k, &t);
+                v.insert(t);
+            }
+        }
+    }
+    let booked = !changed.is_empty();
+    after_change(sim, changed);
+    booked
 }
 
 /// The buyer enters the password after the (scaled) delay.
@@ -723,12 +886,33 @@ pub fn query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
 }
 
 /// alipay.trade.cancel: closes an unpaid trade, refunds a paid one; only
-/// within 24 hours of its creation.
+/// within 24 hours of its creation. An out_trade_no the gateway has not
+/// booked is answered as the profile's `behaviour.cancel_unknown` says.
 pub fn cancel(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     let (otn, tn) = match biz.trade_ref() {
         Ok(v) => v,
         Err(e) => return biz_failed(e),
     };
+    let (otn, tn) = (otn.as_deref(), tn.as_deref());
+    // A trade booked between the two looks is cancelled as a known one.
+    for _ in 0..3 {
+        if let Some(r) = cancel_known(sim, app_id, otn, tn) {
+            return r;
+        }
+        if let Some(r) = cancel_unknown(sim, app_id, otn, tn) {
+            return r;
+        }
+    }
+    cancel_unknown_node(sim.profile().behaviour.cancel_unknown, otn)
+}
+
+/// The cancel of a trade the gateway shows; `None` when it shows none.
+fn cancel_known(
+    sim: &Sim,
+    app_id: &str,
+    otn: Option<&str>,
+    tn: Option<&str>,
+) -> Option<MethodReply> {
     let ok = |t: &Trade, action: &'static str| {
         let gmt_refund_pay = (action == "refund")
             .then(|| t.refunds.last().map(|r| gt(r.at)))
@@ -757,63 +941,112 @@ pub fn cancel(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
             }
         )
     };
-    with_trade(
-        sim,
-        app_id,
-        otn.as_deref(),
-        tn.as_deref(),
-        |t, at, changed| {
-            if let Some(action) = t.cancel_action {
-                return ok(t, action);
+    with_trade(sim, app_id, otn, tn, |t, at, changed| {
+        if let Some(action) = t.cancel_action {
+            return ok(t, action);
+        }
+        if at - t.created_at > time::Duration::hours(24) {
+            return fail(sub::ACQ_TRADE_CANCEL_TIME_OUT, t);
+        }
+        match t.status {
+            TradeStatus::WaitBuyerPay => {
+                t.set_status(TradeStatus::TradeClosed, at);
+                t.cancel_action = Some("close");
+                changed.push(t.clone());
+                ok(t, "close")
             }
-            if at - t.created_at > time::Duration::hours(24) {
-                return fail(sub::ACQ_TRADE_CANCEL_TIME_OUT, t);
+            TradeStatus::TradeSuccess => {
+                if !t.refunded.is_zero() {
+                    return fail(sub::ACQ_REASON_TRADE_REFUND_FEE_ERR, t);
+                }
+                t.refunds.push(Refund {
+                    out_request_no: t.out_trade_no.clone(),
+                    amount: t.total,
+                    reason: Some("cancel".into()),
+                    at,
+                });
+                t.refunded = t.total;
+                t.set_status(TradeStatus::TradeClosed, at);
+                t.cancel_action = Some("refund");
+                changed.push(t.clone());
+                ok(t, "refund")
             }
-            match t.status {
-                TradeStatus::WaitBuyerPay => {
-                    t.set_status(TradeStatus::TradeClosed, at);
-                    t.cancel_action = Some("close");
-                    changed.push(t.clone());
+            TradeStatus::TradeClosed => {
+                if t.pay_count == 0 {
                     ok(t, "close")
+                } else {
+                    fail(sub::ACQ_REASON_TRADE_REFUND_FEE_ERR, t)
                 }
-                TradeStatus::TradeSuccess => {
-                    if !t.refunded.is_zero() {
-                        return fail(sub::ACQ_REASON_TRADE_REFUND_FEE_ERR, t);
-                    }
-                    t.refunds.push(Refund {
-                        out_request_no: t.out_trade_no.clone(),
-                        amount: t.total,
-                        reason: Some("cancel".into()),
-                        at,
-                    });
-                    t.refunded = t.total;
-                    t.set_status(TradeStatus::TradeClosed, at);
-                    t.cancel_action = Some("refund");
-                    changed.push(t.clone());
-                    ok(t, "refund")
-                }
-                TradeStatus::TradeClosed => {
-                    if t.pay_count == 0 {
-                        ok(t, "close")
-                    } else {
-                        fail(sub::ACQ_REASON_TRADE_REFUND_FEE_ERR, t)
-                    }
-                }
-                TradeStatus::TradeFinished => fail(sub::ACQ_TRADE_HAS_FINISHED, t),
             }
-        },
-    )
-    .unwrap_or_else(|| {
-        failed!(
+            TradeStatus::TradeFinished => fail(sub::ACQ_TRADE_HAS_FINISHED, t),
+        }
+    })
+}
+
+/// The cancel of a trade the gateway does not show: answered as the profile's
+/// `behaviour.cancel_unknown` says. An out_trade_no (without trade_no) not
+/// booked is remembered, under the trade's shard lock, for
+/// `behaviour.late_pay_after_cancel`. `None` when the trade was booked
+/// meanwhile (the caller cancels it as a known one).
+fn cancel_unknown(
+    sim: &Sim,
+    app_id: &str,
+    otn: Option<&str>,
+    tn: Option<&str>,
+) -> Option<MethodReply> {
+    let answer = sim.profile().behaviour.cancel_unknown;
+    let (Some(out), None) = (otn, tn) else {
+        return Some(cancel_unknown_node(answer, otn));
+    };
+    let k = ledger::key(app_id, out);
+    match sim.ledger.trades.entry(k.clone()) {
+        Entry::Occupied(o) => {
+            if o.get().visible {
+                return None;
+            }
+            // A precreated QR not scanned yet (hidden): answered, not remembered.
+        }
+        Entry::Vacant(_v) => {
+            let block = answer == CancelUnknown::CloseAndBlock;
+            sim.ledger
+                .cancelled_unknown
+                .entry(k)
+                .and_modify(|c| c.block |= block)
+                .or_insert_with(|| CancelledUnknown {
+                    app_id: app_id.to_owned(),
+                    out_trade_no: out.to_owned(),
+                    at: now(),
+                    block,
+                    refused_pays: 0,
+                    blocked_landings: 0,
+                });
+        }
+    }
+    Some(cancel_unknown_node(answer, otn))
+}
+
+fn cancel_unknown_node(answer: CancelUnknown, otn: Option<&str>) -> MethodReply {
+    let otn = otn.map(str::to_owned);
+    match answer {
+        CancelUnknown::Success | CancelUnknown::CloseAndBlock => {
+            MethodReply::node(serialize_node(&CancelResponse {
+                code: Code::Success.as_str().into(),
+                msg: Code::Success.msg().into(),
+                out_trade_no: otn,
+                retry_flag: Some("N".into()),
+                ..Default::default()
+            }))
+        }
+        CancelUnknown::TradeNotExist => failed!(
             CancelResponse,
             sub::ACQ_TRADE_NOT_EXIST,
             sub_msg(sub::ACQ_TRADE_NOT_EXIST),
             |r: &mut CancelResponse| {
-                r.out_trade_no = otn.clone();
+                r.out_trade_no = otn;
                 r.retry_flag = Some("N".into());
             }
-        )
-    })
+        ),
+    }
 }
 
 /// alipay.trade.close: only a WAIT_BUYER_PAY trade.

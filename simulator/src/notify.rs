@@ -278,7 +278,7 @@ impl Notifier {
         };
         let profile = sim.profile();
         let opts = &profile.notify;
-        if !opts.statuses.iter().any(|s| s == t.status.as_str()) {
+        if !opts.enabled || !opts.statuses.iter().any(|s| s == t.status.as_str()) {
             return;
         }
         let now = OffsetDateTime::now_utc();

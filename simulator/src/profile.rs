@@ -54,6 +54,40 @@ pub struct Behaviour {
     /// (`POST /_sim/trades/{no}/buyer-scan` or `buyer-pay`), as on the real
     /// gateway. Default off: visible at once.
     pub precreate_hidden_until_scan: bool,
+    /// What alipay.trade.cancel answers for an out_trade_no the gateway has
+    /// not booked (yet). Default `success`, as the SDK documents it.
+    pub cancel_unknown: CancelUnknown,
+    /// Whether an alipay.trade.pay that reaches the gateway (or a 9003 late
+    /// landing that lands) after a cancel of its unbooked out_trade_no is
+    /// booked. Default `lands` (the worst case: money taken after the cancel).
+    pub late_pay_after_cancel: LatePayAfterCancel,
+}
+
+/// The answer to a cancel of an out_trade_no the gateway has not booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelUnknown {
+    /// 10000 Success, `retry_flag` N, no `action`, no `trade_no` (the SDK's
+    /// doc of `action`: "未返回：未查询到交易").
+    #[default]
+    Success,
+    /// 40004 ACQ.TRADE_NOT_EXIST (the simulator's answer before this switch).
+    TradeNotExist,
+    /// Answers like `success`, and a later pay of that out_trade_no is
+    /// refused whatever `late_pay_after_cancel` says.
+    CloseAndBlock,
+}
+
+/// What happens to a pay of an out_trade_no cancelled while unbooked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LatePayAfterCancel {
+    /// Booked as usual (TRADE_SUCCESS for a paying auth code).
+    #[default]
+    Lands,
+    /// Answered 40004 ACQ.TRADE_HAS_CLOSE; no trade, no money; a 9003 late
+    /// landing does not book.
+    Refused,
 }
 
 /// Shares (0 to 1) of the outcomes of alipay.trade.pay. They are tried in the
@@ -119,6 +153,9 @@ pub enum Latency {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyOptions {
+    /// False: no notification is sent (nor recorded) for any trade, so a
+    /// test can show a paid QR trade whose notification never arrives.
+    pub enabled: bool,
     /// Trade statuses that trigger a notification (default `TRADE_SUCCESS`,
     /// as on a real app; add `TRADE_CLOSED`, `TRADE_FINISHED`).
     pub statuses: Vec<String>,
@@ -142,6 +179,7 @@ pub struct NotifyOptions {
 impl Default for NotifyOptions {
     fn default() -> Self {
         NotifyOptions {
+            enabled: true,
             statuses: vec!["TRADE_SUCCESS".into()],
             duplicate_share: 0.0,
             duplicate_delay_ms: 200,
@@ -183,6 +221,16 @@ impl Profile {
         check_share("pay.unknown_error", p.unknown_error)?;
         check_share("pay.unknown_error_paid", p.unknown_error_paid)?;
         check_share("pay.business_failed", p.business_failed)?;
+        for c in &p.business_failed_sub_codes {
+            if protocol::codes::pay_sub_code_doc(c).is_none() {
+                return Err(ProfileError::Invalid {
+                    field: "pay.business_failed_sub_codes".into(),
+                    reason: format!(
+                        "{c} is not a sub-code of alipay.trade.pay's error table (seed 004)"
+                    ),
+                });
+            }
+        }
         if p.wait_password + p.unknown_error + p.business_failed > 1.0 + 1e-9 {
             return Err(ProfileError::Invalid {
                 field: "pay".into(),
@@ -316,6 +364,27 @@ duplicate_share = 0.5
         assert_eq!(Profile::parse(&j).unwrap(), p);
         assert!(Profile::parse("[pay]\nwait_password = 2").is_err());
         assert!(Profile::parse("nonsense = 1").is_err());
+        let e = Profile::parse("[pay]\nbusiness_failed_sub_codes = [\"ACQ.NOPE\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pay.business_failed_sub_codes"), "{e}");
+        let b = Profile::parse(
+            "[behaviour]\ncancel_unknown = \"close_and_block\"\nlate_pay_after_cancel = \"refused\"",
+        )
+        .unwrap();
+        assert_eq!(b.behaviour.cancel_unknown, CancelUnknown::CloseAndBlock);
+        assert_eq!(
+            b.behaviour.late_pay_after_cancel,
+            LatePayAfterCancel::Refused
+        );
+        let d = Profile::default();
+        assert_eq!(d.behaviour.cancel_unknown, CancelUnknown::Success);
+        assert_eq!(d.behaviour.late_pay_after_cancel, LatePayAfterCancel::Lands);
+        assert!(d.notify.enabled);
+        let e = Profile::parse("[behaviour]\ncancel_unknown = \"maybe\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cancel_unknown"), "{e}");
     }
 
     #[test]

@@ -522,12 +522,33 @@ async fn cancel_rules() {
         .await
         .node();
     assert_eq!(c["sub_code"], "ACQ.REASON_TRADE_REFUND_FEE_ERR");
-    // Unknown trade.
+    // Unknown trade: by default 10000 without action or trade_no (SDK doc:
+    // "未返回：未查询到交易"); with cancel_unknown = "trade_not_exist", 40004.
+    let c = gw
+        .call(Method::TradeCancel, &json!({"out_trade_no": "X_NONE"}))
+        .await
+        .node();
+    assert_eq!(c["code"], "10000");
+    assert_eq!(c["out_trade_no"], "X_NONE");
+    assert_eq!(c["retry_flag"], "N");
+    assert!(
+        c.get("action").is_none() && c.get("trade_no").is_none(),
+        "{c}"
+    );
+    let (st, _) = gw
+        .ctl(
+            "PUT",
+            "/_sim/profile",
+            r#"{"behaviour":{"cancel_unknown":"trade_not_exist"}}"#,
+        )
+        .await;
+    assert_eq!(st, 200);
     let c = gw
         .call(Method::TradeCancel, &json!({"out_trade_no": "X_NONE"}))
         .await
         .node();
     assert_eq!(c["sub_code"], "ACQ.TRADE_NOT_EXIST");
+    assert_eq!(c["sub_msg"], "交易不存在");
     // A 10003 trade cancelled before the password: never paid afterwards.
     gw.call(Method::TradePay, &pay_biz("X_4", "8.00", "1003"))
         .await
