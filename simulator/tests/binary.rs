@@ -25,6 +25,8 @@ async fn binary_serves_with_files() {
             "100",
             "--profile",
             profile,
+            "--late-landing-ms",
+            "100",
         ])
         .arg("--app")
         .arg(format!("{APP_ID}={}", pubkey.display()))
