@@ -38,6 +38,11 @@ fn trade(no: String) -> Trade {
         sub_msg: None,
         qr_code: None,
         merchant_notify_url: None,
+        never_sent: false,
+        refunding_amount: Money::ZERO,
+        watch: None,
+        expires_ms: None,
+        qr_checks_done: 0,
         created_ms: 1,
         updated_ms: 1,
     }

@@ -78,6 +78,7 @@ struct RawGateway {
     app_auth_token: Option<String>,
     notify_url: Option<String>,
     sys_service_provider_id: Option<String>,
+    seller_id: Option<String>,
     ca_file: Option<String>,
     #[serde(default = "d_connect")]
     connect_timeout_ms: u64,
@@ -104,6 +105,47 @@ struct RawPolicy {
     unknown_retry_max_ms: u64,
     #[serde(default = "d_wait")]
     default_wait_secs: u64,
+    #[serde(default = "d_watch_checks")]
+    late_landing_checks_ms: Vec<u64>,
+    #[serde(default = "d_qr_checks")]
+    qr_query_after_ms: Vec<u64>,
+    #[serde(default = "d_qr_timeout")]
+    qr_default_timeout_secs: u64,
+    #[serde(default = "d_journal_retry_initial")]
+    journal_retry_initial_ms: u64,
+    #[serde(default = "d_journal_retry_max")]
+    journal_retry_max_ms: u64,
+}
+
+fn d_watch_checks() -> Vec<u64> {
+    vec![5_000, 30_000, 120_000, 600_000]
+}
+fn d_qr_checks() -> Vec<u64> {
+    vec![60_000, 300_000]
+}
+fn d_qr_timeout() -> u64 {
+    7_200
+}
+fn d_journal_retry_initial() -> u64 {
+    50
+}
+fn d_journal_retry_max() -> u64 {
+    2_000
+}
+
+/// A schedule of offsets in ms: 1 to 16 entries, strictly increasing, each
+/// at most `max_ms`.
+fn schedule(field: &str, v: &[u64], max_ms: u64) -> Result<Vec<u64>, ConfigError> {
+    if v.is_empty() || v.len() > 16 {
+        return Err(field_err(field, "must list 1 to 16 offsets in ms"));
+    }
+    if v.windows(2).any(|w| w[0] >= w[1]) || v[0] == 0 {
+        return Err(field_err(field, "offsets must be positive and increasing"));
+    }
+    if v[v.len() - 1] > max_ms {
+        return Err(field_err(field, format!("offsets must be at most {max_ms} ms")));
+    }
+    Ok(v.to_vec())
 }
 
 impl Default for RawPolicy {
@@ -114,6 +156,11 @@ impl Default for RawPolicy {
             unknown_retry_initial_ms: d_retry_initial(),
             unknown_retry_max_ms: d_retry_max(),
             default_wait_secs: d_wait(),
+            late_landing_checks_ms: d_watch_checks(),
+            qr_query_after_ms: d_qr_checks(),
+            qr_default_timeout_secs: d_qr_timeout(),
+            journal_retry_initial_ms: d_journal_retry_initial(),
+            journal_retry_max_ms: d_journal_retry_max(),
         }
     }
 }
@@ -126,6 +173,7 @@ struct RawStore {
     synchronous: String,
     #[serde(default = "d_batch")]
     max_batch: usize,
+    max_pages: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +272,8 @@ pub struct GatewayConfig {
     pub app_auth_token: Option<String>,
     pub notify_url: Option<String>,
     pub sys_service_provider_id: Option<String>,
+    /// The seller_id (PID) notifications must carry; None: not checked.
+    pub seller_id: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
@@ -256,6 +306,18 @@ pub struct PolicyConfig {
     pub unknown_retry_max: Duration,
     /// `wait` of POST /v1/pay when the terminal gives none (API.md: 60).
     pub default_wait: Duration,
+    /// When the late-landing watch queries, counted from the cancel that
+    /// did not find the trade (5 s, 30 s, 2 min, 10 min); the last offset
+    /// is the watch window (at most 23 h: well inside the 24 h cancel limit).
+    pub late_landing_checks_ms: Vec<u64>,
+    /// When a WAIT_BUYER_PAY trade without a notification is queried,
+    /// counted from its creation (1 min, 5 min; then at its expiry).
+    pub qr_query_after_ms: Vec<u64>,
+    /// The expiry of a QR trade whose precreate named no timeout_express (2 h).
+    pub qr_default_timeout: Duration,
+    /// First and largest back-off of a journal commit that failed.
+    pub journal_retry_initial: Duration,
+    pub journal_retry_max: Duration,
 }
 
 /// SQLite journal synchronous mode.
@@ -275,6 +337,9 @@ pub struct StoreConfig {
     pub path: PathBuf,
     pub synchronous: SyncMode,
     pub max_batch: usize,
+    /// A cap on the journal's size in pages (SQLite `max_page_count`); past
+    /// it commits fail with "database or disk is full". None: no cap.
+    pub max_pages: Option<u64>,
 }
 
 /// A registered terminal. Its secret never appears in `Debug`.
@@ -523,6 +588,7 @@ impl Config {
             app_auth_token: g.app_auth_token,
             notify_url: g.notify_url,
             sys_service_provider_id: g.sys_service_provider_id,
+            seller_id: g.seller_id,
             ca_file,
             connect_timeout: ms(
                 "gateway.connect_timeout_ms",
@@ -573,6 +639,28 @@ impl Config {
                 86_400_000,
             )?,
             default_wait: Duration::from_secs(p.default_wait_secs),
+            late_landing_checks_ms: schedule(
+                "policy.late_landing_checks_ms",
+                &p.late_landing_checks_ms,
+                23 * 3_600_000,
+            )?,
+            qr_query_after_ms: schedule("policy.qr_query_after_ms", &p.qr_query_after_ms, 86_400_000)?,
+            qr_default_timeout: Duration::from_secs(
+                ms(
+                    "policy.qr_default_timeout_secs",
+                    p.qr_default_timeout_secs,
+                    1,
+                    15 * 86_400,
+                )?
+                .as_millis() as u64,
+            ),
+            journal_retry_initial: ms(
+                "policy.journal_retry_initial_ms",
+                p.journal_retry_initial_ms,
+                1,
+                60_000,
+            )?,
+            journal_retry_max: ms("policy.journal_retry_max_ms", p.journal_retry_max_ms, 1, 600_000)?,
         };
 
         // store
@@ -597,6 +685,10 @@ impl Config {
             path: resolve(&raw.store.path),
             synchronous,
             max_batch: raw.store.max_batch,
+            max_pages: match raw.store.max_pages {
+                Some(0) => return Err(field_err("store.max_pages", "must be at least 1")),
+                n => n,
+            },
         };
 
         // terminals

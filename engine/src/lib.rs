@@ -18,9 +18,9 @@
 //! | --- | --- |
 //! | [`config`] | the TOML configuration, validated, keys prepared |
 //! | [`api`] | hyper server: auth, validation, JSON, operator endpoints |
-//! | [`flow`] | the trade state machine and policies (the only writer of state) |
-//! | [`recovery`] | at start: drives every unfinished trade and refund to a definite state |
-//! | [`notify`] | notifications in: verification, app_id, journal, apply once |
+//! | [`flow`] | the trade cells, the pure money policy, one driver per operation, recovery, relays (the only writer of state) |
+//! | [`contract`] | the trade and refund JSON terminals see, the PSW1 signature |
+//! | [`notify`] | notifications in: verification, then [`flow::Flows::notified`] |
 //! | [`trade`] | trade/refund records and the one-way status rule |
 //! | [`gateway`] | signed gateway calls over a keep-alive pool, circuit breaker |
 //! | [`store`] | the journal trait and its SQLite group-commit implementation |
@@ -31,12 +31,12 @@
 
 pub mod api;
 pub mod config;
+pub mod contract;
 pub mod flow;
 pub mod gateway;
 pub mod keygen;
 pub mod metrics;
 pub mod notify;
-pub mod recovery;
 pub mod server;
 pub mod store;
 pub mod trade;

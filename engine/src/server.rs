@@ -113,9 +113,6 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     let gw = Arc::new(Gateway::new(cfg.gateway.clone(), metrics.clone())?);
     let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics);
     flows.init_counts().await?;
-    if let Some(rx) = flows.take_relay_queue() {
-        tokio::spawn(crate::notify::relay_worker(flows.clone(), rx));
-    }
     let (nt, nr) = flows.recover().await?;
     if nt + nr > 0 {
         tracing::info!(

@@ -113,6 +113,20 @@ pub enum Phase {
     CancelPending,
     /// The outcome is unknown; being resolved in the background.
     Resolving,
+    /// CLOSED for the terminal, but the switch's own request may still land
+    /// at the gateway: the late-landing watch queries and undoes it.
+    Watching,
+}
+
+/// The late-landing watch of a CLOSED trade (see [`Phase::Watching`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateWatch {
+    /// When the cancel that did not find the trade was answered.
+    pub started_ms: i64,
+    /// Queries done so far.
+    pub checks_done: u32,
+    /// Late landings found and undone on this trade.
+    pub undone: u32,
 }
 
 /// A trade as the journal holds it.
@@ -140,8 +154,32 @@ pub struct Trade {
     /// The merchant's own URL for relayed results (precreate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_notify_url: Option<String>,
+    /// A cancel stopped the pay or precreate before it was sent: the gateway
+    /// never saw it, so nothing can land.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_sent: bool,
+    /// Refunds sent whose outcome is not known yet (part of the ceiling).
+    #[serde(default, skip_serializing_if = "is_zero_money")]
+    pub refunding_amount: Money,
+    /// The late-landing watch, while [`Phase::Watching`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<LateWatch>,
+    /// When a QR trade expires (its timeout_express, or the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+    /// Queries the QR watch has made.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub qr_checks_done: u32,
     pub created_ms: i64,
     pub updated_ms: i64,
+}
+
+fn is_zero_money(v: &Money) -> bool {
+    v.is_zero()
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 /// A refused status change.
@@ -163,7 +201,7 @@ impl Trade {
         }
         let changed = self.status != to;
         self.status = to;
-        if to.is_final() {
+        if to.is_final() && self.phase != Phase::Watching {
             self.phase = Phase::Idle;
         }
         Ok(changed)
@@ -171,8 +209,10 @@ impl Trade {
 
     /// Whether recovery must drive this trade.
     pub fn needs_recovery(&self) -> bool {
-        matches!(self.status, Status::Paying | Status::Unknown)
-            || self.phase == Phase::CancelPending
+        matches!(
+            self.status,
+            Status::Paying | Status::Unknown | Status::WaitBuyerPay
+        ) || matches!(self.phase, Phase::CancelPending | Phase::Watching)
     }
 }
 
@@ -246,6 +286,11 @@ mod tests {
             sub_msg: None,
             qr_code: None,
             merchant_notify_url: None,
+            never_sent: false,
+            refunding_amount: Money::ZERO,
+            watch: None,
+            expires_ms: None,
+            qr_checks_done: 0,
             created_ms: 0,
             updated_ms: 0,
         }

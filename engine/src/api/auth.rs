@@ -16,7 +16,7 @@ use base64::Engine as _;
 use dashmap::DashMap;
 use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::config::TerminalConfig;
 
@@ -104,37 +104,7 @@ pub fn parse_header(v: &str) -> Result<AuthHeader<'_>, AuthError> {
     })
 }
 
-/// The string a terminal signs.
-pub fn string_to_sign(
-    method: &str,
-    path_and_query: &str,
-    ts: i64,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    format!(
-        "{method}\n{path_and_query}\n{ts}\n{nonce}\n{}",
-        hex::encode(Sha256::digest(body))
-    )
-}
-
-/// Computes the `sig` value (what a terminal does).
-pub fn sign(
-    secret: &[u8],
-    method: &str,
-    path_and_query: &str,
-    ts: i64,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    // HMAC accepts keys of any length.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(string_to_sign(method, path_and_query, ts, nonce, body).as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
+pub use crate::contract::{sign, string_to_sign};
 
 /// A registered terminal with its token bucket.
 pub struct Terminal {

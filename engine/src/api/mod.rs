@@ -23,7 +23,6 @@ use protocol::{AuthCode, Money, OutRequestNo, OutTradeNo, Scene, Subject, Timeou
 use serde_json::{json, Map, Value};
 
 use crate::flow::{FlowError, Flows, PayOrder, PrecreateOrder, RefundOrder};
-use crate::trade::{Refund, RefundStatus, Status, Trade};
 use auth::Authenticator;
 
 /// Shared state of the handlers.
@@ -93,6 +92,19 @@ impl From<FlowError> for ApiError {
                 "shutting_down",
                 "the switch is shutting down; retry on another node or later",
             ),
+            FlowError::Invalid { field, message } => {
+                let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message);
+                e.field = Some(field.into());
+                e
+            }
+            FlowError::JournalUnavailable(e) => {
+                tracing::error!(error = %e, "journal unavailable; request refused");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "journal_unavailable",
+                    "the switch cannot write its journal right now; nothing was sent, retry shortly",
+                )
+            }
             FlowError::Store(e) => {
                 tracing::error!(error = %e, "journal failure");
                 ApiError::new(
@@ -126,62 +138,7 @@ fn text_response(status: StatusCode, ctype: &'static str, body: String) -> Respo
 }
 
 /// The trade as terminals see it (API.md 1).
-pub fn trade_json(t: &Trade) -> Value {
-    let mut m = Map::new();
-    m.insert("out_trade_no".into(), json!(t.out_trade_no));
-    m.insert("status".into(), json!(t.status.as_str()));
-    if let Some(v) = &t.trade_no {
-        m.insert("trade_no".into(), json!(v));
-    }
-    m.insert("total_amount".into(), json!(t.total_amount.to_wire()));
-    if let Some(v) = t.receipt_amount {
-        m.insert("receipt_amount".into(), json!(v.to_wire()));
-    }
-    if let Some(v) = &t.buyer_logon_id {
-        m.insert("buyer_logon_id".into(), json!(v));
-    }
-    if let Some(v) = &t.gmt_payment {
-        m.insert("gmt_payment".into(), json!(v));
-    }
-    m.insert("refunded_amount".into(), json!(t.refunded_amount.to_wire()));
-    if let Some(v) = &t.qr_code {
-        m.insert("qr_code".into(), json!(v));
-    }
-    if t.status == Status::Failed {
-        for (k, v) in [
-            ("code", &t.code),
-            ("sub_code", &t.sub_code),
-            ("sub_msg", &t.sub_msg),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.into(), json!(v));
-            }
-        }
-    }
-    Value::Object(m)
-}
-
-/// A refund as terminals see it.
-pub fn refund_json(r: &Refund, total: Money) -> Value {
-    let mut m = Map::new();
-    m.insert("out_trade_no".into(), json!(r.out_trade_no));
-    m.insert("out_request_no".into(), json!(r.out_request_no));
-    m.insert("refund_amount".into(), json!(r.refund_amount.to_wire()));
-    m.insert("status".into(), json!(r.status.as_str()));
-    m.insert("refunded_amount".into(), json!(total.to_wire()));
-    if r.status == RefundStatus::Failed {
-        for (k, v) in [
-            ("code", &r.code),
-            ("sub_code", &r.sub_code),
-            ("sub_msg", &r.sub_msg),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.into(), json!(v));
-            }
-        }
-    }
-    Value::Object(m)
-}
+pub use crate::contract::{refund_json, trade_json};
 
 // ---------- validation ----------
 
@@ -412,7 +369,7 @@ impl Api {
             Err(e) => e.into_response(),
         };
         let status = resp.status().as_u16().to_string();
-        let m = &self.flows.metrics;
+        let m = self.flows.metrics();
         m.inc(
             "payswitch_requests_total",
             &[("endpoint", label), ("status", &status)],
@@ -502,7 +459,7 @@ impl Api {
             Ok(t) => t,
             Err(e) => {
                 self.flows
-                    .metrics
+                    .metrics()
                     .inc("payswitch_auth_failures_total", &[("reason", e.code())]);
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -590,12 +547,8 @@ impl Api {
     }
 
     async fn readyz(&self) -> Response<Full<Bytes>> {
-        let store_ok =
-            tokio::time::timeout(Duration::from_secs(5), self.flows.store.commit(vec![]))
-                .await
-                .map(|r| r.is_ok())
-                .unwrap_or(false);
-        let gw_ok = !self.flows.gw.breaker_open();
+        let store_ok = self.flows.journal_ready().await;
+        let gw_ok = !self.flows.gateway_breaker_open();
         let status = if store_ok && gw_ok {
             StatusCode::OK
         } else {
@@ -603,7 +556,8 @@ impl Api {
         };
         json_response(
             status,
-            &json!({"store_writable": store_ok, "gateway_circuit": if gw_ok {"closed"} else {"open"}}),
+            &json!({"store_writable": store_ok, "journal": if store_ok {"ok"} else {"failing"},
+                    "gateway_circuit": if gw_ok {"closed"} else {"open"}}),
         )
     }
 
@@ -628,7 +582,7 @@ impl Api {
         gauges.push((
             "payswitch_gateway_circuit_open".into(),
             String::new(),
-            if self.flows.gw.breaker_open() {
+            if self.flows.gateway_breaker_open() {
                 1.0
             } else {
                 0.0
@@ -637,7 +591,7 @@ impl Api {
         text_response(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            self.flows.metrics.render(&gauges),
+            self.flows.metrics().render(&gauges),
         )
     }
 }

@@ -51,6 +51,52 @@ pub struct Event {
     pub detail: String,
 }
 
+/// A notification (or gateway answer) that did not match what the switch
+/// holds, or that names a trade the switch never saw (kind `orphan`).
+/// Reconciliation and the operators look at these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub at_ms: i64,
+    /// `orphan`, `wrong_app_id`, `wrong_seller_id`, `amount_mismatch`,
+    /// `paid_while_closed`, `answer_mismatch`.
+    pub kind: String,
+    /// JSON text: what was expected, what came, and the raw form (never a
+    /// secret or an auth code: notifications carry neither).
+    pub detail: String,
+}
+
+/// Where a relay of a final QR result to the merchant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayStatus {
+    Pending,
+    Delivered,
+    GaveUp,
+}
+
+impl RelayStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RelayStatus::Pending => "pending",
+            RelayStatus::Delivered => "delivered",
+            RelayStatus::GaveUp => "gave_up",
+        }
+    }
+}
+
+/// A relay of a trade's final result to the merchant's URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relay {
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub url: String,
+    pub status: RelayStatus,
+    pub attempts: u32,
+    pub updated_ms: i64,
+}
+
 /// One journal write.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -63,6 +109,11 @@ pub enum Write {
     Refund(Box<Refund>),
     /// Append an event.
     Event(Event),
+    /// Append an incident (and an event of the same kind for the trade's
+    /// timeline).
+    Incident(Incident),
+    /// Insert or replace a relay row.
+    Relay(Box<Relay>),
 }
 
 /// A pending commit; resolves when its writes are durable.
@@ -120,9 +171,13 @@ pub trait Store: Send + Sync + 'static {
         out_trade_no: &str,
         out_request_no: &str,
     ) -> Result<Option<Refund>, StoreError>;
-    /// Trades that recovery must drive (PAYING, UNKNOWN, cancel in doubt) and
-    /// refunds still UNKNOWN.
+    /// Trades that recovery must drive (PAYING, UNKNOWN, WAIT_BUYER_PAY, a
+    /// cancel in doubt, a late-landing watch) and refunds still UNKNOWN.
     fn unfinished(&self) -> Result<(Vec<Trade>, Vec<Refund>), StoreError>;
+    /// Relays not delivered and not given up.
+    fn pending_relays(&self) -> Result<Vec<Relay>, StoreError>;
+    /// Incidents, oldest first; of one out_trade_no when given.
+    fn incidents(&self, out_trade_no: Option<&str>) -> Result<Vec<Incident>, StoreError>;
     /// Every trade (audits and tests).
     fn all_trades(&self) -> Result<Vec<Trade>, StoreError>;
     /// A trade's events, oldest first.

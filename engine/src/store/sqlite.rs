@@ -18,14 +18,21 @@ use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::{Commit, Event, StatusCounts, Store, StoreError, Write};
+use super::{Commit, Event, Incident, Relay, StatusCounts, Store, StoreError, Write};
 use crate::config::{StoreConfig, SyncMode};
 use crate::metrics::Metrics;
 use crate::trade::{Refund, Trade};
 
-struct Job {
-    writes: Vec<Write>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+enum Job {
+    Commit {
+        writes: Vec<Write>,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Sets the connection's `max_page_count` (0: no cap); answers the cap in force.
+    PageCap {
+        pages: u64,
+        done: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 /// The SQLite journal.
@@ -45,8 +52,29 @@ CREATE TABLE IF NOT EXISTS trades (
     doc TEXT NOT NULL,
     PRIMARY KEY (app_id, out_trade_no)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS trades_open ON trades(status, phase)
-    WHERE status IN ('PAYING', 'UNKNOWN') OR phase = 'cancel_pending';
+DROP INDEX IF EXISTS trades_open;
+CREATE INDEX IF NOT EXISTS trades_unfinished ON trades(status, phase)
+    WHERE status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY') OR phase IN ('cancel_pending', 'watching');
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_trade ON incidents(out_trade_no, id);
+CREATE TRIGGER IF NOT EXISTS incidents_no_update BEFORE UPDATE ON incidents
+    BEGIN SELECT RAISE(ABORT, 'incidents are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS incidents_no_delete BEFORE DELETE ON incidents
+    BEGIN SELECT RAISE(ABORT, 'incidents are append-only'); END;
+CREATE TABLE IF NOT EXISTS relays (
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (app_id, out_trade_no)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refunds (
     app_id TEXT NOT NULL,
     out_trade_no TEXT NOT NULL,
@@ -134,13 +162,37 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
             )?
             .execute(params![e.app_id, e.out_trade_no, e.at_ms, e.kind, e.detail])?;
         }
+        Write::Incident(i) => {
+            tx.prepare_cached(
+                "INSERT INTO incidents (app_id, out_trade_no, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![i.app_id, i.out_trade_no, i.at_ms, i.kind, i.detail])?;
+            tx.prepare_cached(
+                "INSERT INTO events (app_id, out_trade_no, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                i.app_id,
+                i.out_trade_no,
+                i.at_ms,
+                format!("incident_{}", i.kind),
+                i.detail
+            ])?;
+        }
+        Write::Relay(r) => {
+            let doc = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.prepare_cached(
+                "INSERT INTO relays (app_id, out_trade_no, status, doc) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(app_id, out_trade_no) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+            )?
+            .execute(params![r.app_id, r.out_trade_no, r.status.as_str(), doc])?;
+        }
     }
     Ok(())
 }
 
 /// Applies the jobs in one transaction; returns, per job, whether it met an
 /// existing trade (then none of its writes were applied).
-fn commit_jobs(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<bool>, StoreError> {
+fn commit_jobs(conn: &mut Connection, jobs: &[Pending]) -> Result<Vec<bool>, StoreError> {
     let tx = conn.transaction()?;
     let mut exists = Vec::with_capacity(jobs.len());
     for j in jobs {
@@ -170,14 +222,36 @@ fn outcome(exists: bool) -> Result<(), StoreError> {
     }
 }
 
+/// A commit waiting in the writer's batch.
+struct Pending {
+    writes: Vec<Write>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+fn set_page_cap(conn: &Connection, pages: u64) -> Result<u64, StoreError> {
+    // SQLite takes 0 as "no change"; the largest value is its own maximum.
+    let want = if pages == 0 { 4_294_967_294 } else { pages };
+    let now: i64 = conn.query_row(&format!("PRAGMA max_page_count = {want}"), [], |r| r.get(0))?;
+    Ok(u64::try_from(now).unwrap_or(0))
+}
+
 fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metrics: Arc<Metrics>) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+        let mut jobs = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Commit { writes, done } => jobs.push(Pending { writes, done }),
+                Job::PageCap { pages, done } => {
+                    let _ = done.send(set_page_cap(&conn, pages));
+                }
             }
+            if jobs.len() < max_batch {
+                next = rx.try_recv().ok();
+            }
+        }
+        if jobs.is_empty() {
+            continue;
         }
         let t0 = Instant::now();
         let res = commit_jobs(&mut conn, &jobs);
@@ -205,7 +279,30 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metric
 impl SqliteStore {
     /// Opens (creating if needed) the journal and starts its writer thread.
     pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Arc<SqliteStore>, StoreError> {
-        Self::open_path(&cfg.path, cfg.synchronous, cfg.max_batch, metrics)
+        Self::open_capped(
+            &cfg.path,
+            cfg.synchronous,
+            cfg.max_batch,
+            cfg.max_pages,
+            metrics,
+        )
+    }
+
+    /// Caps the journal at `pages` pages (0: no cap), as `[store] max_pages`
+    /// does at start: past the cap every commit fails with SQLITE_FULL
+    /// ("database or disk is full"), exactly as a full disk does. Returns
+    /// the cap in force. Operators use it to bound the journal; the tests use
+    /// it to make the journal fail for real and recover.
+    pub async fn set_max_pages(&self, pages: u64) -> Result<u64, StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Job::PageCap { pages, done })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let guard = self.tx.read();
+        let tx = guard.as_ref().ok_or(StoreError::Closed)?;
+        tx.send(job).map_err(|_| StoreError::Closed)
     }
 
     /// As [`SqliteStore::open`] with explicit settings.
@@ -213,6 +310,17 @@ impl SqliteStore {
         path: &Path,
         sync: SyncMode,
         max_batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<SqliteStore>, StoreError> {
+        Self::open_capped(path, sync, max_batch, None, metrics)
+    }
+
+    /// As [`SqliteStore::open_path`], with a cap on the journal's pages.
+    pub fn open_capped(
+        path: &Path,
+        sync: SyncMode,
+        max_batch: usize,
+        max_pages: Option<u64>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<SqliteStore>, StoreError> {
         if let Some(dir) = path.parent() {
@@ -238,6 +346,9 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
         conn.execute_batch(SCHEMA)?;
+        if let Some(pages) = max_pages {
+            set_page_cap(&conn, pages)?;
+        }
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
         reader.pragma_update(None, "mmap_size", 1i64 << 30)?;
@@ -262,13 +373,9 @@ fn parse_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, StoreError>
 impl Store for SqliteStore {
     fn commit(&self, writes: Vec<Write>) -> Commit {
         let (done, rx) = oneshot::channel();
-        let guard = self.tx.read();
-        match guard.as_ref() {
-            None => Commit::done(Err(StoreError::Closed)),
-            Some(tx) => match tx.send(Job { writes, done }) {
-                Ok(()) => Commit::pending(rx),
-                Err(_) => Commit::done(Err(StoreError::Closed)),
-            },
+        match self.send(Job::Commit { writes, done }) {
+            Ok(()) => Commit::pending(rx),
+            Err(e) => Commit::done(Err(e)),
         }
     }
 
@@ -301,7 +408,8 @@ impl Store for SqliteStore {
         let conn = self.reader.lock();
         let mut trades = Vec::new();
         let mut st = conn.prepare(
-            "SELECT doc FROM trades WHERE status IN ('PAYING', 'UNKNOWN') OR phase = 'cancel_pending'",
+            "SELECT doc FROM trades WHERE status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY')
+             OR phase IN ('cancel_pending', 'watching')",
         )?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         for d in rows {
@@ -314,6 +422,39 @@ impl Store for SqliteStore {
             refunds.push(parse_doc(&d?)?);
         }
         Ok((trades, refunds))
+    }
+
+    fn pending_relays(&self) -> Result<Vec<Relay>, StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare("SELECT doc FROM relays WHERE status = 'pending'")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for d in rows {
+            out.push(parse_doc(&d?)?);
+        }
+        Ok(out)
+    }
+
+    fn incidents(&self, out_trade_no: Option<&str>) -> Result<Vec<Incident>, StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT app_id, out_trade_no, at_ms, kind, detail FROM incidents
+             WHERE ?1 IS NULL OR out_trade_no = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map(params![out_trade_no], |r| {
+            Ok(Incident {
+                app_id: r.get(0)?,
+                out_trade_no: r.get(1)?,
+                at_ms: r.get(2)?,
+                kind: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        for i in rows {
+            out.push(i?);
+        }
+        Ok(out)
     }
 
     fn all_trades(&self) -> Result<Vec<Trade>, StoreError> {
@@ -395,6 +536,11 @@ mod tests {
             sub_msg: None,
             qr_code: None,
             merchant_notify_url: None,
+            never_sent: false,
+            refunding_amount: Money::ZERO,
+            watch: None,
+            expires_ms: None,
+            qr_checks_done: 0,
             created_ms: 1,
             updated_ms: 1,
         }

@@ -1,0 +1,491 @@
+//! The trade flows: the only writer of trade and refund state, in three
+//! layers.
+//!
+//! - [`cell`]: the per-trade slot. A change is applied to a copy, committed
+//!   to the journal (retried with back-off while the journal fails), and only
+//!   then published; waiters; eviction once final.
+//! - [`policy`]: the money rules as pure functions from (state, gateway
+//!   answer) to the next step. No I/O; unit-, property- and model-tested.
+//! - one driver per operation: [`pay`], [`precreate`] (with the QR watch),
+//!   [`cancel`] (cancel and close), [`watch`] (the late-landing watch and the
+//!   undo of a late payment), [`refund`], [`notified`], [`recovery`] and
+//!   [`relay`] (final QR results to the merchant). Drivers only send, commit
+//!   and wait; every decision comes from `policy`.
+//!
+//! Guarantees:
+//! - every change is durable before it is visible and before the next
+//!   request (cancel, retry) is sent; "about to send" is journaled before
+//!   each pay, precreate, cancel, close and refund;
+//! - a pay request is sent at most once per out_trade_no, and never after a
+//!   cancel or close of that trade was accepted: the send guard is taken
+//!   before the trade is visible to anyone, and a cancel that comes before
+//!   the send stops it (CLOSED, journaled, nothing sent);
+//! - status changes go through [`Trade::transition`] (final states never
+//!   change); while a cancel is in doubt only its answer decides the trade;
+//! - a CLOSED trade whose own request may still land is watched and a late
+//!   payment is undone, so that what the terminal was told stays true;
+//! - every flow runs in its own task: a terminal hanging up never stops it.
+
+pub mod policy;
+
+mod cancel;
+mod cell;
+mod notified;
+mod pay;
+mod precreate;
+mod recovery;
+mod refund;
+mod relay;
+mod watch;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use protocol::{AuthCode, Money, OutRequestNo, OutTradeNo, Scene, Subject, TimeoutExpress};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::config::{Config, TerminalConfig};
+use crate::gateway::{Gateway, Outcome};
+use crate::metrics::Metrics;
+use crate::store::{Event, Store, StoreError, Write};
+use crate::trade::{now_ms, Status, Trade};
+
+pub(crate) use cell::{RefundSlot, Slot};
+
+/// Why a flow request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("no such trade")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    /// A field of the request is refused by the money rules (e.g. a refund
+    /// above what is still refundable).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the gateway is failing; new payments are refused for {0} ms")]
+    CircuitOpen(u128),
+    #[error("the switch is shutting down")]
+    ShuttingDown,
+    /// The journal cannot be written: nothing was sent.
+    #[error("the journal cannot be written: {0}")]
+    JournalUnavailable(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A validated barcode payment.
+#[derive(Debug, Clone)]
+pub struct PayOrder {
+    pub out_trade_no: OutTradeNo,
+    pub auth_code: AuthCode,
+    pub total_amount: Money,
+    pub subject: Subject,
+    pub scene: Scene,
+    pub body: Option<String>,
+    pub operator_id: Option<String>,
+    pub timeout_express: Option<TimeoutExpress>,
+    pub goods_detail: Option<serde_json::Value>,
+}
+
+/// A validated QR precreate.
+#[derive(Debug, Clone)]
+pub struct PrecreateOrder {
+    pub out_trade_no: OutTradeNo,
+    pub total_amount: Money,
+    pub subject: Subject,
+    pub timeout_express: Option<TimeoutExpress>,
+    pub notify_url: Option<String>,
+}
+
+/// A validated refund request.
+#[derive(Debug, Clone)]
+pub struct RefundOrder {
+    pub out_request_no: OutRequestNo,
+    pub refund_amount: Money,
+    pub refund_reason: Option<String>,
+}
+
+/// How long the journal is reported failing after its last failed commit
+/// (new payments answer 503 `journal_unavailable` meanwhile; one new payment
+/// per interval is let through as a probe).
+const JOURNAL_PROBE_MS: i64 = 1_000;
+
+/// The switch's flows over one store and one gateway.
+pub struct Flows {
+    /// This value's own `Arc`, for tasks started from `&self`.
+    me: Weak<Flows>,
+    cfg: Arc<Config>,
+    store: Arc<dyn Store>,
+    gw: Arc<Gateway>,
+    metrics: Arc<Metrics>,
+    app_id: String,
+    trades: DashMap<String, Arc<Slot>>,
+    refunds: DashMap<(String, String), Arc<RefundSlot>>,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    /// Set at the grace deadline: background loops stop at their next wait.
+    stopping: AtomicBool,
+    stop_notify: Notify,
+    /// Set when shutdown starts: new trades are refused.
+    closing: AtomicBool,
+    /// When a journal commit last failed (0: never, or it works again).
+    journal_failed_ms: AtomicI64,
+    /// Trades by status (initialised from the journal, kept by `update`).
+    by_status: [AtomicI64; 6],
+}
+
+struct TaskGuard<'a>(&'a Flows);
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+pub(crate) fn ev(t: &Trade, kind: &str, detail: serde_json::Value) -> Write {
+    Write::Event(Event {
+        app_id: t.app_id.clone(),
+        out_trade_no: t.out_trade_no.clone(),
+        at_ms: now_ms(),
+        kind: kind.to_owned(),
+        detail: detail.to_string(),
+    })
+}
+
+fn fingerprint(v: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(v.to_string().as_bytes()))
+}
+
+/// Whether a terminal may see a trade: its creator, or a terminal of the same sub-merchant.
+pub fn visible_to(t: &Trade, term: &TerminalConfig, creator_smid: Option<&str>) -> bool {
+    t.terminal == term.key_id || (creator_smid.is_some() && creator_smid == term.smid.as_deref())
+}
+
+fn answer_detail<T: serde::Serialize>(method: &str, o: &Outcome<T>) -> serde_json::Value {
+    match o {
+        Outcome::Answer(a) => json!({"method": method, "answer": a}),
+        Outcome::Unknown(r) => json!({"method": method, "unknown": r}),
+    }
+}
+
+/// Whether cancel or close has anything to undo: a paid trade is refused
+/// (SUCCESS is final; reverse it with a refund), another final trade is
+/// answered as it stands.
+fn still_open(t: &Trade) -> Result<bool, FlowError> {
+    if t.status == Status::Success {
+        return Err(FlowError::NotAllowed(
+            "the trade is paid (SUCCESS, final); reverse it with a refund".into(),
+        ));
+    }
+    Ok(!t.status.is_final())
+}
+
+impl Flows {
+    pub fn new(
+        cfg: Arc<Config>,
+        store: Arc<dyn Store>,
+        gw: Arc<Gateway>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Flows> {
+        Arc::new_cyclic(|me| Flows {
+            me: me.clone(),
+            app_id: cfg.gateway.app_id.clone(),
+            cfg,
+            store,
+            gw,
+            metrics,
+            trades: DashMap::new(),
+            refunds: DashMap::new(),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            stopping: AtomicBool::new(false),
+            stop_notify: Notify::new(),
+            closing: AtomicBool::new(false),
+            journal_failed_ms: AtomicI64::new(0),
+            by_status: Default::default(),
+        })
+    }
+
+    fn self_ref(&self) -> Option<Arc<Flows>> {
+        self.me.upgrade()
+    }
+
+    /// The switch's configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The switch's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(crate) fn spawn<F>(self: &Arc<Self>, no: &str, f: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let me = self.clone();
+        let span = tracing::info_span!("trade", out_trade_no = %no);
+        tokio::spawn(
+            async move {
+                let _g = TaskGuard(&me);
+                f.await;
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Flows still running.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Graceful drain: refuses new trades at once, lets running flows go on
+    /// for up to `grace`, then stops background loops at their next wait
+    /// (recovery resumes them at the next start). Returns the number of flows
+    /// still running at the end.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        self.closing.store(true, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + grace;
+        if self.wait_idle(deadline).await == 0 {
+            return 0;
+        }
+        self.stopping.store(true, Ordering::Release);
+        self.stop_notify.notify_waiters();
+        // Loops leave at their next wait; a gateway call in progress ends
+        // within the request time-out.
+        self.wait_idle(tokio::time::Instant::now() + Duration::from_secs(2))
+            .await
+    }
+
+    async fn wait_idle(&self, deadline: tokio::time::Instant) -> usize {
+        loop {
+            let notified = self.idle.notified();
+            let n = self.in_flight();
+            if n == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.in_flight();
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Sleeps; false (at once) when the switch is stopping.
+    pub(crate) async fn pause(&self, d: Duration) -> bool {
+        let stop = self.stop_notify.notified();
+        if self.stopping() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = stop => {}
+        }
+        !self.stopping()
+    }
+
+    /// Sleeps until `at_ms` (wall clock); false when the switch is stopping.
+    pub(crate) async fn pause_until(&self, at_ms: i64) -> bool {
+        let wait = u64::try_from(at_ms.saturating_sub(now_ms())).unwrap_or(0);
+        self.pause(Duration::from_millis(wait)).await
+    }
+
+    /// Whether the journal failed within the last second (`/readyz`).
+    pub fn journal_failing(&self) -> bool {
+        let at = self.journal_failed_ms.load(Ordering::Acquire);
+        at != 0 && now_ms() - at < JOURNAL_PROBE_MS
+    }
+
+    /// Whether the journal took its last commit (`/readyz`).
+    pub async fn journal_ready(&self) -> bool {
+        if self.journal_failing() {
+            return false;
+        }
+        tokio::time::timeout(Duration::from_secs(5), self.store.commit(vec![]))
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false)
+    }
+
+    /// Whether the gateway's circuit breaker is open (`/readyz`, metrics).
+    pub fn gateway_breaker_open(&self) -> bool {
+        self.gw.breaker_open()
+    }
+
+    /// Trades by status, as kept in memory since the start.
+    pub fn status_counts(&self) -> Vec<(Status, i64)> {
+        Status::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s, self.by_status[i].load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    fn count(&self, s: Status, delta: i64) {
+        if let Some(i) = Status::ALL.iter().position(|x| *x == s) {
+            self.by_status[i].fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    /// Loads the status counts from the journal (at start).
+    pub async fn init_counts(&self) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let counts = tokio::task::spawn_blocking(move || store.status_counts())
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))??;
+        for (name, n) in counts {
+            if let Some(st) = Status::parse(&name) {
+                self.count(st, i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        Ok(())
+    }
+
+    /// Cached trades (tests).
+    pub fn cached(&self) -> usize {
+        self.trades.len()
+    }
+
+    fn terminal_smid(&self, key: &str) -> Option<String> {
+        self.cfg
+            .terminals
+            .iter()
+            .find(|t| t.key_id == key)
+            .and_then(|t| t.smid.clone())
+    }
+
+    /// A trade visible to `term`, or NotFound.
+    pub async fn get(&self, term: &TerminalConfig, no: &str) -> Result<Trade, FlowError> {
+        Ok(self.visible_slot(term, no).await?.1)
+    }
+
+    async fn visible_slot(
+        &self,
+        term: &TerminalConfig,
+        no: &str,
+    ) -> Result<(Arc<Slot>, Trade), FlowError> {
+        let slot = self.load_trade(no).await?.ok_or(FlowError::NotFound)?;
+        let t = slot.current().await.ok_or(FlowError::NotFound)?;
+        if !visible_to(&t, term, self.terminal_smid(&t.terminal).as_deref()) {
+            return Err(FlowError::NotFound);
+        }
+        Ok((slot, t))
+    }
+
+    /// Admission of a new trade: refused while closing, while the circuit
+    /// is open, and while the journal fails (but for one probe a second).
+    fn admit_new(&self) -> Result<(), FlowError> {
+        if self.closing() {
+            return Err(FlowError::ShuttingDown);
+        }
+        if let Err(rem) = self.gw.admit_new_trade() {
+            return Err(FlowError::CircuitOpen(rem.as_millis()));
+        }
+        let at = self.journal_failed_ms.load(Ordering::Acquire);
+        if at != 0 {
+            let now = now_ms();
+            if now - at < JOURNAL_PROBE_MS
+                || self
+                    .journal_failed_ms
+                    .compare_exchange(at, now, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                return Err(FlowError::JournalUnavailable(StoreError::Db(
+                    "recent journal commits failed".into(),
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Before a new pay or precreate: the state of a cached trade with this
+    /// out_trade_no (the same request, or a 409), else admission of a new
+    /// trade. When admission refuses, a repeat of a trade the journal holds
+    /// still gets its state. `Ok(None)`: go on and create the trade (a trade
+    /// only in the journal is then met by the unique insert).
+    async fn existing_or_admit(
+        &self,
+        no: &str,
+        kind: crate::trade::Kind,
+        fp: &str,
+        wait: Duration,
+    ) -> Result<Option<Trade>, FlowError> {
+        let cached = self.trades.get(no).map(|s| s.clone());
+        if let Some(slot) = cached {
+            if let Some(t) = slot.current().await {
+                check_same(&t, kind, fp)?;
+                return Ok(Some(slot.wait_settled(wait).await));
+            }
+        }
+        let Err(e) = self.admit_new() else {
+            return Ok(None);
+        };
+        if let Ok(Some(slot)) = self.load_trade(no).await {
+            if let Some(t) = slot.current().await {
+                check_same(&t, kind, fp)?;
+                return Ok(Some(slot.wait_settled(wait).await));
+            }
+        }
+        Err(e)
+    }
+}
+
+fn check_same(t: &Trade, kind: crate::trade::Kind, fp: &str) -> Result<(), FlowError> {
+    if t.kind != kind || t.fingerprint != fp {
+        return Err(FlowError::Conflict(format!(
+            "out_trade_no {} was already used for a different request",
+            t.out_trade_no
+        )));
+    }
+    Ok(())
+}
+
+/// A step boundary of a flow. With the `failpoints` feature (tests only,
+/// never in release builds) `FAILPOINTS=<name>=return` makes the process
+/// abort right there, as a crash at that instant would.
+#[cfg(feature = "failpoints")]
+pub(crate) fn boundary(name: &'static str) {
+    if fail::eval(name, |_| ()).is_some() {
+        tracing::error!(failpoint = name, "failpoint: aborting the process");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn boundary(_name: &'static str) {}
+
+/// Every boundary name, for the crash matrix.
+pub const BOUNDARIES: [&str; 9] = [
+    "pay_after_send_committed",
+    "pay_after_send",
+    "pay_after_answer_committed",
+    "precreate_after_send_committed",
+    "cancel_after_send_committed",
+    "cancel_after_send",
+    "cancel_after_answer_committed",
+    "refund_after_send_committed",
+    "refund_after_send",
+];

@@ -1,0 +1,215 @@
+//! The QR driver (alipay.trade.precreate) and the QR watch that owns every
+//! WAIT_BUYER_PAY trade: queried if no notification came (1 min and 5 min
+//! after creation by default, then at its expiry), closed at expiry
+//! (alipay.trade.close, falling back to the cancel policy).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::biz::{to_biz_content, ExtendParams, PrecreateBiz, SubMerchant};
+use protocol::response::PrecreateResponse;
+use protocol::Method;
+use serde_json::json;
+use tokio::sync::OwnedMutexGuard;
+
+use super::cancel::Marked;
+use super::policy::{self, PrecreateStep, QrStep, Reply};
+use super::{answer_detail, boundary, check_same, fingerprint, FlowError, Flows, PrecreateOrder, Slot};
+use crate::config::TerminalConfig;
+use crate::gateway::Outcome;
+use crate::trade::{Kind, Phase, Status, Trade};
+
+impl Flows {
+    /// POST /v1/precreate.
+    pub async fn precreate(
+        self: &Arc<Self>,
+        term: &TerminalConfig,
+        o: PrecreateOrder,
+    ) -> Result<Trade, FlowError> {
+        let fp = fingerprint(&json!({
+            "kind": "precreate", "terminal": term.key_id, "total_amount": o.total_amount.to_wire(),
+            "subject": o.subject.as_str(), "timeout_express": o.timeout_express.as_ref().map(|t| t.as_str()),
+            "notify_url": o.notify_url,
+        }));
+        let wait = Duration::from_secs(60);
+        if let Some(t) = self
+            .existing_or_admit(o.out_trade_no.as_str(), Kind::Precreate, &fp, wait)
+            .await?
+        {
+            return Ok(t);
+        }
+        let mut trade = self.new_trade(
+            term,
+            &o.out_trade_no,
+            Kind::Precreate,
+            o.total_amount,
+            &o.subject,
+            fp.clone(),
+        );
+        trade.merchant_notify_url.clone_from(&o.notify_url);
+        let lifetime = o
+            .timeout_express
+            .as_ref()
+            .and_then(|t| t.minutes())
+            .map(|m| Duration::from_secs(u64::from(m) * 60))
+            .unwrap_or(self.cfg.policy.qr_default_timeout);
+        trade.expires_ms = Some(
+            trade
+                .created_ms
+                .saturating_add(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX)),
+        );
+        let biz = PrecreateBiz {
+            out_trade_no: o.out_trade_no.as_str().to_owned(),
+            total_amount: o.total_amount,
+            subject: o.subject.as_str().to_owned(),
+            body: None,
+            operator_id: None,
+            store_id: term.store_id.clone(),
+            terminal_id: term.terminal_id.clone(),
+            timeout_express: o.timeout_express.as_ref().map(|t| t.as_str().to_owned()),
+            buyer_id: None,
+            sub_merchant: term.smid.clone().map(|m| SubMerchant { merchant_id: m }),
+            extend_params: self.gw.sys_service_provider_id().map(|s| ExtendParams {
+                sys_service_provider_id: Some(s.to_owned()),
+            }),
+            goods_detail: None,
+        };
+        let (slot, sending) = self
+            .create_or_existing(
+                trade,
+                json!({"kind": "precreate", "phase": "precreate_sending", "total_amount": o.total_amount.to_wire(),
+                       "terminal": term.key_id, "merchant_notify_url": o.notify_url}),
+            )
+            .await?;
+        let Some(sending) = sending else {
+            let t = slot.current().await.ok_or(FlowError::NotFound)?;
+            check_same(&t, Kind::Precreate, &fp)?;
+            return Ok(slot.wait_settled(wait).await);
+        };
+        let me = self.clone();
+        let s2 = slot.clone();
+        self.spawn(o.out_trade_no.as_str(), async move {
+            me.drive_precreate(s2, biz, sending).await
+        });
+        Ok(slot.wait_settled(wait).await)
+    }
+
+    async fn drive_precreate(
+        self: Arc<Self>,
+        slot: Arc<Slot>,
+        biz: PrecreateBiz,
+        sending: OwnedMutexGuard<()>,
+    ) {
+        if !self.begin_send(&slot).await {
+            return;
+        }
+        boundary("precreate_after_send_committed");
+        let out = self
+            .gw
+            .call::<PrecreateResponse>(Method::TradePrecreate, &to_biz_content(&biz), true)
+            .await;
+        let detail = answer_detail("alipay.trade.precreate", &out);
+        let t = slot.published();
+        let step = match &out {
+            Outcome::Answer(r) => {
+                let tied = self.tied(&t, "alipay.trade.precreate", r.out_trade_no.as_deref(), None);
+                policy::precreate_answer(
+                    Reply::answer(&r.code, r.sub_code.as_deref()),
+                    tied,
+                    r.qr_code.is_some(),
+                )
+            }
+            Outcome::Unknown(_) => PrecreateStep::Cancel,
+        };
+        let r = match &out {
+            Outcome::Answer(r) => Some(r),
+            Outcome::Unknown(_) => None,
+        };
+        let applied = match (step, r) {
+            (PrecreateStep::WaitBuyer, Some(r)) => self
+                .apply_answer(&slot, detail, |t| {
+                    t.transition(Status::WaitBuyerPay).ok()?;
+                    t.phase = Phase::Idle;
+                    t.qr_code.clone_from(&r.qr_code);
+                    t.code = Some(r.code.clone());
+                    Some(())
+                })
+                .await
+                .is_some(),
+            (PrecreateStep::Fail, Some(r)) => {
+                self.apply_answer(&slot, detail, |t| {
+                    t.transition(Status::Failed).ok()?;
+                    t.code = Some(r.code.clone());
+                    t.sub_code.clone_from(&r.sub_code);
+                    t.sub_msg.clone_from(&r.sub_msg);
+                    Some(())
+                })
+                .await;
+                false
+            }
+            _ => {
+                // The QR code never reached the terminal: make sure nobody can pay it.
+                self.note(&t, "gateway_answer", detail);
+                drop(sending);
+                self.cancel_until_definite(&slot).await;
+                return;
+            }
+        };
+        drop(sending);
+        if applied {
+            self.qr_watch(&slot).await;
+        }
+    }
+
+    /// Owns a WAIT_BUYER_PAY trade until it is final: queries when no
+    /// notification came, closes it at expiry.
+    pub(super) async fn qr_watch(&self, slot: &Slot) {
+        let after = self.cfg.policy.qr_query_after_ms.clone();
+        loop {
+            let t = slot.published();
+            if t.status != Status::WaitBuyerPay || t.phase == Phase::CancelPending {
+                return;
+            }
+            let expires = t.expires_ms.unwrap_or_else(|| {
+                t.created_ms.saturating_add(
+                    i64::try_from(self.cfg.policy.qr_default_timeout.as_millis()).unwrap_or(i64::MAX),
+                )
+            });
+            let at = policy::qr_check_at(t.created_ms, expires, &after, t.qr_checks_done)
+                .unwrap_or(expires);
+            if !self.pause_until(at).await {
+                return;
+            }
+            if slot.published().status != Status::WaitBuyerPay {
+                return;
+            }
+            let q = self.query(slot).await;
+            match policy::qr_after_query(q.seen, crate::trade::now_ms(), expires) {
+                QrStep::Final(st) => {
+                    self.apply_seen(slot, &q, st).await;
+                    return;
+                }
+                QrStep::Later => {
+                    let _ = self
+                        .update(slot, |t| {
+                            if t.status != Status::WaitBuyerPay {
+                                return None;
+                            }
+                            t.qr_checks_done += 1;
+                            Some(vec![])
+                        })
+                        .await;
+                }
+                QrStep::Close => {
+                    let Ok(guard) = slot.cancel_running.clone().try_lock_owned() else {
+                        return;
+                    };
+                    if let Marked::Pending = self.mark_cancel_pending(slot, "close_sending").await {
+                        self.close_then_cancel(slot, guard).await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Relays the final result of each precreated trade that named a merchant
+//! notify_url: a POST of the trade JSON, authenticated like the terminal API
+//! in the other direction (`Authorization: PSW1-HMAC-SHA256 key=<creating
+//! terminal>, ts, nonce, sig` over the same string, with that terminal's
+//! secret). 2xx ends it; otherwise up to [`RELAY_ATTEMPTS`] attempts with
+//! back-off. The relay row is committed together with the trade's final
+//! state, each attempt is journaled (`relay` events, the row's attempt
+//! count), and pending relays are resumed after a restart.
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde_json::json;
+
+use super::Flows;
+use crate::store::{Relay, RelayStatus, Write};
+use crate::trade::{now_ms, Trade};
+
+/// Attempts per relayed result (back-off from `policy.unknown_retry_initial_ms`, doubling).
+pub const RELAY_ATTEMPTS: u32 = 8;
+
+impl Flows {
+    /// The relay row committed with a trade's final state.
+    pub(super) fn relay_row(&self, t: &Trade, url: &str) -> Write {
+        Write::Relay(Box::new(Relay {
+            app_id: t.app_id.clone(),
+            out_trade_no: t.out_trade_no.clone(),
+            url: url.to_owned(),
+            status: RelayStatus::Pending,
+            attempts: 0,
+            updated_ms: now_ms(),
+        }))
+    }
+
+    /// Starts the relay of a trade that just became final.
+    pub(super) fn start_relay(&self, t: &Trade) {
+        if let Some(url) = &t.merchant_notify_url {
+            let Write::Relay(r) = self.relay_row(t, url) else {
+                return;
+            };
+            self.resume_relay(*r);
+        }
+    }
+
+    /// Runs a (pending) relay in its own task.
+    pub(super) fn resume_relay(&self, r: Relay) {
+        let Some(me) = self.self_ref() else {
+            return;
+        };
+        let me2 = me.clone();
+        let no = r.out_trade_no.clone();
+        me.spawn(&no, async move { me2.relay_one(r).await });
+    }
+
+    async fn relay_one(&self, mut row: Relay) {
+        let Ok(Some(slot)) = self.load_trade(&row.out_trade_no).await else {
+            return;
+        };
+        let t = slot.published();
+        let Some(term) = self.cfg.terminals.iter().find(|x| x.key_id == t.terminal) else {
+            self.note(
+                &t,
+                "relay",
+                json!({"url": row.url, "result": "the creating terminal is no longer registered"}),
+            );
+            row.status = RelayStatus::GaveUp;
+            let _ = self.commit_durable(vec![Write::Relay(Box::new(row))]).await;
+            return;
+        };
+        let pq = row
+            .url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.path_and_query().map(|p| p.as_str().to_owned()))
+            .unwrap_or_else(|| "/".into());
+        let body = crate::contract::trade_json(&t).to_string();
+        let mut backoff = self.cfg.policy.unknown_retry_initial;
+        for _ in 0..row.attempts.min(RELAY_ATTEMPTS) {
+            backoff = (backoff * 2).min(self.cfg.policy.unknown_retry_max);
+        }
+        while row.attempts < RELAY_ATTEMPTS {
+            let ts = now_ms() / 1000;
+            let nonce: String = rand::thread_rng()
+                .sample_iter(&Alphanumeric)
+                .take(24)
+                .map(char::from)
+                .collect();
+            let sig = crate::contract::sign(&term.secret, "POST", &pq, ts, &nonce, body.as_bytes());
+            let auth = format!(
+                "PSW1-HMAC-SHA256 key={}, ts={ts}, nonce={nonce}, sig={sig}",
+                term.key_id
+            );
+            let r = self.gw.post_json(&row.url, &auth, body.clone()).await;
+            let ok = matches!(&r, Ok(s) if s.is_success());
+            let result = match &r {
+                Ok(s) => s.as_u16().to_string(),
+                Err(e) => e.clone(),
+            };
+            row.attempts += 1;
+            row.updated_ms = now_ms();
+            row.status = if ok {
+                RelayStatus::Delivered
+            } else if row.attempts >= RELAY_ATTEMPTS {
+                RelayStatus::GaveUp
+            } else {
+                RelayStatus::Pending
+            };
+            let writes = vec![
+                Write::Relay(Box::new(row.clone())),
+                super::ev(
+                    &t,
+                    "relay",
+                    json!({"attempt": row.attempts, "url": row.url, "result": result}),
+                ),
+            ];
+            if self.commit_durable(writes).await.is_err() {
+                return;
+            }
+            if ok {
+                self.metrics
+                    .inc("payswitch_relays_total", &[("result", "delivered")]);
+                return;
+            }
+            if row.status == RelayStatus::GaveUp || !self.pause(backoff).await {
+                break;
+            }
+            backoff = (backoff * 2).min(self.cfg.policy.unknown_retry_max);
+        }
+        if row.status == RelayStatus::GaveUp {
+            tracing::warn!(out_trade_no = %t.out_trade_no, "merchant notification relay gave up");
+            self.metrics
+                .inc("payswitch_relays_total", &[("result", "gave_up")]);
+        }
+    }
+}
