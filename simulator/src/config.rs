@@ -169,6 +169,7 @@ mod tests {
             r#"
 listen = "127.0.0.1:9999"
 time_scale = 60
+late_landing_ms = 250
 [[app]]
 app_id = "2021000000000002"
 public_key_file = "app.pem"
@@ -183,6 +184,7 @@ wait_password = 0.1
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(cfg.listen.port(), 9999);
         assert_eq!(cfg.time_scale, 60.0);
+        assert_eq!(cfg.late_landing, Duration::from_millis(250));
         assert_eq!(cfg.apps.len(), 1);
         assert_eq!(cfg.apps[0].app_id, "2021000000000002");
         assert_eq!(cfg.profile.seed, 9);

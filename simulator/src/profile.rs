@@ -65,7 +65,7 @@ pub struct Behaviour {
 
 /// The answer to a cancel of an out_trade_no the gateway has not booked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum CancelUnknown {
     /// 10000 Success, `retry_flag` N, no `action`, no `trade_no` (the SDK's
     /// doc of `action`: "未返回：未查询到交易").
@@ -80,7 +80,7 @@ pub enum CancelUnknown {
 
 /// What happens to a pay of an out_trade_no cancelled while unbooked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum LatePayAfterCancel {
     /// Booked as usual (TRADE_SUCCESS for a paying auth code).
     #[default]
@@ -187,6 +187,34 @@ impl Default for NotifyOptions {
             reorder_delay_ms: 500,
             timeout_ms: 5000,
             on_partial_refund: false,
+        }
+    }
+}
+
+// Parsed by hand so that an unknown value names its field in TOML and JSON alike.
+impl TryFrom<String> for CancelUnknown {
+    type Error = String;
+    fn try_from(v: String) -> Result<Self, String> {
+        match v.as_str() {
+            "success" => Ok(CancelUnknown::Success),
+            "trade_not_exist" => Ok(CancelUnknown::TradeNotExist),
+            "close_and_block" => Ok(CancelUnknown::CloseAndBlock),
+            _ => Err(format!(
+                "behaviour.cancel_unknown must be \"success\", \"trade_not_exist\" or \"close_and_block\", not {v:?}"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for LatePayAfterCancel {
+    type Error = String;
+    fn try_from(v: String) -> Result<Self, String> {
+        match v.as_str() {
+            "lands" => Ok(LatePayAfterCancel::Lands),
+            "refused" => Ok(LatePayAfterCancel::Refused),
+            _ => Err(format!(
+                "behaviour.late_pay_after_cancel must be \"lands\" or \"refused\", not {v:?}"
+            )),
         }
     }
 }
@@ -384,7 +412,11 @@ duplicate_share = 0.5
         let e = Profile::parse("[behaviour]\ncancel_unknown = \"maybe\"")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("cancel_unknown"), "{e}");
+        assert!(e.contains("behaviour.cancel_unknown"), "{e}");
+        let e = Profile::parse(r#"{"behaviour": {"late_pay_after_cancel": "later"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("behaviour.late_pay_after_cancel"), "{e}");
     }
 
     #[test]
