@@ -39,6 +39,7 @@ pub struct Running {
     conns: Arc<AtomicUsize>,
     flows: Arc<Flows>,
     store: Arc<dyn Store>,
+    sqlite: Arc<SqliteStore>,
     grace: Duration,
 }
 
@@ -109,7 +110,8 @@ async fn serve_conn<I>(
 pub async fn start(config: Config) -> Result<Running, EngineError> {
     let cfg = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
-    let store: Arc<dyn Store> = SqliteStore::open(&cfg.store, metrics.clone())?;
+    let sqlite = SqliteStore::open(&cfg.store, metrics.clone())?;
+    let store: Arc<dyn Store> = sqlite.clone();
     let gw = Arc::new(Gateway::new(cfg.gateway.clone(), metrics.clone())?);
     let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics);
     flows.init_counts().await?;
@@ -216,6 +218,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         conns,
         flows,
         store,
+        sqlite,
         grace: cfg.server.shutdown_grace,
     })
 }
@@ -229,6 +232,18 @@ impl Running {
     /// The journal (audits, tests).
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
+    }
+
+    /// Caps the journal at `pages` pages (0: no cap), as `[store] max_pages`
+    /// does: past the cap every commit fails with SQLITE_FULL ("database or
+    /// disk is full"), as a full disk does. Returns the cap in force.
+    pub async fn set_journal_max_pages(&self, pages: u64) -> Result<u64, crate::StoreError> {
+        self.sqlite.set_max_pages(pages).await
+    }
+
+    /// The flows (tests, embedding).
+    pub fn flows(&self) -> Arc<Flows> {
+        self.flows.clone()
     }
 
     /// Graceful shutdown: stop accepting, finish requests and flows up to the

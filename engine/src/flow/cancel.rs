@@ -32,6 +32,14 @@ pub(super) enum Marked {
     Nothing,
 }
 
+/// A cancel or close that finds the trade paid (the payment won the race,
+/// or the gateway refused the cancel of a paid trade) answers as
+/// [`still_open`] does: SUCCESS is final; reverse it with a refund.
+fn paid_is_refused(t: Trade) -> Result<Trade, FlowError> {
+    still_open(&t)?;
+    Ok(t)
+}
+
 impl Flows {
     /// POST /v1/trades/{no}/cancel.
     pub async fn cancel(
@@ -52,7 +60,7 @@ impl Flows {
                 self.spawn(no, async move { me.cancel_loop(&s2, guard).await });
             }
         }
-        Ok(slot.wait_settled(TERMINAL_WAIT).await)
+        paid_is_refused(slot.wait_settled(TERMINAL_WAIT).await)
     }
 
     /// POST /v1/trades/{no}/close: alipay.trade.close; anything but a clean
@@ -74,7 +82,7 @@ impl Flows {
             let s2 = slot.clone();
             self.spawn(no, async move { me.close_then_cancel(&s2, guard).await });
         }
-        Ok(slot.wait_settled(TERMINAL_WAIT).await)
+        paid_is_refused(slot.wait_settled(TERMINAL_WAIT).await)
     }
 
     /// alipay.trade.close; anything but 10000 goes on as a cancel.
