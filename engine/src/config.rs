@@ -143,7 +143,10 @@ fn schedule(field: &str, v: &[u64], max_ms: u64) -> Result<Vec<u64>, ConfigError
         return Err(field_err(field, "offsets must be positive and increasing"));
     }
     if v[v.len() - 1] > max_ms {
-        return Err(field_err(field, format!("offsets must be at most {max_ms} ms")));
+        return Err(field_err(
+            field,
+            format!("offsets must be at most {max_ms} ms"),
+        ));
     }
     Ok(v.to_vec())
 }
@@ -644,7 +647,11 @@ impl Config {
                 &p.late_landing_checks_ms,
                 23 * 3_600_000,
             )?,
-            qr_query_after_ms: schedule("policy.qr_query_after_ms", &p.qr_query_after_ms, 86_400_000)?,
+            qr_query_after_ms: schedule(
+                "policy.qr_query_after_ms",
+                &p.qr_query_after_ms,
+                86_400_000,
+            )?,
             qr_default_timeout: Duration::from_secs(
                 ms(
                     "policy.qr_default_timeout_secs",
@@ -660,7 +667,12 @@ impl Config {
                 1,
                 60_000,
             )?,
-            journal_retry_max: ms("policy.journal_retry_max_ms", p.journal_retry_max_ms, 1, 600_000)?,
+            journal_retry_max: ms(
+                "policy.journal_retry_max_ms",
+                p.journal_retry_max_ms,
+                1,
+                600_000,
+            )?,
         };
 
         // store

@@ -103,4 +103,3 @@ pub fn sign(
     mac.update(string_to_sign(method, path_and_query, ts, nonce, body).as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
-

@@ -277,7 +277,7 @@ impl Gateway {
             Outcome::Answer(a) => a.code().to_owned(),
             Outcome::Unknown(_) => "unknown".to_owned(),
         };
-        let ok = matches!(&out, Outcome::Answer(a) if a.code() != "20000");
+        let ok = matches!(&out, Outcome::Answer(a) if a.code() != protocol::Code::ServiceUnavailable.as_str());
         self.breaker.record(ok);
         self.metrics.inc(
             "payswitch_gateway_calls_total",

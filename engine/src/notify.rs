@@ -34,7 +34,10 @@ pub async fn receive(flows: &Flows, body: &[u8]) -> (StatusCode, &'static str) {
     match flows.notified(&n).await {
         Ok(what) => {
             tracing::info!(out_trade_no = %n.out_trade_no, notify_id = %n.notify_id, result = what.as_str(), "notification journaled");
-            m.inc("payswitch_notifications_total", &[("result", what.as_str())]);
+            m.inc(
+                "payswitch_notifications_total",
+                &[("result", what.as_str())],
+            );
             (StatusCode::OK, "success")
         }
         Err(e) => {

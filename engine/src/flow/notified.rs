@@ -41,11 +41,8 @@ impl Flows {
     /// the journal cannot take it (the gateway then retries).
     pub async fn notified(&self, n: &protocol::Notification) -> Result<Notified, FlowError> {
         use protocol::TradeStatus as TS;
-        let raw: serde_json::Map<String, serde_json::Value> = n
-            .raw
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
+        let raw: serde_json::Map<String, serde_json::Value> =
+            n.raw.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let detail = json!({
             "notify_id": n.notify_id, "trade_status": n.trade_status.map(|s| s.as_str()),
             "trade_no": n.trade_no, "total_amount": n.total_amount.map(|m| m.to_wire()),
@@ -185,9 +182,15 @@ impl Flows {
     }
 
     fn incident_seen(&self, kind: IncidentKind, out_trade_no: &str) {
-        tracing::error!(out_trade_no, kind = kind.as_str(), "notification incident journaled");
-        self.metrics
-            .inc("payswitch_notify_incidents_total", &[("kind", kind.as_str())]);
+        tracing::error!(
+            out_trade_no,
+            kind = kind.as_str(),
+            "notification incident journaled"
+        );
+        self.metrics.inc(
+            "payswitch_notify_incidents_total",
+            &[("kind", kind.as_str())],
+        );
     }
 
     /// One commit, not retried: the gateway retries a notification that

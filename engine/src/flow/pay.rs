@@ -11,7 +11,9 @@ use serde_json::json;
 use tokio::sync::OwnedMutexGuard;
 
 use super::policy::{self, PayStep, QueryStep, Reply, Seen};
-use super::{answer_detail, boundary, check_same, ev, fingerprint, FlowError, Flows, PayOrder, Slot};
+use super::{
+    answer_detail, boundary, check_same, ev, fingerprint, FlowError, Flows, PayOrder, Slot,
+};
 use crate::config::TerminalConfig;
 use crate::gateway::Outcome;
 use crate::store::{Incident, Write};
@@ -154,7 +156,12 @@ impl Flows {
     /// asynchronous notification (seed 002 section 7); they are settled by
     /// their answer and by queries only. `sending` is the send guard, taken
     /// before the trade was visible.
-    async fn drive_pay(self: Arc<Self>, slot: Arc<Slot>, biz: PayBiz, sending: OwnedMutexGuard<()>) {
+    async fn drive_pay(
+        self: Arc<Self>,
+        slot: Arc<Slot>,
+        biz: PayBiz,
+        sending: OwnedMutexGuard<()>,
+    ) {
         if !self.begin_send(&slot).await {
             // A cancel came first: the trade is CLOSED and nothing was sent.
             return;
@@ -171,7 +178,12 @@ impl Flows {
         let (reply, tied) = match &out {
             Outcome::Answer(r) => (
                 Reply::answer(&r.code, r.sub_code.as_deref()),
-                self.tied(&t, "alipay.trade.pay", r.out_trade_no.as_deref(), r.total_amount),
+                self.tied(
+                    &t,
+                    "alipay.trade.pay",
+                    r.out_trade_no.as_deref(),
+                    r.total_amount,
+                ),
             ),
             Outcome::Unknown(_) => (Reply::Lost, true),
         };
@@ -306,7 +318,12 @@ impl Flows {
         match out {
             Outcome::Answer(q) => {
                 let tied = q.code != protocol::Code::Success.as_str()
-                    || self.tied(&t, "alipay.trade.query", q.out_trade_no.as_deref(), q.total_amount);
+                    || self.tied(
+                        &t,
+                        "alipay.trade.query",
+                        q.out_trade_no.as_deref(),
+                        q.total_amount,
+                    );
                 let seen = policy::query_seen(
                     Reply::answer(&q.code, q.sub_code.as_deref()),
                     q.trade_status.as_deref(),

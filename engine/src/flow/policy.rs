@@ -137,9 +137,9 @@ pub fn pay_sub_code(sub_code: &str) -> (PayStep, CashierAction) {
         sub::ACQ_SYSTEM_ERROR => (Resolve, A::Wait),
         // "确认该笔交易信息是否为当前买家的": confirm by query.
         sub::ACQ_TRADE_HAS_SUCCESS => (Resolve, A::Wait),
-        sub::ACQ_INVALID_PARAMETER
-        | sub::ACQ_EXIST_FORBIDDEN_WORD
-        | sub::ACQ_TOTAL_FEE_EXCEED => (Fail, A::FixRequest),
+        sub::ACQ_INVALID_PARAMETER | sub::ACQ_EXIST_FORBIDDEN_WORD | sub::ACQ_TOTAL_FEE_EXCEED => {
+            (Fail, A::FixRequest)
+        }
         sub::ACQ_ACCESS_FORBIDDEN
         | sub::ACQ_PARTNER_ERROR
         | sub::ACQ_BEYOND_PAY_RESTRICTION
@@ -819,7 +819,11 @@ mod tests {
         let subs: Vec<&'static str> = protocol::codes::PAY_SUB_CODES
             .iter()
             .map(|d| d.sub_code)
-            .chain([sub::ACQ_TRADE_NOT_EXIST, sub::ACQ_TRADE_CANCEL_TIME_OUT, "ACQ.SOMETHING_NEW"])
+            .chain([
+                sub::ACQ_TRADE_NOT_EXIST,
+                sub::ACQ_TRADE_CANCEL_TIME_OUT,
+                "ACQ.SOMETHING_NEW",
+            ])
             .collect();
         prop_oneof![
             Just(Reply::Lost),
@@ -868,16 +872,28 @@ mod tests {
 
     #[test]
     fn the_seed_pay_codes() {
-        assert_eq!(pay_answer(Reply::answer("10000", None), true), PayStep::Success);
-        assert_eq!(pay_answer(Reply::answer("10003", None), true), PayStep::Poll);
+        assert_eq!(
+            pay_answer(Reply::answer("10000", None), true),
+            PayStep::Success
+        );
+        assert_eq!(
+            pay_answer(Reply::answer("10003", None), true),
+            PayStep::Poll
+        );
         assert_eq!(
             pay_answer(Reply::answer("20000", Some(sub::ISP_UNKNOW_ERROR)), true),
             PayStep::Resolve
         );
         assert_eq!(pay_answer(Reply::Lost, true), PayStep::Resolve);
-        assert_eq!(pay_answer(Reply::answer("99999", None), true), PayStep::Resolve);
+        assert_eq!(
+            pay_answer(Reply::answer("99999", None), true),
+            PayStep::Resolve
+        );
         // An answer not tied to the request is never believed.
-        assert_eq!(pay_answer(Reply::answer("10000", None), false), PayStep::Resolve);
+        assert_eq!(
+            pay_answer(Reply::answer("10000", None), false),
+            PayStep::Resolve
+        );
         assert_eq!(
             pay_answer(Reply::answer("40004", Some(sub::ACQ_PAYMENT_FAIL)), false),
             PayStep::Resolve
@@ -888,7 +904,10 @@ mod tests {
     fn a_cancel_proves_closed_only_with_its_action() {
         let ok = Reply::answer("10000", None);
         assert_eq!(cancel_seen(ok, None, Some("N")), CancelSeen::NotFound);
-        assert_eq!(cancel_seen(ok, Some("close"), Some("N")), CancelSeen::Closed);
+        assert_eq!(
+            cancel_seen(ok, Some("close"), Some("N")),
+            CancelSeen::Closed
+        );
         assert_eq!(cancel_seen(ok, Some("refund"), None), CancelSeen::Closed);
         assert_eq!(cancel_seen(ok, Some("close"), Some("Y")), CancelSeen::Retry);
         let ne = Reply::answer("40004", Some(sub::ACQ_TRADE_NOT_EXIST));
@@ -897,7 +916,10 @@ mod tests {
             cancel_next(CancelSeen::NotFound, true, 0),
             CancelStep::ClosedAndWatch
         );
-        assert_eq!(cancel_next(CancelSeen::NotFound, false, 0), CancelStep::Closed);
+        assert_eq!(
+            cancel_next(CancelSeen::NotFound, false, 0),
+            CancelStep::Closed
+        );
         assert_eq!(
             cancel_next(CancelSeen::Retry, true, 1),
             CancelStep::Retry { unknown: false }
@@ -934,10 +956,12 @@ mod tests {
             amount_ok: true,
             status,
         };
-        let held = |status| Some(Held {
-            status,
-            cancel_pending: false,
-        });
+        let held = |status| {
+            Some(Held {
+                status,
+                cancel_pending: false,
+            })
+        };
         assert_eq!(
             on_notification(held(Status::WaitBuyerPay), facts(NotifiedStatus::Paid)),
             NotifyStep::Apply(Status::Success)
@@ -984,11 +1008,9 @@ mod tests {
 
     #[test]
     fn docs_carry_the_policy_tables() {
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../docs/ENGINE.md"
-        ))
-        .expect("docs/ENGINE.md");
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/ENGINE.md"))
+                .expect("docs/ENGINE.md");
         let state = state_table_markdown();
         let subs = pay_sub_code_table_markdown();
         // For whoever changes the policy: the tables as they must stand.

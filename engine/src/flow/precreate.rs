@@ -14,7 +14,9 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::cancel::Marked;
 use super::policy::{self, PrecreateStep, QrStep, Reply};
-use super::{answer_detail, boundary, check_same, fingerprint, FlowError, Flows, PrecreateOrder, Slot};
+use super::{
+    answer_detail, boundary, check_same, fingerprint, FlowError, Flows, PrecreateOrder, Slot,
+};
 use crate::config::TerminalConfig;
 use crate::gateway::Outcome;
 use crate::trade::{Kind, Phase, Status, Trade};
@@ -112,7 +114,12 @@ impl Flows {
         let t = slot.published();
         let step = match &out {
             Outcome::Answer(r) => {
-                let tied = self.tied(&t, "alipay.trade.precreate", r.out_trade_no.as_deref(), None);
+                let tied = self.tied(
+                    &t,
+                    "alipay.trade.precreate",
+                    r.out_trade_no.as_deref(),
+                    None,
+                );
                 policy::precreate_answer(
                     Reply::answer(&r.code, r.sub_code.as_deref()),
                     tied,
@@ -172,7 +179,8 @@ impl Flows {
             }
             let expires = t.expires_ms.unwrap_or_else(|| {
                 t.created_ms.saturating_add(
-                    i64::try_from(self.cfg.policy.qr_default_timeout.as_millis()).unwrap_or(i64::MAX),
+                    i64::try_from(self.cfg.policy.qr_default_timeout.as_millis())
+                        .unwrap_or(i64::MAX),
                 )
             });
             let at = policy::qr_check_at(t.created_ms, expires, &after, t.qr_checks_done)

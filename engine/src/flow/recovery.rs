@@ -59,7 +59,11 @@ impl Flows {
                     let _ = me
                         .update(&slot, |t| {
                             t.phase = Phase::Resolving;
-                            Some(vec![ev(t, "recovery", json!({"action": "query_then_cancel"}))])
+                            Some(vec![ev(
+                                t,
+                                "recovery",
+                                json!({"action": "query_then_cancel"}),
+                            )])
                         })
                         .await;
                     me.resolve_unknown(&slot).await;

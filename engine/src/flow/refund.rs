@@ -17,7 +17,9 @@ use protocol::{Method, Money};
 use serde_json::json;
 
 use super::policy::{self, RefundRefusal, RefundStep, Reply};
-use super::{answer_detail, boundary, ev, fingerprint, FlowError, Flows, RefundOrder, RefundSlot, Slot};
+use super::{
+    answer_detail, boundary, ev, fingerprint, FlowError, Flows, RefundOrder, RefundSlot, Slot,
+};
 use crate::config::TerminalConfig;
 use crate::gateway::Outcome;
 use crate::store::{StoreError, Write};
@@ -258,7 +260,13 @@ impl Flows {
             match (&out, step) {
                 (Outcome::Answer(a), RefundStep::Success) => {
                     return self
-                        .finish_refund(&tslot, &rslot, RefundStatus::Success, (Some(a.code.clone()), None, None), detail)
+                        .finish_refund(
+                            &tslot,
+                            &rslot,
+                            RefundStatus::Success,
+                            (Some(a.code.clone()), None, None),
+                            detail,
+                        )
                         .await;
                 }
                 (Outcome::Answer(a), RefundStep::Failed) => {
@@ -292,7 +300,13 @@ impl Flows {
                 );
                 if step == RefundStep::Success {
                     return self
-                        .finish_refund(&tslot, &rslot, RefundStatus::Success, (Some(a.code.clone()), None, None), detail)
+                        .finish_refund(
+                            &tslot,
+                            &rslot,
+                            RefundStatus::Success,
+                            (Some(a.code.clone()), None, None),
+                            detail,
+                        )
                         .await;
                 }
             }

@@ -57,7 +57,11 @@ impl Flows {
                     checks_done: 0,
                     undone: t.watch.map_or(0, |w| w.undone),
                 });
-                Some(vec![ev(t, "late_landing_watch", json!({"reason": "notification"}))])
+                Some(vec![ev(
+                    t,
+                    "late_landing_watch",
+                    json!({"reason": "notification"}),
+                )])
             })
             .await;
         if r.is_ok() {
@@ -73,13 +77,16 @@ impl Flows {
                 return;
             };
             if !check_now {
-                let Some(at) = policy::watch_check_at(w.started_ms, &offsets, w.checks_done)
-                else {
+                let Some(at) = policy::watch_check_at(w.started_ms, &offsets, w.checks_done) else {
                     // The window has passed: nothing can land any more.
                     let _ = self
                         .update(&slot, |t| {
                             t.phase = Phase::Idle;
-                            Some(vec![ev(t, "late_landing_watch_done", json!({"checks": w.checks_done}))])
+                            Some(vec![ev(
+                                t,
+                                "late_landing_watch_done",
+                                json!({"checks": w.checks_done}),
+                            )])
                         })
                         .await;
                     return;
@@ -104,7 +111,11 @@ impl Flows {
                     let _ = self
                         .update(&slot, |t| {
                             t.phase = Phase::Idle;
-                            Some(vec![ev(t, "late_landing_watch_done", json!({"gateway": "TRADE_CLOSED"}))])
+                            Some(vec![ev(
+                                t,
+                                "late_landing_watch_done",
+                                json!({"gateway": "TRADE_CLOSED"}),
+                            )])
                         })
                         .await;
                     return;
@@ -116,13 +127,15 @@ impl Flows {
                     let _ = self
                         .update(&slot, |t| {
                             t.phase = Phase::Idle;
-                            Some(vec![crate::store::Write::Incident(crate::store::Incident {
-                                app_id: t.app_id.clone(),
-                                out_trade_no: t.out_trade_no.clone(),
-                                at_ms: now_ms(),
-                                kind: "late_landing_not_undone".into(),
-                                detail: json!({"undone": w.undone}).to_string(),
-                            })])
+                            Some(vec![crate::store::Write::Incident(
+                                crate::store::Incident {
+                                    app_id: t.app_id.clone(),
+                                    out_trade_no: t.out_trade_no.clone(),
+                                    at_ms: now_ms(),
+                                    kind: "late_landing_not_undone".into(),
+                                    detail: json!({"undone": w.undone}).to_string(),
+                                },
+                            )])
                         })
                         .await;
                     return;
@@ -203,7 +216,8 @@ impl Flows {
             if let Outcome::Answer(a) = &out {
                 let reply = Reply::answer(&a.code, a.sub_code.as_deref());
                 // fund_change N on a repeat of the same out_request_no: done earlier.
-                if policy::refund_answer(reply, a.fund_change.as_deref()) != policy::RefundStep::Failed
+                if policy::refund_answer(reply, a.fund_change.as_deref())
+                    != policy::RefundStep::Failed
                     && a.code == protocol::Code::Success.as_str()
                 {
                     return self.late_landing_undone(slot, "refund", detail).await;
