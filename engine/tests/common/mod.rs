@@ -310,3 +310,91 @@ pub fn agrees(switch_status: &str, sim: &(u16, Value)) -> bool {
         _ => false,
     }
 }
+
+// ---------- helpers for money_safety.rs ----------
+
+/// The simulator as [`sim`] starts it, with `edit` applied to its config
+/// first (e.g. a short 9003 `late_landing`).
+pub async fn sim_with(edit: impl FnOnce(&mut simulator::SimConfig)) -> simulator::SimHandle {
+    let mut c = simulator::SimConfig::demo();
+    c.time_scale = 100.0;
+    c.client_timeout_hint = Duration::from_millis(1500);
+    edit(&mut c);
+    simulator::start(c).await.expect("simulator starts")
+}
+
+/// Replaces the simulator's profile with `text` (JSON or TOML, as
+/// `PUT /_sim/profile` takes it).
+pub fn set_sim_profile(sim: &simulator::SimHandle, text: &str) {
+    let p = simulator::Profile::parse(text).expect("profile parses");
+    sim.set_profile(p).expect("profile accepted");
+}
+
+/// The switch in-process, against `sim`, with `extra_policy` lines under
+/// `[policy]` and `edit` applied to the whole config text. Returns the
+/// running switch and its base URL.
+pub async fn switch_with(
+    dir: &Path,
+    sim: &simulator::SimHandle,
+    extra_policy: &str,
+    edit: impl FnOnce(String) -> String,
+) -> (engine::Running, String) {
+    let port = free_port();
+    let text = edit(config_text(
+        &format!("127.0.0.1:{port}"),
+        &sim.gateway_url(),
+        &format!("http://127.0.0.1:{port}/notify/alipay"),
+        extra_policy,
+    ));
+    let path = write_config(dir, &text);
+    let cfg = engine::Config::load(&path).expect("config loads");
+    let r = engine::start(cfg).await.expect("switch starts");
+    let addr: SocketAddr = r.local_addrs()[0];
+    (r, format!("http://{addr}"))
+}
+
+/// The sum of every sample of metric `name` (any labels) on GET /metrics.
+pub async fn metric_sum(t: &Term, name: &str) -> f64 {
+    let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    v.as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, val) = l.rsplit_once(' ')?;
+            let base = key.split('{').next()?;
+            (base == name).then(|| val.trim().parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// The simulator's ledger entry of `no`.
+pub async fn sim_trade(sim: &simulator::SimHandle, no: &str) -> (u16, Value) {
+    sim_get(&sim.base_url(), &format!("/_sim/trades/{no}")).await
+}
+
+/// Whether the simulator holds money for `no` (paid and not fully refunded).
+pub fn sim_holds_money(ledger: &(u16, Value)) -> bool {
+    ledger.0 == 200
+        && matches!(
+            ledger.1["status"].as_str(),
+            Some("TRADE_SUCCESS" | "TRADE_FINISHED" | "WAIT_BUYER_PAY")
+        )
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics with `what`
+/// after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
