@@ -53,7 +53,9 @@ impl Slot {
             durable: AtomicBool::new(durable),
             cancel_running: Arc::new(Mutex::new(())),
             send_guard: Arc::new(Mutex::new(())),
-            on_wire: AtomicBool::new(false),
+            // A trade read from the journal may have been sent by a process
+            // that died: only a trade created here starts as "not sent".
+            on_wire: AtomicBool::new(durable),
         }
     }
 
@@ -186,7 +188,7 @@ impl Flows {
             .try_lock_owned()
             .expect("a new slot's send guard is free");
         // Lock before publishing: readers wait until the insert is durable.
-        let guard = slot.state.lock().await;
+        let mut guard = slot.state.lock().await;
         match self.trades.entry(no.clone()) {
             dashmap::Entry::Occupied(o) => return Ok((o.get().clone(), None)),
             dashmap::Entry::Vacant(v) => {
@@ -216,7 +218,9 @@ impl Flows {
                         return Err(e.into());
                     }
                 };
+                *guard = existing.clone();
                 slot.tx.send_replace(existing);
+                slot.on_wire.store(true, Ordering::Release);
                 slot.durable.store(true, Ordering::Release);
                 drop(guard);
                 return Ok((slot, None));
