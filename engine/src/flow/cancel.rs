@@ -136,14 +136,14 @@ impl Flows {
     /// trade whose pay or precreate has not left yet is closed instead, and
     /// its request is never sent.
     pub(super) async fn mark_cancel_pending(&self, slot: &Slot, what: &str) -> Marked {
-        let on_wire = slot.on_wire();
         let mut stopped = false;
         let r = self
             .update(slot, |t| {
                 if t.status.is_final() || t.phase == Phase::CancelPending {
                     return None;
                 }
-                if t.phase == Phase::Sending && !on_wire {
+                // Read under the trade's lock, where `begin_send` sets it.
+                if t.phase == Phase::Sending && !slot.on_wire() {
                     t.transition(Status::Closed).ok()?;
                     t.never_sent = true;
                     stopped = true;
