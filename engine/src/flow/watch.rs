@@ -46,11 +46,15 @@ impl Flows {
     /// checks at once: a paid notification said the gateway holds money the
     /// switch does not.
     pub(super) async fn watch_now(&self, slot: &Slot) {
+        let mut started = false;
         let r = self
             .update(slot, |t| {
                 if !t.status.is_final() || t.phase == Phase::Watching {
+                    // Not final: the flow still decides. Watching: the
+                    // running watch checks at its next offset.
                     return None;
                 }
+                started = true;
                 t.phase = Phase::Watching;
                 t.watch = Some(LateWatch {
                     started_ms: now_ms(),
@@ -64,7 +68,7 @@ impl Flows {
                 )])
             })
             .await;
-        if r.is_ok() {
+        if r.is_ok() && started {
             self.start_watch(slot, true);
         }
     }
