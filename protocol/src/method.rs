@@ -83,3 +83,62 @@ mod tests {
         }
     }
 }
+
+/// OpenAPI methods outside the face-to-face trade product: the indirect
+/// acquirer's merchant onboarding (`ant.merchant.expand.indirect.*`) and the
+/// monitoring heartbeat (`monitor.heartbeat.syn`). Kept apart from [`Method`]
+/// so that matches over the trade methods stay as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExtMethod {
+    IndirectCreate,
+    IndirectQuery,
+    IndirectModify,
+    HeartbeatSyn,
+}
+
+impl ExtMethod {
+    pub const ALL: [ExtMethod; 4] = [
+        ExtMethod::IndirectCreate,
+        ExtMethod::IndirectQuery,
+        ExtMethod::IndirectModify,
+        ExtMethod::HeartbeatSyn,
+    ];
+
+    /// The `method` parameter, e.g. `ant.merchant.expand.indirect.create`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExtMethod::IndirectCreate => "ant.merchant.expand.indirect.create",
+            ExtMethod::IndirectQuery => "ant.merchant.expand.indirect.query",
+            ExtMethod::IndirectModify => "ant.merchant.expand.indirect.modify",
+            ExtMethod::HeartbeatSyn => "monitor.heartbeat.syn",
+        }
+    }
+
+    /// The response node: the method with `.` replaced by `_`, plus `_response`.
+    pub const fn response_node(self) -> &'static str {
+        match self {
+            ExtMethod::IndirectCreate => "ant_merchant_expand_indirect_create_response",
+            ExtMethod::IndirectQuery => "ant_merchant_expand_indirect_query_response",
+            ExtMethod::IndirectModify => "ant_merchant_expand_indirect_modify_response",
+            ExtMethod::HeartbeatSyn => "monitor_heartbeat_syn_response",
+        }
+    }
+
+    /// Parses a `method` parameter.
+    pub fn parse(s: &str) -> Option<ExtMethod> {
+        ExtMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod ext_tests {
+    use super::*;
+    #[test]
+    fn ext_nodes_follow_the_rule() {
+        for m in ExtMethod::ALL {
+            assert_eq!(m.response_node(), response_node_of(m.as_str()));
+            assert_eq!(ExtMethod::parse(m.as_str()), Some(m));
+            assert_eq!(Method::parse(m.as_str()), None);
+        }
+    }
+}

@@ -502,6 +502,154 @@ pub struct BillUrlResponse {
     pub bill_download_url: Option<String>,
 }
 
+/// `contact_info[]` of an indirect merchant (ant.merchant.expand.indirect.*).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IndirectContactInfo {
+    pub name: String,
+    /// `LEGAL_PERSON`, `CONTROLLER`, `AGENT`, `OTHER`.
+    #[serde(rename = "type")]
+    pub contact_type: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id_card_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mobile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    /// `02` objection, `06` key, `11` data feedback, `08` service contact.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tag: Option<Vec<String>>,
+}
+
+/// `address_info[]` of an indirect merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IndirectAddressInfo {
+    pub province_code: String,
+    pub city_code: String,
+    pub district_code: String,
+    pub address: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub longitude: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latitude: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub poiid: Option<String>,
+    /// `BUSINESS_ADDRESS` (the default).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
+    pub address_type: Option<String>,
+}
+
+/// `bankcard_info[]` of an indirect merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IndirectBankcardInfo {
+    pub card_no: String,
+    pub card_name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bank_branch_name: Option<String>,
+}
+
+/// `site_info[]` of an indirect merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IndirectSiteInfo {
+    /// `01` web, `02` app, `03` service window, `04` official account, `05` other, `06` mini program.
+    pub site_type: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub site_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub site_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub password: Option<String>,
+}
+
+/// ant.merchant.expand.indirect.create and .modify response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IndirectMerchantResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    /// The smid, globally unique.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_merchant_id: Option<String>,
+    /// The services granted (empty: none).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service_codes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service_fail_reason: Option<String>,
+}
+
+/// ant.merchant.expand.indirect.query response node: every create field,
+/// `sub_merchant_id` and `indirect_level`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IndirectQueryResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_merchant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub alias_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service_phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub category_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mcc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub org_pid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub business_license: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub business_license_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub contact_info: Option<Vec<IndirectContactInfo>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub address_info: Option<Vec<IndirectAddressInfo>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bankcard_info: Option<Vec<IndirectBankcardInfo>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub logon_id: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pay_code_info: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service_codes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub site_info: Option<Vec<IndirectSiteInfo>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub memo: Option<String>,
+    /// `INDIRECT_LEVEL_M0` to `INDIRECT_LEVEL_M3`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub indirect_level: Option<String>,
+}
+
+/// monitor.heartbeat.syn response node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HeartbeatSynResponse {
+    pub code: String,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_msg: Option<String>,
+    /// The acquirer's partner id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pid: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
