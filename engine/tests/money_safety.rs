@@ -124,6 +124,61 @@ async fn finding1_cancel_cannot_overtake_the_pay() {
         "finding1: {stopped} of {} stopped before the send",
         done.len()
     );
+    // The same race without the HTTP round trip between the two requests:
+    // the cancel comes before the pay task has sent anything, so it stops
+    // the send (CLOSED, `stopped_before_send`, nothing at the gateway).
+    let flows = sw.flows();
+    let term = flows.config().terminals[0].clone();
+    let mut direct = Vec::new();
+    for i in 0..30 {
+        let last = lasts[i % lasts.len()];
+        let no = format!("F1D_{last}_{i}");
+        let order = engine::flow::PayOrder {
+            out_trade_no: protocol::OutTradeNo::parse(&no).unwrap(),
+            auth_code: protocol::AuthCode::parse(&auth_code(last)).unwrap(),
+            total_amount: protocol::Money::parse_amount("3.00").unwrap(),
+            subject: protocol::Subject::parse("test goods").unwrap(),
+            scene: protocol::Scene::BarCode,
+            body: None,
+            operator_id: None,
+            timeout_express: None,
+            goods_detail: None,
+        };
+        let paid = flows.pay(&term, order, Duration::ZERO).await.unwrap();
+        let told = match flows.cancel(&term, &no).await {
+            Ok(tr) => {
+                assert_eq!(tr.status.as_str(), "CLOSED", "{no}");
+                "CLOSED"
+            }
+            Err(engine::flow::FlowError::NotAllowed(_)) => "SUCCESS",
+            Err(e) => panic!("{no}: {e} (pay answered {})", paid.status.as_str()),
+        };
+        direct.push((no, told));
+    }
+    let mut direct_stopped = 0;
+    for (no, told) in &direct {
+        let v = t.until_final(no, Duration::from_secs(20)).await;
+        let status = v["status"].as_str().unwrap().to_owned();
+        let ledger = sim_trade(&sim, no).await;
+        check(no, told, &status, &ledger);
+        if kinds(&sw, no).iter().any(|k| k == "stopped_before_send") {
+            direct_stopped += 1;
+            assert_eq!(status, "CLOSED", "{no}");
+            assert!(
+                answered_methods(&sw, no).is_empty(),
+                "{no}: stopped before the send, yet the gateway was called"
+            );
+        }
+    }
+    eprintln!(
+        "finding1: {direct_stopped} of {} direct cancels stopped the send",
+        direct.len()
+    );
+    assert!(
+        direct_stopped > 0,
+        "no cancel ever came before the send: the stop-before-send path is not exercised"
+    );
+    done.extend(direct);
     // Past the simulator's hold (1.5 s): nothing the switch sent lands later.
     tokio::time::sleep(Duration::from_millis(1700)).await;
     for (no, told) in &done {
@@ -134,6 +189,15 @@ async fn finding1_cancel_cannot_overtake_the_pay() {
             assert!(
                 ledger.1["pay_count"].as_u64().unwrap_or(0) <= 1,
                 "{ledger:?}"
+            );
+        }
+        if kinds(&sw, no).iter().any(|k| k == "stopped_before_send") {
+            // Neither a pay nor a cancel ever reached the gateway.
+            assert_eq!(ledger.0, 404, "{no}: {ledger:?}");
+            assert!(
+                ledger.1.get("pending_late_landing").is_none()
+                    && ledger.1.get("cancelled_unknown").is_none(),
+                "{no}: {ledger:?}"
             );
         }
     }
@@ -251,6 +315,17 @@ async fn finding3_journal_outage_strands_nothing() {
         assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
         accepted.push(no);
     }
+    // Payments on the wire when the journal fills up: their answers cannot
+    // be journaled until it works again.
+    for (i, last) in ["9001", "9001", "1003", "1003", "2000", "1004", "0000"]
+        .iter()
+        .enumerate()
+    {
+        let no = format!("F3_FLIGHT_{last}_{i}");
+        let (s, v) = t.pay(&no, &auth_code(last), "2.00", 0).await;
+        assert_eq!(s, 200, "{no}: {v}");
+        accepted.push(no);
+    }
     let cap = sw.set_journal_max_pages(1).await.unwrap();
     eprintln!("finding3: journal capped at {cap} pages");
     let classify = |no: &str, s: u16, v: &Value| -> bool {
@@ -325,6 +400,11 @@ async fn finding3_journal_outage_strands_nothing() {
         metric_sum(&t, "payswitch_journal_failures_total").await > 0.0,
         "journal failures not counted"
     );
+    // Past the 9001 hold and the switch's time-out, still failing: the
+    // answers of the payments in flight are held, unpublished.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (rs, rv) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+    assert_eq!((rs, rv["journal"].as_str()), (503, Some("failing")), "{rv}");
     // The journal works again.
     sw.set_journal_max_pages(0).await.unwrap();
     for no in &accepted {
@@ -518,6 +598,22 @@ async fn finding4_notifications_must_match() {
     assert_eq!(v["status"], "CLOSED", "{v}");
     assert!(agrees("CLOSED", &sim_trade(&sim, no).await));
 
+    // An out_trade_no the switch never saw: an orphan, answered success.
+    let fields = notify_fields(
+        "F4_NOBODY",
+        "2026",
+        "TRADE_SUCCESS",
+        Some("1.00"),
+        APP,
+        &seller,
+    );
+    let (s, v) = post_notification(&t, &fields).await;
+    assert_eq!((s, v.as_str()), (200, Some("success")));
+    assert_eq!(incident_kinds(&sw, "F4_NOBODY"), vec!["orphan".to_owned()]);
+    let (s, _) = t.get("F4_NOBODY").await;
+    assert_eq!(s, 404);
+    let m = metric_sum(&t, "payswitch_notify_incidents_total").await;
+    assert!(m >= 5.0, "notify incidents counted {m}");
     // TRADE_SUCCESS for a CLOSED trade whose late payment the gateway did
     // book (9003, not caught yet by the watch's first check at 60 s): the
     // notification starts the undo at once.
@@ -549,7 +645,8 @@ async fn finding4_notifications_must_match() {
     );
     eventually(
         Duration::from_secs(10),
-        "the late payment is undone",
+        "the late payment is undone after its paid_while_closed notification \
+         (the gateway still holds the buyer's money for a trade the terminal was told CLOSED)",
         || {
             let k = kinds(&sw, no2);
             async move { k.iter().any(|k| k == "late_landing_undone").then_some(()) }
@@ -560,23 +657,9 @@ async fn finding4_notifications_must_match() {
     assert_eq!(ledger.1["status"], "TRADE_CLOSED", "{ledger:?}");
     let (_, v) = t.get(no2).await;
     assert_eq!(v["status"], "CLOSED", "{v}");
-
-    // An out_trade_no the switch never saw: an orphan, answered success.
-    let fields = notify_fields(
-        "F4_NOBODY",
-        "2026",
-        "TRADE_SUCCESS",
-        Some("1.00"),
-        APP,
-        &seller,
-    );
-    let (s, v) = post_notification(&t, &fields).await;
-    assert_eq!((s, v.as_str()), (200, Some("success")));
-    assert_eq!(incident_kinds(&sw, "F4_NOBODY"), vec!["orphan".to_owned()]);
-    let (s, _) = t.get("F4_NOBODY").await;
-    assert_eq!(s, 404);
     let m = metric_sum(&t, "payswitch_notify_incidents_total").await;
     assert!(m >= 6.0, "notify incidents counted {m}");
+
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
