@@ -442,15 +442,23 @@ pub enum WatchStep {
     Done,
     /// Nothing booked (yet): check again at the next offset.
     Continue,
+    /// No definite answer: the check did not happen; repeat it after a
+    /// back-off (an unanswered query never uses up the window).
+    Retry,
 }
 
 pub fn watch_after_query(seen: Seen) -> WatchStep {
     match seen {
         Seen::Paid | Seen::Waiting => WatchStep::Undo,
         Seen::Closed => WatchStep::Done,
-        Seen::NotExist | Seen::Unknown => WatchStep::Continue,
+        Seen::NotExist => WatchStep::Continue,
+        Seen::Unknown => WatchStep::Retry,
     }
 }
+
+/// How long after its start a watch whose checks go unanswered gives up
+/// (with an incident): inside the gateway's 24 h cancel limit.
+pub const WATCH_GIVE_UP_MS: i64 = 23 * 3_600_000;
 
 /// The time of the watch's check number `done` (0-based), or `None` when
 /// every check is done. `offsets_ms` are counted from the watch's start.

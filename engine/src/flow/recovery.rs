@@ -58,6 +58,10 @@ impl Flows {
                 } else {
                     let _ = me
                         .update(&slot, |t| {
+                            // A terminal's cancel may have got in first: it decides.
+                            if t.status.is_final() || t.phase == Phase::CancelPending {
+                                return None;
+                            }
                             t.phase = Phase::Resolving;
                             Some(vec![ev(
                                 t,

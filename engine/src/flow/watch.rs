@@ -73,14 +73,20 @@ impl Flows {
         }
     }
 
-    async fn run_watch(self: Arc<Self>, slot: Arc<Slot>, mut check_now: bool) {
+    async fn run_watch(self: Arc<Self>, slot: Arc<Slot>, check_now: bool) {
         let offsets = self.cfg.policy.late_landing_checks_ms.clone();
+        let mut retry = self.cfg.policy.unknown_retry_initial;
+        // Query without waiting for the next offset.
+        let mut immediate = check_now;
+        // Whether the next query is a scheduled check (a definite "nothing
+        // booked" then uses it up); an extra or repeated query is not.
+        let mut scheduled = !check_now;
         loop {
             let t = slot.published();
             let (Phase::Watching, Some(w)) = (t.phase, t.watch) else {
                 return;
             };
-            if !check_now {
+            if !immediate {
                 let Some(at) = policy::watch_check_at(w.started_ms, &offsets, w.checks_done) else {
                     // The window has passed: nothing can land any more.
                     let _ = self
@@ -98,18 +104,48 @@ impl Flows {
                 if !self.pause_until(at).await {
                     return;
                 }
+                scheduled = true;
             }
-            check_now = false;
+            immediate = false;
             let q = self.query(&slot).await;
             match policy::watch_after_query(q.seen) {
                 WatchStep::Continue => {
+                    retry = self.cfg.policy.unknown_retry_initial;
+                    if std::mem::take(&mut scheduled) {
+                        let _ = self
+                            .update(&slot, |t| {
+                                let w = t.watch.as_mut()?;
+                                w.checks_done += 1;
+                                Some(vec![])
+                            })
+                            .await;
+                    }
+                }
+                WatchStep::Retry if now_ms() - w.started_ms > policy::WATCH_GIVE_UP_MS => {
+                    tracing::error!(out_trade_no = %t.out_trade_no, "late-landing watch: no answer from the gateway for 23 h; giving up");
                     let _ = self
                         .update(&slot, |t| {
-                            let w = t.watch.as_mut()?;
-                            w.checks_done += 1;
-                            Some(vec![])
+                            t.phase = Phase::Idle;
+                            Some(vec![crate::store::Write::Incident(
+                                crate::store::Incident {
+                                    app_id: t.app_id.clone(),
+                                    out_trade_no: t.out_trade_no.clone(),
+                                    at_ms: now_ms(),
+                                    kind: "late_landing_watch_unanswered".into(),
+                                    detail: json!({"checks_done": w.checks_done}).to_string(),
+                                },
+                            )])
                         })
                         .await;
+                    return;
+                }
+                WatchStep::Retry => {
+                    // The check did not happen: repeat it after a back-off.
+                    if !self.pause(retry).await {
+                        return;
+                    }
+                    retry = (retry * 2).min(self.cfg.policy.unknown_retry_max);
+                    immediate = true;
                 }
                 WatchStep::Done => {
                     let _ = self
@@ -150,8 +186,9 @@ impl Flows {
                     if !self.undo_late_landing(&slot).await {
                         return;
                     }
-                    // Keep watching: the next check sees TRADE_CLOSED.
-                    check_now = true;
+                    // Check again at once: the next query sees TRADE_CLOSED.
+                    immediate = true;
+                    scheduled = false;
                 }
             }
         }
