@@ -12,6 +12,18 @@
 //!   journal, and the trade must end definite and equal to the ledger.
 //! - `payswitch_binary_aborts_at_a_failpoint`: the real `payswitch` binary
 //!   honours `FAILPOINTS` (it is built with feature `failpoints` for tests).
+//!   It does not today: the failpoint code is compiled in, but `fail::eval`
+//!   only sees failpoints set by `fail::cfg` / `fail::FailScenario::setup()`
+//!   and `engine/src/main.rs` calls neither, so this test fails and the
+//!   matrix runs its processes in [`Host::TestExe`] (this executable running
+//!   `engine::run` after `FailScenario::setup()`) until the binary is fixed;
+//!   it switches to the real binary by itself once the probe passes.
+//!
+//! Pairs that cannot reach a boundary (see [`reach`]): a pay never reaches
+//! `precreate_after_send_committed` (only the precreate column does); the
+//! refund boundaries are reached only from SUCCESS trades (0000, 1003, 2000,
+//! 9001): the refund of a 1004, 2001, 4004, 9002 or 9003 trade is refused
+//! before anything is sent. Those run in one process that must not crash.
 //!
 //! Every child process is owned by a [`Switch`] guard that SIGKILLs it on
 //! drop (also when a test panics); every journal lives in a `TempDir`.
@@ -783,7 +795,7 @@ async fn storm(cancel_unknown: &'static str, late_pay: &'static str, kills: usiz
     let stop = Arc::new(AtomicBool::new(false));
     let tag = format!("{}{}", &cancel_unknown[..1], &late_pay[..1]).to_uppercase();
     let mut workers = Vec::new();
-    for w in 0..4 {
+    for w in 0..6 {
         let (t, told, stop, sim_base, tag) = (
             Term::new(&base),
             told.clone(),
@@ -953,8 +965,8 @@ async fn sigkill_storm_under_every_magic_value() {
     ];
     let mut reports = Vec::new();
     for pair in combos.chunks(2) {
-        let a = tokio::spawn(storm(pair[0].0, pair[0].1, 6));
-        let b = tokio::spawn(storm(pair[1].0, pair[1].1, 6));
+        let a = tokio::spawn(storm(pair[0].0, pair[0].1, 7));
+        let b = tokio::spawn(storm(pair[1].0, pair[1].1, 7));
         reports.push(a.await.expect("storm"));
         reports.push(b.await.expect("storm"));
     }
@@ -1418,7 +1430,7 @@ async fn failpoint_matrix() {
                 "?"
             };
             let cell = format!("{mark}{}", abbrev(js));
-            let e = cells.entry((r.boundary, leak(m))).or_default();
+            let e = cells.entry((r.boundary, magic_key(m))).or_default();
             if !e.is_empty() {
                 e.push('/');
             }
@@ -1488,7 +1500,7 @@ async fn failpoint_matrix() {
 }
 
 /// A magic value as a `&'static str` (the matrix's keys).
-fn leak(m: &str) -> &'static str {
+fn magic_key(m: &str) -> &'static str {
     MAGIC
         .iter()
         .chain(["qr"].iter())
