@@ -82,6 +82,9 @@ fn main() -> anyhow::Result<()> {
             } else {
                 tracing_subscriber::fmt().with_env_filter(filter).init();
             }
+            // Test builds only: FAILPOINTS=<boundary>=return (never in release).
+            #[cfg(feature = "failpoints")]
+            let _failpoints = fail::FailScenario::setup();
             let cfg = engine::config::Config::load_with(&config, allow_insecure_key_permissions)
                 .with_context(|| format!("configuration {}", config.display()))?;
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{watch, Mutex, OwnedMutexGuard};
+use tokio::sync::{watch, Mutex, Notify, OwnedMutexGuard};
 
 use super::{ev, FlowError, Flows};
 use crate::store::{StoreError, Write};
@@ -37,6 +37,11 @@ pub(crate) struct Slot {
     pub(super) send_guard: Arc<Mutex<()>>,
     /// This process's pay or precreate request has been (or is being) sent.
     on_wire: AtomicBool,
+    /// Wakes the running late-landing watch to check at once (a paid
+    /// notification); `watch_poke` is set under `state` so that a watch
+    /// about to end sees it.
+    pub(super) watch_wake: Notify,
+    pub(super) watch_poke: AtomicBool,
 }
 
 pub(crate) struct RefundSlot {
@@ -56,6 +61,8 @@ impl Slot {
             // A trade read from the journal may have been sent by a process
             // that died: only a trade created here starts as "not sent".
             on_wire: AtomicBool::new(durable),
+            watch_wake: Notify::new(),
+            watch_poke: AtomicBool::new(false),
         }
     }
 

@@ -7,6 +7,7 @@
 //! passed. Journaled and counted (`payswitch_late_landings_total`). The
 //! trade's status stays what the terminal was told.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use protocol::biz::{to_biz_content, RefundBiz, TradeRefBiz};
@@ -42,16 +43,22 @@ impl Flows {
         me.spawn(&no, async move { me2.run_watch(slot, check_now).await });
     }
 
-    /// Puts a final trade under watch (or keeps its running watch) and
-    /// checks at once: a paid notification said the gateway holds money the
-    /// switch does not.
+    /// Puts a final trade under watch and checks at once: a paid
+    /// notification said the gateway holds money the switch does not. A
+    /// watch already running is woken to check at once.
     pub(super) async fn watch_now(&self, slot: &Slot) {
         let mut started = false;
+        let mut poked = false;
         let r = self
             .update(slot, |t| {
-                if !t.status.is_final() || t.phase == Phase::Watching {
-                    // Not final: the flow still decides. Watching: the
-                    // running watch checks at its next offset.
+                if !t.status.is_final() {
+                    // Not final: the flow still decides.
+                    return None;
+                }
+                if t.phase == Phase::Watching {
+                    // Under the lock: a watch about to end sees it.
+                    slot.watch_poke.store(true, Ordering::Release);
+                    poked = true;
                     return None;
                 }
                 started = true;
@@ -68,7 +75,9 @@ impl Flows {
                 )])
             })
             .await;
-        if r.is_ok() && started {
+        if poked {
+            slot.watch_wake.notify_one();
+        } else if r.is_ok() && started {
             self.start_watch(slot, true);
         }
     }
@@ -88,9 +97,15 @@ impl Flows {
             };
             if !immediate {
                 let Some(at) = policy::watch_check_at(w.started_ms, &offsets, w.checks_done) else {
-                    // The window has passed: nothing can land any more.
+                    // The window has passed: nothing can land any more,
+                    // unless a paid notification poked the watch meanwhile.
+                    let mut poked = false;
                     let _ = self
                         .update(&slot, |t| {
+                            if slot.watch_poke.load(Ordering::Acquire) {
+                                poked = true;
+                                return None;
+                            }
                             t.phase = Phase::Idle;
                             Some(vec![ev(
                                 t,
@@ -99,14 +114,26 @@ impl Flows {
                             )])
                         })
                         .await;
+                    if poked {
+                        immediate = true;
+                        scheduled = false;
+                        continue;
+                    }
                     return;
                 };
-                if !self.pause_until(at).await {
-                    return;
-                }
-                scheduled = true;
+                let woken = tokio::select! {
+                    go_on = self.pause_until(at) => {
+                        if !go_on {
+                            return;
+                        }
+                        false
+                    }
+                    _ = slot.watch_wake.notified() => true,
+                };
+                scheduled = !woken;
             }
             immediate = false;
+            slot.watch_poke.store(false, Ordering::Release);
             let q = self.query(&slot).await;
             match policy::watch_after_query(q.seen) {
                 WatchStep::Continue => {
