@@ -43,6 +43,11 @@ impl Biz {
         }
     }
 
+    /// The object's fields as sent.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
     /// A string field; numbers and booleans are taken as their text; empty is absent.
     pub fn opt(&self, name: &str) -> Result<Option<String>, BizError> {
         match self.0.get(name) {

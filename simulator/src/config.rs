@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub notify_insecure_tls: Option<bool>,
     /// Forget paid or closed trades unchanged for this many seconds.
     pub retain_secs: Option<u64>,
+    /// The indirect apps (their trades must name an onboarded sub-merchant).
+    pub indirect_apps: Option<Vec<String>>,
     /// The key that signs responses and notifications (PEM or base64 file).
     pub alipay_private_key_file: Option<PathBuf>,
     /// The apps; when present they replace the demo app.
@@ -116,6 +118,9 @@ impl FileConfig {
         }
         if let Some(v) = self.retain_secs {
             cfg.retention = Some(Duration::from_secs(v));
+        }
+        if let Some(v) = self.indirect_apps {
+            cfg.indirect_apps = v;
         }
         if let Some(p) = &self.alipay_private_key_file {
             cfg.alipay_private_key = read(base, p)?;

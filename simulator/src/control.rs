@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ledger::Trade;
+use crate::merchants::SubMerchantView;
 use crate::methods;
 use crate::profile::Profile;
 use crate::state::Sim;
@@ -66,6 +67,9 @@ pub struct TradeView {
     pub qr_code: Option<String>,
     pub store_id: Option<String>,
     pub terminal_id: Option<String>,
+    pub operator_id: Option<String>,
+    /// `sub_merchant.merchant_id` as the request carried it (null when absent).
+    pub sub_merchant_id: Option<String>,
     /// False for a precreated QR not scanned yet (profile `behaviour.precreate_hidden_until_scan`).
     pub visible: bool,
     /// Booked by a 9003 late landing, after the connection was dropped.
@@ -79,6 +83,9 @@ pub struct RefundView {
     pub out_request_no: String,
     pub refund_amount: Money,
     pub at: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub operator_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +116,8 @@ impl TradeView {
             qr_code: t.qr_code.clone(),
             store_id: t.store_id.clone(),
             terminal_id: t.terminal_id.clone(),
+            operator_id: t.operator_id.clone(),
+            sub_merchant_id: t.sub_merchant_id.clone(),
             visible: t.visible,
             landed_late: t.landed_late,
             refunds: t
@@ -118,6 +127,9 @@ impl TradeView {
                     out_request_no: r.out_request_no.clone(),
                     refund_amount: r.amount,
                     at: clock::format_gateway_time(r.at),
+                    store_id: r.store_id.clone(),
+                    terminal_id: r.terminal_id.clone(),
+                    operator_id: r.operator_id.clone(),
                 })
                 .collect(),
             history: t
@@ -295,6 +307,24 @@ pub fn handle(
             let list = sim.notifier.list(otn.as_deref());
             json_resp(StatusCode::OK, &json!({ "notifications": list }))
         }
+        (&Method::GET, ["merchants"]) => {
+            let list: Vec<SubMerchantView> = sim
+                .merchants
+                .list()
+                .iter()
+                .map(SubMerchantView::of)
+                .collect();
+            json_resp(StatusCode::OK, &json!({ "merchants": list }))
+        }
+        (&Method::GET, ["merchants", smid]) => match sim.merchants.get_any(smid) {
+            Some(m) => json_resp(StatusCode::OK, &SubMerchantView::of(&m)),
+            None => not_found(),
+        },
+        (&Method::GET, ["heartbeats"]) => {
+            let eq = query_param(query, "equipment_id");
+            let list = sim.heartbeats.list(eq.as_deref());
+            json_resp(StatusCode::OK, &json!({ "heartbeats": list }))
+        }
         (&Method::GET, ["profile"]) => json_resp(StatusCode::OK, &*sim.profile()),
         (&Method::PUT, ["profile"]) => {
             let text = String::from_utf8_lossy(body);
@@ -310,6 +340,8 @@ pub fn handle(
             sim.ledger.clear();
             sim.notifier.clear();
             sim.calls.clear();
+            sim.merchants.clear();
+            sim.heartbeats.clear();
             json_resp(StatusCode::OK, &json!({ "reset": true }))
         }
         (&Method::GET, ["alipay-public-key"]) => ControlResponse {

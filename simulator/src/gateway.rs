@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::codes::sub;
+use protocol::method::ExtMethod;
 use protocol::request::{merge_params, param};
 use protocol::response::{
     build_signed, build_unsigned, serialize_node, GatewayStatus, ERROR_RESPONSE,
@@ -72,6 +73,36 @@ fn status(code: Code, sub_code: &str, sub_msg: Option<String>) -> String {
             sub_msg.unwrap_or_else(|| sub::sub_msg_zh(sub_code).unwrap_or("参数无效").to_owned()),
         ),
     })
+}
+
+/// A method the gateway serves: a trade method or one outside the trade
+/// product (merchant onboarding, the heartbeat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnyMethod {
+    Trade(Method),
+    Ext(ExtMethod),
+}
+
+impl AnyMethod {
+    pub fn parse(s: &str) -> Option<AnyMethod> {
+        Method::parse(s)
+            .map(AnyMethod::Trade)
+            .or_else(|| ExtMethod::parse(s).map(AnyMethod::Ext))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnyMethod::Trade(m) => m.as_str(),
+            AnyMethod::Ext(m) => m.as_str(),
+        }
+    }
+
+    pub fn response_node(self) -> &'static str {
+        match self {
+            AnyMethod::Trade(m) => m.response_node(),
+            AnyMethod::Ext(m) => m.response_node(),
+        }
+    }
 }
 
 /// The charset of a request (and of its response).
@@ -225,7 +256,7 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
             sub::ISV_MISSING_APP_ID,
         );
     };
-    let Some(method) = Method::parse(method_s) else {
+    let Some(method) = AnyMethod::parse(method_s) else {
         return unsigned(
             ERROR_RESPONSE,
             Code::InvalidArguments,
@@ -292,7 +323,21 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
         return bad(sub::ISV_INVALID_PARAMETER);
     };
     let notify_url = get("notify_url");
-    let reply = methods::execute(sim, method, app_id, notify_url, &biz);
+    let reply = match method {
+        AnyMethod::Trade(m) => methods::execute(sim, m, app_id, notify_url, &biz),
+        AnyMethod::Ext(m) => {
+            let reply = methods::execute_ext(sim, m, app_id, &biz);
+            if m == ExtMethod::HeartbeatSyn && sim.profile().behaviour.heartbeat_unsigned {
+                // The real monitoring gateway answers heartbeats unsigned.
+                return GatewayReply::Body {
+                    body: cs.encode(&build_unsigned(node, &reply.node_json)),
+                    content_type: cs.content_type(),
+                    delay: Duration::ZERO,
+                };
+            }
+            reply
+        }
+    };
     // Never logs keys, signatures or auth codes.
     tracing::debug!(
         app_id,
@@ -304,7 +349,10 @@ pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
         Some(Fault::Hang) => GatewayReply::Hang,
         Some(Fault::Reset) => GatewayReply::Reset,
         None => {
-            let delay = latency(sim, method, sign);
+            let delay = match method {
+                AnyMethod::Trade(m) => latency(sim, m, sign),
+                AnyMethod::Ext(_) => Duration::ZERO,
+            };
             signed(sim, cs, node, &reply.node_json, delay)
         }
     }

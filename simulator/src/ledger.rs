@@ -36,6 +36,10 @@ pub struct Refund {
     pub amount: Money,
     pub reason: Option<String>,
     pub at: OffsetDateTime,
+    /// As the refund request carried them.
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub operator_id: Option<String>,
 }
 
 /// One trade.
@@ -54,6 +58,8 @@ pub struct Trade {
     pub store_id: Option<String>,
     pub terminal_id: Option<String>,
     pub operator_id: Option<String>,
+    /// `sub_merchant.merchant_id` as the request carried it (the smid).
+    pub sub_merchant_id: Option<String>,
     /// Hash of the auth code (the code itself is a credential and is not kept).
     pub auth_code_hash: Option<u64>,
     pub buyer_user_id: Option<String>,

@@ -23,6 +23,7 @@ pub mod config;
 pub mod control;
 pub mod gateway;
 pub mod ledger;
+pub mod merchants;
 pub mod methods;
 pub mod notify;
 pub mod profile;
@@ -88,6 +89,12 @@ pub struct SimConfig {
     /// closed and unchanged for this long, to bound memory in long load runs.
     /// Default `None`: keep every trade until `POST /_sim/reset`.
     pub retention: Option<Duration>,
+    /// The indirect (bank / ISV acquirer) apps: their alipay.trade.pay,
+    /// precreate and create must carry `sub_merchant.merchant_id` naming a
+    /// sub-merchant they onboarded (`ant.merchant.expand.indirect.create`).
+    /// Each must be one of `apps`. Default empty: the demo app is direct
+    /// (it becomes indirect by default once the switch onboards merchants).
+    pub indirect_apps: Vec<String>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -105,6 +112,7 @@ impl std::fmt::Debug for SimConfig {
             .field("client_timeout_hint", &self.client_timeout_hint)
             .field("late_landing", &self.late_landing)
             .field("timestamp_window", &self.timestamp_window)
+            .field("indirect_apps", &self.indirect_apps)
             .finish_non_exhaustive()
     }
 }
@@ -130,7 +138,16 @@ impl SimConfig {
             default_trade_timeout: Duration::from_secs(2 * 3600),
             notify_insecure_tls: false,
             retention: None,
+            indirect_apps: Vec::new(),
         }
+    }
+
+    /// [`SimConfig::demo`] with the demo app indirect: its trades must name
+    /// an onboarded sub-merchant.
+    pub fn demo_indirect() -> SimConfig {
+        let mut c = SimConfig::demo();
+        c.indirect_apps = vec![DEMO_APP_ID.to_owned()];
+        c
     }
 
     /// Divides a protocol interval by the time scale.

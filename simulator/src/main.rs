@@ -50,6 +50,13 @@ struct Args {
     /// Forget paid or closed trades unchanged for this many seconds (long load runs).
     #[arg(long)]
     retain_secs: Option<u64>,
+    /// An indirect app (repeatable): its pay/precreate/create must carry
+    /// sub_merchant.merchant_id naming a sub-merchant it onboarded.
+    #[arg(long = "app-indirect", value_name = "APP_ID")]
+    indirect_apps: Vec<String>,
+    /// Make the demo app indirect (same as --app-indirect 2021000000000001).
+    #[arg(long)]
+    demo_indirect: bool,
 }
 
 fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
@@ -111,6 +118,19 @@ fn main() -> anyhow::Result<()> {
                 public_key,
             });
         }
+    }
+    for a in &args.indirect_apps {
+        if !cfg.indirect_apps.contains(a) {
+            cfg.indirect_apps.push(a.clone());
+        }
+    }
+    if args.demo_indirect
+        && !cfg
+            .indirect_apps
+            .iter()
+            .any(|a| a == simulator::DEMO_APP_ID)
+    {
+        cfg.indirect_apps.push(simulator::DEMO_APP_ID.to_owned());
     }
     if let Some(p) = &args.alipay_private_key {
         cfg.alipay_private_key =

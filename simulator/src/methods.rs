@@ -8,10 +8,14 @@
 //! on the request, the ledger and the profile seed; notifications are queued
 //! after the lock is released.
 
+pub mod heartbeat;
+pub mod indirect;
+
 use std::sync::Arc;
 
 use dashmap::mapref::entry::Entry;
 use protocol::codes::{pay_sub_code_doc, sub, PAY_SUB_CODES};
+use protocol::method::ExtMethod;
 use protocol::response::{
     serialize_node, BillUrlResponse, CancelResponse, CloseResponse, CreateResponse, FundBill,
     PayResponse, PrecreateResponse, QueryResponse, RefundQueryResponse, RefundResponse,
@@ -298,6 +302,7 @@ struct NewTrade<'a> {
     store_id: Option<String>,
     terminal_id: Option<String>,
     operator_id: Option<String>,
+    sub_merchant_id: Option<String>,
     timeout_minutes: Option<u32>,
     notify_url: Option<&'a str>,
 }
@@ -322,6 +327,7 @@ fn new_trade(sim: &Sim, n: NewTrade<'_>, at: OffsetDateTime) -> Trade {
         store_id: n.store_id,
         terminal_id: n.terminal_id,
         operator_id: n.operator_id,
+        sub_merchant_id: n.sub_merchant_id,
         auth_code_hash: None,
         buyer_user_id: None,
         buyer_logon_id: None,
@@ -417,9 +423,11 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
         let auth = biz.auth_code()?;
         let subject = biz.subject()?;
         let total = biz.amount("total_amount")?;
-        Ok((out, auth, subject, total))
+        let smid = indirect::sub_merchant_id(biz)?;
+        indirect::check_trade(sim, app_id, smid.as_deref())?;
+        Ok((out, auth, subject, total, smid))
     })();
-    let (out, auth, subject, total) = match parsed {
+    let (out, auth, subject, total, sub_merchant_id) = match parsed {
         Ok(v) => v,
         Err(e) => {
             let out = biz.opt("out_trade_no").ok().flatten();
@@ -518,6 +526,7 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
                     store_id,
                     terminal_id,
                     operator_id,
+                    sub_merchant_id,
                     timeout_minutes,
                     notify_url,
                 },
@@ -713,11 +722,14 @@ pub fn precreate(
         } else {
             None
         };
+        let smid = indirect::sub_merchant_id(biz)?;
+        indirect::check_trade(sim, app_id, smid.as_deref())?;
         Ok((
             out,
             total,
             subject,
             buyer,
+            smid,
             biz.store_id()?,
             biz.terminal_id()?,
             biz.text("operator_id", 28)?,
@@ -725,11 +737,21 @@ pub fn precreate(
             biz.text("body", 128)?,
         ))
     })();
-    let (out, total, subject, buyer, store_id, terminal_id, operator_id, timeout_minutes, body) =
-        match parsed {
-            Ok(v) => v,
-            Err(e) => return biz_failed(e),
-        };
+    let (
+        out,
+        total,
+        subject,
+        buyer,
+        sub_merchant_id,
+        store_id,
+        terminal_id,
+        operator_id,
+        timeout_minutes,
+        body,
+    ) = match parsed {
+        Ok(v) => v,
+        Err(e) => return biz_failed(e),
+    };
     let kind = if is_create {
         TradeKind::Create
     } else {
@@ -790,6 +812,7 @@ pub fn precreate(
                     store_id,
                     terminal_id,
                     operator_id,
+                    sub_merchant_id,
                     timeout_minutes,
                     notify_url,
                 },
@@ -964,6 +987,9 @@ fn cancel_known(
                     amount: t.total,
                     reason: Some("cancel".into()),
                     at,
+                    store_id: None,
+                    terminal_id: None,
+                    operator_id: None,
                 });
                 t.refunded = t.total;
                 t.set_status(TradeStatus::TradeClosed, at);
@@ -1085,11 +1111,14 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
         let amount = biz.amount("refund_amount")?;
         let orn = biz.out_request_no()?;
         let reason = biz.text("refund_reason", 256)?;
-        biz.store_id()?;
-        biz.terminal_id()?;
-        Ok((r, amount, orn, reason))
+        let place = (
+            biz.store_id()?,
+            biz.terminal_id()?,
+            biz.text("operator_id", 28)?,
+        );
+        Ok((r, amount, orn, reason, place))
     })();
-    let ((otn, tn), amount, orn, reason) = match parsed {
+    let ((otn, tn), amount, orn, reason, (store_id, terminal_id, operator_id)) = match parsed {
         Ok(v) => v,
         Err(e) => return biz_failed(e),
     };
@@ -1142,6 +1171,9 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
                 amount,
                 reason: reason.clone(),
                 at,
+                store_id: store_id.clone(),
+                terminal_id: terminal_id.clone(),
+                operator_id: operator_id.clone(),
             });
             t.refunded = new_total;
             if new_total == t.total {
@@ -1273,6 +1305,18 @@ fn run(
         Method::TradeRefund => refund(sim, app_id, biz),
         Method::TradeFastpayRefundQuery => refund_query(sim, app_id, biz),
         Method::BillDownloadUrlQuery => bill_url(sim, app_id, biz),
+    }
+}
+
+/// Runs a method outside the trade product (merchant onboarding, the
+/// heartbeat). The profile's random faults and latency do not apply to them;
+/// `behaviour.heartbeat_fail` does.
+pub fn execute_ext(sim: &Arc<Sim>, method: ExtMethod, app_id: &str, biz: &Biz) -> MethodReply {
+    match method {
+        ExtMethod::IndirectCreate => indirect::create(sim, app_id, biz),
+        ExtMethod::IndirectQuery => indirect::query(sim, app_id, biz),
+        ExtMethod::IndirectModify => indirect::modify(sim, app_id, biz),
+        ExtMethod::HeartbeatSyn => heartbeat::heartbeat(sim, app_id, biz),
     }
 }
 

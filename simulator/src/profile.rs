@@ -61,6 +61,12 @@ pub struct Behaviour {
     /// landing that lands) after a cancel of its unbooked out_trade_no is
     /// booked. Default `lands` (the worst case: money taken after the cancel).
     pub late_pay_after_cancel: LatePayAfterCancel,
+    /// monitor.heartbeat.syn answers 20000 isp.unknow-error (a failing
+    /// monitor) to valid heartbeats; they are still recorded. Default off.
+    pub heartbeat_fail: bool,
+    /// monitor.heartbeat.syn answers unsigned (no `sign`), as the real
+    /// monitoring gateway does. Default off: signed like every other method.
+    pub heartbeat_unsigned: bool,
 }
 
 /// The answer to a cancel of an out_trade_no the gateway has not booked.

@@ -6,7 +6,7 @@
 //! verifiers from an immutable map and the profile through a cheap read lock
 //! that is written only by the control API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -15,6 +15,7 @@ use protocol::{Signer, Verifier};
 use tokio::sync::watch;
 
 use crate::ledger::Ledger;
+use crate::merchants::{HeartbeatLog, MerchantBook};
 use crate::notify::Notifier;
 use crate::profile::Profile;
 use crate::{SimConfig, SimError};
@@ -33,6 +34,12 @@ pub struct Sim {
     pub base_url: String,
     /// Calls per (trade, method), for the fault draws of the profile.
     pub calls: DashMap<String, u64>,
+    /// The indirect apps (`SimConfig::indirect_apps`).
+    pub indirect: HashSet<String>,
+    /// Sub-merchants onboarded through ant.merchant.expand.indirect.*.
+    pub merchants: MerchantBook,
+    /// monitor.heartbeat.syn calls received.
+    pub heartbeats: HeartbeatLog,
 }
 
 impl std::fmt::Debug for Sim {
@@ -70,6 +77,15 @@ impl Sim {
             })?;
             apps.insert(a.app_id.clone(), v);
         }
+        let mut indirect = HashSet::new();
+        for a in &cfg.indirect_apps {
+            if !apps.contains_key(a) {
+                return Err(SimError::Config(format!(
+                    "indirect_apps: {a} is not one of the apps"
+                )));
+            }
+            indirect.insert(a.clone());
+        }
         let signer = Signer::from_text(&cfg.alipay_private_key).map_err(SimError::AlipayKey)?;
         let public_key_pem = signer.public_key_pem();
         let profile = RwLock::new(Arc::new(cfg.profile.clone()));
@@ -80,6 +96,9 @@ impl Sim {
             signer: Arc::new(signer),
             public_key_pem,
             calls: DashMap::new(),
+            indirect,
+            merchants: MerchantBook::default(),
+            heartbeats: HeartbeatLog::default(),
             ledger: Ledger::default(),
             profile,
             notifier,
@@ -87,6 +106,11 @@ impl Sim {
             base_url,
             cfg,
         })
+    }
+
+    /// Whether `app_id` is an indirect app (trades need an onboarded smid).
+    pub fn is_indirect(&self, app_id: &str) -> bool {
+        self.indirect.contains(app_id)
     }
 
     /// The current profile.

@@ -115,6 +115,30 @@ impl Gw {
         }
     }
 
+    /// Signs and sends a call of any method name (methods outside
+    /// `protocol::Method`, e.g. `monitor.heartbeat.syn`); verifies the answer.
+    pub async fn call_name(&self, method: &str, biz: &Value) -> Outcome {
+        let req = sign_request(
+            &self.signer,
+            APP_ID,
+            method,
+            &biz.to_string(),
+            &protocol::clock::gateway_now(),
+            CommonOptions {
+                notify_url: None,
+                app_auth_token: None,
+            },
+        )
+        .unwrap();
+        match self.post_form(&self.url, "", &req.body).await {
+            Err(e) => Outcome::Transport(e),
+            Ok((status, body)) => {
+                assert_eq!(status, 200, "{body}");
+                self.verify(&body, &protocol::method::response_node_of(method))
+            }
+        }
+    }
+
     pub fn verify(&self, body: &str, node: &str) -> Outcome {
         match verify_response::<Value, _>(body, node, &self.verifier) {
             Ok(Verified { body, .. }) => Outcome::Node(body),
