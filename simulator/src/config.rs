@@ -194,6 +194,9 @@ wait_password = 0.1
         assert_eq!(cfg.apps[0].app_id, "2021000000000002");
         assert_eq!(cfg.profile.seed, 9);
         assert!(FileConfig::parse("lisen = \"x\"").is_err());
+        let ind = FileConfig::parse("indirect_apps = [\"2021000000000001\"]").unwrap();
+        let cfg = ind.apply(SimConfig::demo(), Path::new(".")).unwrap();
+        assert_eq!(cfg.indirect_apps, vec![crate::DEMO_APP_ID.to_owned()]);
         let both = FileConfig::parse("[[app]]\napp_id = \"1\"\n").unwrap();
         assert!(both.apply(SimConfig::demo(), Path::new(".")).is_err());
     }
