@@ -18,6 +18,7 @@ use serde_json::json;
 use super::policy::{self, Reply, UndoStep, WatchStep};
 use super::{answer_detail, ev, Flows, Slot};
 use crate::gateway::Outcome;
+use crate::store::{Incident, Write};
 use crate::trade::{now_ms, LateWatch, Phase};
 
 /// Undos of one trade after which the watch stops and reports an incident.
@@ -150,20 +151,12 @@ impl Flows {
                 }
                 WatchStep::Retry if now_ms() - w.started_ms > policy::WATCH_GIVE_UP_MS => {
                     tracing::error!(out_trade_no = %t.out_trade_no, "late-landing watch: no answer from the gateway for 23 h; giving up");
-                    let _ = self
-                        .update(&slot, |t| {
-                            t.phase = Phase::Idle;
-                            Some(vec![crate::store::Write::Incident(
-                                crate::store::Incident {
-                                    app_id: t.app_id.clone(),
-                                    out_trade_no: t.out_trade_no.clone(),
-                                    at_ms: now_ms(),
-                                    kind: "late_landing_watch_unanswered".into(),
-                                    detail: json!({"checks_done": w.checks_done}).to_string(),
-                                },
-                            )])
-                        })
-                        .await;
+                    self.give_up_watch(
+                        &slot,
+                        "late_landing_watch_unanswered",
+                        json!({"checks_done": w.checks_done}),
+                    )
+                    .await;
                     return;
                 }
                 WatchStep::Retry => {
@@ -191,20 +184,12 @@ impl Flows {
                     // Undone before, yet the gateway still shows money: a
                     // person must look (the incident says so).
                     tracing::error!(out_trade_no = %t.out_trade_no, "late landing undone {MAX_UNDOS} times but still booked; giving up");
-                    let _ = self
-                        .update(&slot, |t| {
-                            t.phase = Phase::Idle;
-                            Some(vec![crate::store::Write::Incident(
-                                crate::store::Incident {
-                                    app_id: t.app_id.clone(),
-                                    out_trade_no: t.out_trade_no.clone(),
-                                    at_ms: now_ms(),
-                                    kind: "late_landing_not_undone".into(),
-                                    detail: json!({"undone": w.undone}).to_string(),
-                                },
-                            )])
-                        })
-                        .await;
+                    self.give_up_watch(
+                        &slot,
+                        "late_landing_not_undone",
+                        json!({"undone": w.undone}),
+                    )
+                    .await;
                     return;
                 }
                 WatchStep::Undo => {
@@ -219,6 +204,22 @@ impl Flows {
                 }
             }
         }
+    }
+
+    /// Ends a watch that cannot do its job, with an incident for a person.
+    async fn give_up_watch(&self, slot: &Slot, kind: &str, detail: serde_json::Value) {
+        let _ = self
+            .update(slot, |t| {
+                t.phase = Phase::Idle;
+                Some(vec![Write::Incident(Incident {
+                    app_id: t.app_id.clone(),
+                    out_trade_no: t.out_trade_no.clone(),
+                    at_ms: now_ms(),
+                    kind: kind.to_owned(),
+                    detail: detail.to_string(),
+                })])
+            })
+            .await;
     }
 
     /// Cancels (or, past the cancel limit, refunds in full) a payment the
