@@ -6,7 +6,9 @@
 //! sub-codes, the same rules for repeated requests), a stateful ledger,
 //! notifications with Alipay's retry schedule, deterministic magic values and
 //! a seeded random profile for faults and latency, and a JSON control API
-//! (`/_sim/...`) for tests.
+//! (`/_sim/...`) for tests. It also onboards sub-merchants
+//! (`ant.merchant.expand.indirect.*`; trades of an indirect app must name
+//! one) and records `monitor.heartbeat.syn` heartbeats.
 //!
 //! Optimised for throughput under load tests: keys are prepared once, each
 //! response costs one RSA verification and one signature, the ledger is a

@@ -2,6 +2,9 @@
 //! precreate, create, query, cancel, close, refund, fastpay.refund.query and
 //! the bill download URL, with the real gateway's rules for repeated requests
 //! (SPEC 7) and the magic values and profile draws that choose outcomes.
+//! Submodules: [`indirect`] (ant.merchant.expand.indirect.*, and the
+//! `sub_merchant.merchant_id` check of an indirect app's trades) and
+//! [`heartbeat`] (monitor.heartbeat.syn).
 //!
 //! Guarantees: every change to a trade happens under its ledger shard lock, so
 //! concurrent identical requests cannot take money twice; outcomes depend only
