@@ -50,6 +50,33 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     terminals: Vec<RawTerminal>,
+    #[serde(default)]
+    merchants: Vec<RawMerchant>,
+    admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMerchant {
+    external_id: String,
+    name: Option<String>,
+    smid: Option<String>,
+    relay_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    #[serde(default = "d_admin_listen")]
+    listen: String,
+    #[serde(default)]
+    token_sha256: Vec<String>,
+    token_file: Option<String>,
+    secret_key_file: Option<String>,
+}
+
+fn d_admin_listen() -> String {
+    "127.0.0.1:8081".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +214,7 @@ struct RawTerminal {
     smid: Option<String>,
     store_id: Option<String>,
     terminal_id: Option<String>,
+    merchant: Option<String>,
     #[serde(default = "d_rate")]
     rate_per_sec: f64,
     burst: Option<f64>,
@@ -369,6 +397,36 @@ impl fmt::Debug for TerminalConfig {
     }
 }
 
+/// A merchant declared in the configuration (`[[merchants]]`): the lab
+/// merchant its `[[terminals]]` belong to (in memory only).
+#[derive(Debug, Clone)]
+pub struct MerchantConfig {
+    pub external_id: String,
+    pub name: String,
+    pub smid: Option<String>,
+    pub relay_url: Option<String>,
+}
+
+/// The admin listener (`[admin]`, API.md 1.4).
+#[derive(Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// sha256 of every accepted bearer token.
+    pub token_sha256: Vec<[u8; 32]>,
+    /// The registry key sealing terminal secrets (`secret_key_file`).
+    pub secret_key: Option<[u8; 32]>,
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("tokens", &self.token_sha256.len())
+            .field("secret_key", &self.secret_key.is_some())
+            .finish()
+    }
+}
+
 /// A complete, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -377,6 +435,13 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub store: StoreConfig,
     pub terminals: Vec<TerminalConfig>,
+    /// `[[merchants]]`: lab merchants of the configuration's terminals.
+    pub merchants: Vec<MerchantConfig>,
+    /// key_id -> external_id of the terminals that name a `merchant`
+    /// (the others belong to [`crate::merchants::LAB_MERCHANT`]).
+    pub terminal_merchant: std::collections::HashMap<String, String>,
+    /// The admin listener; None: no admin API.
+    pub admin: Option<AdminConfig>,
 }
 
 /// Whether a file is readable by group or others (unix permissions).
@@ -703,7 +768,48 @@ impl Config {
             },
         };
 
+        // merchants
+        let mut merchants: Vec<MerchantConfig> = Vec::new();
+        for (i, m) in raw.merchants.into_iter().enumerate() {
+            let f = |name: &str| format!("merchants[{i}].{name}");
+            if !is_code(&m.external_id, 64) {
+                return Err(field_err(
+                    f("external_id"),
+                    "must be 1 to 64 letters, digits, '_' or '-'",
+                ));
+            }
+            if merchants.iter().any(|o| o.external_id == m.external_id) {
+                return Err(field_err(f("external_id"), "is declared twice"));
+            }
+            if let Some(s) = &m.smid {
+                if !is_smid(s) {
+                    return Err(field_err(f("smid"), "must be 1 to 32 letters or digits"));
+                }
+                if merchants.iter().any(|o| o.smid.as_ref() == Some(s)) {
+                    return Err(field_err(
+                        f("smid"),
+                        "is already the smid of another merchant (one smid per merchant)",
+                    ));
+                }
+            }
+            if let Some(u) = &m.relay_url {
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(field_err(
+                        f("relay_url"),
+                        "must start with https:// or http://",
+                    ));
+                }
+            }
+            merchants.push(MerchantConfig {
+                name: m.name.unwrap_or_else(|| m.external_id.clone()),
+                external_id: m.external_id,
+                smid: m.smid,
+                relay_url: m.relay_url,
+            });
+        }
+
         // terminals
+        let mut terminal_merchant = std::collections::HashMap::new();
         let mut terminals: Vec<TerminalConfig> = Vec::new();
         for (i, t) in raw.terminals.into_iter().enumerate() {
             let f = |name: &str| format!("terminals[{i}].{name}");
@@ -734,9 +840,24 @@ impl Config {
                 TerminalId::parse(s).map_err(|e| field_err(f("terminal_id"), e.to_string()))?;
             }
             if let Some(s) = &t.smid {
-                if s.is_empty() || s.len() > 32 || !s.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                if !is_smid(s) {
                     return Err(field_err(f("smid"), "must be 1 to 32 letters or digits"));
                 }
+            }
+            if let Some(ext) = &t.merchant {
+                let Some(m) = merchants.iter().find(|m| &m.external_id == ext) else {
+                    return Err(field_err(
+                        f("merchant"),
+                        "names no [[merchants]] entry (external_id)",
+                    ));
+                };
+                if t.smid.is_some() && m.smid.is_some() && t.smid != m.smid {
+                    return Err(field_err(
+                        f("smid"),
+                        "differs from the smid of its merchant (leave it out)",
+                    ));
+                }
+                terminal_merchant.insert(t.key_id.clone(), ext.clone());
             }
             if !(t.rate_per_sec > 0.0 && t.rate_per_sec <= 1_000_000.0) {
                 return Err(field_err(
@@ -759,14 +880,100 @@ impl Config {
             });
         }
 
+        let admin = match raw.admin {
+            None => None,
+            Some(a) => Some(parse_admin(a, &resolve, allow)?),
+        };
+
         Ok(Config {
             server,
             gateway,
             policy,
             store,
             terminals,
+            merchants,
+            terminal_merchant,
+            admin,
         })
     }
+}
+
+fn is_code(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+fn is_smid(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn hex32(field: &str, text: &str) -> Result<[u8; 32], ConfigError> {
+    let bytes = hex::decode(text.trim()).map_err(|_| field_err(field, "must be hexadecimal"))?;
+    bytes
+        .try_into()
+        .map_err(|_| field_err(field, "must be exactly 32 bytes (64 hex digits)"))
+}
+
+fn parse_admin(
+    a: RawAdmin,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    allow: bool,
+) -> Result<AdminConfig, ConfigError> {
+    use sha2::Digest as _;
+    let listen = a
+        .listen
+        .parse::<SocketAddr>()
+        .map_err(|_| field_err("admin.listen", "is not an address like 127.0.0.1:8081"))?;
+    let mut tokens = Vec::new();
+    for (i, t) in a.token_sha256.iter().enumerate() {
+        tokens.push(hex32(&format!("admin.token_sha256[{i}]"), t)?);
+    }
+    if let Some(f) = &a.token_file {
+        let path = resolve(f);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            field_err(
+                "admin.token_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        check_key_perms("admin.token_file", &path, allow)?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if line.len() < 16 {
+                return Err(field_err(
+                    "admin.token_file",
+                    "every token must be at least 16 characters",
+                ));
+            }
+            tokens.push(sha2::Sha256::digest(line.as_bytes()).into());
+        }
+    }
+    if tokens.is_empty() {
+        return Err(field_err(
+            "admin.token_sha256",
+            "the admin API needs at least one token (token_sha256 or token_file)",
+        ));
+    }
+    let secret_key = match &a.secret_key_file {
+        None => None,
+        Some(f) => {
+            let path = resolve(f);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                field_err(
+                    "admin.secret_key_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            check_key_perms("admin.secret_key_file", &path, allow)?;
+            Some(hex32("admin.secret_key_file", &text)?)
+        }
+    };
+    Ok(AdminConfig {
+        listen,
+        token_sha256: tokens,
+        secret_key,
+    })
 }
 
 fn check_key_perms(field: &str, path: &Path, allow: bool) -> Result<(), ConfigError> {
@@ -845,6 +1052,41 @@ store_id = "S1"
         let bad = sample("").replace("127.0.0.1:0", "nowhere");
         let e = Config::from_toml_str(&bad, Path::new("/tmp")).unwrap_err();
         assert!(e.to_string().contains("server.listen[0]"), "{e}");
+    }
+
+    #[test]
+    fn lab_merchants_and_admin() {
+        let text = sample("merchant = \"shop1\"")
+            + "[[merchants]]\nexternal_id = \"shop1\"\nsmid = \"2088000000000009\"\n";
+        let c = Config::from_toml_str(&text, Path::new("/tmp")).unwrap();
+        assert_eq!(
+            c.terminal_merchant.get("T1").map(String::as_str),
+            Some("shop1")
+        );
+        assert_eq!(c.merchants[0].smid.as_deref(), Some("2088000000000009"));
+        assert!(c.admin.is_none());
+        let bad = sample("merchant = \"nobody\"");
+        let e = Config::from_toml_str(&bad, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("terminals[0].merchant"), "{e}");
+        let with_admin = format!(
+            "{}[admin]\ntoken_sha256 = [\"{}\"]\n",
+            sample(""),
+            "cd".repeat(32)
+        );
+        let c = Config::from_toml_str(&with_admin, Path::new("/tmp")).unwrap();
+        let a = c.admin.unwrap();
+        assert_eq!(a.listen.to_string(), "127.0.0.1:8081");
+        assert!(a.secret_key.is_none());
+        let no_token = format!("{}[admin]\nlisten = \"127.0.0.1:0\"\n", sample(""));
+        let e = Config::from_toml_str(&no_token, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("admin.token_sha256"), "{e}");
+        let bad_key = format!(
+            "{}[admin]\ntoken_sha256 = [\"{}\"]\nsecret_key_file = \"/nonexistent/k\"\n",
+            sample(""),
+            "cd".repeat(32)
+        );
+        let e = Config::from_toml_str(&bad_key, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("admin.secret_key_file"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! | [`metrics`] | Prometheus counters and histograms |
 //! | [`server`] | start-up, recovery, accept loops, graceful shutdown |
 //! | [`keygen`] | RSA-2048 key pairs in Alipay's key-tool formats |
+//! | [`merchants`] | the registry: merchants, stores, terminals and their sealed secrets |
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -35,6 +36,7 @@ pub mod contract;
 pub mod flow;
 pub mod gateway;
 pub mod keygen;
+pub mod merchants;
 pub mod metrics;
 pub mod notify;
 pub mod server;
@@ -64,6 +66,8 @@ pub enum EngineError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Registry(#[from] merchants::RegistryError),
     #[error("key generation: {0}")]
     Key(String),
     #[error(transparent)]

@@ -26,10 +26,11 @@ use crate::api::Api;
 use crate::config::Config;
 use crate::flow::Flows;
 use crate::gateway::Gateway;
+use crate::merchants::Registry;
 use crate::metrics::Metrics;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
-use crate::EngineError;
+use crate::{EngineError, StoreError};
 
 /// A running switch.
 pub struct Running {
@@ -113,7 +114,21 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     let sqlite = SqliteStore::open(&cfg.store, metrics.clone())?;
     let store: Arc<dyn Store> = sqlite.clone();
     let gw = Arc::new(Gateway::new(cfg.gateway.clone(), metrics.clone())?);
-    let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics);
+    let registry = {
+        let sealer = match cfg.admin.as_ref().and_then(|a| a.secret_key.as_ref()) {
+            Some(k) => Some(
+                crate::merchants::seal::Sealer::new(k)
+                    .map_err(crate::merchants::RegistryError::from)?,
+            ),
+            None => None,
+        };
+        let s2 = store.clone();
+        let recs = tokio::task::spawn_blocking(move || s2.registry())
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))??;
+        Arc::new(Registry::load(&cfg, sealer, recs)?)
+    };
+    let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics, registry.clone());
     flows.init_counts().await?;
     let (nt, nr) = flows.recover().await?;
     if nt + nr > 0 {
@@ -125,7 +140,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     }
     let api = Arc::new(Api {
         flows: flows.clone(),
-        auth: Authenticator::new(&cfg.terminals, cfg.server.auth_window),
+        auth: Authenticator::with_registry(registry.clone(), cfg.server.auth_window),
         max_body: cfg.server.max_body_bytes,
         default_wait: cfg.policy.default_wait,
     });

@@ -8,17 +8,16 @@
 //! window, so a replay inside the window is refused; errors never echo the
 //! secret or the expected signature.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use dashmap::DashMap;
 use hmac::{Hmac, Mac};
-use parking_lot::Mutex;
 use sha2::Sha256;
 
 use crate::config::TerminalConfig;
+use crate::merchants::Registry;
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -106,32 +105,11 @@ pub fn parse_header(v: &str) -> Result<AuthHeader<'_>, AuthError> {
 
 pub use crate::contract::{sign, string_to_sign};
 
-/// A registered terminal with its token bucket.
-pub struct Terminal {
-    pub cfg: TerminalConfig,
-    bucket: Mutex<(f64, Instant)>,
-}
-
-impl Terminal {
-    /// Takes one token; false when the terminal is over its rate.
-    pub fn take_token(&self) -> bool {
-        let mut b = self.bucket.lock();
-        let now = Instant::now();
-        let refill = now.duration_since(b.1).as_secs_f64() * self.cfg.rate_per_sec;
-        b.0 = (b.0 + refill).min(self.cfg.burst);
-        b.1 = now;
-        if b.0 >= 1.0 {
-            b.0 -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+pub use crate::merchants::Terminal;
 
 /// The terminal registry and the nonce memory.
 pub struct Authenticator {
-    terminals: HashMap<String, Arc<Terminal>>,
+    registry: Arc<Registry>,
     nonces: DashMap<(String, String), i64>,
     window: Duration,
 }
@@ -144,23 +122,24 @@ fn unix_now() -> i64 {
 }
 
 impl Authenticator {
+    /// An authenticator of these terminals only (in memory).
     pub fn new(terminals: &[TerminalConfig], window: Duration) -> Authenticator {
+        Authenticator::with_registry(Arc::new(Registry::in_memory(terminals)), window)
+    }
+
+    /// An authenticator over the switch's registry: a terminal added or
+    /// rotated there authenticates at once.
+    pub fn with_registry(registry: Arc<Registry>, window: Duration) -> Authenticator {
         Authenticator {
-            terminals: terminals
-                .iter()
-                .map(|t| {
-                    (
-                        t.key_id.clone(),
-                        Arc::new(Terminal {
-                            cfg: t.clone(),
-                            bucket: Mutex::new((t.burst, Instant::now())),
-                        }),
-                    )
-                })
-                .collect(),
+            registry,
             nonces: DashMap::new(),
             window,
         }
+    }
+
+    /// The registry it reads.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// Authenticates a request; returns its terminal.
@@ -183,25 +162,32 @@ impl Authenticator {
         now: i64,
     ) -> Result<Arc<Terminal>, AuthError> {
         let h = parse_header(header.ok_or(AuthError::Missing)?)?;
-        let term = self.terminals.get(h.key).ok_or(AuthError::UnknownKey)?;
+        let term = self.registry.terminal(h.key).ok_or(AuthError::UnknownKey)?;
         if now.abs_diff(h.ts) > self.window.as_secs() {
             return Err(AuthError::Skew);
         }
         let sig = base64::engine::general_purpose::STANDARD
             .decode(h.sig)
             .map_err(|_| AuthError::BadSignature)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&term.cfg.secret)
-            .map_err(|_| AuthError::BadSignature)?;
-        mac.update(string_to_sign(method, path_and_query, h.ts, h.nonce, body).as_bytes());
-        mac.verify_slice(&sig)
-            .map_err(|_| AuthError::BadSignature)?;
+        let text = string_to_sign(method, path_and_query, h.ts, h.nonce, body);
+        let now_ms = now.saturating_mul(1000);
+        let mut verified = false;
+        for secret in term.secrets_at(now_ms) {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthError::BadSignature)?;
+            mac.update(text.as_bytes());
+            verified |= mac.verify_slice(&sig).is_ok();
+        }
+        if !verified {
+            return Err(AuthError::BadSignature);
+        }
         match self.nonces.entry((h.key.to_owned(), h.nonce.to_owned())) {
             dashmap::Entry::Occupied(_) => return Err(AuthError::Replay),
             dashmap::Entry::Vacant(v) => {
                 v.insert(h.ts);
             }
         }
-        Ok(term.clone())
+        Ok(term)
     }
 
     /// Forgets nonces whose timestamp left the window (they would be refused
@@ -319,7 +305,7 @@ mod tests {
     #[test]
     fn rate_limit() {
         let a = auth();
-        let t = a.terminals.get("T1").unwrap();
+        let t = a.registry.terminal("T1").unwrap();
         assert!(t.take_token());
         assert!(t.take_token());
         assert!(!t.take_token());

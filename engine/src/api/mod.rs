@@ -479,6 +479,17 @@ impl Api {
             ));
         }
         let tc = &term.cfg;
+        let new_payment =
+            parts.method == HttpMethod::POST && (path == "/v1/pay" || path == "/v1/precreate");
+        if new_payment {
+            if let Err(e) = self.auth.registry().admit_payment(&term) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    e.code(),
+                    e.to_string(),
+                ));
+            }
+        }
         let q = parts.uri.query();
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let flows = &self.flows;

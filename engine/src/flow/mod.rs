@@ -52,6 +52,7 @@ use tracing::Instrument;
 
 use crate::config::{Config, TerminalConfig};
 use crate::gateway::{Gateway, Outcome};
+use crate::merchants::Registry;
 use crate::metrics::Metrics;
 use crate::store::{Event, Store, StoreError, Write};
 use crate::trade::{now_ms, Status, Trade};
@@ -130,6 +131,8 @@ pub struct Flows {
     store: Arc<dyn Store>,
     gw: Arc<Gateway>,
     metrics: Arc<Metrics>,
+    /// Terminals and merchants (smid, store and terminal ids of a trade).
+    registry: Arc<Registry>,
     app_id: String,
     trades: DashMap<String, Arc<Slot>>,
     refunds: DashMap<(String, String), Arc<RefundSlot>>,
@@ -199,6 +202,7 @@ impl Flows {
         store: Arc<dyn Store>,
         gw: Arc<Gateway>,
         metrics: Arc<Metrics>,
+        registry: Arc<Registry>,
     ) -> Arc<Flows> {
         Arc::new_cyclic(|me| Flows {
             me: me.clone(),
@@ -207,6 +211,7 @@ impl Flows {
             store,
             gw,
             metrics,
+            registry,
             trades: DashMap::new(),
             refunds: DashMap::new(),
             in_flight: AtomicUsize::new(0),
@@ -231,6 +236,21 @@ impl Flows {
     /// The switch's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The merchant registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The gateway client (merchant onboarding).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gw
+    }
+
+    /// The journal.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     pub(crate) fn spawn<F>(self: &Arc<Self>, no: &str, f: F)
@@ -369,11 +389,7 @@ impl Flows {
     }
 
     fn terminal_smid(&self, key: &str) -> Option<String> {
-        self.cfg
-            .terminals
-            .iter()
-            .find(|t| t.key_id == key)
-            .and_then(|t| t.smid.clone())
+        self.registry.smid_of(key)
     }
 
     /// A trade visible to `term`, or NotFound.

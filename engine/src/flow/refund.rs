@@ -229,7 +229,8 @@ impl Flows {
     pub(super) async fn drive_refund(self: Arc<Self>, tslot: Arc<Slot>, rslot: Arc<RefundSlot>) {
         let r = rslot.published();
         let t = tslot.published();
-        let term = self.cfg.terminals.iter().find(|x| x.key_id == t.terminal);
+        let reg = self.registry.terminal(&t.terminal);
+        let term = reg.as_ref().map(|x| &x.cfg);
         let mut backoff = self.cfg.policy.unknown_retry_initial;
         loop {
             // Send (or resend, same out_request_no: idempotent at the gateway).

@@ -56,7 +56,7 @@ impl Flows {
             return;
         };
         let t = slot.published();
-        let Some(term) = self.cfg.terminals.iter().find(|x| x.key_id == t.terminal) else {
+        let Some(reg) = self.registry.terminal(&t.terminal) else {
             self.note(
                 &t,
                 "relay",
@@ -66,6 +66,7 @@ impl Flows {
             let _ = self.commit_durable(vec![Write::Relay(Box::new(row))]).await;
             return;
         };
+        let term = &reg.cfg;
         let pq = row
             .url
             .parse::<http::Uri>()

@@ -114,6 +114,114 @@ pub enum Write {
     Incident(Incident),
     /// Insert or replace a relay row.
     Relay(Box<Relay>),
+    /// Insert or replace a merchant of the registry (by external_id). A
+    /// smid registered to another merchant fails the commit (unique).
+    Merchant(Box<MerchantRecord>),
+    /// Insert or replace a store of a merchant (by external_id, store_id).
+    MerchantStore(Box<StoreRecord>),
+    /// Insert or replace a terminal (by key_id); its secrets are encrypted.
+    Terminal(Box<TerminalRecord>),
+}
+
+/// Whether a merchant or a terminal may start new payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RegistryStatus {
+    Active,
+    Suspended,
+}
+
+impl RegistryStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RegistryStatus::Active => "ACTIVE",
+            RegistryStatus::Suspended => "SUSPENDED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RegistryStatus> {
+        match s {
+            "ACTIVE" => Some(RegistryStatus::Active),
+            "SUSPENDED" => Some(RegistryStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A sub-merchant of the registry (table `merchants`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MerchantRecord {
+    /// The acquirer's own merchant number (primary key).
+    pub external_id: String,
+    pub name: String,
+    pub alias_name: String,
+    pub service_phone: String,
+    pub category_id: String,
+    pub source: Option<String>,
+    /// The gateway's sub_merchant_id (unique); None only for a merchant
+    /// declared in the config without one.
+    pub smid: Option<String>,
+    pub status: RegistryStatus,
+    pub gateway_fee_bps: u32,
+    pub merchant_fee_bps: u32,
+    pub relay_url: Option<String>,
+    /// JSON arrays as the operator gave them (`[]` when absent).
+    pub contact_info: serde_json::Value,
+    pub address_info: serde_json::Value,
+    pub bankcard_info: serde_json::Value,
+    pub service_codes: serde_json::Value,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A store of a merchant (table `stores`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreRecord {
+    pub external_id: String,
+    pub store_id: String,
+    pub name: String,
+    pub address: Option<String>,
+    pub created_ms: i64,
+}
+
+/// A terminal (table `terminals`). The secrets are AES-256-GCM sealed
+/// under the registry key (hex of nonce, ciphertext and tag; the key_id is
+/// the associated data), never in clear.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct TerminalRecord {
+    pub key_id: String,
+    pub external_id: String,
+    pub store_id: String,
+    pub terminal_id: String,
+    pub equipment_type: Option<String>,
+    pub rate_per_sec: f64,
+    pub burst: f64,
+    pub status: RegistryStatus,
+    pub secret_sealed: String,
+    /// The secret before the last rotation, valid until `previous_until_ms`.
+    pub previous_sealed: Option<String>,
+    pub previous_until_ms: Option<i64>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl std::fmt::Debug for TerminalRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalRecord")
+            .field("key_id", &self.key_id)
+            .field("external_id", &self.external_id)
+            .field("store_id", &self.store_id)
+            .field("terminal_id", &self.terminal_id)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole registry as the journal holds it (loaded once at start).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryRecords {
+    pub merchants: Vec<MerchantRecord>,
+    pub stores: Vec<StoreRecord>,
+    pub terminals: Vec<TerminalRecord>,
 }
 
 /// A pending commit; resolves when its writes are durable.
@@ -182,6 +290,8 @@ pub trait Store: Send + Sync + 'static {
     fn all_trades(&self) -> Result<Vec<Trade>, StoreError>;
     /// A trade's events, oldest first.
     fn events(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Event>, StoreError>;
+    /// The merchant registry: every merchant, store and terminal (at start).
+    fn registry(&self) -> Result<RegistryRecords, StoreError>;
     /// Trade counts by status.
     fn status_counts(&self) -> Result<StatusCounts, StoreError>;
     /// Stops the writer after draining its queue; later commits fail.

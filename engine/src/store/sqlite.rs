@@ -18,7 +18,10 @@ use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::{Commit, Event, Incident, Relay, StatusCounts, Store, StoreError, Write};
+use super::{
+    Commit, Event, Incident, MerchantRecord, RegistryRecords, RegistryStatus, Relay, StatusCounts,
+    Store, StoreError, StoreRecord, TerminalRecord, Write,
+};
 use crate::config::{StoreConfig, SyncMode};
 use crate::metrics::Metrics;
 use crate::trade::{Refund, Trade};
@@ -92,6 +95,49 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_trade ON events(app_id, out_trade_no, id);
+CREATE TABLE IF NOT EXISTS merchants (
+    external_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    alias_name TEXT NOT NULL,
+    service_phone TEXT NOT NULL,
+    category_id TEXT NOT NULL,
+    source TEXT,
+    smid TEXT UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'SUSPENDED')),
+    gateway_fee_bps INTEGER NOT NULL,
+    merchant_fee_bps INTEGER NOT NULL,
+    relay_url TEXT,
+    contact_info TEXT NOT NULL,
+    address_info TEXT NOT NULL,
+    bankcard_info TEXT NOT NULL,
+    service_codes TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stores (
+    external_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    address TEXT,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (external_id, store_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS terminals (
+    key_id TEXT PRIMARY KEY,
+    external_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    equipment_type TEXT,
+    rate_per_sec REAL NOT NULL,
+    burst REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'SUSPENDED')),
+    secret_sealed TEXT NOT NULL,
+    previous_sealed TEXT,
+    previous_until_ms INTEGER,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS terminals_merchant ON terminals(external_id);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -185,6 +231,81 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
                  ON CONFLICT(app_id, out_trade_no) DO UPDATE SET status = excluded.status, doc = excluded.doc",
             )?
             .execute(params![r.app_id, r.out_trade_no, r.status.as_str(), doc])?;
+        }
+        Write::Merchant(m) => {
+            let j = |v: &serde_json::Value| v.to_string();
+            tx.prepare_cached(
+                "INSERT INTO merchants (external_id, name, alias_name, service_phone, category_id, source, smid,
+                 status, gateway_fee_bps, merchant_fee_bps, relay_url, contact_info, address_info, bankcard_info,
+                 service_codes, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                 ON CONFLICT(external_id) DO UPDATE SET name = excluded.name, alias_name = excluded.alias_name,
+                 service_phone = excluded.service_phone, category_id = excluded.category_id, source = excluded.source,
+                 smid = excluded.smid, status = excluded.status, gateway_fee_bps = excluded.gateway_fee_bps,
+                 merchant_fee_bps = excluded.merchant_fee_bps, relay_url = excluded.relay_url,
+                 contact_info = excluded.contact_info, address_info = excluded.address_info,
+                 bankcard_info = excluded.bankcard_info, service_codes = excluded.service_codes,
+                 updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![
+                m.external_id,
+                m.name,
+                m.alias_name,
+                m.service_phone,
+                m.category_id,
+                m.source,
+                m.smid,
+                m.status.as_str(),
+                m.gateway_fee_bps,
+                m.merchant_fee_bps,
+                m.relay_url,
+                j(&m.contact_info),
+                j(&m.address_info),
+                j(&m.bankcard_info),
+                j(&m.service_codes),
+                m.created_ms,
+                m.updated_ms
+            ])?;
+        }
+        Write::MerchantStore(st) => {
+            tx.prepare_cached(
+                "INSERT INTO stores (external_id, store_id, name, address, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(external_id, store_id) DO UPDATE SET name = excluded.name, address = excluded.address",
+            )?
+            .execute(params![
+                st.external_id,
+                st.store_id,
+                st.name,
+                st.address,
+                st.created_ms
+            ])?;
+        }
+        Write::Terminal(t) => {
+            tx.prepare_cached(
+                "INSERT INTO terminals (key_id, external_id, store_id, terminal_id, equipment_type, rate_per_sec,
+                 burst, status, secret_sealed, previous_sealed, previous_until_ms, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(key_id) DO UPDATE SET external_id = excluded.external_id, store_id = excluded.store_id,
+                 terminal_id = excluded.terminal_id, equipment_type = excluded.equipment_type,
+                 rate_per_sec = excluded.rate_per_sec, burst = excluded.burst, status = excluded.status,
+                 secret_sealed = excluded.secret_sealed, previous_sealed = excluded.previous_sealed,
+                 previous_until_ms = excluded.previous_until_ms, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![
+                t.key_id,
+                t.external_id,
+                t.store_id,
+                t.terminal_id,
+                t.equipment_type,
+                t.rate_per_sec,
+                t.burst,
+                t.status.as_str(),
+                t.secret_sealed,
+                t.previous_sealed,
+                t.previous_until_ms,
+                t.created_ms,
+                t.updated_ms
+            ])?;
         }
     }
     Ok(())
@@ -485,6 +606,140 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         for e in rows {
             out.push(e?);
+        }
+        Ok(out)
+    }
+
+    fn registry(&self) -> Result<RegistryRecords, StoreError> {
+        let conn = self.reader.lock();
+        let status = |s: String| {
+            RegistryStatus::parse(&s)
+                .ok_or_else(|| StoreError::Corrupt(format!("registry status {s}")))
+        };
+        let json = |s: String| -> Result<serde_json::Value, StoreError> { parse_doc(&s) };
+        let mut out = RegistryRecords::default();
+        let mut st = conn.prepare(
+            "SELECT external_id, name, alias_name, service_phone, category_id, source, smid, status,
+             gateway_fee_bps, merchant_fee_bps, relay_url, contact_info, address_info, bankcard_info,
+             service_codes, created_ms, updated_ms FROM merchants ORDER BY created_ms, external_id",
+        )?;
+        type MerchantRow = (
+            (
+                String,
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                String,
+            ),
+            (
+                u32,
+                u32,
+                Option<String>,
+                String,
+                String,
+                String,
+                String,
+                i64,
+                i64,
+            ),
+        );
+        let rows = st.query_map([], |r| -> rusqlite::Result<MerchantRow> {
+            Ok((
+                (
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ),
+                (
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
+                    r.get(14)?,
+                    r.get(15)?,
+                    r.get(16)?,
+                ),
+            ))
+        })?;
+        for row in rows {
+            let (
+                (external_id, name, alias_name, service_phone, category_id, source, smid, st),
+                rest,
+            ) = row?;
+            let (gw_bps, m_bps, relay_url, ci, ai, bi, sc, created_ms, updated_ms) = rest;
+            out.merchants.push(MerchantRecord {
+                external_id,
+                name,
+                alias_name,
+                service_phone,
+                category_id,
+                source,
+                smid,
+                status: status(st)?,
+                gateway_fee_bps: gw_bps,
+                merchant_fee_bps: m_bps,
+                relay_url,
+                contact_info: json(ci)?,
+                address_info: json(ai)?,
+                bankcard_info: json(bi)?,
+                service_codes: json(sc)?,
+                created_ms,
+                updated_ms,
+            });
+        }
+        let mut st = conn.prepare(
+            "SELECT external_id, store_id, name, address, created_ms FROM stores ORDER BY external_id, store_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(StoreRecord {
+                external_id: r.get(0)?,
+                store_id: r.get(1)?,
+                name: r.get(2)?,
+                address: r.get(3)?,
+                created_ms: r.get(4)?,
+            })
+        })?;
+        for r in rows {
+            out.stores.push(r?);
+        }
+        let mut st = conn.prepare(
+            "SELECT key_id, external_id, store_id, terminal_id, equipment_type, rate_per_sec, burst, status,
+             secret_sealed, previous_sealed, previous_until_ms, created_ms, updated_ms FROM terminals ORDER BY key_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                TerminalRecord {
+                    key_id: r.get(0)?,
+                    external_id: r.get(1)?,
+                    store_id: r.get(2)?,
+                    terminal_id: r.get(3)?,
+                    equipment_type: r.get(4)?,
+                    rate_per_sec: r.get(5)?,
+                    burst: r.get(6)?,
+                    status: RegistryStatus::Active,
+                    secret_sealed: r.get(8)?,
+                    previous_sealed: r.get(9)?,
+                    previous_until_ms: r.get(10)?,
+                    created_ms: r.get(11)?,
+                    updated_ms: r.get(12)?,
+                },
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        for r in rows {
+            let (mut t, s) = r?;
+            t.status = status(s)?;
+            out.terminals.push(t);
         }
         Ok(out)
     }
