@@ -32,6 +32,7 @@ mod cancel;
 mod cell;
 mod notified;
 mod pay;
+pub mod paylog;
 mod precreate;
 mod recovery;
 mod refund;
@@ -147,6 +148,8 @@ pub struct Flows {
     journal_failed_ms: AtomicI64,
     /// Trades by status (initialised from the journal, kept by `update`).
     by_status: [AtomicI64; 6],
+    /// Recent barcode pays per terminal, for the heartbeat.
+    pay_log: paylog::PayLog,
 }
 
 struct TaskGuard<'a>(&'a Flows);
@@ -221,6 +224,7 @@ impl Flows {
             closing: AtomicBool::new(false),
             journal_failed_ms: AtomicI64::new(0),
             by_status: Default::default(),
+            pay_log: paylog::PayLog::default(),
         })
     }
 
@@ -236,6 +240,11 @@ impl Flows {
     /// The switch's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Recent barcode pays per terminal (the heartbeat's `trade_info`).
+    pub fn pay_log(&self) -> &paylog::PayLog {
+        &self.pay_log
     }
 
     /// The merchant registry.

@@ -10,6 +10,7 @@ use protocol::{Method, Money, OutTradeNo, Subject};
 use serde_json::json;
 use tokio::sync::OwnedMutexGuard;
 
+use super::paylog::PayStat;
 use super::policy::{self, PayStep, QueryStep, Reply, Seen};
 use super::{
     answer_detail, boundary, check_same, ev, fingerprint, FlowError, Flows, PayOrder, Slot,
@@ -188,6 +189,13 @@ impl Flows {
             Outcome::Unknown(_) => (Reply::Lost, true),
         };
         let step = policy::pay_answer(reply, tied);
+        let stat = match step {
+            PayStep::Success => PayStat::Success,
+            PayStep::Poll => PayStat::InProgress,
+            PayStep::Resolve | PayStep::Fail => PayStat::Failed,
+        };
+        self.pay_log
+            .record(&t.terminal, &t.out_trade_no, now_ms() - t.created_ms, stat);
         let r = match out {
             Outcome::Answer(r) if tied => Some(r),
             _ => None,
