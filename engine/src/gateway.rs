@@ -21,10 +21,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
+use protocol::method::ExtMethod;
 use protocol::request::{sign_request, CommonOptions, FORM_CONTENT_TYPE};
 use protocol::response::{
-    verify_response, CancelResponse, CloseResponse, PayResponse, PrecreateResponse, QueryResponse,
-    RefundQueryResponse, RefundResponse,
+    verify_response, CancelResponse, CloseResponse, IndirectMerchantResponse, PayResponse,
+    PrecreateResponse, QueryResponse, RefundQueryResponse, RefundResponse,
 };
 use protocol::Method;
 use serde::de::DeserializeOwned;
@@ -73,7 +74,8 @@ answer!(
     CancelResponse,
     CloseResponse,
     RefundResponse,
-    RefundQueryResponse
+    RefundQueryResponse,
+    IndirectMerchantResponse
 );
 
 struct BreakerState {
@@ -291,9 +293,49 @@ impl Gateway {
         out
     }
 
+    /// Signs and sends one request of a method outside the trade product
+    /// (merchant onboarding), verifies the answer. It does not count
+    /// towards the circuit breaker: onboarding must not stop payments.
+    pub async fn call_ext<T: Answer>(&self, method: ExtMethod, biz_content: &str) -> Outcome<T> {
+        let t0 = Instant::now();
+        let out = self
+            .send_verified::<T>(method.as_str(), method.response_node(), biz_content, false)
+            .await;
+        let label = match &out {
+            Outcome::Answer(a) => a.code().to_owned(),
+            Outcome::Unknown(_) => "unknown".to_owned(),
+        };
+        self.metrics.inc(
+            "payswitch_gateway_calls_total",
+            &[("method", method.as_str()), ("code", &label)],
+        );
+        self.metrics.observe(
+            "payswitch_gateway_seconds",
+            &[("method", method.as_str())],
+            t0.elapsed(),
+        );
+        out
+    }
+
     async fn call_inner<T: Answer>(
         &self,
         method: Method,
+        biz_content: &str,
+        with_notify_url: bool,
+    ) -> Outcome<T> {
+        self.send_verified(
+            method.as_str(),
+            method.response_node(),
+            biz_content,
+            with_notify_url,
+        )
+        .await
+    }
+
+    async fn send_verified<T: Answer>(
+        &self,
+        method: &str,
+        node: &str,
         biz_content: &str,
         with_notify_url: bool,
     ) -> Outcome<T> {
@@ -308,7 +350,7 @@ impl Gateway {
         let signed = match sign_request(
             &self.cfg.signer,
             &self.cfg.app_id,
-            method.as_str(),
+            method,
             biz_content,
             &protocol::clock::gateway_now(),
             opts,
@@ -356,7 +398,7 @@ impl Gateway {
             Ok(t) => t,
             Err(_) => return Outcome::Unknown("the answer is not UTF-8".into()),
         };
-        match verify_response::<T, _>(text, method.response_node(), &self.cfg.verifier) {
+        match verify_response::<T, _>(text, node, &self.cfg.verifier) {
             Ok(v) => Outcome::Answer(v.body),
             Err(e) => Outcome::Unknown(format!("answer not trusted: {e}")),
         }

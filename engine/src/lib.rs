@@ -17,6 +17,7 @@
 //! | module | what it is for |
 //! | --- | --- |
 //! | [`config`] | the TOML configuration, validated, keys prepared |
+//! | [`admin`] | the admin API on its own listener: merchants, stores, terminals (bearer tokens) |
 //! | [`api`] | hyper server: auth, validation, JSON, operator endpoints |
 //! | [`flow`] | the trade cells, the pure money policy, one driver per operation, recovery, relays (the only writer of state) |
 //! | [`contract`] | the trade and refund JSON terminals see, the PSW1 signature |
@@ -30,6 +31,7 @@
 //! | [`merchants`] | the registry: merchants, stores, terminals and their sealed secrets |
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod contract;

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::admin::Admin;
 use crate::api::auth::Authenticator;
 use crate::api::Api;
 use crate::config::Config;
@@ -35,6 +36,7 @@ use crate::{EngineError, StoreError};
 /// A running switch.
 pub struct Running {
     addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     accept_loops: Vec<JoinHandle<()>>,
     conns: Arc<AtomicUsize>,
@@ -83,15 +85,32 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await.map(|_| ());
 }
 
+/// A request handler of one listener (the terminal API or the admin API).
+type Handle = Arc<
+    dyn Fn(
+            http::Request<hyper::body::Incoming>,
+        ) -> std::pin::Pin<
+            Box<
+                dyn Future<
+                        Output = Result<
+                            http::Response<http_body_util::Full<bytes::Bytes>>,
+                            std::convert::Infallible,
+                        >,
+                    > + Send,
+            >,
+        > + Send
+        + Sync,
+>;
+
 async fn serve_conn<I>(
     io: I,
     builder: Arc<Builder<TokioExecutor>>,
-    api: Arc<Api>,
+    handle: Handle,
     mut stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = hyper::service::service_fn(move |req| api.clone().handle(req));
+    let svc = hyper::service::service_fn(move |req| handle(req));
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -105,6 +124,49 @@ async fn serve_conn<I>(
             let _ = conn.await;
         }
     }
+}
+
+/// One listener's accept loop: a task per connection, TLS when given.
+fn accept_loop(
+    l: TcpListener,
+    handle: Handle,
+    builder: Arc<Builder<TokioExecutor>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    conns: Arc<AtomicUsize>,
+    mut stop_rx: watch::Receiver<bool>,
+    hs_timeout: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (stream, _peer) = tokio::select! {
+                r = l.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stopped(&mut stop_rx) => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let (handle, builder, tls, conns) =
+                (handle.clone(), builder.clone(), tls.clone(), conns.clone());
+            let stop_rx = stop_rx.clone();
+            conns.fetch_add(1, Ordering::AcqRel);
+            tokio::spawn(async move {
+                match tls {
+                    None => serve_conn(stream, builder, handle, stop_rx).await,
+                    Some(acc) => match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
+                        Ok(Ok(s)) => serve_conn(s, builder, handle, stop_rx).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    },
+                }
+                conns.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+    })
 }
 
 /// Starts the switch: journal, gateway client, recovery, listeners.
@@ -173,42 +235,42 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         let local = l.local_addr()?;
         addrs.push(local);
         tracing::info!(addr = %local, tls = tls.is_some(), "listening");
-        let (api, builder, tls, conns) = (api.clone(), builder.clone(), tls.clone(), conns.clone());
-        let mut stop_rx = stop.subscribe();
-        let hs_timeout = cfg.server.header_read_timeout;
-        accept_loops.push(tokio::spawn(async move {
-            loop {
-                let (stream, _peer) = tokio::select! {
-                    r = l.accept() => match r {
-                        Ok(x) => x,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    _ = stopped(&mut stop_rx) => break,
-                };
-                let _ = stream.set_nodelay(true);
-                let (api, builder, tls, conns) =
-                    (api.clone(), builder.clone(), tls.clone(), conns.clone());
-                let stop_rx = stop_rx.clone();
-                conns.fetch_add(1, Ordering::AcqRel);
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve_conn(stream, builder, api, stop_rx).await,
-                        Some(acc) => {
-                            match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
-                                Ok(Ok(s)) => serve_conn(s, builder, api, stop_rx).await,
-                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                                Err(_) => tracing::debug!("TLS handshake timed out"),
-                            }
-                        }
-                    }
-                    conns.fetch_sub(1, Ordering::AcqRel);
-                });
-            }
-        }));
+        let api2 = api.clone();
+        let handle: Handle = Arc::new(move |req| Box::pin(api2.clone().handle(req)));
+        accept_loops.push(accept_loop(
+            l,
+            handle,
+            builder.clone(),
+            tls.clone(),
+            conns.clone(),
+            stop.subscribe(),
+            cfg.server.header_read_timeout,
+        ));
+    }
+    // The admin API: its own listener (plain HTTP; bind it to loopback or
+    // a management network), never on the terminal listener.
+    let mut admin_addr = None;
+    if let Some(a) = &cfg.admin {
+        let l = TcpListener::bind(a.listen)
+            .await
+            .map_err(|e| EngineError::Bind {
+                addr: a.listen,
+                source: e,
+            })?;
+        let local = l.local_addr()?;
+        admin_addr = Some(local);
+        tracing::info!(addr = %local, "admin API listening");
+        let admin = Arc::new(Admin::new(api.clone(), a.token_sha256.clone()));
+        let handle: Handle = Arc::new(move |req| Box::pin(admin.clone().handle(req)));
+        accept_loops.push(accept_loop(
+            l,
+            handle,
+            builder.clone(),
+            None,
+            conns.clone(),
+            stop.subscribe(),
+            cfg.server.header_read_timeout,
+        ));
     }
     // Forget nonces that left the window and idle final trades.
     {
@@ -228,6 +290,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     }
     Ok(Running {
         addrs,
+        admin_addr,
         stop,
         accept_loops,
         conns,
@@ -242,6 +305,11 @@ impl Running {
     /// The bound addresses (useful with port 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The admin listener's bound address, when `[admin]` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The journal (audits, tests).

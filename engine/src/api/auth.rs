@@ -150,9 +150,18 @@ impl Authenticator {
         path_and_query: &str,
         body: &[u8],
     ) -> Result<Arc<Terminal>, AuthError> {
-        self.check_at(header, method, path_and_query, body, unix_now())
+        let now_ms = crate::trade::now_ms();
+        self.check_at_ms(
+            header,
+            method,
+            path_and_query,
+            body,
+            now_ms.div_euclid(1000),
+            now_ms,
+        )
     }
 
+    #[cfg(test)]
     fn check_at(
         &self,
         header: Option<&str>,
@@ -160,6 +169,27 @@ impl Authenticator {
         path_and_query: &str,
         body: &[u8],
         now: i64,
+    ) -> Result<Arc<Terminal>, AuthError> {
+        self.check_at_ms(
+            header,
+            method,
+            path_and_query,
+            body,
+            now,
+            now.saturating_mul(1000),
+        )
+    }
+
+    /// `now`: unix seconds (the window); `now_ms`: the clock for a
+    /// rotation's grace.
+    fn check_at_ms(
+        &self,
+        header: Option<&str>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+        now_ms: i64,
     ) -> Result<Arc<Terminal>, AuthError> {
         let h = parse_header(header.ok_or(AuthError::Missing)?)?;
         let term = self.registry.terminal(h.key).ok_or(AuthError::UnknownKey)?;
@@ -170,7 +200,6 @@ impl Authenticator {
             .decode(h.sig)
             .map_err(|_| AuthError::BadSignature)?;
         let text = string_to_sign(method, path_and_query, h.ts, h.nonce, body);
-        let now_ms = now.saturating_mul(1000);
         let mut verified = false;
         for secret in term.secrets_at(now_ms) {
             let mut mac =

@@ -43,7 +43,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -51,7 +55,7 @@ impl ApiError {
             field: None,
         }
     }
-    fn field(field: &str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_field",
@@ -59,7 +63,7 @@ impl ApiError {
             field: Some(field.to_owned()),
         }
     }
-    fn missing(field: &str) -> ApiError {
+    pub(crate) fn missing(field: &str) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "missing_field",
@@ -67,7 +71,7 @@ impl ApiError {
             field: Some(field.to_owned()),
         }
     }
-    fn into_response(self) -> Response<Full<Bytes>> {
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
         let mut e = json!({"code": self.code, "message": self.message});
         if let Some(f) = self.field {
             e["field"] = json!(f);
@@ -117,7 +121,7 @@ impl From<FlowError> for ApiError {
     }
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -142,10 +146,10 @@ pub use crate::contract::{refund_json, trade_json};
 
 // ---------- validation ----------
 
-struct Fields(Map<String, Value>);
+pub(crate) struct Fields(pub(crate) Map<String, Value>);
 
 impl Fields {
-    fn parse(body: &[u8], allowed: &[&str]) -> Result<Fields, ApiError> {
+    pub(crate) fn parse(body: &[u8], allowed: &[&str]) -> Result<Fields, ApiError> {
         let v: Value = serde_json::from_slice(body).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -168,7 +172,7 @@ impl Fields {
         Ok(Fields(m))
     }
 
-    fn opt_str(&self, k: &str) -> Result<Option<&str>, ApiError> {
+    pub(crate) fn opt_str(&self, k: &str) -> Result<Option<&str>, ApiError> {
         match self.0.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -176,11 +180,11 @@ impl Fields {
         }
     }
 
-    fn str(&self, k: &str) -> Result<&str, ApiError> {
+    pub(crate) fn str(&self, k: &str) -> Result<&str, ApiError> {
         self.opt_str(k)?.ok_or_else(|| ApiError::missing(k))
     }
 
-    fn text(&self, k: &str, max: usize) -> Result<Option<String>, ApiError> {
+    pub(crate) fn text(&self, k: &str, max: usize) -> Result<Option<String>, ApiError> {
         match self.opt_str(k)? {
             None => Ok(None),
             Some(s) if s.trim().is_empty() => Err(ApiError::field(k, "must not be empty")),
@@ -382,7 +386,7 @@ impl Api {
         Ok(resp)
     }
 
-    async fn read_body(
+    pub(crate) async fn read_body(
         &self,
         req: Request<Incoming>,
     ) -> Result<(http::request::Parts, Bytes), ApiError> {
@@ -557,7 +561,7 @@ impl Api {
         text_response(status, "text/plain", text.to_owned())
     }
 
-    async fn readyz(&self) -> Response<Full<Bytes>> {
+    pub(crate) async fn readyz(&self) -> Response<Full<Bytes>> {
         let store_ok = self.flows.journal_ready().await;
         let gw_ok = !self.flows.gateway_breaker_open();
         let status = if store_ok && gw_ok {
@@ -572,7 +576,7 @@ impl Api {
         )
     }
 
-    async fn metrics(&self) -> Response<Full<Bytes>> {
+    pub(crate) async fn metrics(&self) -> Response<Full<Bytes>> {
         let mut gauges: Vec<(String, String, f64)> = self
             .flows
             .status_counts()

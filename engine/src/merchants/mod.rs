@@ -386,6 +386,15 @@ impl Registry {
         v
     }
 
+    /// A merchant's terminals.
+    pub fn terminals_of(&self, external_id: &str) -> Vec<Arc<Terminal>> {
+        self.terminals
+            .iter()
+            .filter(|t| t.external_id == external_id)
+            .map(|t| t.clone())
+            .collect()
+    }
+
     /// How many terminals a merchant has.
     pub fn terminal_count(&self, external_id: &str) -> usize {
         self.terminals

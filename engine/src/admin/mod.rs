@@ -1,0 +1,303 @@
+//! The admin API (API.md 1.4) on its own listener (`[admin] listen`),
+//! never on the terminal listener.
+//!
+//! Every `/admin/v1` request carries `Authorization: Bearer <token>`; the
+//! token's sha256 is compared in constant time with each configured one
+//! (`admin.token_sha256`, `admin.token_file`); missing or wrong answers 401.
+//! JSON in and out with the terminal API's error shape (400 names the field).
+//!
+//! Every change runs under the registry's change lock: decide from the
+//! current state, call the gateway when the change is the gateway's
+//! (`ant.merchant.expand.indirect.create` / `.modify`), journal the new
+//! rows together with an `admin_*` event (the token's id: the first 8 hex
+//! digits of its sha256; what changed; never a secret), and only then
+//! install the change in memory. A terminal secret is shown once, in the
+//! answer that created it (create, rotate), and is journaled sealed only.
+//!
+//! `/healthz`, `/readyz` and `/metrics` are served here too.
+
+mod merchants;
+mod terminals;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method as HttpMethod, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::api::{json_response, Api, ApiError};
+use crate::flow::Flows;
+use crate::merchants::{Origin, Registry};
+use crate::store::{Event, StoreError, Write};
+use crate::trade::now_ms;
+
+/// The `app_id` of admin events in the journal.
+pub const ADMIN_APP_ID: &str = "admin";
+
+/// The admin listener's handler.
+pub struct Admin {
+    api: Arc<Api>,
+    tokens: Vec<[u8; 32]>,
+}
+
+/// Who made a change: the token's id (first 8 hex digits of its sha256).
+pub(crate) struct Caller {
+    pub token_id: String,
+}
+
+/// Constant-time equality of two digests.
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Admin {
+    pub fn new(api: Arc<Api>, tokens: Vec<[u8; 32]>) -> Admin {
+        Admin { api, tokens }
+    }
+
+    fn flows(&self) -> &Arc<Flows> {
+        &self.api.flows
+    }
+
+    fn registry(&self) -> &Arc<Registry> {
+        self.api.flows.registry()
+    }
+
+    fn authorize(&self, header: Option<&str>) -> Result<Caller, ApiError> {
+        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "auth_token", m);
+        let h = header.ok_or_else(|| unauthorized("the Authorization header is missing"))?;
+        let token = h
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header is not Bearer <token>"))?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut ok = false;
+        for t in &self.tokens {
+            ok |= same_digest(t, &digest);
+        }
+        if !ok {
+            return Err(unauthorized("the token is not accepted"));
+        }
+        Ok(Caller {
+            token_id: hex::encode(&digest[..4]),
+        })
+    }
+
+    /// Serves one request; never fails (errors become JSON answers).
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let resp = match self.route(req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        Ok(resp)
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
+        let path = req.uri().path().to_owned();
+        match (req.method(), path.as_str()) {
+            (&HttpMethod::GET, "/healthz") => {
+                return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+            }
+            (&HttpMethod::GET, "/readyz") => return Ok(self.api.readyz().await),
+            (&HttpMethod::GET, "/metrics") => return Ok(self.api.metrics().await),
+            _ => {}
+        }
+        if !path.starts_with("/admin/v1/") {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                format!("no endpoint {path}"),
+            ));
+        }
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let caller = self.authorize(header.as_deref())?;
+        let (parts, body) = self.api.read_body(req).await?;
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let m = &parts.method;
+        match (m, &segs[2..]) {
+            (&HttpMethod::POST, ["merchants"]) => self.create_merchant(&caller, &body).await,
+            (&HttpMethod::GET, ["merchants"]) => Ok(ok(json!({
+                "merchants": self.registry().merchants().iter()
+                    .map(|x| self.merchant_json(x)).collect::<Vec<_>>()
+            }))),
+            (&HttpMethod::GET, ["merchants", ext]) => {
+                let mm = self.merchant(ext)?;
+                Ok(ok(self.merchant_json(&mm)))
+            }
+            (&HttpMethod::PATCH, ["merchants", ext]) => {
+                self.patch_merchant(&caller, ext, &body).await
+            }
+            (&HttpMethod::POST, ["merchants", ext, action @ ("suspend" | "resume")]) => {
+                self.merchant_status(&caller, ext, action == &"suspend")
+                    .await
+            }
+            (&HttpMethod::POST, ["merchants", ext, "stores"]) => {
+                self.create_store(&caller, ext, &body).await
+            }
+            (&HttpMethod::POST, ["merchants", ext, "terminals"]) => {
+                self.create_terminal(&caller, ext, &body).await
+            }
+            (&HttpMethod::GET, ["terminals", key]) => {
+                let t = self.terminal(key)?;
+                Ok(ok(self.terminal_json(&t)))
+            }
+            (&HttpMethod::POST, ["terminals", key, action @ ("suspend" | "resume")]) => {
+                self.terminal_status(&caller, key, action == &"suspend")
+                    .await
+            }
+            (&HttpMethod::POST, ["terminals", key, "rotate"]) => {
+                self.rotate(&caller, key, &body).await
+            }
+            (_, ["merchants", ..] | ["terminals", ..]) => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{m} is not allowed on {path}"),
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                format!("no endpoint {path}"),
+            )),
+        }
+    }
+
+    /// Journals `writes` plus the admin event; 503 when the journal fails
+    /// (then nothing is installed).
+    async fn journal(
+        &self,
+        caller: &Caller,
+        subject: String,
+        kind: &str,
+        detail: Value,
+        mut writes: Vec<Write>,
+    ) -> Result<(), ApiError> {
+        let mut d = detail;
+        d["token"] = json!(caller.token_id);
+        writes.push(Write::Event(Event {
+            app_id: ADMIN_APP_ID.into(),
+            out_trade_no: subject,
+            at_ms: now_ms(),
+            kind: kind.to_owned(),
+            detail: d.to_string(),
+        }));
+        self.flows()
+            .store()
+            .commit(writes)
+            .await
+            .map_err(journal_error)
+    }
+}
+
+fn ok(v: Value) -> Response<Full<Bytes>> {
+    json_response(StatusCode::OK, &v)
+}
+
+fn created(v: Value) -> Response<Full<Bytes>> {
+    json_response(StatusCode::CREATED, &v)
+}
+
+fn journal_error(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "admin change not journaled");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "journal_unavailable",
+        "the switch cannot write its journal right now; nothing was changed, retry shortly",
+    )
+}
+
+fn not_found(what: &str, id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such {what} {id}"),
+    )
+}
+
+fn from_config(what: &str, id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "declared_in_config",
+        format!("{what} {id} is declared in the configuration file; change it there"),
+    )
+}
+
+fn journal_only(origin: Origin, what: &str, id: &str) -> Result<(), ApiError> {
+    match origin {
+        Origin::Journal => Ok(()),
+        Origin::Config => Err(from_config(what, id)),
+    }
+}
+
+/// An unsigned integer field within `[min, max]`.
+fn int_field(f: &crate::api::Fields, k: &str, min: u64, max: u64) -> Result<Option<u64>, ApiError> {
+    match f.0.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(ApiError::field(
+                k,
+                format!("must be a whole number from {min} to {max}"),
+            )),
+        },
+        Some(_) => Err(ApiError::field(k, "must be a number")),
+    }
+}
+
+/// A positive number field within `(0, max]`.
+fn num_field(f: &crate::api::Fields, k: &str, max: f64) -> Result<Option<f64>, ApiError> {
+    match f.0.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) if v > 0.0 && v <= max => Ok(Some(v)),
+            _ => Err(ApiError::field(
+                k,
+                format!("must be a number above 0 and at most {max}"),
+            )),
+        },
+        Some(_) => Err(ApiError::field(k, "must be a number")),
+    }
+}
+
+/// Letters, digits, `_` and `-`, 1 to `max` characters.
+fn code_field(f: &crate::api::Fields, k: &str, max: usize) -> Result<Option<String>, ApiError> {
+    match f.opt_str(k)? {
+        None => Ok(None),
+        Some(s)
+            if !s.is_empty()
+                && s.len() <= max
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') =>
+        {
+            Ok(Some(s.to_owned()))
+        }
+        Some(_) => Err(ApiError::field(
+            k,
+            format!("must be 1 to {max} letters, digits, '_' or '-'"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_comparison() {
+        assert!(same_digest(&[1; 32], &[1; 32]));
+        let mut b = [1; 32];
+        b[31] = 0;
+        assert!(!same_digest(&[1; 32], &b));
+    }
+}
