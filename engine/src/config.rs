@@ -53,6 +53,54 @@ struct RawConfig {
     #[serde(default)]
     merchants: Vec<RawMerchant>,
     admin: Option<RawAdmin>,
+    #[serde(default)]
+    heartbeat: RawHeartbeat,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeartbeat {
+    #[serde(default = "d_hb_enabled")]
+    enabled: bool,
+    #[serde(default = "d_hb_interval")]
+    interval_secs: u64,
+    url: Option<String>,
+    #[serde(default = "d_hb_network")]
+    network_type: String,
+}
+
+impl Default for RawHeartbeat {
+    fn default() -> Self {
+        RawHeartbeat {
+            enabled: d_hb_enabled(),
+            interval_secs: d_hb_interval(),
+            url: None,
+            network_type: d_hb_network(),
+        }
+    }
+}
+
+fn d_hb_enabled() -> bool {
+    true
+}
+fn d_hb_interval() -> u64 {
+    900
+}
+fn d_hb_network() -> String {
+    "LAN".into()
+}
+
+/// The heartbeats (`[heartbeat]`, 交易保障: `monitor.heartbeat.syn` per
+/// active terminal).
+#[derive(Debug, Clone)]
+pub struct HeartbeatConfig {
+    pub enabled: bool,
+    /// Between two heartbeats of a terminal (900 s; never more than 1800).
+    pub interval: Duration,
+    /// Where heartbeats go; None: the gateway URL.
+    pub url: Option<String>,
+    /// `network_type` sent with each heartbeat (`LAN`, `WIFI`, `3G`...).
+    pub network_type: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -442,6 +490,7 @@ pub struct Config {
     pub terminal_merchant: std::collections::HashMap<String, String>,
     /// The admin listener; None: no admin API.
     pub admin: Option<AdminConfig>,
+    pub heartbeat: HeartbeatConfig,
 }
 
 /// Whether a file is readable by group or others (unix permissions).
@@ -449,6 +498,13 @@ fn too_open(path: &Path) -> std::io::Result<bool> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode();
     Ok(mode & 0o077 != 0)
+}
+
+fn secs(field: &str, v: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    if v < min || v > max {
+        return Err(field_err(field, format!("must be between {min} and {max}")));
+    }
+    Ok(Duration::from_secs(v))
 }
 
 fn ms(field: &str, v: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
@@ -717,15 +773,12 @@ impl Config {
                 &p.qr_query_after_ms,
                 86_400_000,
             )?,
-            qr_default_timeout: Duration::from_secs(
-                ms(
-                    "policy.qr_default_timeout_secs",
-                    p.qr_default_timeout_secs,
-                    1,
-                    15 * 86_400,
-                )?
-                .as_millis() as u64,
-            ),
+            qr_default_timeout: secs(
+                "policy.qr_default_timeout_secs",
+                p.qr_default_timeout_secs,
+                1,
+                15 * 86_400,
+            )?,
             journal_retry_initial: ms(
                 "policy.journal_retry_initial_ms",
                 p.journal_retry_initial_ms,
@@ -885,6 +938,26 @@ impl Config {
             Some(a) => Some(parse_admin(a, &resolve, allow)?),
         };
 
+        let h = raw.heartbeat;
+        let heartbeat = HeartbeatConfig {
+            enabled: h.enabled,
+            interval: secs("heartbeat.interval_secs", h.interval_secs, 1, 1800)?,
+            url: match h.url {
+                Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+                    return Err(field_err("heartbeat.url", "must be an http(s) URL"))
+                }
+                u => u,
+            },
+            network_type: if h.network_type.is_empty() || h.network_type.len() > 16 {
+                return Err(field_err(
+                    "heartbeat.network_type",
+                    "must be 1 to 16 characters",
+                ));
+            } else {
+                h.network_type
+            },
+        };
+
         Ok(Config {
             server,
             gateway,
@@ -894,6 +967,7 @@ impl Config {
             merchants,
             terminal_merchant,
             admin,
+            heartbeat,
         })
     }
 }

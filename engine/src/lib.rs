@@ -23,6 +23,7 @@
 //! | [`contract`] | the trade and refund JSON terminals see, the PSW1 signature |
 //! | [`notify`] | notifications in: verification, then [`flow::Flows::notified`] |
 //! | [`trade`] | trade/refund records and the one-way status rule |
+//! | [`heartbeat`] | `monitor.heartbeat.syn` per active terminal, with its recent pays |
 //! | [`gateway`] | signed gateway calls over a keep-alive pool, circuit breaker |
 //! | [`store`] | the journal trait and its SQLite group-commit implementation |
 //! | [`metrics`] | Prometheus counters and histograms |
@@ -37,6 +38,7 @@ pub mod config;
 pub mod contract;
 pub mod flow;
 pub mod gateway;
+pub mod heartbeat;
 pub mod keygen;
 pub mod merchants;
 pub mod metrics;

@@ -193,6 +193,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics, registry.clone());
     flows.init_counts().await?;
     let (nt, nr) = flows.recover().await?;
+    tokio::spawn(crate::heartbeat::run(flows.clone()));
     if nt + nr > 0 {
         tracing::info!(
             trades = nt,
