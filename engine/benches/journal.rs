@@ -38,6 +38,7 @@ fn trade(no: String) -> Trade {
         sub_msg: None,
         qr_code: None,
         merchant_notify_url: None,
+        terminal_no: None,
         never_sent: false,
         refunding_amount: Money::ZERO,
         watch: None,

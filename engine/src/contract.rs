@@ -14,7 +14,10 @@ use crate::trade::{Refund, RefundStatus, Status, Trade};
 
 pub fn trade_json(t: &Trade) -> Value {
     let mut m = Map::new();
-    m.insert("out_trade_no".into(), json!(t.out_trade_no));
+    m.insert("out_trade_no".into(), json!(t.terminal_out_trade_no()));
+    if t.terminal_no.is_some() {
+        m.insert("gateway_out_trade_no".into(), json!(t.out_trade_no));
+    }
     m.insert("status".into(), json!(t.status.as_str()));
     if let Some(v) = &t.trade_no {
         m.insert("trade_no".into(), json!(v));

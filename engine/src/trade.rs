@@ -154,6 +154,10 @@ pub struct Trade {
     /// The merchant's own URL for relayed results (precreate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_notify_url: Option<String>,
+    /// The terminal's own out_trade_no when it differs from `out_trade_no`
+    /// (the gateway's, made unique across merchants: merchants::numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_no: Option<String>,
     /// A cancel stopped the pay or precreate before it was sent: the gateway
     /// never saw it, so nothing can land.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -191,6 +195,11 @@ pub struct IllegalTransition {
 }
 
 impl Trade {
+    /// The out_trade_no the terminal knows the trade by.
+    pub fn terminal_out_trade_no(&self) -> &str {
+        self.terminal_no.as_deref().unwrap_or(&self.out_trade_no)
+    }
+
     /// Moves the trade to `to` if the one-way rule allows it.
     pub fn transition(&mut self, to: Status) -> Result<bool, IllegalTransition> {
         if !self.status.can_move_to(to) {
@@ -286,6 +295,7 @@ mod tests {
             sub_msg: None,
             qr_code: None,
             merchant_notify_url: None,
+            terminal_no: None,
             never_sent: false,
             refunding_amount: Money::ZERO,
             watch: None,

@@ -268,7 +268,13 @@ async fn admin_onboards_merchants_and_terminals() {
     let term = terminal(&base, &key, &secret1);
     let (s, v) = term.pay("ADM_1", &auth_code("0000"), "8.80", 10).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
-    let (_, ledger) = sim_trade(&sim, "ADM_1").await;
+    // The terminal keeps its number; the gateway's is the merchant's own.
+    assert_eq!(v["out_trade_no"], "ADM_1", "{v}");
+    let gw1 = v["gateway_out_trade_no"]
+        .as_str()
+        .expect("an onboarded merchant's number space is its own")
+        .to_owned();
+    let (_, ledger) = sim_trade(&sim, &gw1).await;
     assert_eq!(ledger["sub_merchant_id"], smid.as_str(), "{ledger}");
     assert_eq!(ledger["store_id"], "SH_001");
     assert_eq!(ledger["terminal_id"], "POS_01");
@@ -542,5 +548,97 @@ async fn without_a_registry_key_toml_terminals_still_work() {
     let (s, v, _) = call(&ab, "GET", "/admin/v1/merchants/lab", None).await;
     assert_eq!((s, v["terminal_count"].as_u64()), (200, Some(1)), "{v}");
     sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+/// Two merchants, one terminal number: two separate paid trades at the
+/// gateway; a number of merchant A is not found for merchant B (404, never
+/// 409); a lab terminal may not use a number of the onboarded shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_merchant_owns_its_out_trade_nos() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let text = config_text(
+        &format!("127.0.0.1:{port}"),
+        &sim.gateway_url(),
+        &format!("http://127.0.0.1:{port}/notify/alipay"),
+        "",
+    ) + &admin_section(admin_port, true);
+    write_registry_key(dir.path());
+    let cfg = write_config(dir.path(), &text);
+    let child = spawn_switch(dir.path(), &cfg);
+    let base = format!("http://127.0.0.1:{port}");
+    let ab = format!("http://127.0.0.1:{admin_port}");
+    wait_up(&ab).await;
+    let mut terms = Vec::new();
+    let mut smids = Vec::new();
+    for (m, store) in [("MA", "A_001"), ("MB", "B_001")] {
+        let (s, v, _) = call(&ab, "POST", "/admin/v1/merchants", Some(&merchant_body(m))).await;
+        assert_eq!(s, 201, "{v}");
+        smids.push(v["smid"].as_str().unwrap().to_owned());
+        let path = format!("/admin/v1/merchants/{m}/stores");
+        let (s, v, _) = call(
+            &ab,
+            "POST",
+            &path,
+            Some(&json!({"store_id": store, "name": store})),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        let path = format!("/admin/v1/merchants/{m}/terminals");
+        let body = json!({"store_id": store, "terminal_id": "POS_01", "rate_per_sec": 1000});
+        let (s, t, _) = call(&ab, "POST", &path, Some(&body)).await;
+        assert_eq!(s, 201, "{t}");
+        terms.push(terminal(
+            &base,
+            t["key_id"].as_str().unwrap(),
+            t["secret_hex"].as_str().unwrap(),
+        ));
+    }
+    // The same number at both merchants: two paid trades.
+    let mut gw = Vec::new();
+    for (i, t) in terms.iter().enumerate() {
+        let amount = ["1.00", "2.00"][i];
+        let (s, v) = t.pay("SAME_1", &auth_code("0000"), amount, 10).await;
+        assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+        assert_eq!(v["out_trade_no"], "SAME_1");
+        gw.push(v["gateway_out_trade_no"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(gw[0], gw[1]);
+    for (i, g) in gw.iter().enumerate() {
+        assert!(g.len() <= 64 && g.ends_with("SAME_1"), "{g}");
+        let (s, l) = sim_trade(&sim, g).await;
+        assert_eq!(s, 200, "{l}");
+        assert_eq!(l["status"], "TRADE_SUCCESS");
+        assert_eq!(l["sub_merchant_id"], smids[i].as_str(), "{l}");
+        assert_eq!(l["total_amount"], ["1.00", "2.00"][i], "{l}");
+    }
+    // A's trade is not B's: 404 for reads and cancels, a fresh trade on pay.
+    let (s, v) = terms[0].pay("ONLY_A", &auth_code("0000"), "3.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    let (s, v) = terms[1].get("ONLY_A").await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = terms[1]
+        .call("POST", "/v1/trades/ONLY_A/cancel", None)
+        .await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = terms[1]
+        .call(
+            "POST",
+            "/v1/trades/ONLY_A/refunds",
+            Some(&json!({"out_request_no": "R1", "refund_amount": "1.00"})),
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+    // A lab terminal (the TOML's T1) may not use the onboarded shape.
+    let lab = Term::new(&base);
+    let (s, v) = lab.pay(&gw[0], &auth_code("0000"), "1.00", 10).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (400, Some("out_trade_no")),
+        "{v}"
+    );
+    stop(child);
     sim.shutdown().await;
 }

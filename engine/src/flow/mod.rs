@@ -406,12 +406,26 @@ impl Flows {
         Ok(self.visible_slot(term, no).await?.1)
     }
 
+    /// The gateway's out_trade_no of a terminal's number (its merchant's own
+    /// number space: `merchants::numbers`).
+    fn gateway_no(&self, term: &TerminalConfig, no: &str) -> Result<String, FlowError> {
+        let smid = self.registry.onboarded_smid(&term.key_id);
+        crate::merchants::numbers::gateway_out_trade_no(smid.as_deref(), no).map_err(|e| {
+            FlowError::Invalid {
+                field: "out_trade_no",
+                message: e.to_string(),
+            }
+        })
+    }
+
     async fn visible_slot(
         &self,
         term: &TerminalConfig,
         no: &str,
     ) -> Result<(Arc<Slot>, Trade), FlowError> {
-        let slot = self.load_trade(no).await?.ok_or(FlowError::NotFound)?;
+        // A number this terminal's merchant cannot own is nobody's here.
+        let gw_no = self.gateway_no(term, no).map_err(|_| FlowError::NotFound)?;
+        let slot = self.load_trade(&gw_no).await?.ok_or(FlowError::NotFound)?;
         let t = slot.current().await.ok_or(FlowError::NotFound)?;
         if !visible_to(&t, term, self.terminal_smid(&t.terminal).as_deref()) {
             return Err(FlowError::NotFound);
@@ -481,7 +495,7 @@ fn check_same(t: &Trade, kind: crate::trade::Kind, fp: &str) -> Result<(), FlowE
     if t.kind != kind || t.fingerprint != fp {
         return Err(FlowError::Conflict(format!(
             "out_trade_no {} was already used for a different request",
-            t.out_trade_no
+            t.terminal_out_trade_no()
         )));
     }
     Ok(())

@@ -30,6 +30,7 @@ impl Flows {
     pub(super) fn new_trade(
         &self,
         term: &TerminalConfig,
+        gw_no: &str,
         no: &OutTradeNo,
         kind: Kind,
         total: Money,
@@ -39,7 +40,8 @@ impl Flows {
         let now = now_ms();
         Trade {
             app_id: self.app_id.clone(),
-            out_trade_no: no.as_str().to_owned(),
+            out_trade_no: gw_no.to_owned(),
+            terminal_no: (gw_no != no.as_str()).then(|| no.as_str().to_owned()),
             kind,
             status: Status::Paying,
             phase: Phase::Sending,
@@ -81,14 +83,13 @@ impl Flows {
             "timeout_express": o.timeout_express.as_ref().map(|t| t.as_str()),
             "goods_detail": o.goods_detail,
         }));
-        if let Some(t) = self
-            .existing_or_admit(o.out_trade_no.as_str(), Kind::Pay, &fp, wait)
-            .await?
-        {
+        let gw_no = self.gateway_no(term, o.out_trade_no.as_str())?;
+        if let Some(t) = self.existing_or_admit(&gw_no, Kind::Pay, &fp, wait).await? {
             return Ok(t);
         }
         let trade = self.new_trade(
             term,
+            &gw_no,
             &o.out_trade_no,
             Kind::Pay,
             o.total_amount,
@@ -96,7 +97,7 @@ impl Flows {
             fp.clone(),
         );
         let biz = PayBiz {
-            out_trade_no: o.out_trade_no.as_str().to_owned(),
+            out_trade_no: gw_no.clone(),
             scene: o.scene.as_str().to_owned(),
             auth_code: o.auth_code.as_str().to_owned(),
             subject: o.subject.as_str().to_owned(),
@@ -128,9 +129,7 @@ impl Flows {
         tracing::info!(out_trade_no = o.out_trade_no.as_str(), amount = %o.total_amount, "pay accepted");
         let me = self.clone();
         let s2 = slot.clone();
-        self.spawn(o.out_trade_no.as_str(), async move {
-            me.drive_pay(s2, biz, sending).await
-        });
+        self.spawn(&gw_no, async move { me.drive_pay(s2, biz, sending).await });
         Ok(slot.wait_settled(wait).await)
     }
 

@@ -34,14 +34,16 @@ impl Flows {
             "notify_url": o.notify_url,
         }));
         let wait = Duration::from_secs(60);
+        let gw_no = self.gateway_no(term, o.out_trade_no.as_str())?;
         if let Some(t) = self
-            .existing_or_admit(o.out_trade_no.as_str(), Kind::Precreate, &fp, wait)
+            .existing_or_admit(&gw_no, Kind::Precreate, &fp, wait)
             .await?
         {
             return Ok(t);
         }
         let mut trade = self.new_trade(
             term,
+            &gw_no,
             &o.out_trade_no,
             Kind::Precreate,
             o.total_amount,
@@ -61,7 +63,7 @@ impl Flows {
                 .saturating_add(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX)),
         );
         let biz = PrecreateBiz {
-            out_trade_no: o.out_trade_no.as_str().to_owned(),
+            out_trade_no: gw_no.clone(),
             total_amount: o.total_amount,
             subject: o.subject.as_str().to_owned(),
             body: None,
@@ -90,9 +92,10 @@ impl Flows {
         };
         let me = self.clone();
         let s2 = slot.clone();
-        self.spawn(o.out_trade_no.as_str(), async move {
-            me.drive_precreate(s2, biz, sending).await
-        });
+        self.spawn(
+            &gw_no,
+            async move { me.drive_precreate(s2, biz, sending).await },
+        );
         Ok(slot.wait_settled(wait).await)
     }
 

@@ -58,7 +58,7 @@ impl Flows {
     ) -> Result<(Refund, Money), FlowError> {
         let (_, t) = self.visible_slot(term, no).await?;
         let slot = self
-            .load_refund(no, req)
+            .load_refund(&t.out_trade_no, req)
             .await?
             .ok_or(FlowError::NotFound)?;
         Ok((slot.published(), t.refunded_amount))
@@ -71,7 +71,9 @@ impl Flows {
         no: &str,
         o: RefundOrder,
     ) -> Result<(Refund, Money), FlowError> {
-        let (tslot, _) = self.visible_slot(term, no).await?;
+        let (tslot, t) = self.visible_slot(term, no).await?;
+        // The gateway's number: refunds are keyed and sent by it.
+        let no = t.out_trade_no.as_str();
         let fp =
             fingerprint(&json!({"amount": o.refund_amount.to_wire(), "reason": o.refund_reason}));
         let req = o.out_request_no.as_str().to_owned();

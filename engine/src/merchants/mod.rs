@@ -13,6 +13,7 @@
 //! are sealed with [`seal::Sealer`]); during a rotation's grace both the old
 //! and the new secret verify, after it only the new one.
 
+pub mod numbers;
 pub mod seal;
 
 use std::collections::HashMap;
@@ -401,6 +402,18 @@ impl Registry {
             .iter()
             .filter(|t| t.external_id == external_id)
             .count()
+    }
+
+    /// The smid of the terminal's merchant when that merchant was onboarded
+    /// through the admin API (its numbers are then prefixed, see
+    /// [`numbers`]); None for a merchant of the configuration.
+    pub fn onboarded_smid(&self, key_id: &str) -> Option<String> {
+        let t = self.terminals.get(key_id)?;
+        let m = self.merchants.get(&t.external_id)?;
+        if m.origin != Origin::Journal {
+            return None;
+        }
+        m.record.smid.clone()
     }
 
     /// The smid a terminal's trades carry (None: unknown terminal or no smid).

@@ -791,6 +791,7 @@ mod tests {
             sub_msg: None,
             qr_code: None,
             merchant_notify_url: None,
+            terminal_no: None,
             never_sent: false,
             refunding_amount: Money::ZERO,
             watch: None,
