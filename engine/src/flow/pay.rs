@@ -30,8 +30,7 @@ impl Flows {
     pub(super) fn new_trade(
         &self,
         term: &TerminalConfig,
-        gw_no: &str,
-        no: &OutTradeNo,
+        (gw_no, no): (&str, &OutTradeNo),
         kind: Kind,
         total: Money,
         subject: &Subject,
@@ -89,8 +88,7 @@ impl Flows {
         }
         let trade = self.new_trade(
             term,
-            &gw_no,
-            &o.out_trade_no,
+            (&gw_no, &o.out_trade_no),
             Kind::Pay,
             o.total_amount,
             &o.subject,

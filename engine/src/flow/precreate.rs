@@ -43,8 +43,7 @@ impl Flows {
         }
         let mut trade = self.new_trade(
             term,
-            &gw_no,
-            &o.out_trade_no,
+            (&gw_no, &o.out_trade_no),
             Kind::Precreate,
             o.total_amount,
             &o.subject,

@@ -6,11 +6,11 @@
 //! its own. The scheme, for a merchant onboarded through the admin API (its
 //! smid is unique, the registry refuses a smid twice):
 //!
-//! `S` + the smid in base 36 (lower case, 11 characters, zero-padded) + `_`
-//! + the terminal's own out_trade_no. When that passes 64 characters, the
-//! terminal's number is cut to its first 31 characters and followed by 20
-//! base-36 characters of its SHA-256 (so the whole stays 64, in the
-//! gateway's alphabet of letters, digits and `_`).
+//! the letter `S`, the smid in base 36 (lower case, 11 characters,
+//! zero-padded), `_`, then the terminal's own out_trade_no. When that passes
+//! 64 characters, the terminal's number is cut to its first 31 characters
+//! and followed by 20 base-36 characters of its SHA-256 (so the whole stays
+//! 64, in the gateway's alphabet of letters, digits and `_`).
 //!
 //! A merchant declared in the configuration (labs, the TOML bootstrap) keeps
 //! the terminal's number as it is; a terminal of such a merchant may not use
