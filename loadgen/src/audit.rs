@@ -8,6 +8,13 @@
 //! `pending` (still not final when the settle time ran out); anything but
 //! `match` fails the run. Trades still in flight are re-read (with
 //! `refresh=1` at the switch) until they settle or the settle time ends.
+//!
+//! When the terminals' registrations are known (the demo onboards them
+//! through the admin API; a terminals file may give `smid`, `store_id`,
+//! `terminal_id`), every trade found in the ledger is also checked to carry
+//! the `sub_merchant_id`, `store_id` and `terminal_id` of the terminal that
+//! made it; a trade that matches otherwise but carries another is
+//! `misattributed` (and fails the run too).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::http::Http;
-use crate::target::{wire_to_fen, SeenTrade, SwitchTarget, SwitchTrade};
+use crate::target::{wire_to_fen, Attribution, SeenTrade, SwitchTarget, SwitchTrade};
 
 /// The verdict on one trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -27,6 +34,9 @@ pub enum Judgement {
     Duplicate,
     Conflicting,
     Pending,
+    /// Everything matches but the ledger's sub-merchant, store or terminal
+    /// is not the registration of the terminal that made the trade.
+    Misattributed,
 }
 
 /// The ledger entry of the simulator, as much as the audit reads.
@@ -36,6 +46,10 @@ pub struct LedgerTrade {
     pub total_fen: Option<u64>,
     pub refunded_fen: u64,
     pub pay_count: u64,
+    /// What the gateway recorded of the merchant side (API.md 2).
+    pub sub_merchant_id: Option<String>,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
 }
 
 /// One trade that did not match.
@@ -60,10 +74,53 @@ pub struct AuditReport {
     pub duplicate: u64,
     pub conflicting: u64,
     pub pending: u64,
+    /// Trades that matched but carry another terminal's registration.
+    #[serde(default)]
+    pub misattributed: u64,
+    /// The check of sub-merchant, store and terminal; `None` when it did
+    /// not run (no known registrations or no ledger).
+    #[serde(default)]
+    pub attribution: Option<AttributionCheck>,
     pub passed: bool,
     /// Up to 100 problems, for the report.
     pub problems: Vec<Problem>,
     pub seconds: f64,
+}
+
+/// The result of the attribution check (sub-merchant, store, terminal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AttributionCheck {
+    /// Trades found in the ledger whose terminal's registration is known.
+    pub checked: u64,
+    /// Of those, the ones whose ledger entry carries something else (each
+    /// is an audit difference, whatever else was judged of the trade).
+    pub mismatched: u64,
+}
+
+/// Compares the ledger's sub-merchant, store and terminal with the
+/// registration of the terminal that made the trade; `Some(detail)` when
+/// they differ. Fields the registration leaves out are not compared.
+pub fn attribution_diff(expected: &Attribution, ledger: &LedgerTrade) -> Option<String> {
+    let mut diffs = Vec::new();
+    for (name, want, got) in [
+        (
+            "sub_merchant_id",
+            &expected.sub_merchant_id,
+            &ledger.sub_merchant_id,
+        ),
+        ("store_id", &expected.store_id, &ledger.store_id),
+        ("terminal_id", &expected.terminal_id, &ledger.terminal_id),
+    ] {
+        if let Some(w) = want {
+            if got.as_deref() != Some(w.as_str()) {
+                diffs.push(format!(
+                    "{name}: ledger {}, terminal registered with {w}",
+                    got.as_deref().unwrap_or("(none)")
+                ));
+            }
+        }
+    }
+    (!diffs.is_empty()).then(|| diffs.join("; "))
 }
 
 /// Reads one ledger entry; `Ok(None)` is a 404.
@@ -96,6 +153,13 @@ fn money_field(v: &serde_json::Value, k: &str) -> Option<u64> {
     }
 }
 
+fn str_field(v: &serde_json::Value, k: &str) -> Option<String> {
+    v.get(k)
+        .and_then(|s| s.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// Reads a ledger entry from its JSON.
 pub fn ledger_of(v: &serde_json::Value) -> LedgerTrade {
     LedgerTrade {
@@ -108,6 +172,9 @@ pub fn ledger_of(v: &serde_json::Value) -> LedgerTrade {
         total_fen: money_field(v, "total_amount"),
         refunded_fen: money_field(v, "refunded_amount").unwrap_or(0),
         pay_count: v.get("pay_count").and_then(|c| c.as_u64()).unwrap_or(1),
+        sub_merchant_id: str_field(v, "sub_merchant_id"),
+        store_id: str_field(v, "store_id"),
+        terminal_id: str_field(v, "terminal_id"),
     }
 }
 
@@ -353,9 +420,28 @@ pub async fn run(
                     None => None,
                     Some(s) => Some(s.fetch_trade(&no, gen.seq, refresh).await),
                 };
+                // The gateway may know the trade by another number (a
+                // merchant onboarded through the admin API): the switch
+                // says which; without its record, try the candidates.
+                let numbers = match (&sw, &sw_view) {
+                    (Some(_), Some(Ok(Some(t)))) => {
+                        vec![t.gateway_out_trade_no.clone().unwrap_or_else(|| no.clone())]
+                    }
+                    (Some(s), _) => s.ledger_numbers(&no, gen.seq),
+                    (None, _) => vec![no.clone()],
+                };
                 let l_view = match &sim {
                     None => Ok(None),
-                    Some(b) => fetch_ledger(&http, b, &no).await,
+                    Some(b) => {
+                        let mut found = Ok(None);
+                        for n in &numbers {
+                            found = fetch_ledger(&http, b, n).await;
+                            if !matches!(found, Ok(None)) {
+                                break;
+                            }
+                        }
+                        found
+                    }
                 };
                 let (j, detail, swt, lt) = match (sw_view, l_view) {
                     (Some(Err(e)), _) => (
@@ -382,6 +468,20 @@ pub async fn run(
                     }
                 };
                 if j != Judgement::Pending || Instant::now() >= deadline {
+                    // The attribution check: only trades the ledger has,
+                    // made by a terminal whose registration is known.
+                    let expected = sw.as_ref().and_then(|s| s.attribution(gen.seq));
+                    let attr = match (expected, lt.as_ref()) {
+                        (Some(e), Some(l)) => Some(attribution_diff(e, l)),
+                        _ => None,
+                    };
+                    let (j, detail) = match &attr {
+                        Some(Some(d)) if j == Judgement::Match => {
+                            (Judgement::Misattributed, d.clone())
+                        }
+                        Some(Some(d)) => (j, format!("{detail}; {d}")),
+                        _ => (j, detail),
+                    };
                     let problem = (j != Judgement::Match).then(|| Problem {
                         out_trade_no: no.clone(),
                         judgement: j,
@@ -390,7 +490,7 @@ pub async fn run(
                         ledger: lt.map(|l| l.status),
                         detail,
                     });
-                    return (j, problem);
+                    return (j, problem, attr.map(|d| d.is_some()));
                 }
                 refresh = true;
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -401,12 +501,17 @@ pub async fn run(
         sources,
         ..Default::default()
     };
+    let mut attribution = AttributionCheck::default();
     while let Some(res) = set.join_next().await {
-        let Ok((j, problem)) = res else {
+        let Ok((j, problem, attr)) = res else {
             r.checked += 1;
             r.pending += 1;
             continue;
         };
+        if let Some(mismatched) = attr {
+            attribution.checked += 1;
+            attribution.mismatched += u64::from(mismatched);
+        }
         r.checked += 1;
         match j {
             Judgement::Match => r.matched += 1,
@@ -414,6 +519,7 @@ pub async fn run(
             Judgement::Duplicate => r.duplicate += 1,
             Judgement::Conflicting => r.conflicting += 1,
             Judgement::Pending => r.pending += 1,
+            Judgement::Misattributed => r.misattributed += 1,
         }
         if let Some(p) = problem {
             if r.problems.len() < 100 {
@@ -423,7 +529,10 @@ pub async fn run(
     }
     r.problems
         .sort_by(|a, b| a.out_trade_no.cmp(&b.out_trade_no));
-    r.passed = r.checked == r.matched && r.sources.len() > 1;
+    r.passed = r.checked == r.matched && r.sources.len() > 1 && attribution.mismatched == 0;
+    if attribution.checked > 0 {
+        r.attribution = Some(attribution);
+    }
     r.seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     r
 }
@@ -459,6 +568,7 @@ mod tests {
             total_fen: Some(8888),
             refunded_fen: refunded,
             pay_count,
+            ..Default::default()
         }
     }
 
@@ -512,5 +622,39 @@ mod tests {
             judge_switch_only(&g, Some(&sw("UNKNOWN", "88.88", "0.00"))).0,
             Pending
         );
+    }
+
+    #[test]
+    fn attribution() {
+        let want = Attribution {
+            sub_merchant_id: Some("2088000000000001".into()),
+            store_id: Some("S1".into()),
+            terminal_id: Some("T1".into()),
+        };
+        let mut l = led("TRADE_SUCCESS", 1, 0);
+        l.sub_merchant_id = Some("2088000000000001".into());
+        l.store_id = Some("S1".into());
+        l.terminal_id = Some("T1".into());
+        assert_eq!(attribution_diff(&want, &l), None);
+        l.store_id = Some("S2".into());
+        l.terminal_id = None;
+        let d = attribution_diff(&want, &l).unwrap();
+        assert!(
+            d.contains("store_id: ledger S2") && d.contains("terminal_id: ledger (none)"),
+            "{d}"
+        );
+        assert!(!d.contains("sub_merchant_id"), "{d}");
+        // What the registration leaves out is not compared.
+        let only_smid = Attribution {
+            sub_merchant_id: Some("2088000000000001".into()),
+            ..Default::default()
+        };
+        assert_eq!(attribution_diff(&only_smid, &l), None);
+        let v = serde_json::json!({"status": "TRADE_SUCCESS", "total_amount": "88.88",
+            "sub_merchant_id": "2088000000000001", "store_id": "S1", "terminal_id": ""});
+        let parsed = ledger_of(&v);
+        assert_eq!(parsed.sub_merchant_id.as_deref(), Some("2088000000000001"));
+        assert_eq!(parsed.store_id.as_deref(), Some("S1"));
+        assert_eq!(parsed.terminal_id, None);
     }
 }

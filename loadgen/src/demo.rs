@@ -2,10 +2,19 @@
 //! (the `loadgen` binary itself, with hidden subcommands), runs a short mixed
 //! open-model load through the switch, audits it and writes the report.
 //!
-//! Guarantees: the children listen on free loopback ports only; keys and the
-//! journal live in a temporary directory (keys written 0600) that is removed
-//! at the end; the children are killed at the end, on error and on Ctrl-C
-//! (a child guard kills on drop).
+//! The demo onboards its merchants the way an operator does: the switch gets
+//! an `[admin]` section (a random bearer token, its sha256 in the config; a
+//! generated registry key), and once it is healthy the demo creates
+//! [`DEMO_MERCHANTS`] merchants through the admin API (each onboarded at the
+//! simulator with `ant.merchant.expand.indirect.create`), [`STORES_PER_MERCHANT`]
+//! stores each and its terminals spread over those stores; the load signs
+//! with the secrets the admin API returned. The simulator runs with the demo
+//! app indirect, so a trade without an onboarded smid would be refused.
+//!
+//! Guarantees: the children listen on free loopback ports only; keys, the
+//! admin token and the journal live in a temporary directory (written 0600)
+//! that is removed at the end; the children are killed at the end, on error
+//! and on Ctrl-C (a child guard kills on drop).
 
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
@@ -13,7 +22,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::Method;
 use rand::RngCore;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::error::{LoadgenError, Result};
 use crate::http::Http;
@@ -79,6 +92,9 @@ pub struct InternalSimArgs {
     pub listen: String,
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
+    /// An indirect app (repeatable): its trades need an onboarded sub-merchant.
+    #[arg(long = "app-indirect")]
+    pub app_indirect: Vec<String>,
 }
 
 /// `loadgen internal-switch` arguments.
@@ -121,6 +137,7 @@ pub async fn internal_sim(a: InternalSimArgs) -> Result<()> {
         .parse()
         .map_err(|_| LoadgenError::arg("--listen", &a.listen, "expected IP:PORT"))?;
     cfg.time_scale = a.time_scale;
+    cfg.indirect_apps = a.app_indirect;
     let h = simulator::start(cfg)
         .await
         .map_err(|e| LoadgenError::Process {
@@ -327,17 +344,13 @@ pub fn make_terminals(n: usize) -> Vec<Terminal> {
         .map(|i| {
             let mut s = [0u8; 32];
             rng.fill_bytes(&mut s);
-            Terminal {
-                key_id: format!("demo-term-{:03}", i + 1),
-                secret_hex: hex::encode(s),
-            }
+            Terminal::new(format!("demo-term-{:03}", i + 1), hex::encode(s))
         })
         .collect()
 }
 
-/// The switch configuration of the demo (API of engine/src/config.rs).
-pub fn switch_config(sw_port: u16, sim_port: u16, terminals: &[Terminal]) -> String {
-    let mut s = format!(
+fn base_config(sw_port: u16, sim_port: u16) -> String {
+    format!(
         r#"# Written by `loadgen demo`: demo keys (INSECURE), loopback only.
 [server]
 listen = ["127.0.0.1:{sw_port}"]
@@ -363,7 +376,14 @@ default_wait_secs = 10
 path = "journal.sqlite"
 "#,
         app = demo_keys::APP_ID
-    );
+    )
+}
+
+/// A switch configuration with the terminals declared in `[[terminals]]`
+/// (one lab sub-merchant `2088000000000001`, stores `S001`.., terminals
+/// `T001`..), no admin API: for tests against a direct app.
+pub fn switch_config(sw_port: u16, sim_port: u16, terminals: &[Terminal]) -> String {
+    let mut s = base_config(sw_port, sim_port);
     for (i, t) in terminals.iter().enumerate() {
         s.push_str(&format!(
             "\n[[terminals]]\nkey_id = \"{}\"\nsecret_hex = \"{}\"\nsmid = \"2088000000000001\"\nstore_id = \"S{:03}\"\nterminal_id = \"T{:03}\"\nrate_per_sec = 100000.0\n",
@@ -374,6 +394,341 @@ path = "journal.sqlite"
         ));
     }
     s
+}
+
+/// The switch configuration of the demo (API of engine/src/config.rs): no
+/// `[[terminals]]`; an `[admin]` listener on `admin_port` accepting the
+/// token whose sha256 is `token_sha256` (hex), with the registry key in
+/// `registry.key` next to the config (see [`write_admin_files`]).
+pub fn demo_switch_config(
+    sw_port: u16,
+    admin_port: u16,
+    sim_port: u16,
+    token_sha256: &str,
+) -> String {
+    let mut s = base_config(sw_port, sim_port);
+    s.push_str(&format!(
+        "\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_sha256 = [\"{token_sha256}\"]\nsecret_key_file = \"registry.key\"\n"
+    ));
+    s
+}
+
+/// The admin token of a demo switch and where the admin API listens.
+#[derive(Clone)]
+pub struct Admin {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    token: String,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    /// The admin API at `base` with the bearer `token`.
+    pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
+        Admin {
+            base: base.into().trim_end_matches('/').to_string(),
+            token: token.into(),
+        }
+    }
+
+    /// The hex sha256 of the token (what `[admin] token_sha256` holds).
+    pub fn token_sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.token.as_bytes()))
+    }
+
+    /// One JSON request; the answer's status and JSON body (Null when none).
+    pub async fn call(
+        &self,
+        http: &Http,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let bytes = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
+        let a = http
+            .send(
+                method.clone(),
+                &url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                bytes,
+            )
+            .await
+            .map_err(|e| LoadgenError::Target {
+                url: url.clone(),
+                reason: format!("admin API {method} {path}: {e}"),
+            })?;
+        let v = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+        Ok((a.status.as_u16(), v))
+    }
+}
+
+/// Writes a random admin token (`admin.token`) and a random registry key
+/// (`registry.key`, 64 hex digits) into `dir`, both mode 0600, and returns
+/// the admin client for `base`.
+pub fn write_admin_files(dir: &Path, base: &str) -> Result<Admin> {
+    let mut rng = rand::thread_rng();
+    let mut tok = [0u8; 32];
+    rng.fill_bytes(&mut tok);
+    let mut key = [0u8; 32];
+    rng.fill_bytes(&mut key);
+    let token = hex::encode(tok);
+    write_private(&dir.join("admin.token"), &format!("{token}\n"))?;
+    write_private(&dir.join("registry.key"), &hex::encode(key))?;
+    Ok(Admin::new(base, token))
+}
+
+/// How many merchants the demo onboards.
+pub const DEMO_MERCHANTS: usize = 2;
+/// How many stores each demo merchant gets.
+pub const STORES_PER_MERCHANT: usize = 3;
+
+/// The `external_id` of the demo's `i`-th merchant (from 0).
+pub fn demo_external_id(i: usize) -> String {
+    format!("LGDEMO{:02}", i + 1)
+}
+
+/// What [`onboard`] created.
+#[derive(Debug, Clone)]
+pub struct Onboarded {
+    /// `(external_id, smid)` per merchant, in creation order.
+    pub merchants: Vec<(String, String)>,
+    /// `(external_id, store_id)` per store.
+    pub stores: Vec<(String, String)>,
+    /// The terminals, with the secrets the admin API showed once and their
+    /// registration (smid, store, terminal id) for the audit.
+    pub terminals: Vec<Terminal>,
+}
+
+fn admin_err(what: &str, status: u16, v: &Value) -> LoadgenError {
+    LoadgenError::Process {
+        what: "onboarding",
+        reason: format!("{what}: HTTP {status} {v}"),
+    }
+}
+
+/// Onboards the demo's merchants through the admin API (API.md 1.4):
+/// [`DEMO_MERCHANTS`] merchants (the switch onboards each at the gateway
+/// and gets its smid), [`STORES_PER_MERCHANT`] stores each, and `n`
+/// terminals spread round-robin over the stores (consecutive terminals
+/// alternate between the merchants). Repeatable on the same switch for the
+/// merchants and stores (the admin API answers 200 with the existing one);
+/// a terminal that exists already is an error (its secret is not shown again).
+pub async fn onboard(http: &Http, admin: &Admin, n: usize) -> Result<Onboarded> {
+    let mut merchants = Vec::new();
+    for i in 0..DEMO_MERCHANTS {
+        let ext = demo_external_id(i);
+        let body = json!({
+            "external_id": ext,
+            "name": format!("压测演示便利店{}号", i + 1),
+            "alias_name": format!("演示店{}", i + 1),
+            "service_phone": "021-12345678",
+            "category_id": "2015050700000000",
+            "contact_info": [{"name": "张三", "type": "LEGAL_PERSON", "mobile": "13800000000"}],
+            "service_codes": ["F2F"],
+            "gateway_fee_bps": 38,
+            "merchant_fee_bps": 60,
+        });
+        let (st, v) = admin
+            .call(http, Method::POST, "/admin/v1/merchants", Some(&body))
+            .await?;
+        if st != 201 && st != 200 {
+            return Err(admin_err(
+                &format!("POST /admin/v1/merchants {ext}"),
+                st,
+                &v,
+            ));
+        }
+        let smid = v["smid"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| admin_err(&format!("merchant {ext} has no smid"), st, &v))?;
+        merchants.push((ext, smid.to_string()));
+    }
+    // Stores, merchant-minor so that consecutive terminals alternate merchants.
+    let mut stores = Vec::new();
+    for s in 0..STORES_PER_MERCHANT {
+        for (ext, smid) in &merchants {
+            let store_id = format!("{ext}_S{:02}", s + 1);
+            let body = json!({"store_id": store_id, "name": format!("演示门店{}", s + 1)});
+            let path = format!("/admin/v1/merchants/{ext}/stores");
+            let (st, v) = admin.call(http, Method::POST, &path, Some(&body)).await?;
+            if st != 201 && st != 200 {
+                return Err(admin_err(&format!("POST {path} {store_id}"), st, &v));
+            }
+            stores.push((ext.clone(), smid.clone(), store_id));
+        }
+    }
+    let mut terminals = Vec::with_capacity(n.max(1));
+    for i in 0..n.max(1) {
+        let (ext, smid, store_id) = &stores[i % stores.len()];
+        let terminal_id = format!("T{:03}", i + 1);
+        let body = json!({
+            "store_id": store_id, "terminal_id": terminal_id, "equipment_type": "CR",
+            "rate_per_sec": 100000.0,
+        });
+        let path = format!("/admin/v1/merchants/{ext}/terminals");
+        let (st, v) = admin.call(http, Method::POST, &path, Some(&body)).await?;
+        let (Some(key_id), Some(secret_hex)) = (v["key_id"].as_str(), v["secret_hex"].as_str())
+        else {
+            return Err(admin_err(&format!("POST {path} {terminal_id}"), st, &v));
+        };
+        if st != 201 {
+            return Err(admin_err(&format!("POST {path} {terminal_id}"), st, &v));
+        }
+        terminals.push(Terminal {
+            key_id: key_id.to_string(),
+            secret_hex: secret_hex.to_string(),
+            smid: Some(smid.clone()),
+            store_id: Some(store_id.clone()),
+            terminal_id: Some(terminal_id),
+        });
+    }
+    Ok(Onboarded {
+        merchants,
+        stores: stores.into_iter().map(|(e, _, s)| (e, s)).collect(),
+        terminals,
+    })
+}
+
+/// The smids `GET /_sim/merchants` lists.
+pub async fn sim_merchants(http: &Http, sim_base: &str) -> Result<Vec<String>> {
+    let url = format!("{}/_sim/merchants", sim_base.trim_end_matches('/'));
+    let a = http.get(&url).await.map_err(|e| LoadgenError::Target {
+        url: url.clone(),
+        reason: e.to_string(),
+    })?;
+    let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+    let list = v["merchants"]
+        .as_array()
+        .ok_or_else(|| LoadgenError::Target {
+            url: url.clone(),
+            reason: format!("HTTP {}: no merchants list", a.status.as_u16()),
+        })?;
+    Ok(list
+        .iter()
+        .filter_map(|m| m["sub_merchant_id"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// Starts the simulator child (the demo app indirect or not); the child,
+/// its base URL and its port.
+async fn start_sim(
+    dir: &Path,
+    time_scale: f64,
+    indirect: bool,
+    log: &str,
+) -> Result<(ChildGuard, String, u16)> {
+    let sim_port = free_port()?;
+    let sim_listen = format!("127.0.0.1:{sim_port}");
+    let ts = time_scale.to_string();
+    let mut args = vec!["internal-sim", "--listen", &sim_listen, "--time-scale", &ts];
+    if indirect {
+        args.extend(["--app-indirect", demo_keys::APP_ID]);
+    }
+    let mut sim = spawn_self("simulator", &args, &dir.join(log))?;
+    let sim_base = format!("http://{sim_listen}");
+    wait_ready(
+        &mut sim,
+        &format!("{sim_base}/_sim/ledger/summary"),
+        Duration::from_secs(30),
+    )
+    .await?;
+    eprintln!("loadgen demo: simulator pid {} at {sim_base}", sim.pid());
+    Ok((sim, sim_base, sim_port))
+}
+
+/// The switch child, started, healthy and with its merchants onboarded.
+struct StartedSwitch {
+    child: ChildGuard,
+    url: String,
+    terminals: Vec<Terminal>,
+    note: String,
+}
+
+async fn start_switch(
+    dir: &Path,
+    sim_base: &str,
+    sim_port: u16,
+    n: usize,
+) -> Result<StartedSwitch> {
+    let sw_port = free_port()?;
+    let admin_port = free_port()?;
+    let admin = write_admin_files(dir, &format!("http://127.0.0.1:{admin_port}"))?;
+    let cfg_path = dir.join("payswitch.toml");
+    write_private(
+        &cfg_path,
+        &demo_switch_config(sw_port, admin_port, sim_port, &admin.token_sha256()),
+    )?;
+    let cfg_str = cfg_path.to_string_lossy().to_string();
+    let mut sw = spawn_self(
+        "switch",
+        &["internal-switch", "--config", &cfg_str],
+        &dir.join("switch.log"),
+    )?;
+    let url = format!("http://127.0.0.1:{sw_port}");
+    wait_ready(&mut sw, &format!("{url}/healthz"), Duration::from_secs(30)).await?;
+    wait_ready(
+        &mut sw,
+        &format!("{}/healthz", admin.base),
+        Duration::from_secs(30),
+    )
+    .await?;
+    eprintln!(
+        "loadgen demo: switch pid {} at {url}, admin API at {}",
+        sw.pid(),
+        admin.base
+    );
+    let http = Http::new(Duration::from_secs(10));
+    let on = onboard(&http, &admin, n)
+        .await
+        .map_err(|e| LoadgenError::Process {
+            what: "onboarding",
+            reason: format!("{e}\n{}", sw.log_tail()),
+        })?;
+    let listed = sim_merchants(&http, sim_base).await?;
+    let missing: Vec<&str> = on
+        .merchants
+        .iter()
+        .filter(|(_, smid)| !listed.contains(smid))
+        .map(|(e, _)| e.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(LoadgenError::Process {
+            what: "onboarding",
+            reason: format!("GET /_sim/merchants does not list {missing:?}"),
+        });
+    }
+    let merchants: Vec<String> = on
+        .merchants
+        .iter()
+        .map(|(e, s)| format!("{e} (smid {s})"))
+        .collect();
+    let note = format!(
+        "demo: onboarded through the switch's admin API: {} merchants {}, {} stores, {} terminals; the simulator (demo app indirect) lists the merchants in GET /_sim/merchants",
+        on.merchants.len(),
+        merchants.join(", "),
+        on.stores.len(),
+        on.terminals.len()
+    );
+    eprintln!("loadgen {note}");
+    Ok(StartedSwitch {
+        child: sw,
+        url,
+        terminals: on.terminals,
+        note,
+    })
 }
 
 /// `loadgen demo`. Returns whether the verdict passed.
@@ -396,55 +751,27 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
     ];
     write_demo_keys(&dir)?;
 
-    let sim_port = free_port()?;
-    let sim_listen = format!("127.0.0.1:{sim_port}");
-    let ts = a.time_scale.to_string();
-    let mut sim = spawn_self(
-        "simulator",
-        &["internal-sim", "--listen", &sim_listen, "--time-scale", &ts],
-        &dir.join("simulator.log"),
-    )?;
-    let sim_base = format!("http://{sim_listen}");
-    wait_ready(
-        &mut sim,
-        &format!("{sim_base}/_sim/ledger/summary"),
-        Duration::from_secs(30),
-    )
-    .await?;
-    eprintln!("loadgen demo: simulator pid {} at {sim_base}", sim.pid());
+    let (mut sim, mut sim_base, sim_port) =
+        start_sim(&dir, a.time_scale, !a.gateway_only, "simulator.log").await?;
 
-    let terminals = make_terminals(a.terminals);
     let mut switch: Option<ChildGuard> = None;
     let mut sw_url = None;
+    let mut terminals = None;
     if !a.gateway_only {
-        let sw_port = free_port()?;
-        let cfg_path = dir.join("payswitch.toml");
-        write_private(&cfg_path, &switch_config(sw_port, sim_port, &terminals))?;
-        let cfg_str = cfg_path.to_string_lossy().to_string();
-        match spawn_self(
-            "switch",
-            &["internal-switch", "--config", &cfg_str],
-            &dir.join("switch.log"),
-        ) {
-            Ok(mut sw) => {
-                let url = format!("http://127.0.0.1:{sw_port}");
-                match wait_ready(&mut sw, &format!("{url}/healthz"), Duration::from_secs(30)).await
-                {
-                    Ok(()) => {
-                        eprintln!("loadgen demo: switch pid {} at {url}", sw.pid());
-                        sw_url = Some(url);
-                        switch = Some(sw);
-                    }
-                    Err(e) => {
-                        eprintln!("loadgen demo: the switch did not start, driving the gateway directly: {e}");
-                        notes.push(format!("the switch did not start ({e}); the load went to the simulator's gateway directly, so the switch was NOT measured"));
-                    }
-                }
+        match start_switch(&dir, &sim_base, sim_port, a.terminals).await {
+            Ok(s) => {
+                notes.push(s.note);
+                sw_url = Some(s.url);
+                terminals = Some(s.terminals);
+                switch = Some(s.child);
             }
             Err(e) => {
-                notes.push(format!(
-                    "the switch could not be started ({e}); the switch was NOT measured"
-                ));
+                eprintln!("loadgen demo: the switch did not start or onboard, driving the gateway directly: {e}");
+                notes.push(format!("the switch did not start or onboard its merchants ({e}); the load went to the simulator's gateway directly, so the switch was NOT measured"));
+                // The gateway target sends no sub-merchant: a direct simulator.
+                sim.stop(Duration::from_secs(5));
+                (sim, sim_base, _) =
+                    start_sim(&dir, a.time_scale, false, "simulator-direct.log").await?;
             }
         }
     } else {
@@ -501,7 +828,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         settle: "30s".into(),
         pids,
     };
-    let p = run::prepare(&args, Some(terminals))?;
+    let p = run::prepare(&args, terminals)?;
     let stop = run::stop_on_ctrl_c();
     let r = run::execute(&p, stop, notes).await;
     if let Some(sw) = switch.as_mut() {

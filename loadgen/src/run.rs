@@ -702,9 +702,16 @@ pub fn summary(r: &Report, w: &report::Written) -> String {
     if let Some(a) = &r.audit {
         let _ = writeln!(
             s,
-            "  audit: {}/{} match, {} missing, {} duplicate, {} conflicting, {} pending",
-            a.matched, a.checked, a.missing, a.duplicate, a.conflicting, a.pending
+            "  audit: {}/{} match, {} missing, {} duplicate, {} conflicting, {} pending, {} misattributed",
+            a.matched, a.checked, a.missing, a.duplicate, a.conflicting, a.pending, a.misattributed
         );
+        if let Some(c) = &a.attribution {
+            let _ = writeln!(
+                s,
+                "  audit: sub-merchant/store/terminal checked on {} ledger trades, {} differ",
+                c.checked, c.mismatched
+            );
+        }
     }
     for reason in &r.verdict.reasons {
         let _ = writeln!(s, "  {reason}");

@@ -233,12 +233,59 @@ pub struct Terminal {
     pub key_id: String,
     /// The 32-byte secret, hex.
     pub secret_hex: String,
+    /// The sub-merchant (smid) it is registered to, when known: the audit
+    /// then checks that its trades in the ledger carry it.
+    #[serde(default)]
+    pub smid: Option<String>,
+    /// Its store, when known (checked like `smid`).
+    #[serde(default)]
+    pub store_id: Option<String>,
+    /// Its terminal id, when known (checked like `smid`).
+    #[serde(default)]
+    pub terminal_id: Option<String>,
+}
+
+impl Terminal {
+    /// A terminal with no known registration (nothing for the audit to
+    /// compare the ledger's sub-merchant, store and terminal with).
+    pub fn new(key_id: impl Into<String>, secret_hex: impl Into<String>) -> Self {
+        Terminal {
+            key_id: key_id.into(),
+            secret_hex: secret_hex.into(),
+            smid: None,
+            store_id: None,
+            terminal_id: None,
+        }
+    }
+
+    /// What its trades must carry at the gateway; `None` when nothing is known.
+    pub fn attribution(&self) -> Option<Attribution> {
+        let a = Attribution {
+            sub_merchant_id: self.smid.clone(),
+            store_id: self.store_id.clone(),
+            terminal_id: self.terminal_id.clone(),
+        };
+        (a != Attribution::default()).then_some(a)
+    }
+}
+
+/// The sub-merchant, store and terminal a trade must carry to the gateway
+/// (the registration of the terminal that made it); `None` fields are not
+/// checked.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Attribution {
+    pub sub_merchant_id: Option<String>,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
 }
 
 impl std::fmt::Debug for Terminal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Terminal")
             .field("key_id", &self.key_id)
+            .field("smid", &self.smid)
+            .field("store_id", &self.store_id)
+            .field("terminal_id", &self.terminal_id)
             .finish_non_exhaustive()
     }
 }
@@ -246,6 +293,7 @@ impl std::fmt::Debug for Terminal {
 struct TerminalKey {
     key_id: String,
     secret: Vec<u8>,
+    attribution: Option<Attribution>,
 }
 
 /// Reads terminals from a TOML file with `[[terminals]]` tables holding
@@ -304,6 +352,45 @@ pub struct SwitchTrade {
     pub code: Option<String>,
     #[serde(default)]
     pub sub_code: Option<String>,
+    /// The number the gateway knows the trade by, when it differs from the
+    /// terminal's (a merchant onboarded through the admin API).
+    #[serde(default)]
+    pub gateway_out_trade_no: Option<String>,
+}
+
+/// The out_trade_no the gateway sees for a terminal's number `no` when the
+/// terminal's merchant was onboarded through the admin API with `smid`: the
+/// switch's scheme (engine/src/merchants/numbers.rs), `S` + the smid in
+/// base 36 (11 characters) + `_` + the number; past 64 characters the number
+/// is cut to 31 and followed by 20 base-36 characters of its SHA-256. `None`
+/// when the smid is not a number of at most 16 digits. Used by the audit
+/// only for a trade the switch has no record of (otherwise the switch's
+/// `gateway_out_trade_no` is used).
+pub fn onboarded_gateway_no(smid: &str, no: &str) -> Option<String> {
+    fn base36(mut v: u128, width: usize) -> String {
+        const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut out = vec![b'0'; width];
+        for slot in out.iter_mut().rev() {
+            *slot = DIGITS[(v % 36) as usize];
+            v /= 36;
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+    if smid.is_empty() || smid.len() > 16 || !smid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let p = format!("S{}_", base36(smid.parse().ok()?, 11));
+    if p.len() + no.len() <= 64 {
+        return Some(format!("{p}{no}"));
+    }
+    let digest = Sha256::digest(no.as_bytes());
+    let mut v: u128 = 0;
+    for b in &digest[..16] {
+        v = (v << 8) | u128::from(*b);
+    }
+    let hash = base36(v % 36u128.pow(20), 20);
+    let head: String = no.chars().take(31).collect();
+    Some(format!("{p}{head}{hash}"))
 }
 
 impl SwitchTarget {
@@ -335,6 +422,7 @@ impl SwitchTarget {
             keys.push(TerminalKey {
                 key_id: t.key_id.clone(),
                 secret,
+                attribution: t.attribution(),
             });
         }
         Ok(SwitchTarget {
@@ -353,6 +441,31 @@ impl SwitchTarget {
     pub fn with_cancel_delay(mut self, d: Duration) -> Self {
         self.cancel_delay = d;
         self
+    }
+
+    /// The registration (sub-merchant, store, terminal) of the terminal
+    /// that sends the `seq`-th request, when known.
+    pub fn attribution(&self, seq: u64) -> Option<&Attribution> {
+        self.terminal_for(seq).attribution.as_ref()
+    }
+
+    /// Where to look a trade up in the gateway's ledger when the switch has
+    /// no record of it: the number itself, then (for a terminal whose smid
+    /// is known) the onboarded merchants' form of it.
+    pub fn ledger_numbers(&self, no: &str, seq: u64) -> Vec<String> {
+        let mut v = vec![no.to_string()];
+        if let Some(g) = self
+            .attribution(seq)
+            .and_then(|a| a.sub_merchant_id.as_deref())
+            .and_then(|smid| onboarded_gateway_no(smid, no))
+        {
+            v.push(g);
+        }
+        v
+    }
+
+    fn terminal_for(&self, seq: u64) -> &TerminalKey {
+        &self.terminals[(seq % self.terminals.len() as u64) as usize]
     }
 
     /// The `Authorization` header value for a request (API.md 1).
@@ -384,7 +497,7 @@ impl SwitchTarget {
         pq: &str,
         body: Vec<u8>,
     ) -> std::result::Result<Answer, crate::http::TransportError> {
-        let t = &self.terminals[(seq % self.terminals.len() as u64) as usize];
+        let t = self.terminal_for(seq);
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -548,7 +661,8 @@ impl SwitchTarget {
         if t.status != "WAIT_BUYER_PAY" {
             return o;
         }
-        match self.common.buyer_pay(&no).await {
+        let gw_no = t.gateway_out_trade_no.as_deref().unwrap_or(&no);
+        match self.common.buyer_pay(gw_no).await {
             Some(o) if !o.error => {
                 // The switch learns of the payment by notification or poll.
                 self.book.status(&no, "BUYER_PAID");
@@ -978,10 +1092,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no [[terminals]]"));
-        let bad = [Terminal {
-            key_id: "k".into(),
-            secret_hex: "abcd".into(),
-        }];
+        assert_eq!(t[0].smid.as_deref(), Some("2088"));
+        assert_eq!(
+            t[0].attribution(),
+            Some(Attribution {
+                sub_merchant_id: Some("2088".into()),
+                ..Default::default()
+            })
+        );
+        let bad = [Terminal::new("k", "abcd")];
+        assert_eq!(bad[0].attribution(), None);
         let common = Common {
             run_id: "LGx".into(),
             sim_base: None,
@@ -995,6 +1115,41 @@ mod tests {
             e.contains("terminals[0].secret_hex") && e.contains("32 bytes"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn onboarded_numbers() {
+        let g = onboarded_gateway_no("2088000000000001", "A1").unwrap();
+        assert_eq!(g.len(), 15);
+        assert!(g.starts_with('S') && g.ends_with("_A1"), "{g}");
+        assert_ne!(g, onboarded_gateway_no("2088000000000002", "A1").unwrap());
+        assert_eq!(
+            onboarded_gateway_no("2088000000000001", &"9".repeat(64))
+                .unwrap()
+                .len(),
+            64
+        );
+        assert_eq!(onboarded_gateway_no("2088x", "A1"), None);
+        assert_eq!(onboarded_gateway_no("20880000000000011", "A1"), None);
+    }
+
+    /// The mirror of the switch's scheme gives the switch's numbers.
+    #[cfg(feature = "demo")]
+    #[test]
+    fn onboarded_numbers_are_the_switchs() {
+        use engine::merchants::numbers::gateway_out_trade_no;
+        for (smid, no) in [
+            ("2088000000000001", "A1".to_string()),
+            ("2088577692854803", "LG1a233722aa30000000000".to_string()),
+            ("9999999999999999", "x".repeat(52)),
+            ("2088841210927410", "y".repeat(64)),
+        ] {
+            assert_eq!(
+                onboarded_gateway_no(smid, &no),
+                Some(gateway_out_trade_no(Some(smid), &no).unwrap()),
+                "{smid} {no}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! `loadgen demo`, short: the simulator and the switch start as child
-//! processes, the load runs, the audit matches every trade, the report is
-//! written, and both children are gone afterwards.
+//! `loadgen demo`, short: the simulator (demo app indirect) and the switch
+//! start as child processes, the demo onboards its merchants, stores and
+//! terminals through the switch's admin API, the load runs with 0 errors,
+//! the audit matches every trade (also each ledger trade's sub-merchant,
+//! store and terminal), the report is written, and both children are gone
+//! afterwards.
 #![cfg(feature = "demo")]
 
 use std::process::Command;
@@ -37,6 +40,38 @@ fn demo_runs_end_to_end_and_cleans_up() {
     assert_eq!(r["target"]["kind"], "switch", "the switch was measured");
     assert_eq!(r["audit"]["passed"], true, "{}", r["audit"]);
     assert_eq!(r["total"]["requests"], 90);
+    assert_eq!(r["total"]["errors"], 0, "{}", r["total"]["outcomes"]);
+    assert_eq!(r["target"]["terminals"], 8, "the demo's 8 terminals");
+    // Onboarded through the admin API, listed by GET /_sim/merchants (the
+    // demo checks that before the load and says so in the notes).
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("onboarded through the switch's admin API: 2 merchants LGDEMO01")
+            && notes.contains("LGDEMO02")
+            && notes.contains("8 terminals")
+            && notes.contains("lists the merchants in GET /_sim/merchants"),
+        "{notes}"
+    );
+    assert!(
+        stderr.contains("admin API at http://127.0.0.1:"),
+        "{stderr}"
+    );
+    // The attribution check ran on the ledger's trades and found nothing.
+    let a = &r["audit"];
+    assert_eq!(a["misattributed"], 0, "{a}");
+    assert_eq!(a["attribution"]["mismatched"], 0, "{a}");
+    let checked = a["attribution"]["checked"].as_u64().expect("the check ran");
+    assert!(
+        checked > 0 && checked <= a["checked"].as_u64().unwrap(),
+        "{a}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "{checked} trades checked, 0 with another sub-merchant, store or terminal"
+        )),
+        "{md}"
+    );
     let procs = r["processes"].as_array().unwrap();
     let names: Vec<&str> = procs.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(

@@ -310,22 +310,30 @@ pub fn render(r: &Report, lang: Lang) -> Result<String> {
                 Key::Duplicate,
                 Key::Conflicting,
                 Key::Pending,
+                Key::Misattributed,
                 Key::Result,
             ] {
                 let _ = write!(o, "<th class=n>{}</th>", esc(l(k)));
             }
             let _ = write!(
                 o,
-                "</tr><tr>{}{}{}{}{}{}<td class={}>{}</td></tr></table><p class=note>sources: {}</p>",
+                "</tr><tr>{}{}{}{}{}{}{}<td class={}>{}</td></tr></table><p class=note>sources: {}</p>",
                 tn(&a.checked.to_string()),
                 tn(&a.matched.to_string()),
                 tn(&a.missing.to_string()),
                 tn(&a.duplicate.to_string()),
                 tn(&a.conflicting.to_string()),
                 tn(&a.pending.to_string()),
+                tn(&a.misattributed.to_string()),
                 if a.passed { "pass" } else { "fail" },
                 esc(if a.passed { l(Key::Passed) } else { l(Key::Failed) }),
                 esc(&a.sources.join(", "))
+            );
+            let _ = write!(
+                o,
+                "<p class=note>{}: {}</p>",
+                esc(l(Key::AttributionCheck)),
+                esc(&super::attribution_line(a, lang))
             );
             if !a.problems.is_empty() {
                 let _ = write!(o, "<h3>{}</h3><table><tr><th>out_trade_no</th><th></th><th>generator</th><th>switch</th><th>ledger</th><th></th></tr>", esc(l(Key::Problems)));

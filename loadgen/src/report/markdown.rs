@@ -126,13 +126,13 @@ pub fn conclusion(r: &Report, lang: Lang) -> String {
         let _ = match lang {
             Lang::En => write!(
                 s,
-                " Audit: {} of {} trades match ({} missing, {} duplicate, {} conflicting, {} pending).",
-                a.matched, a.checked, a.missing, a.duplicate, a.conflicting, a.pending
+                " Audit: {} of {} trades match ({} missing, {} duplicate, {} conflicting, {} pending, {} misattributed).",
+                a.matched, a.checked, a.missing, a.duplicate, a.conflicting, a.pending, a.misattributed
             ),
             Lang::Zh => write!(
                 s,
-                " 对账：{} 笔中 {} 笔一致（缺失 {}，重复 {}，不一致 {}，未决 {}）。",
-                a.checked, a.matched, a.missing, a.duplicate, a.conflicting, a.pending
+                " 对账：{} 笔中 {} 笔一致（缺失 {}，重复 {}，不一致 {}，未决 {}，归属不符 {}）。",
+                a.checked, a.matched, a.missing, a.duplicate, a.conflicting, a.pending, a.misattributed
             ),
         };
     }
@@ -368,13 +368,20 @@ pub fn render(r: &Report, lang: Lang) -> String {
         Some(a) => {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {} |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n| {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 l(Key::Checked), l(Key::Matched), l(Key::Missing), l(Key::Duplicate),
-                l(Key::Conflicting), l(Key::Pending), l(Key::Result),
+                l(Key::Conflicting), l(Key::Pending), l(Key::Misattributed), l(Key::Result),
                 a.checked, a.matched, a.missing, a.duplicate, a.conflicting, a.pending,
+                a.misattributed,
                 if a.passed { l(Key::Passed) } else { l(Key::Failed) }
             );
             let _ = writeln!(o, "sources: {}\n", a.sources.join(", "));
+            let _ = writeln!(
+                o,
+                "{}: {}\n",
+                l(Key::AttributionCheck),
+                super::attribution_line(a, lang)
+            );
             if !a.problems.is_empty() {
                 let _ = writeln!(o, "### {}\n\n| out_trade_no | | generator | switch | ledger | |\n| --- | --- | --- | --- | --- | --- |", l(Key::Problems));
                 for p in &a.problems {

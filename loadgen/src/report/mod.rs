@@ -469,6 +469,19 @@ pub fn read(path: &Path) -> Result<Report> {
     })
 }
 
+/// The attribution check of an audit in one phrase: how many ledger trades
+/// were compared with their terminal's registration and how many differ.
+pub fn attribution_line(a: &AuditReport, lang: Lang) -> String {
+    match (&a.attribution, lang) {
+        (None, _) => i18n::t(lang, i18n::Key::AttributionNone).to_string(),
+        (Some(c), Lang::En) => format!(
+            "{} trades checked, {} with another sub-merchant, store or terminal",
+            c.checked, c.mismatched
+        ),
+        (Some(c), Lang::Zh) => format!("核对 {} 笔，归属不符 {} 笔", c.checked, c.mismatched),
+    }
+}
+
 /// Formats microseconds for people: `850 us`, `12.3 ms`, `1.20 s`.
 pub fn fmt_us(us: u64) -> String {
     if us < 1_000 {
