@@ -1,5 +1,8 @@
-//! The `payswitch` command: `serve --config FILE` and `keygen --out DIR`.
+//! The `payswitch` command: `serve --config FILE`, `keygen --out DIR`, and
+//! the admin API's clients `merchants|stores|terminals ...` ([`cli`]).
 //! Thin: parsing, logging set-up, signals; the work is in the library.
+
+mod cli;
 
 use std::path::PathBuf;
 
@@ -41,6 +44,12 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Merchants through the admin API: add, list, show, modify, suspend, resume.
+    Merchants(cli::Merchants),
+    /// A merchant's stores through the admin API: add, list.
+    Stores(cli::Stores),
+    /// Terminals through the admin API: add, list, show, suspend, resume, rotate.
+    Terminals(cli::Terminals),
 }
 
 async fn shutdown_signal() {
@@ -61,6 +70,9 @@ async fn shutdown_signal() {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Merchants(c) => std::process::exit(cli::run(cli::Group::Merchants(c))),
+        Cmd::Stores(c) => std::process::exit(cli::run(cli::Group::Stores(c))),
+        Cmd::Terminals(c) => std::process::exit(cli::run(cli::Group::Terminals(c))),
         Cmd::Keygen { out } => {
             for p in engine::keygen::keygen(&out)? {
                 println!("{}", p.display());
