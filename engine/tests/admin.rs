@@ -614,6 +614,18 @@ async fn each_merchant_owns_its_out_trade_nos() {
         assert_eq!(l["sub_merchant_id"], smids[i].as_str(), "{l}");
         assert_eq!(l["total_amount"], ["1.00", "2.00"][i], "{l}");
     }
+    // A refund carries the terminal's store_id and terminal_id to the gateway.
+    let (s, v) = terms[0]
+        .call(
+            "POST",
+            "/v1/trades/SAME_1/refunds",
+            Some(&json!({"out_request_no": "R1", "refund_amount": "0.50"})),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    let (_, l) = sim_trade(&sim, &gw[0]).await;
+    assert_eq!(l["refunds"][0]["store_id"], "A_001", "{l}");
+    assert_eq!(l["refunds"][0]["terminal_id"], "POS_01", "{l}");
     // A's trade is not B's: 404 for reads and cancels, a fresh trade on pay.
     let (s, v) = terms[0].pay("ONLY_A", &auth_code("0000"), "3.00", 10).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
@@ -639,6 +651,55 @@ async fn each_merchant_owns_its_out_trade_nos() {
         (400, Some("out_trade_no")),
         "{v}"
     );
+    stop(child);
+    sim.shutdown().await;
+}
+
+/// A smid the registry holds for one merchant is refused for another (the
+/// configuration declares a merchant with the smid the simulator hands out
+/// first, so onboarding a second merchant meets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_smid_is_registered_to_one_merchant_only() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let first = simulator::merchants::smid_of(1);
+    let text = config_text(
+        &format!("127.0.0.1:{port}"),
+        &sim.gateway_url(),
+        &format!("http://127.0.0.1:{port}/notify/alipay"),
+        "",
+    ) + &admin_section(admin_port, true)
+        + &format!("\n[[merchants]]\nexternal_id = \"CFG\"\nsmid = \"{first}\"\n");
+    write_registry_key(dir.path());
+    let cfg = write_config(dir.path(), &text);
+    let child = spawn_switch(dir.path(), &cfg);
+    let ab = format!("http://127.0.0.1:{admin_port}");
+    wait_up(&ab).await;
+    let (s, v, _) = call(
+        &ab,
+        "POST",
+        "/admin/v1/merchants",
+        Some(&merchant_body("MX")),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("smid_taken")),
+        "{v}"
+    );
+    let (s, _, _) = call(&ab, "GET", "/admin/v1/merchants/MX", None).await;
+    assert_eq!(s, 404, "nothing stored for MX");
+    // The next onboarding gets another smid and is stored.
+    let (s, v, _) = call(
+        &ab,
+        "POST",
+        "/admin/v1/merchants",
+        Some(&merchant_body("MY")),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_ne!(v["smid"].as_str(), Some(first.as_str()));
     stop(child);
     sim.shutdown().await;
 }
