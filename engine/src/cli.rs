@@ -987,6 +987,11 @@ fn cell(v: &Value) -> String {
         Value::Null => "-".into(),
         Value::String(s) if s.is_empty() => "-".into(),
         Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            // 1000.0 as 1000; other numbers as JSON writes them.
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
         Value::Array(a) if a.is_empty() => "-".into(),
         Value::Array(a) if a.iter().all(Value::is_string) => a
             .iter()
@@ -1087,7 +1092,30 @@ fn stores_table(m: &Value) -> String {
     table(&["STORE_ID", "NAME", "ADDRESS"], &rows)
 }
 
+/// `bankcard_info` with each `card_no` cut to its last four digits: the
+/// table is for eyes (`--json` gives the answer as received).
+fn masked_cards(m: &Value) -> Value {
+    let mut m = m.clone();
+    if let Some(cards) = m.get_mut("bankcard_info").and_then(Value::as_array_mut) {
+        for c in cards {
+            if let Some(no) = c.get("card_no").and_then(Value::as_str) {
+                let tail: String = no
+                    .chars()
+                    .rev()
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                c["card_no"] = json!(format!("****{tail}"));
+            }
+        }
+    }
+    m
+}
+
 fn merchant(m: &Value) -> String {
+    let m = &masked_cards(m);
     let mut out = pairs(&object_pairs(m, &MERCHANT_ORDER, &["stores"]));
     out.push('\n');
     out.push_str(&stores_table(m));
@@ -1288,6 +1316,15 @@ mod tests {
         assert_eq!(cell(&Value::Null), "-");
         assert_eq!(cell(&json!(["F2F", "PC"])), "F2F,PC");
         assert_eq!(cell(&json!([{"a": 1}])), r#"[{"a":1}]"#);
+        assert_eq!(cell(&json!(1000.0)), "1000");
+        assert_eq!(cell(&json!(2.5)), "2.5");
+        assert_eq!(cell(&json!(38)), "38");
+        let m = json!({"external_id": "M1", "bankcard_info": [{"card_no": "6222020200112233", "card_name": "x"}]});
+        let shown = merchant(&m);
+        assert!(
+            shown.contains("****2233") && !shown.contains("6222020200112233"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -279,7 +279,10 @@ async fn cli_onboards_a_merchant_a_store_and_a_terminal() {
     let (s, v) = term.pay("CLI_1", &auth_code("0000"), "8.80", 10).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
     // An onboarded merchant's numbers are its own at the gateway.
-    let gw_no = v["gateway_out_trade_no"].as_str().unwrap_or("CLI_1").to_owned();
+    let gw_no = v["gateway_out_trade_no"]
+        .as_str()
+        .unwrap_or("CLI_1")
+        .to_owned();
     let (_, ledger) = sim_trade(&sim, &gw_no).await;
     assert_eq!(ledger["sub_merchant_id"], smid.as_str(), "{ledger}");
     assert_eq!(ledger["terminal_id"], "POS_01");
