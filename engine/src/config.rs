@@ -943,7 +943,10 @@ impl Config {
             enabled: h.enabled,
             interval: secs("heartbeat.interval_secs", h.interval_secs, 1, 1800)?,
             url: match h.url {
-                Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+                Some(u)
+                    if !(u.starts_with("https://") || u.starts_with("http://"))
+                        || u.parse::<http::Uri>().is_err() =>
+                {
                     return Err(field_err("heartbeat.url", "must be an http(s) URL"))
                 }
                 u => u,

@@ -339,6 +339,58 @@ impl Gateway {
         biz_content: &str,
         with_notify_url: bool,
     ) -> Outcome<T> {
+        let text = match self
+            .post_signed(&self.uri, method, biz_content, with_notify_url)
+            .await
+        {
+            Ok(t) => t,
+            Err(reason) => return Outcome::Unknown(reason),
+        };
+        match verify_response::<T, _>(&text, node, &self.cfg.verifier) {
+            Ok(v) => Outcome::Answer(v.body),
+            Err(e) => Outcome::Unknown(format!("answer not trusted: {e}")),
+        }
+    }
+
+    /// `monitor.heartbeat.syn` to `url` (the gateway's when None). The real
+    /// monitoring gateway answers unsigned: an unsigned answer is taken as
+    /// it stands, a signed one must verify. `Ok` with the answer's code.
+    ///
+    /// # Errors
+    /// The reason when no answer came, or a signed answer did not verify.
+    pub async fn heartbeat(
+        &self,
+        url: Option<&http::Uri>,
+        biz_content: &str,
+    ) -> Result<String, String> {
+        let method = protocol::method::ExtMethod::HeartbeatSyn;
+        let text = self
+            .post_signed(
+                url.unwrap_or(&self.uri),
+                method.as_str(),
+                biz_content,
+                false,
+            )
+            .await?;
+        match verify_response::<protocol::response::HeartbeatSynResponse, _>(
+            &text,
+            method.response_node(),
+            &self.cfg.verifier,
+        ) {
+            Ok(v) => Ok(v.body.code),
+            Err(protocol::ResponseError::Unsigned(status)) => Ok(status.code),
+            Err(e) => Err(format!("answer not trusted: {e}")),
+        }
+    }
+
+    /// Signs and posts one request; the answer's text, or why there is none.
+    async fn post_signed(
+        &self,
+        uri: &http::Uri,
+        method: &str,
+        biz_content: &str,
+        with_notify_url: bool,
+    ) -> Result<String, String> {
         let opts = CommonOptions {
             notify_url: if with_notify_url {
                 self.cfg.notify_url.as_deref()
@@ -347,25 +399,20 @@ impl Gateway {
             },
             app_auth_token: self.cfg.app_auth_token.as_deref(),
         };
-        let signed = match sign_request(
+        let signed = sign_request(
             &self.cfg.signer,
             &self.cfg.app_id,
             method,
             biz_content,
             &protocol::clock::gateway_now(),
             opts,
-        ) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Unknown(format!("signing failed: {e}")),
-        };
-        let req = match http::Request::post(self.uri.clone())
+        )
+        .map_err(|e| format!("signing failed: {e}"))?;
+        let req = http::Request::post(uri.clone())
             .header(http::header::CONTENT_TYPE, FORM_CONTENT_TYPE)
             .header(http::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::from(signed.body)))
-        {
-            Ok(r) => r,
-            Err(e) => return Outcome::Unknown(format!("request build failed: {e}")),
-        };
+            .map_err(|e| format!("request build failed: {e}"))?;
         let fut = async {
             let resp = self
                 .client
@@ -386,22 +433,14 @@ impl Gateway {
         };
         let body = match tokio::time::timeout(self.cfg.request_timeout, fut).await {
             Err(_) => {
-                return Outcome::Unknown(format!(
+                return Err(format!(
                     "no answer within {} ms",
                     self.cfg.request_timeout.as_millis()
                 ))
             }
-            Ok(Err(e)) => return Outcome::Unknown(e),
-            Ok(Ok(b)) => b,
+            Ok(r) => r?,
         };
-        let text = match std::str::from_utf8(&body) {
-            Ok(t) => t,
-            Err(_) => return Outcome::Unknown("the answer is not UTF-8".into()),
-        };
-        match verify_response::<T, _>(text, node, &self.cfg.verifier) {
-            Ok(v) => Outcome::Answer(v.body),
-            Err(e) => Outcome::Unknown(format!("answer not trusted: {e}")),
-        }
+        String::from_utf8(body.to_vec()).map_err(|_| "the answer is not UTF-8".to_owned())
     }
 }
 

@@ -142,3 +142,36 @@ async fn a_failing_monitor_does_not_stop_payments() {
     sw.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+/// The real monitoring gateway answers heartbeats unsigned: such an answer
+/// is taken as it stands (its code), not as a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unsigned_monitor_answer_is_accepted() {
+    let sim = sim().await;
+    set_sim_profile(&sim, r#"{"behaviour": {"heartbeat_unsigned": true}}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_with(dir.path(), &sim, FAST, |s| s).await;
+    let t = Term::new(&base);
+    let (s, v) = t.pay("HBU_1", &auth_code("0000"), "1.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    eventually(Duration::from_secs(15), "heartbeats counted as delivered", || {
+        let t = &t;
+        async move {
+            let (_, v) = t.raw("GET", "/metrics", vec![], None).await.ok()?;
+            let text = v.as_str().unwrap_or_default().to_owned();
+            text.lines()
+                .any(|l| l.starts_with("payswitch_heartbeats_total{result=\"ok\"}"))
+                .then_some(())
+        }
+    })
+    .await;
+    let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    assert!(
+        !v.as_str()
+            .unwrap_or_default()
+            .contains("payswitch_heartbeats_total{result=\"failed\"}"),
+        "{v}"
+    );
+    sw.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
