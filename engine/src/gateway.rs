@@ -273,23 +273,16 @@ impl Gateway {
     ) -> Outcome<T> {
         let t0 = Instant::now();
         let out = self
-            .call_inner::<T>(method, biz_content, with_notify_url)
+            .send_verified::<T>(
+                method.as_str(),
+                method.response_node(),
+                biz_content,
+                with_notify_url,
+            )
             .await;
-        let label = match &out {
-            Outcome::Answer(a) => a.code().to_owned(),
-            Outcome::Unknown(_) => "unknown".to_owned(),
-        };
         let ok = matches!(&out, Outcome::Answer(a) if a.code() != protocol::Code::ServiceUnavailable.as_str());
         self.breaker.record(ok);
-        self.metrics.inc(
-            "payswitch_gateway_calls_total",
-            &[("method", method.as_str()), ("code", &label)],
-        );
-        self.metrics.observe(
-            "payswitch_gateway_seconds",
-            &[("method", method.as_str())],
-            t0.elapsed(),
-        );
+        self.count_call(method.as_str(), &out, t0);
         out
     }
 
@@ -301,35 +294,25 @@ impl Gateway {
         let out = self
             .send_verified::<T>(method.as_str(), method.response_node(), biz_content, false)
             .await;
-        let label = match &out {
-            Outcome::Answer(a) => a.code().to_owned(),
-            Outcome::Unknown(_) => "unknown".to_owned(),
-        };
-        self.metrics.inc(
-            "payswitch_gateway_calls_total",
-            &[("method", method.as_str()), ("code", &label)],
-        );
-        self.metrics.observe(
-            "payswitch_gateway_seconds",
-            &[("method", method.as_str())],
-            t0.elapsed(),
-        );
+        self.count_call(method.as_str(), &out, t0);
         out
     }
 
-    async fn call_inner<T: Answer>(
-        &self,
-        method: Method,
-        biz_content: &str,
-        with_notify_url: bool,
-    ) -> Outcome<T> {
-        self.send_verified(
-            method.as_str(),
-            method.response_node(),
-            biz_content,
-            with_notify_url,
-        )
-        .await
+    /// `payswitch_gateway_calls_total{method,code}` and `payswitch_gateway_seconds{method}`.
+    fn count_call<T: Answer>(&self, method: &str, out: &Outcome<T>, t0: Instant) {
+        let label = match out {
+            Outcome::Answer(a) => a.code(),
+            Outcome::Unknown(_) => "unknown",
+        };
+        self.metrics.inc(
+            "payswitch_gateway_calls_total",
+            &[("method", method), ("code", label)],
+        );
+        self.metrics.observe(
+            "payswitch_gateway_seconds",
+            &[("method", method)],
+            t0.elapsed(),
+        );
     }
 
     async fn send_verified<T: Answer>(
