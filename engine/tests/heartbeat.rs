@@ -154,16 +154,20 @@ async fn an_unsigned_monitor_answer_is_accepted() {
     let t = Term::new(&base);
     let (s, v) = t.pay("HBU_1", &auth_code("0000"), "1.00", 10).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
-    eventually(Duration::from_secs(15), "heartbeats counted as delivered", || {
-        let t = &t;
-        async move {
-            let (_, v) = t.raw("GET", "/metrics", vec![], None).await.ok()?;
-            let text = v.as_str().unwrap_or_default().to_owned();
-            text.lines()
-                .any(|l| l.starts_with("payswitch_heartbeats_total{result=\"ok\"}"))
-                .then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(15),
+        "heartbeats counted as delivered",
+        || {
+            let t = &t;
+            async move {
+                let (_, v) = t.raw("GET", "/metrics", vec![], None).await.ok()?;
+                let text = v.as_str().unwrap_or_default().to_owned();
+                text.lines()
+                    .any(|l| l.starts_with("payswitch_heartbeats_total{result=\"ok\"}"))
+                    .then_some(())
+            }
+        },
+    )
     .await;
     let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
     assert!(
