@@ -55,8 +55,13 @@ struct Args {
     #[arg(long = "app-indirect", value_name = "APP_ID")]
     indirect_apps: Vec<String>,
     /// Make the demo app indirect (same as --app-indirect 2021000000000001).
+    /// The built-in demo app (served when neither --app nor the config file
+    /// names an app) is indirect already, unless --demo-direct.
     #[arg(long)]
     demo_indirect: bool,
+    /// Serve the built-in demo app as a direct app (no sub_merchant check).
+    #[arg(long, conflicts_with = "demo_indirect")]
+    demo_direct: bool,
 }
 
 fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
@@ -76,9 +81,12 @@ fn main() -> anyhow::Result<()> {
     let mut cfg = SimConfig::demo();
     cfg.listen = SocketAddr::from(([127, 0, 0, 1], 9090));
     let mut demo_key = true;
+    // Whether the file names its apps or its indirect apps itself.
+    let mut file_names_apps = false;
     if let Some(path) = &args.config {
         let (file, base) = FileConfig::load(path)?;
         demo_key = file.alipay_private_key_file.is_none();
+        file_names_apps = !file.apps.is_empty() || file.indirect_apps.is_some();
         cfg = file.apply(cfg, &base)?;
     }
     if let Some(v) = args.listen {
@@ -124,7 +132,10 @@ fn main() -> anyhow::Result<()> {
             cfg.indirect_apps.push(a.clone());
         }
     }
-    if args.demo_indirect
+    // The built-in demo app is an indirect acquirer's app, as an acquirer's
+    // is (seed 002): its trades must name an onboarded sub-merchant.
+    let builtin_demo = args.apps.is_empty() && !file_names_apps;
+    if (args.demo_indirect || (builtin_demo && !args.demo_direct))
         && !cfg
             .indirect_apps
             .iter()
