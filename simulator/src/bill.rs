@@ -158,6 +158,25 @@ fn trade_rows(t: &Trade, start: OffsetDateTime, end: OffsetDateTime, out: &mut R
     }
 }
 
+/// The number of detail rows (payments and refunds) an app's bill of the
+/// period `[start, end)` holds.
+pub fn row_count(sim: &Sim, app_id: &str, (start, end): (OffsetDateTime, OffsetDateTime)) -> u64 {
+    let mut n = 0;
+    for e in sim.ledger.trades.iter() {
+        let t = e.value();
+        if t.app_id != app_id {
+            continue;
+        }
+        n += u64::from(t.paid_at.is_some_and(|p| p >= start && p < end));
+        n += t
+            .refunds
+            .iter()
+            .filter(|r| r.at >= start && r.at < end)
+            .count() as u64;
+    }
+    n
+}
+
 /// Builds the bill zip of an app for a date.
 pub fn build_zip(
     sim: &Sim,

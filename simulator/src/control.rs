@@ -344,6 +344,23 @@ pub fn handle(
             sim.heartbeats.clear();
             json_resp(StatusCode::OK, &json!({ "reset": true }))
         }
+        (&Method::GET, ["clock"]) => json_resp(StatusCode::OK, &clock_view(sim)),
+        (&Method::POST, ["clock"]) => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct ClockBody {
+                offset_secs: i64,
+            }
+            match serde_json::from_slice::<ClockBody>(body) {
+                Ok(b) if b.offset_secs.abs() <= 10 * 366 * 86_400 => {
+                    sim.clock_offset_secs
+                        .store(b.offset_secs, std::sync::atomic::Ordering::Relaxed);
+                    json_resp(StatusCode::OK, &clock_view(sim))
+                }
+                Ok(_) => error(StatusCode::BAD_REQUEST, "offset_secs: at most ten years"),
+                Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
+        }
         (&Method::GET, ["alipay-public-key"]) => ControlResponse {
             status: StatusCode::OK,
             content_type: "application/x-pem-file",
@@ -358,9 +375,9 @@ pub fn handle(
             ) else {
                 return error(StatusCode::BAD_REQUEST, "missing bill parameters");
             };
-            let expired = expires.parse::<i64>().map_or(true, |e| {
-                e < time::OffsetDateTime::now_utc().unix_timestamp()
-            });
+            let expired = expires
+                .parse::<i64>()
+                .map_or(true, |e| e < sim.gateway_now().unix_timestamp());
             if expired {
                 return error(StatusCode::GONE, "the bill URL has expired (30 s)");
             }
@@ -375,6 +392,13 @@ pub fn handle(
         }
         _ => not_found(),
     }
+}
+
+fn clock_view(sim: &Sim) -> serde_json::Value {
+    json!({
+        "offset_secs": sim.clock_offset_secs.load(std::sync::atomic::Ordering::Relaxed),
+        "gateway_time": clock::format_gateway_time(sim.gateway_now()),
+    })
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -1250,20 +1250,60 @@ pub fn bill_url(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
             "参数无效: bill_date".into()
         );
     };
-    if range.0 > now() {
-        return failed!(BillUrlResponse, sub::ISP_BILL_NOT_EXIST);
+    match bill_availability(
+        range,
+        sim.gateway_now(),
+        sim.started_at,
+        crate::bill::row_count(sim, app_id, range),
+    ) {
+        BillAvailability::NotExist => failed!(BillUrlResponse, sub::ISP_BILL_NOT_EXIST),
+        a => {
+            let expires = (sim.gateway_now() + time::Duration::seconds(30)).unix_timestamp();
+            let url = format!(
+                "{}/_sim/bill/download?app_id={}&bill_type={}&bill_date={}&expires={}",
+                sim.base_url, app_id, bill_type, bill_date, expires
+            );
+            let mut node = serialize_node(&BillUrlResponse {
+                code: Code::Success.as_str().into(),
+                msg: Code::Success.msg().into(),
+                bill_download_url: Some(url),
+                ..Default::default()
+            });
+            if a == BillAvailability::Empty && node.ends_with('}') {
+                node.pop();
+                node.push_str(",\"bill_file_code\":\"EMPTY_DATA_WITH_BILL_FILE\"}");
+            }
+            MethodReply::node(node)
+        }
     }
-    let expires = (now() + time::Duration::seconds(30)).unix_timestamp();
-    let url = format!(
-        "{}/_sim/bill/download?app_id={}&bill_type={}&bill_date={}&expires={}",
-        sim.base_url, app_id, bill_type, bill_date, expires
-    );
-    MethodReply::node(serialize_node(&BillUrlResponse {
-        code: Code::Success.as_str().into(),
-        msg: Code::Success.msg().into(),
-        bill_download_url: Some(url),
-        ..Default::default()
-    }))
+}
+
+/// Whether a bill period can be served (SPEC 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillAvailability {
+    /// Today, the future, or before the app existed: `isp.bill_not_exist`.
+    NotExist,
+    /// A past period without rows: a file with no rows, `EMPTY_DATA_WITH_BILL_FILE`.
+    Empty,
+    /// A past period with rows.
+    Rows,
+}
+
+/// The pure decision: a period `[start, end)` is billed once it has ended in
+/// gateway time (T+1) and if it ends after the day the app started.
+pub fn bill_availability(
+    (_start, end): (OffsetDateTime, OffsetDateTime),
+    gateway_now: OffsetDateTime,
+    app_since: OffsetDateTime,
+    rows: u64,
+) -> BillAvailability {
+    if end > gateway_now || end <= app_since {
+        BillAvailability::NotExist
+    } else if rows == 0 {
+        BillAvailability::Empty
+    } else {
+        BillAvailability::Rows
+    }
 }
 
 /// Runs a method (after the front door accepted the request), applying the

@@ -40,6 +40,10 @@ pub struct Sim {
     pub merchants: MerchantBook,
     /// monitor.heartbeat.syn calls received.
     pub heartbeats: HeartbeatLog,
+    /// The shift of gateway time from the wall clock (`POST /_sim/clock`), seconds.
+    pub clock_offset_secs: std::sync::atomic::AtomicI64,
+    /// When the simulator started (wall clock): the apps exist from that day.
+    pub started_at: time::OffsetDateTime,
 }
 
 impl std::fmt::Debug for Sim {
@@ -99,6 +103,8 @@ impl Sim {
             indirect,
             merchants: MerchantBook::default(),
             heartbeats: HeartbeatLog::default(),
+            clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
+            started_at: time::OffsetDateTime::now_utc(),
             ledger: Ledger::default(),
             profile,
             notifier,
@@ -111,6 +117,17 @@ impl Sim {
     /// Whether `app_id` is an indirect app (trades need an onboarded smid).
     pub fn is_indirect(&self, app_id: &str) -> bool {
         self.indirect.contains(app_id)
+    }
+
+    /// Gateway time: the wall clock shifted by `POST /_sim/clock`. Bill
+    /// availability and bill URL expiry follow it; trades are booked at wall
+    /// clock time, so a shift of one day puts today's trades in yesterday's bill.
+    pub fn gateway_now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+            + time::Duration::seconds(
+                self.clock_offset_secs
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
     }
 
     /// The current profile.

@@ -236,6 +236,11 @@ async fn bill_download_in_alipay_layout() {
     )
     .await
     .node();
+    // Today's bill exists once gateway time has moved to tomorrow.
+    let (st, _) = gw
+        .ctl("POST", "/_sim/clock", r#"{"offset_secs": 86400}"#)
+        .await;
+    assert_eq!(st, 200);
     let today = protocol::clock::gateway_now()[..10].to_owned();
     let n = gw
         .call(
