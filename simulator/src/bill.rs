@@ -92,17 +92,68 @@ fn row(cells: &[String]) -> String {
     s
 }
 
+/// The fee on an amount at `bps` basis points: rounded half up to the fen,
+/// under one fen none (seed 002 section 6).
+pub fn fee_fen(amount_fen: u64, bps: u32) -> u64 {
+    (u128::from(amount_fen) * u128::from(bps) + 5_000) as u64 / 10_000
+}
+
+/// The fee a trade pays and the fee each of its refunds returns: refunds
+/// return it proportionally with the same rule, the refund that completes
+/// the trade's refunds returns what is left.
+pub fn trade_fees(t: &Trade, bps: u32) -> (u64, Vec<u64>) {
+    let fee = fee_fen(t.total.fen(), bps);
+    let (mut refunded, mut returned) = (0u64, 0u64);
+    let mut out = Vec::new();
+    for r in &t.refunds {
+        refunded += r.amount.fen();
+        let f = if refunded >= t.total.fen() {
+            fee.saturating_sub(returned)
+        } else {
+            fee_fen(r.amount.fen(), bps).min(fee.saturating_sub(returned))
+        };
+        returned += f;
+        out.push(f);
+    }
+    (fee, out)
+}
+
+/// The fee rate the gateway applies to a trade (by its smid).
+pub fn fee_bps(sim: &Sim, t: &Trade) -> u32 {
+    t.sub_merchant_id
+        .as_ref()
+        .and_then(|s| sim.cfg.fee_rates.get(s).copied())
+        .unwrap_or(sim.cfg.default_fee_bps)
+}
+
 struct Rows {
     detail: String,
     trade_count: u64,
     trade_fen: u64,
     refund_count: u64,
     refund_fen: u64,
+    /// Fees charged minus fees returned, fen (may be negative).
+    fee_net: i64,
 }
 
-fn trade_rows(t: &Trade, start: OffsetDateTime, end: OffsetDateTime, out: &mut Rows) {
+fn signed(fen: i64) -> String {
+    let m = Money::from_fen(fen.unsigned_abs());
+    if fen < 0 {
+        format!("-{}", m.to_wire())
+    } else {
+        m.to_wire()
+    }
+}
+
+fn trade_rows(t: &Trade, bps: u32, start: OffsetDateTime, end: OffsetDateTime, out: &mut Rows) {
     let gt = clock::format_gateway_time;
-    let common = |kind: &str, amount: String, received: String, done: OffsetDateTime, req: &str| {
+    let (fee, refund_fees) = trade_fees(t, bps);
+    let common = |kind: &str,
+                  amount: String,
+                  received: String,
+                  done: OffsetDateTime,
+                  req: &str,
+                  fee: String| {
         vec![
             t.trade_no.clone(),
             t.out_trade_no.clone(),
@@ -129,7 +180,7 @@ fn trade_rows(t: &Trade, start: OffsetDateTime, end: OffsetDateTime, out: &mut R
             "0.00".into(),
             "0.00".into(),
             req.to_owned(),
-            "0.00".into(),
+            fee,
             "0.00".into(),
             String::new(),
         ]
@@ -141,18 +192,25 @@ fn trade_rows(t: &Trade, start: OffsetDateTime, end: OffsetDateTime, out: &mut R
             t.total.to_wire(),
             p,
             "",
+            signed(-(fee as i64)),
         )));
+        out.fee_net += fee as i64;
         out.trade_count += 1;
         out.trade_fen += t.total.fen();
     }
-    for r in t.refunds.iter().filter(|r| r.at >= start && r.at < end) {
+    for (r, rf) in t.refunds.iter().zip(refund_fees) {
+        if r.at < start || r.at >= end {
+            continue;
+        }
         out.detail.push_str(&row(&common(
             "退款",
             t.total.to_wire(),
             neg(r.amount),
             r.at,
             &r.out_request_no,
+            signed(rf as i64),
         )));
+        out.fee_net -= rf as i64;
         out.refund_count += 1;
         out.refund_fen += r.amount.fen();
     }
@@ -191,6 +249,7 @@ pub fn build_zip(
         trade_fen: 0,
         refund_count: 0,
         refund_fen: 0,
+        fee_net: 0,
     };
     let mut trades: Vec<Trade> = sim
         .ledger
@@ -201,7 +260,7 @@ pub fn build_zip(
         .collect();
     trades.sort_by(|a, b| a.trade_no.cmp(&b.trade_no));
     for t in &trades {
-        trade_rows(t, start, end, &mut rows);
+        trade_rows(t, fee_bps(sim, t), start, end, &mut rows);
     }
     let pid = seller_id(app_id);
     let now = OffsetDateTime::now_utc();
@@ -240,11 +299,12 @@ pub fn build_zip(
     summary.push_str("门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）\r\n");
     let net = Money::from_fen(rows.trade_fen.saturating_sub(rows.refund_fen));
     summary.push_str(&format!(
-        "合计,,{},{},{},{},0.00,0.00,0.00,0.00,0.00,{}\r\n",
+        "合计,,{},{},{},{},0.00,0.00,0.00,{},0.00,{}\r\n",
         rows.trade_count,
         rows.refund_count,
         received.to_wire(),
         received.to_wire(),
+        signed(-rows.fee_net),
         net.to_wire()
     ));
     summary.push_str("#-----------------------------------------汇总列表结束------------------------------------\r\n");
@@ -271,6 +331,14 @@ pub fn build_zip(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fees_round_half_up() {
+        assert_eq!(fee_fen(1000, 60), 6);
+        assert_eq!(fee_fen(83, 60), 0); // 0.498 fen
+        assert_eq!(fee_fen(84, 60), 1); // 0.504 fen
+        assert_eq!(fee_fen(2500, 60), 15);
+    }
 
     #[test]
     fn ranges() {

@@ -97,6 +97,11 @@ pub struct SimConfig {
     /// Each must be one of `apps`. Default empty: the demo app is direct
     /// (it becomes indirect by default once the switch onboards merchants).
     pub indirect_apps: Vec<String>,
+    /// The gateway's fee rate per sub-merchant (smid -> basis points), for
+    /// the bill's 服务费 column (`--fee-rate SMID=BPS`).
+    pub fee_rates: std::collections::HashMap<String, u32>,
+    /// The fee rate of trades without a listed smid (`--default-fee-bps`, 60).
+    pub default_fee_bps: u32,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -141,6 +146,8 @@ impl SimConfig {
             notify_insecure_tls: false,
             retention: None,
             indirect_apps: Vec::new(),
+            fee_rates: std::collections::HashMap::new(),
+            default_fee_bps: 60,
         }
     }
 

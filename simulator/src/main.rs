@@ -50,6 +50,12 @@ struct Args {
     /// Forget paid or closed trades unchanged for this many seconds (long load runs).
     #[arg(long)]
     retain_secs: Option<u64>,
+    /// The gateway's fee rate of a sub-merchant, basis points (repeatable).
+    #[arg(long = "fee-rate", value_name = "SMID=BPS")]
+    fee_rates: Vec<String>,
+    /// The fee rate of other trades, basis points [default: 60].
+    #[arg(long)]
+    default_fee_bps: Option<u32>,
     /// An indirect app (repeatable): its pay/precreate/create must carry
     /// sub_merchant.merchant_id naming a sub-merchant it onboarded.
     #[arg(long = "app-indirect", value_name = "APP_ID")]
@@ -109,6 +115,18 @@ fn main() -> anyhow::Result<()> {
     }
     if args.notify_insecure_tls {
         cfg.notify_insecure_tls = true;
+    }
+    for r in &args.fee_rates {
+        let Some((smid, bps)) = r.split_once('=') else {
+            bail!("--fee-rate must be SMID=BPS");
+        };
+        let bps: u32 = bps
+            .parse()
+            .context("--fee-rate: BPS must be a whole number")?;
+        cfg.fee_rates.insert(smid.to_owned(), bps);
+    }
+    if let Some(v) = args.default_fee_bps {
+        cfg.default_fee_bps = v;
     }
     if let Some(v) = args.retain_secs {
         cfg.retention = Some(Duration::from_secs(v));

@@ -127,3 +127,53 @@ async fn empty_past_day_and_url_expiry() {
     let (st, _) = get(&gw, &url).await;
     assert!(st >= 400, "expired URL answered {st}");
 }
+
+#[tokio::test]
+async fn fee_column_per_trade_and_refund() {
+    let sim = sim_with(|c| {
+        c.indirect_apps.clear();
+        c.default_fee_bps = 60;
+    })
+    .await;
+    let gw = Gw::new(&sim);
+    gw.call(Method::TradePay, &pay_biz("BF_1", "10.00", "0000"))
+        .await
+        .node();
+    for (no, amt) in [("R1", "3.33"), ("R2", "6.67")] {
+        gw.call(
+            Method::TradeRefund,
+            &json!({"out_trade_no": "BF_1", "refund_amount": amt, "out_request_no": no}),
+        )
+        .await
+        .node();
+    }
+    shift(&gw, 86_400).await;
+    let n = bill_url(&gw, json!({"bill_type": "trade", "bill_date": day(0)})).await;
+    let (st, zip) = get(&gw, n["bill_download_url"].as_str().unwrap()).await;
+    assert_eq!(st, 200);
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut detail = String::new();
+    let mut summary = String::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut b).unwrap();
+        let (text, _, _) = encoding_rs::GBK.decode(&b);
+        if f.name().ends_with("_业务明细.csv") {
+            detail = text.into_owned();
+        } else {
+            summary = text.into_owned();
+        }
+    }
+    let fee_of = |marker: &str| -> String {
+        let line = detail.lines().find(|l| l.contains(marker)).unwrap();
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), 25, "{line}");
+        cells[22].trim_end_matches('\t').to_owned()
+    };
+    // 10.00 x 0.6% = 0.06 charged; 3.33 returns 0.02 (1.998 fen); the last returns the rest.
+    assert_eq!(fee_of(",交易\t,"), "-0.06");
+    assert_eq!(fee_of(",R1\t,"), "0.02");
+    assert_eq!(fee_of(",R2\t,"), "0.04");
+    assert!(summary.contains(",0.00,"), "{summary}");
+}
