@@ -22,6 +22,7 @@
 //! | [`flow`] | the trade cells, the pure money policy, one driver per operation, recovery, relays (the only writer of state) |
 //! | [`contract`] | the trade and refund JSON terminals see, the PSW1 signature |
 //! | [`notify`] | notifications in: verification, then [`flow::Flows::notified`] |
+//! | [`fees`] | fees of a trade at a sub-merchant's gateway and merchant rates, and what each refund returns (seed 002 §6) |
 //! | [`trade`] | trade/refund records and the one-way status rule |
 //! | [`heartbeat`] | `monitor.heartbeat.syn` per active terminal, with its recent pays |
 //! | [`gateway`] | signed gateway calls over a keep-alive pool, circuit breaker |
@@ -36,6 +37,7 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod contract;
+pub mod fees;
 pub mod flow;
 pub mod gateway;
 pub mod heartbeat;
