@@ -31,6 +31,7 @@
 //! | [`server`] | start-up, recovery, accept loops, graceful shutdown |
 //! | [`keygen`] | RSA-2048 key pairs in Alipay's key-tool formats |
 //! | [`merchants`] | the registry: merchants, stores, terminals and their sealed secrets |
+//! | [`recon`] | daily reconciliation: the streaming reader of Alipay's bill zip |
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -45,6 +46,7 @@ pub mod keygen;
 pub mod merchants;
 pub mod metrics;
 pub mod notify;
+pub mod recon;
 pub mod server;
 pub mod store;
 pub mod trade;
