@@ -261,16 +261,14 @@ fn normalize_header(c: &str) -> String {
 fn find_columns<const N: usize>(
     text: &str,
     names: &[&'static str; N],
-    file: &str,
-    line: u64,
 ) -> Result<([usize; N], Vec<String>, usize), &'static str> {
     let header: Vec<String> = text.split(',').map(normalize_header).collect();
     let mut idx = [0usize; N];
     for (k, name) in names.iter().enumerate() {
         idx[k] = header.iter().position(|h| h == name).ok_or(*name)?;
     }
-    let _ = (file, line);
-    Ok((idx, header.clone(), header.len()))
+    let width = header.len();
+    Ok((idx, header, width))
 }
 
 /// The comment lines before the column header.
@@ -484,9 +482,8 @@ impl<R: Read> DetailReader<R> {
     pub fn new(r: R, file: impl Into<String>) -> Result<Self, BillError> {
         let mut lines = Lines::new(r, file.into());
         let header = read_to_header(&mut lines)?;
-        let (idx, names, width) =
-            find_columns(&lines.text, &DETAIL_COLUMNS, &lines.file, lines.line)
-                .map_err(|c| missing(&lines, c, DETAIL_COLUMNS[0]))?;
+        let (idx, names, width) = find_columns(&lines.text, &DETAIL_COLUMNS)
+            .map_err(|c| missing(&lines, c, DETAIL_COLUMNS[0]))?;
         let extra = names
             .into_iter()
             .enumerate()
@@ -886,7 +883,7 @@ impl BillSummary {
     pub fn read(r: impl Read, file: impl Into<String>) -> Result<BillSummary, BillError> {
         let mut lines = Lines::new(r, file.into());
         let header = read_to_header(&mut lines)?;
-        let (idx, _, width) = find_columns(&lines.text, &SUMMARY_COLUMNS, &lines.file, lines.line)
+        let (idx, _, width) = find_columns(&lines.text, &SUMMARY_COLUMNS)
             .map_err(|c| missing(&lines, c, SUMMARY_COLUMNS[0]))?;
         let mut out = BillSummary {
             header,
