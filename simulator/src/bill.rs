@@ -145,9 +145,19 @@ fn signed(fen: i64) -> String {
     }
 }
 
-fn trade_rows(t: &Trade, bps: u32, start: OffsetDateTime, end: OffsetDateTime, out: &mut Rows) {
+fn trade_rows(
+    t: &Trade,
+    inj: &[String],
+    bps: u32,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    out: &mut Rows,
+) {
     let gt = clock::format_gateway_time;
     let (fee, refund_fees) = trade_fees(t, bps);
+    let has = |k: &str| inj.iter().any(|i| i == k);
+    let fee = fee + u64::from(has("fee_off"));
+    let total = Money::from_fen(t.total.fen() + u64::from(has("amount_off")));
     let common = |kind: &str,
                   amount: String,
                   received: String,
@@ -185,21 +195,24 @@ fn trade_rows(t: &Trade, bps: u32, start: OffsetDateTime, end: OffsetDateTime, o
             String::new(),
         ]
     };
-    if let Some(p) = t.paid_at.filter(|p| *p >= start && *p < end) {
+    if let Some(p) = t
+        .paid_at
+        .filter(|p| *p >= start && *p < end && !has("remove_row"))
+    {
         out.detail.push_str(&row(&common(
             "交易",
-            t.total.to_wire(),
-            t.total.to_wire(),
+            total.to_wire(),
+            total.to_wire(),
             p,
             "",
             signed(-(fee as i64)),
         )));
         out.fee_net += fee as i64;
         out.trade_count += 1;
-        out.trade_fen += t.total.fen();
+        out.trade_fen += total.fen();
     }
     for (r, rf) in t.refunds.iter().zip(refund_fees) {
-        if r.at < start || r.at >= end {
+        if r.at < start || r.at >= end || has("remove_refund") {
             continue;
         }
         out.detail.push_str(&row(&common(
@@ -259,8 +272,49 @@ pub fn build_zip(
         .map(|e| e.value().clone())
         .collect();
     trades.sort_by(|a, b| a.trade_no.cmp(&b.trade_no));
+    let injections: Vec<(String, String)> = sim
+        .bill_injections
+        .lock()
+        .iter()
+        .filter(|i| i.0 == bill_date)
+        .map(|i| (i.1.clone(), i.2.clone()))
+        .collect();
     for t in &trades {
-        trade_rows(t, fee_bps(sim, t), start, end, &mut rows);
+        let inj: Vec<String> = injections
+            .iter()
+            .filter(|i| i.1 == t.out_trade_no)
+            .map(|i| i.0.clone())
+            .collect();
+        trade_rows(t, &inj, fee_bps(sim, t), start, end, &mut rows);
+    }
+    for (_, otn) in injections.iter().filter(|i| i.0 == "add_row") {
+        // A trade the switch never saw: 1.00 paid at the start of the day.
+        let mut cells: Vec<String> = vec![
+            format!(
+                "{}99{:06}",
+                &crate::ledger::trade_no(start, otn, 0)[..20],
+                0
+            ),
+            otn.clone(),
+            "交易".into(),
+            "injected".into(),
+            clock::format_gateway_time(start),
+            clock::format_gateway_time(start),
+        ];
+        cells.extend(std::iter::repeat(String::new()).take(5));
+        cells.extend(["1.00".into(), "1.00".into()]);
+        cells.extend(std::iter::repeat("0.00".to_owned()).take(5));
+        cells.push(String::new());
+        cells.extend(["0.00".into(), "0.00".into(), String::new()]);
+        cells.extend([
+            signed(-(fee_fen(100, sim.cfg.default_fee_bps) as i64)),
+            "0.00".into(),
+            String::new(),
+        ]);
+        rows.detail.push_str(&row(&cells));
+        rows.trade_count += 1;
+        rows.trade_fen += 100;
+        rows.fee_net += fee_fen(100, sim.cfg.default_fee_bps) as i64;
     }
     let pid = seller_id(app_id);
     let now = OffsetDateTime::now_utc();

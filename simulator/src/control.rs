@@ -342,7 +342,44 @@ pub fn handle(
             sim.calls.clear();
             sim.merchants.clear();
             sim.heartbeats.clear();
+            sim.bill_injections.lock().clear();
             json_resp(StatusCode::OK, &json!({ "reset": true }))
+        }
+        (&Method::POST, ["bills", date, "inject"]) => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Inject {
+                kind: String,
+                out_trade_no: String,
+            }
+            const KINDS: [&str; 5] = [
+                "remove_row",
+                "add_row",
+                "amount_off",
+                "remove_refund",
+                "fee_off",
+            ];
+            match serde_json::from_slice::<Inject>(body) {
+                Ok(i) if !KINDS.contains(&i.kind.as_str()) => error(
+                    StatusCode::BAD_REQUEST,
+                    "kind: remove_row, add_row, amount_off, remove_refund or fee_off",
+                ),
+                Ok(_) if date.len() != 10 || crate::bill::date_range(date).is_none() => {
+                    error(StatusCode::BAD_REQUEST, "the date must be yyyy-MM-dd")
+                }
+                Ok(i) => {
+                    sim.bill_injections.lock().push((
+                        (*date).to_owned(),
+                        i.kind.clone(),
+                        i.out_trade_no.clone(),
+                    ));
+                    json_resp(
+                        StatusCode::OK,
+                        &json!({"bill_date": date, "kind": i.kind, "out_trade_no": i.out_trade_no}),
+                    )
+                }
+                Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
         }
         (&Method::GET, ["clock"]) => json_resp(StatusCode::OK, &clock_view(sim)),
         (&Method::POST, ["clock"]) => {

@@ -44,6 +44,8 @@ pub struct Sim {
     pub clock_offset_secs: std::sync::atomic::AtomicI64,
     /// When the simulator started (wall clock): the apps exist from that day.
     pub started_at: time::OffsetDateTime,
+    /// Bill discrepancies (`POST /_sim/bills/{date}/inject`): (bill_date, kind, out_trade_no).
+    pub bill_injections: parking_lot::Mutex<Vec<(String, String, String)>>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -105,6 +107,7 @@ impl Sim {
             heartbeats: HeartbeatLog::default(),
             clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
             started_at: time::OffsetDateTime::now_utc(),
+            bill_injections: parking_lot::Mutex::new(Vec::new()),
             ledger: Ledger::default(),
             profile,
             notifier,

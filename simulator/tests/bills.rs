@@ -177,3 +177,71 @@ async fn fee_column_per_trade_and_refund() {
     assert_eq!(fee_of(",R2\t,"), "0.04");
     assert!(summary.contains(",0.00,"), "{summary}");
 }
+
+#[tokio::test]
+async fn injections_change_the_bill() {
+    let sim = sim_with(|c| c.indirect_apps.clear()).await;
+    let gw = Gw::new(&sim);
+    for (o, a) in [("BI_1", "10.00"), ("BI_2", "20.00"), ("BI_3", "30.00")] {
+        gw.call(Method::TradePay, &pay_biz(o, a, "0000"))
+            .await
+            .node();
+    }
+    gw.call(
+        Method::TradeRefund,
+        &json!({"out_trade_no": "BI_3", "refund_amount": "1.00", "out_request_no": "RI"}),
+    )
+    .await
+    .node();
+    let d = day(0);
+    for (kind, otn) in [
+        ("remove_row", "BI_1"),
+        ("amount_off", "BI_2"),
+        ("remove_refund", "BI_3"),
+        ("fee_off", "BI_3"),
+        ("add_row", "GHOST_1"),
+    ] {
+        let (st, v) = gw
+            .ctl(
+                "POST",
+                &format!("/_sim/bills/{d}/inject"),
+                &json!({"kind": kind, "out_trade_no": otn}).to_string(),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (st, _) = gw
+        .ctl(
+            "POST",
+            &format!("/_sim/bills/{d}/inject"),
+            r#"{"kind":"x","out_trade_no":"a"}"#,
+        )
+        .await;
+    assert_eq!(st, 400);
+    shift(&gw, 86_400).await;
+    let n = bill_url(&gw, json!({"bill_type": "trade", "bill_date": d})).await;
+    let (_, zip) = get(&gw, n["bill_download_url"].as_str().unwrap()).await;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut detail = String::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut b).unwrap();
+        if f.name().ends_with("_业务明细.csv") {
+            detail = encoding_rs::GBK.decode(&b).0.into_owned();
+        }
+    }
+    assert!(!detail.contains(",BI_1\t,"), "{detail}");
+    assert!(detail.contains(",BI_2\t,交易\t,"));
+    assert!(detail.contains("\t,20.01\t,20.01\t,"), "{detail}");
+    assert!(!detail.contains(",BI_3\t,退款\t,"));
+    assert!(detail.contains("\t,-0.19\t,"), "{detail}"); // 0.18 + 0.01
+    assert!(detail.contains(",GHOST_1\t,交易\t,"));
+    for l in detail.lines().filter(|l| !l.starts_with('#')) {
+        assert_eq!(l.split(',').count(), 25, "{l}");
+    }
+    assert!(
+        detail.contains("#交易合计：3笔，商家实收共51.01元"),
+        "{detail}"
+    );
+}
