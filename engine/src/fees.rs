@@ -597,4 +597,20 @@ mod tests {
             prop_assert_eq!(t, before);
         }
     }
+
+    /// The gateway's fee in the simulator's bill follows the same reading
+    /// of the seed as the switch, so the two can be reconciled.
+    #[test]
+    fn the_simulator_computes_the_same_trade_fee() {
+        for fen in (0..5_000u64).chain([8_888, 1_250, 1_249, 166, 167, 84, 83]) {
+            for bps in [0u32, 38, 60, 100, 250, 10_000] {
+                let ours = trade_fee(Money::from_fen(fen), FeeRate::new(bps).unwrap());
+                assert_eq!(
+                    ours.fen(),
+                    simulator::bill::fee_fen(fen, bps),
+                    "{fen} fen at {bps} bps"
+                );
+            }
+        }
+    }
 }

@@ -92,10 +92,16 @@ fn row(cells: &[String]) -> String {
     s
 }
 
-/// The fee on an amount at `bps` basis points: rounded half up to the fen,
-/// under one fen none (seed 002 section 6).
+/// The fee on an amount at `bps` basis points: rounded half up to the fen;
+/// a result under one fen before rounding is no fee (seed 002 section 6).
 pub fn fee_fen(amount_fen: u64, bps: u32) -> u64 {
-    (u128::from(amount_fen) * u128::from(bps) + 5_000) as u64 / 10_000
+    // Seed 002 §6: "四舍五入到分，计算结果小于1分钱则免手续费": a result
+    // under 1 fen before rounding is free (0.5 to 0.99 fen is not rounded up).
+    let p = u128::from(amount_fen) * u128::from(bps);
+    if p < 10_000 {
+        return 0;
+    }
+    ((p + 5_000) / 10_000) as u64
 }
 
 /// The fee a trade pays and the fee each of its refunds returns: refunds
@@ -387,10 +393,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fees_round_half_up() {
+    fn fees_round_half_up_and_under_a_fen_are_free() {
         assert_eq!(fee_fen(1000, 60), 6);
         assert_eq!(fee_fen(83, 60), 0); // 0.498 fen
-        assert_eq!(fee_fen(84, 60), 1); // 0.504 fen
+        assert_eq!(fee_fen(84, 60), 0); // 0.504 fen: under 1 fen, free (seed 002 §6)
+        assert_eq!(fee_fen(166, 60), 0); // 0.996 fen
+        assert_eq!(fee_fen(167, 60), 1); // 1.002 fen
         assert_eq!(fee_fen(2500, 60), 15);
     }
 
