@@ -1434,14 +1434,7 @@ fn trade_model() {
     let mut total = 0;
     for cancel_unknown in [CancelUnknown::Success, CancelUnknown::TradeNotExist] {
         for late in [LatePay::Lands, LatePay::Refused] {
-            let ctx = Ctx {
-                cancel_unknown,
-                late,
-                bug_recovery_race: false,
-                bug_evict_then_repeat: false,
-                bug_watch_lost_checks: false,
-                crashes: MAX_CRASHES,
-            };
+            let ctx = base_ctx(cancel_unknown, late);
             let (e, cov) = run_trade_model_cov(ctx, TRADE_DEPTH);
             report("trade_model", &ctx, &e);
             println!("  reached: {cov:?}");
@@ -1466,6 +1459,18 @@ fn trade_model() {
     println!("trade_model: {total} states in all, depth bound {TRADE_DEPTH}");
 }
 
+/// The engine as it is (no former bug switched on), up to MAX_CRASHES crashes.
+fn base_ctx(cancel_unknown: CancelUnknown, late: LatePay) -> Ctx {
+    Ctx {
+        cancel_unknown,
+        late,
+        bug_recovery_race: false,
+        bug_evict_then_repeat: false,
+        bug_watch_lost_checks: false,
+        crashes: MAX_CRASHES,
+    }
+}
+
 /// The trade model with one `bug_*` switch on (the engine's code as it was
 /// before the fix), in every behaviour combination: the checker must find the
 /// violation in at least one of them (so it would catch the bug again).
@@ -1473,14 +1478,7 @@ fn former_bug_is_found(name: &str, f: impl Fn(&mut Ctx)) {
     let mut found = 0;
     for cancel_unknown in [CancelUnknown::Success, CancelUnknown::TradeNotExist] {
         for late in [LatePay::Lands, LatePay::Refused] {
-            let mut ctx = Ctx {
-                cancel_unknown,
-                late,
-                bug_recovery_race: false,
-                bug_evict_then_repeat: false,
-                bug_watch_lost_checks: false,
-                crashes: MAX_CRASHES,
-            };
+            let mut ctx = base_ctx(cancel_unknown, late);
             f(&mut ctx);
             let e = run_trade_model(ctx, TRADE_DEPTH);
             report(name, &ctx, &e);
@@ -1503,14 +1501,7 @@ fn former_bug_is_found(name: &str, f: impl Fn(&mut Ctx)) {
 fn trade_model_with(name: &str, f: impl Fn(&mut Ctx)) {
     for cancel_unknown in [CancelUnknown::Success, CancelUnknown::TradeNotExist] {
         for late in [LatePay::Lands, LatePay::Refused] {
-            let mut ctx = Ctx {
-                cancel_unknown,
-                late,
-                bug_recovery_race: false,
-                bug_evict_then_repeat: false,
-                bug_watch_lost_checks: false,
-                crashes: MAX_CRASHES,
-            };
+            let mut ctx = base_ctx(cancel_unknown, late);
             f(&mut ctx);
             let e = run_trade_model(ctx, TRADE_DEPTH);
             report(name, &ctx, &e);

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::biz::{to_biz_content, TradeRefBiz};
 use protocol::response::{CancelResponse, CloseResponse};
 use protocol::Method;
 use serde_json::json;
@@ -89,10 +88,7 @@ impl Flows {
     pub(super) async fn close_then_cancel(&self, slot: &Slot, guard: OwnedMutexGuard<()>) {
         slot.wait_send_done().await;
         let t = slot.published();
-        let biz = to_biz_content(&TradeRefBiz {
-            out_trade_no: Some(t.out_trade_no.clone()),
-            ..Default::default()
-        });
+        let biz = super::trade_ref_biz(&t.out_trade_no);
         boundary("cancel_after_send_committed");
         let out = self
             .gw
@@ -174,10 +170,7 @@ impl Flows {
                 return;
             }
             let may_land = policy::may_land(t.kind, t.never_sent);
-            let biz = to_biz_content(&TradeRefBiz {
-                out_trade_no: Some(t.out_trade_no.clone()),
-                ..Default::default()
-            });
+            let biz = super::trade_ref_biz(&t.out_trade_no);
             boundary("cancel_after_send_committed");
             let out = self
                 .gw

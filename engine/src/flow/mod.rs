@@ -187,6 +187,15 @@ fn answer_detail<T: serde::Serialize>(method: &str, o: &Outcome<T>) -> serde_jso
     }
 }
 
+/// The biz_content naming a trade by its (gateway) out_trade_no: query,
+/// cancel and close.
+fn trade_ref_biz(out_trade_no: &str) -> String {
+    protocol::biz::to_biz_content(&protocol::biz::TradeRefBiz {
+        out_trade_no: Some(out_trade_no.to_owned()),
+        ..Default::default()
+    })
+}
+
 /// Whether cancel or close has anything to undo: a paid trade is refused
 /// (SUCCESS is final; reverse it with a refund), another final trade is
 /// answered as it stands.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::biz::{to_biz_content, ExtendParams, PayBiz, SubMerchant, TradeRefBiz};
+use protocol::biz::{to_biz_content, ExtendParams, PayBiz, SubMerchant};
 use protocol::response::{PayResponse, QueryResponse};
 use protocol::{Method, Money, OutTradeNo, Subject};
 use serde_json::json;
@@ -307,10 +307,7 @@ impl Flows {
     /// alipay.trade.query, journaled (in the background) and classified.
     pub(super) async fn query(&self, slot: &Slot) -> Queried {
         let t = slot.published();
-        let biz = to_biz_content(&TradeRefBiz {
-            out_trade_no: Some(t.out_trade_no.clone()),
-            ..Default::default()
-        });
+        let biz = super::trade_ref_biz(&t.out_trade_no);
         let out = self
             .gw
             .call::<QueryResponse>(Method::TradeQuery, &biz, false)

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use protocol::biz::{to_biz_content, RefundBiz, TradeRefBiz};
+use protocol::biz::{to_biz_content, RefundBiz};
 use protocol::response::{CancelResponse, RefundResponse};
 use protocol::Method;
 use serde_json::json;
@@ -229,10 +229,7 @@ impl Flows {
         let mut backoff = self.cfg.policy.unknown_retry_initial;
         loop {
             let t = slot.published();
-            let biz = to_biz_content(&TradeRefBiz {
-                out_trade_no: Some(t.out_trade_no.clone()),
-                ..Default::default()
-            });
+            let biz = super::trade_ref_biz(&t.out_trade_no);
             let out = self
                 .gw
                 .call::<CancelResponse>(Method::TradeCancel, &biz, false)
