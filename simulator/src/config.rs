@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub notify_insecure_tls: Option<bool>,
     /// Forget paid or closed trades unchanged for this many seconds.
     pub retain_secs: Option<u64>,
+    /// Days after payment a trade can be refunded (default 90).
+    pub refund_window_days: Option<u32>,
     /// The indirect apps (their trades must name an onboarded sub-merchant).
     pub indirect_apps: Option<Vec<String>>,
     /// The key that signs responses and notifications (PEM or base64 file).
@@ -119,6 +121,9 @@ impl FileConfig {
         if let Some(v) = self.retain_secs {
             cfg.retention = Some(Duration::from_secs(v));
         }
+        if let Some(v) = self.refund_window_days {
+            cfg.refund_window_days = v;
+        }
         if let Some(v) = self.indirect_apps {
             cfg.indirect_apps = v;
         }
@@ -175,6 +180,7 @@ mod tests {
 listen = "127.0.0.1:9999"
 time_scale = 60
 late_landing_ms = 250
+refund_window_days = 30
 [[app]]
 app_id = "2021000000000002"
 public_key_file = "app.pem"
@@ -190,6 +196,7 @@ wait_password = 0.1
         assert_eq!(cfg.listen.port(), 9999);
         assert_eq!(cfg.time_scale, 60.0);
         assert_eq!(cfg.late_landing, Duration::from_millis(250));
+        assert_eq!(cfg.refund_window_days, 30);
         assert_eq!(cfg.apps.len(), 1);
         assert_eq!(cfg.apps[0].app_id, "2021000000000002");
         assert_eq!(cfg.profile.seed, 9);

@@ -74,14 +74,34 @@ pub struct TradeView {
     pub visible: bool,
     /// Booked by a 9003 late landing, after the connection was dropped.
     pub landed_late: bool,
+    /// The payment's funding tools (`fund_bill_list`; empty before payment).
+    pub funds: Vec<FundView>,
     pub refunds: Vec<RefundView>,
     pub history: Vec<HistoryView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FundView {
+    pub fund_channel: &'static str,
+    pub amount: Money,
+}
+
+fn fund_views(parts: &[(crate::profile::FundChannel, u64)]) -> Vec<FundView> {
+    parts
+        .iter()
+        .map(|(c, fen)| FundView {
+            fund_channel: c.as_str(),
+            amount: Money::from_fen(*fen),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RefundView {
     pub out_request_no: String,
     pub refund_amount: Money,
+    /// The funding tools this refund took from (seed 002's order).
+    pub refund_detail_item_list: Vec<FundView>,
     pub at: String,
     pub store_id: Option<String>,
     pub terminal_id: Option<String>,
@@ -120,12 +140,15 @@ impl TradeView {
             sub_merchant_id: t.sub_merchant_id.clone(),
             visible: t.visible,
             landed_late: t.landed_late,
+            funds: fund_views(&t.fund_parts()),
             refunds: t
                 .refunds
                 .iter()
-                .map(|r| RefundView {
+                .enumerate()
+                .map(|(i, r)| RefundView {
                     out_request_no: r.out_request_no.clone(),
                     refund_amount: r.amount,
+                    refund_detail_item_list: fund_views(&t.refund_detail(i)),
                     at: clock::format_gateway_time(r.at),
                     store_id: r.store_id.clone(),
                     terminal_id: r.terminal_id.clone(),
@@ -150,16 +173,23 @@ fn query_param(query: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Reads one trade by out_trade_no, closing it first when its time-out passed.
+/// Reads one trade by out_trade_no, closing it first when its time-out
+/// passed (finishing it when its refund window passed).
 fn read_trade(sim: &Sim, out_trade_no: &str) -> Option<TradeView> {
     let k = sim.ledger.key_of_out_trade_no(out_trade_no)?;
     let now = time::OffsetDateTime::now_utc();
-    let (view, expired) = {
+    let (view, changed) = {
         let mut t = sim.ledger.trades.get_mut(&k)?;
-        let expired = t.expire_if_due(now).then(|| t.clone());
-        (TradeView::of(&t), expired)
+        let mut changed = Vec::new();
+        if t.expire_if_due(now) {
+            changed.push(t.clone());
+        }
+        if t.finish_if_due(sim.gateway_now(), sim.cfg.refund_window()) {
+            changed.push(t.clone());
+        }
+        (TradeView::of(&t), changed)
     };
-    if let Some(t) = expired {
+    for t in changed {
         sim.notifier.trade_changed(sim, &t);
     }
     Some(view)
@@ -302,6 +332,31 @@ pub fn handle(
             }
         }
         (&Method::GET, ["ledger", "summary"]) => json_resp(StatusCode::OK, &summary(sim)),
+        (&Method::GET, ["income"]) => {
+            let list: Vec<serde_json::Value> = sim
+                .ledger
+                .incomes()
+                .into_iter()
+                .map(|d| {
+                    let bal = d.balance();
+                    let abs = Money::from_fen(u64::try_from(bal.unsigned_abs()).unwrap_or(u64::MAX));
+                    let balance = if bal < 0 {
+                        format!("-{abs}")
+                    } else {
+                        abs.to_string()
+                    };
+                    json!({
+                        "app_id": d.app_id,
+                        "sub_merchant_id": d.sub_merchant_id,
+                        "date": format!("{:04}-{:02}-{:02}", d.day.year(), u8::from(d.day.month()), d.day.day()),
+                        "paid": Money::from_fen(d.paid),
+                        "refunded": Money::from_fen(d.refunded),
+                        "balance": balance,
+                    })
+                })
+                .collect();
+            json_resp(StatusCode::OK, &json!({ "income": list }))
+        }
         (&Method::GET, ["notifications"]) => {
             let otn = query_param(query, "out_trade_no");
             let list = sim.notifier.list(otn.as_deref());

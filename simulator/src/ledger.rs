@@ -7,15 +7,18 @@
 //! at most once per trade (`pay_count` never exceeds 1) and refunds never
 //! exceed the amount paid. Identifiers look like Alipay's: 28-digit,
 //! date-prefixed trade numbers, `2088` + 12-digit buyer ids, masked logon ids.
+//! The income of each (app, sub-merchant, gateway day) is kept as running
+//! counters (O(1) per payment and refund), for the refund rule of seed 002
+//! section 6.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use protocol::{Money, TradeStatus};
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
-use crate::profile::fnv1a;
+use crate::profile::{fnv1a, refund_split, FundChannel};
 
 /// How a trade was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,6 +87,9 @@ pub struct Trade {
     pub visible: bool,
     /// Booked by a 9003 late landing (after the connection was dropped).
     pub landed_late: bool,
+    /// The funding tools of the payment (fen per tool), fixed when the money
+    /// is taken (profile `behaviour.fund_mix`). Empty: all ALIPAYACCOUNT.
+    pub funds: Vec<(FundChannel, u64)>,
 }
 
 /// An out_trade_no that alipay.trade.cancel was asked to cancel while the
@@ -144,6 +150,41 @@ impl Trade {
         }
     }
 
+    /// The funding tools of the payment, fen per tool (empty before payment).
+    pub fn fund_parts(&self) -> Vec<(FundChannel, u64)> {
+        if self.pay_count == 0 {
+            Vec::new()
+        } else if self.funds.is_empty() {
+            vec![(FundChannel::Alipayaccount, self.total.fen())]
+        } else {
+            self.funds.clone()
+        }
+    }
+
+    /// The tools the `index`-th refund of the trade took from: in the seed's
+    /// priority order, continuing where the earlier refunds left off.
+    pub fn refund_detail(&self, index: usize) -> Vec<(FundChannel, u64)> {
+        let Some(r) = self.refunds.get(index) else {
+            return Vec::new();
+        };
+        let before: u64 = self.refunds[..index].iter().map(|x| x.amount.fen()).sum();
+        refund_split(&self.fund_parts(), before, r.amount.fen())
+    }
+
+    /// A paid trade (TRADE_SUCCESS) whose refund window (`window` after
+    /// payment) has passed at `gateway_now` becomes TRADE_FINISHED, at the
+    /// end of the window. Returns whether it did.
+    pub fn finish_if_due(&mut self, gateway_now: OffsetDateTime, window: time::Duration) -> bool {
+        let Some(end) = self.paid_at.and_then(|p| p.checked_add(window)) else {
+            return false;
+        };
+        if self.status == TradeStatus::TradeSuccess && gateway_now >= end {
+            self.set_status(TradeStatus::TradeFinished, end);
+            return true;
+        }
+        false
+    }
+
     /// Closes an unpaid trade whose time-out has passed. Returns whether it did.
     pub fn expire_if_due(&mut self, now: OffsetDateTime) -> bool {
         if self.status == TradeStatus::WaitBuyerPay && now >= self.expires_at {
@@ -194,7 +235,50 @@ pub struct Ledger {
     pub cancelled_unknown: DashMap<String, CancelledUnknown>,
     /// 9003 payments waiting to land, by trade serial (same lock order).
     pub pending_late: DashMap<u64, PendingLanding>,
+    /// The income of each (app, sub-merchant, gateway day), by
+    /// [`income_key`]. Same lock order: a `trades` shard may be held while
+    /// this map is touched, never the reverse.
+    pub day_income: DashMap<String, DayIncome>,
     serial: AtomicU64,
+}
+
+/// The income of one (app, sub-merchant, gateway day): payments booked and
+/// refunds made (cancels that refunded included) that day, in fen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayIncome {
+    pub app_id: String,
+    pub sub_merchant_id: Option<String>,
+    /// The gateway day (Beijing).
+    pub day: Date,
+    pub paid: u64,
+    pub refunded: u64,
+}
+
+impl DayIncome {
+    /// Payments minus refunds (negative after a cancel of an earlier day's payment).
+    pub fn balance(&self) -> i128 {
+        i128::from(self.paid) - i128::from(self.refunded)
+    }
+}
+
+/// Why a refund could not be booked against the day's income.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the day's income ({balance} fen) does not cover the refund ({amount} fen)")]
+pub struct IncomeShort {
+    pub balance: i128,
+    pub amount: u64,
+}
+
+/// The [`Ledger::day_income`] key of (app, smid, day).
+pub fn income_key(app_id: &str, smid: Option<&str>, day: Date) -> String {
+    let smid = smid.unwrap_or("");
+    let mut k = String::with_capacity(app_id.len() + smid.len() + 12);
+    k.push_str(app_id);
+    k.push('\u{1}');
+    k.push_str(smid);
+    k.push('\u{1}');
+    k.push_str(&day.to_julian_day().to_string());
+    k
 }
 
 impl Ledger {
@@ -266,6 +350,62 @@ impl Ledger {
             .collect()
     }
 
+    /// Adds a payment of `fen` to the income of (app, smid, day).
+    pub fn credit_income(&self, app_id: &str, smid: Option<&str>, day: Date, fen: u64) {
+        let mut e = self
+            .day_income
+            .entry(income_key(app_id, smid, day))
+            .or_insert_with(|| DayIncome {
+                app_id: app_id.to_owned(),
+                sub_merchant_id: smid.map(str::to_owned),
+                day,
+                paid: 0,
+                refunded: 0,
+            });
+        e.paid = e.paid.saturating_add(fen);
+    }
+
+    /// Takes a refund of `fen` from the income of (app, smid, day). With
+    /// `check`, refuses (taking nothing) when the day's balance is short.
+    /// The check and the booking happen under one entry lock.
+    pub fn debit_income(
+        &self,
+        app_id: &str,
+        smid: Option<&str>,
+        day: Date,
+        fen: u64,
+        check: bool,
+    ) -> Result<(), IncomeShort> {
+        let mut e = self
+            .day_income
+            .entry(income_key(app_id, smid, day))
+            .or_insert_with(|| DayIncome {
+                app_id: app_id.to_owned(),
+                sub_merchant_id: smid.map(str::to_owned),
+                day,
+                paid: 0,
+                refunded: 0,
+            });
+        let balance = e.balance();
+        if check && balance < i128::from(fen) {
+            return Err(IncomeShort {
+                balance,
+                amount: fen,
+            });
+        }
+        e.refunded = e.refunded.saturating_add(fen);
+        Ok(())
+    }
+
+    /// The income counters, by app, smid and day (control API).
+    pub fn incomes(&self) -> Vec<DayIncome> {
+        let mut v: Vec<DayIncome> = self.day_income.iter().map(|e| e.value().clone()).collect();
+        v.sort_by(|a, b| {
+            (a.day, &a.app_id, &a.sub_merchant_id).cmp(&(b.day, &b.app_id, &b.sub_merchant_id))
+        });
+        v
+    }
+
     /// Forgets everything.
     pub fn clear(&self) {
         self.trades.clear();
@@ -273,6 +413,7 @@ impl Ledger {
         self.by_out_trade_no.clear();
         self.cancelled_unknown.clear();
         self.pending_late.clear();
+        self.day_income.clear();
     }
 
     /// The cancel of an unbooked out_trade_no, if any (control API).

@@ -50,6 +50,9 @@ pub const DEMO_ALIPAY_PRIVATE_KEY: &str = include_str!("../../deploy/keys/demo-a
 /// The simulated gateway's demo public key (insecure).
 pub const DEMO_ALIPAY_PUBLIC_KEY: &str = include_str!("../../deploy/keys/demo-alipay-public.pem");
 
+/// The default refund window, in days (seed 002 section 6: three months).
+pub const DEFAULT_REFUND_WINDOW_DAYS: u32 = 90;
+
 /// An app the gateway accepts: its id and its public key text (PEM or bare base64).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRegistration {
@@ -102,6 +105,10 @@ pub struct SimConfig {
     pub fee_rates: std::collections::HashMap<String, u32>,
     /// The fee rate of trades without a listed smid (`--default-fee-bps`, 60).
     pub default_fee_bps: u32,
+    /// How long after payment a trade can be refunded, in days of gateway
+    /// time (`--refund-window-days`, default 90: "支付宝默认支持三个月内的退款",
+    /// seed 002 section 6); past it the trade is TRADE_FINISHED. 1 to 3660.
+    pub refund_window_days: u32,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -120,6 +127,7 @@ impl std::fmt::Debug for SimConfig {
             .field("late_landing", &self.late_landing)
             .field("timestamp_window", &self.timestamp_window)
             .field("indirect_apps", &self.indirect_apps)
+            .field("refund_window_days", &self.refund_window_days)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +156,7 @@ impl SimConfig {
             indirect_apps: Vec::new(),
             fee_rates: std::collections::HashMap::new(),
             default_fee_bps: 60,
+            refund_window_days: DEFAULT_REFUND_WINDOW_DAYS,
         }
     }
 
@@ -157,6 +166,11 @@ impl SimConfig {
         let mut c = SimConfig::demo();
         c.indirect_apps = vec![DEMO_APP_ID.to_owned()];
         c
+    }
+
+    /// The refund window as a duration.
+    pub fn refund_window(&self) -> time::Duration {
+        time::Duration::days(i64::from(self.refund_window_days))
     }
 
     /// Divides a protocol interval by the time scale.

@@ -53,6 +53,10 @@ struct Args {
     /// The gateway's fee rate of a sub-merchant, basis points (repeatable).
     #[arg(long = "fee-rate", value_name = "SMID=BPS")]
     fee_rates: Vec<String>,
+    /// Days after payment a trade can be refunded; past them it is
+    /// TRADE_FINISHED (ACQ.TRADE_HAS_FINISHED) [default: 90].
+    #[arg(long)]
+    refund_window_days: Option<u32>,
     /// The fee rate of other trades, basis points [default: 60].
     #[arg(long)]
     default_fee_bps: Option<u32>,
@@ -127,6 +131,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.default_fee_bps {
         cfg.default_fee_bps = v;
+    }
+    if let Some(v) = args.refund_window_days {
+        cfg.refund_window_days = v;
     }
     if let Some(v) = args.retain_secs {
         cfg.retention = Some(Duration::from_secs(v));

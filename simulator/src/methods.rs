@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 
 use crate::biz::{Biz, BizError};
 use crate::ledger::{self, CancelledUnknown, PendingLanding, Refund, Trade, TradeKind};
-use crate::profile::{fnv1a, rng_for, CancelUnknown, LatePayAfterCancel};
+use crate::profile::{fnv1a, rng_for, split_funds, CancelUnknown, FundChannel, LatePayAfterCancel};
 use crate::state::Sim;
 
 /// What happens to the connection besides the answer.
@@ -124,13 +124,61 @@ fn unknown_error_node() -> String {
     })
 }
 
+/// `fund_bill_list` entries of (tool, fen) parts.
+fn fund_bill_list(parts: &[(FundChannel, u64)]) -> Vec<FundBill> {
+    parts
+        .iter()
+        .map(|(c, fen)| FundBill {
+            fund_channel: c.as_str().into(),
+            amount: Money::from_fen(*fen),
+            real_amount: None,
+            fund_type: None,
+        })
+        .collect()
+}
+
 fn fund_bills(t: &Trade) -> Vec<FundBill> {
-    vec![FundBill {
-        fund_channel: "ALIPAYACCOUNT".into(),
-        amount: t.total,
-        real_amount: None,
-        fund_type: None,
-    }]
+    fund_bill_list(&t.fund_parts())
+}
+
+/// Takes the buyer's money ([`Trade::mark_paid`]): fixes the payment's
+/// funding tools from the profile's `behaviour.fund_mix` and books it in the
+/// income of the trade's (app, smid) for the current gateway day. Called
+/// under the trade's shard lock. Returns whether money was taken.
+fn take_money(sim: &Sim, t: &mut Trade, at: OffsetDateTime) -> bool {
+    if !t.mark_paid(at) {
+        return false;
+    }
+    let mix = &sim.profile().behaviour.fund_mix;
+    if !mix.is_empty() {
+        t.funds = split_funds(mix, t.total.fen());
+    }
+    sim.ledger.credit_income(
+        &t.app_id,
+        t.sub_merchant_id.as_deref(),
+        sim.gateway_day(),
+        t.paid_amount().fen(),
+    );
+    true
+}
+
+/// The alipay.trade.refund answer node: the SDK's RefundResponse with the
+/// funding tools of this refund (`refund_detail_item_list`, seed 002 section 6).
+#[derive(Debug, serde::Serialize)]
+struct RefundNode {
+    #[serde(flatten)]
+    base: RefundResponse,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refund_detail_item_list: Vec<FundBill>,
+}
+
+/// The alipay.trade.fastpay.refund.query answer node, with the refund's tools.
+#[derive(Debug, serde::Serialize)]
+struct RefundQueryNode {
+    #[serde(flatten)]
+    base: RefundQueryResponse,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refund_detail_item_list: Vec<FundBill>,
 }
 
 fn zero() -> Option<Money> {
@@ -347,6 +395,7 @@ fn new_trade(sim: &Sim, n: NewTrade<'_>, at: OffsetDateTime) -> Trade {
         cancel_action: None,
         visible: true,
         landed_late: false,
+        funds: Vec::new(),
     }
 }
 
@@ -556,7 +605,7 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
                 | PayScenario::Hang
                 | PayScenario::Unknown { .. }
                 | PayScenario::Tampered(_) => {
-                    t.mark_paid(at);
+                    take_money(sim, &mut t, at);
                     changed.push(t.clone());
                     match scenario {
                         PayScenario::Hang => MethodReply::fault(Fault::Hang),
@@ -573,7 +622,7 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
                 }
                 PayScenario::Failed { sub_code, books } => {
                     if books == FailedBooks::Paid {
-                        t.mark_paid(at);
+                        take_money(sim, &mut t, at);
                     } else {
                         t.set_status(TradeStatus::TradeClosed, at);
                     }
@@ -627,7 +676,7 @@ pub fn land_late(sim: &Sim, serial: u64) -> bool {
                     c.blocked_landings += 1;
                 }
             } else {
-                t.mark_paid(at);
+                take_money(sim, &mut t, at);
                 t.landed_late = true;
                 changed.push(t.clone());
                 sim.ledger.index(&k, &t);
@@ -672,7 +721,7 @@ pub fn buyer_pays(sim: &Sim, k: &str, serial: Option<u64>) -> bool {
                     t.buyer_logon_id = Some(logon);
                 }
                 t.visible = true;
-                let ok = t.mark_paid(at);
+                let ok = take_money(sim, &mut t, at);
                 if ok {
                     changed.push(t.clone());
                 }
@@ -877,7 +926,8 @@ fn query_node(t: &Trade) -> QueryResponse {
     }
 }
 
-/// Runs `f` on the trade a request names (after closing it if its time-out passed).
+/// Runs `f` on the trade a request names (after closing it if its time-out
+/// passed, or finishing it if its refund window passed).
 fn with_trade<R>(
     sim: &Sim,
     app_id: &str,
@@ -891,6 +941,9 @@ fn with_trade<R>(
     let r = {
         let mut t = sim.ledger.trades.get_mut(&k)?;
         if t.expire_if_due(at) {
+            changed.push(t.clone());
+        }
+        if t.finish_if_due(sim.gateway_now(), sim.cfg.refund_window()) {
             changed.push(t.clone());
         }
         t.visible.then(|| f(&mut t, at, &mut changed))
@@ -985,6 +1038,15 @@ fn cancel_known(
                 if !t.refunded.is_zero() {
                     return fail(sub::ACQ_REASON_TRADE_REFUND_FEE_ERR, t);
                 }
+                // The same day's payment undone: not subject to the income
+                // check, but it takes from the day's income.
+                let _ = sim.ledger.debit_income(
+                    &t.app_id,
+                    t.sub_merchant_id.as_deref(),
+                    sim.gateway_day(),
+                    t.total.fen(),
+                    false,
+                );
                 t.refunds.push(Refund {
                     out_request_no: t.out_trade_no.clone(),
                     amount: t.total,
@@ -1132,25 +1194,34 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
         tn.as_deref(),
         |t, at, changed| {
             let orn = orn.clone().unwrap_or_else(|| t.out_trade_no.clone());
-            let ok = |t: &Trade, fund_change: &str, refund_at: OffsetDateTime| {
-                MethodReply::node(serialize_node(&RefundResponse {
-                    code: Code::Success.as_str().into(),
-                    msg: Code::Success.msg().into(),
-                    trade_no: Some(t.trade_no.clone()),
-                    out_trade_no: Some(t.out_trade_no.clone()),
-                    buyer_logon_id: t.buyer_logon_id.clone(),
-                    fund_change: Some(fund_change.into()),
-                    refund_fee: Some(t.refunded),
-                    gmt_refund_pay: Some(gt(refund_at)),
-                    buyer_user_id: t.buyer_user_id.clone(),
-                    send_back_fee: Some(amount),
-                    ..Default::default()
+            // The answer for the `index`-th refund of the trade.
+            let ok = |t: &Trade, index: usize, fund_change: &str, refund_at: OffsetDateTime| {
+                MethodReply::node(serialize_node(&RefundNode {
+                    base: RefundResponse {
+                        code: Code::Success.as_str().into(),
+                        msg: Code::Success.msg().into(),
+                        trade_no: Some(t.trade_no.clone()),
+                        out_trade_no: Some(t.out_trade_no.clone()),
+                        buyer_logon_id: t.buyer_logon_id.clone(),
+                        fund_change: Some(fund_change.into()),
+                        refund_fee: Some(t.refunded),
+                        gmt_refund_pay: Some(gt(refund_at)),
+                        buyer_user_id: t.buyer_user_id.clone(),
+                        send_back_fee: Some(amount),
+                        ..Default::default()
+                    },
+                    refund_detail_item_list: fund_bill_list(&t.refund_detail(index)),
                 }))
             };
-            if let Some(prev) = t.refunds.iter().find(|r| r.out_request_no == orn) {
+            if let Some((i, prev)) = t
+                .refunds
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.out_request_no == orn)
+            {
                 if prev.amount == amount {
                     let prev_at = prev.at;
-                    return ok(t, "N", prev_at);
+                    return ok(t, i, "N", prev_at);
                 }
                 return failed!(RefundResponse, sub::ACQ_DISCORDANT_REPEAT_REQUEST);
             }
@@ -1169,6 +1240,22 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
             let Some(new_total) = t.refunded.checked_add(amount).filter(|n| *n <= t.total) else {
                 return failed!(RefundResponse, sub::ACQ_REFUND_AMT_NOT_EQUAL_TOTAL);
             };
+            // Seed 002 section 6: the sub-merchant's income of the day must
+            // cover the refund; checked and booked under one counter lock.
+            let check = sim.profile().behaviour.refund_needs_day_income;
+            if sim
+                .ledger
+                .debit_income(
+                    &t.app_id,
+                    t.sub_merchant_id.as_deref(),
+                    sim.gateway_day(),
+                    amount.fen(),
+                    check,
+                )
+                .is_err()
+            {
+                return failed!(RefundResponse, sub::ACQ_SELLER_BALANCE_NOT_ENOUGH);
+            }
             t.refunds.push(Refund {
                 out_request_no: orn,
                 amount,
@@ -1185,7 +1272,7 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
             } else if sim.profile().notify.on_partial_refund {
                 changed.push(t.clone());
             }
-            ok(t, "Y", at)
+            ok(t, t.refunds.len() - 1, "Y", at)
         },
     )
     .unwrap_or_else(|| failed!(RefundResponse, sub::ACQ_TRADE_NOT_EXIST))
@@ -1206,19 +1293,28 @@ pub fn refund_query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
         Err(e) => return biz_failed(e),
     };
     with_trade(sim, app_id, otn.as_deref(), tn.as_deref(), |t, _, _| {
-        let mut r = RefundQueryResponse {
-            code: Code::Success.as_str().into(),
-            msg: Code::Success.msg().into(),
-            trade_no: Some(t.trade_no.clone()),
-            out_trade_no: Some(t.out_trade_no.clone()),
-            out_request_no: Some(orn.clone()),
-            ..Default::default()
+        let mut r = RefundQueryNode {
+            base: RefundQueryResponse {
+                code: Code::Success.as_str().into(),
+                msg: Code::Success.msg().into(),
+                trade_no: Some(t.trade_no.clone()),
+                out_trade_no: Some(t.out_trade_no.clone()),
+                out_request_no: Some(orn.clone()),
+                ..Default::default()
+            },
+            refund_detail_item_list: Vec::new(),
         };
-        if let Some(rf) = t.refunds.iter().find(|x| x.out_request_no == orn) {
-            r.total_amount = Some(t.total);
-            r.refund_amount = Some(rf.amount);
-            r.refund_status = Some("REFUND_SUCCESS".into());
-            r.gmt_refund_pay = Some(gt(rf.at));
+        if let Some((i, rf)) = t
+            .refunds
+            .iter()
+            .enumerate()
+            .find(|(_, x)| x.out_request_no == orn)
+        {
+            r.base.total_amount = Some(t.total);
+            r.base.refund_amount = Some(rf.amount);
+            r.base.refund_status = Some("REFUND_SUCCESS".into());
+            r.base.gmt_refund_pay = Some(gt(rf.at));
+            r.refund_detail_item_list = fund_bill_list(&t.refund_detail(i));
         }
         MethodReply::node(serialize_node(&r))
     })

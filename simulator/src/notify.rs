@@ -385,12 +385,16 @@ fn notification_fields(t: &Trade, notify_id: &str) -> Vec<(String, String)> {
         }
     }
     if paid {
-        let bills = vec![NotifyFundBill {
-            fund_channel: "ALIPAYACCOUNT".into(),
-            amount: t.total,
-            real_amount: None,
-            fund_type: None,
-        }];
+        let bills: Vec<NotifyFundBill> = t
+            .fund_parts()
+            .into_iter()
+            .map(|(c, fen)| NotifyFundBill {
+                fund_channel: c.as_str().into(),
+                amount: Money::from_fen(fen),
+                real_amount: None,
+                fund_type: None,
+            })
+            .collect();
         put(
             "fund_bill_list",
             serde_json::to_string(&bills).unwrap_or_default(),

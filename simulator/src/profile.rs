@@ -46,7 +46,7 @@ pub struct Profile {
 }
 
 /// Optional gateway behaviours.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Behaviour {
     /// A precreated QR trade does not exist for query, close, cancel and
@@ -67,6 +67,163 @@ pub struct Behaviour {
     /// monitor.heartbeat.syn answers unsigned (no `sign`), as the real
     /// monitoring gateway does. Default off: signed like every other method.
     pub heartbeat_unsigned: bool,
+    /// alipay.trade.refund needs the day's income of the trade's (app,
+    /// sub-merchant) to cover it (seed 002 section 6: payments booked this
+    /// gateway day minus the refunds already made this day), else 40004
+    /// ACQ.SELLER_BALANCE_NOT_ENOUGH. Default on.
+    pub refund_needs_day_income: bool,
+    /// The funding tools of a payment (percentages adding up to 100; the
+    /// first tool takes the remainder of the fen split). Empty (default):
+    /// the whole amount from ALIPAYACCOUNT.
+    pub fund_mix: Vec<FundShare>,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            precreate_hidden_until_scan: false,
+            cancel_unknown: CancelUnknown::default(),
+            late_pay_after_cancel: LatePayAfterCancel::default(),
+            heartbeat_fail: false,
+            heartbeat_unsigned: false,
+            refund_needs_day_income: true,
+            fund_mix: Vec::new(),
+        }
+    }
+}
+
+/// A funding tool (`fund_channel`), in the order refunds take from them
+/// (seed 002 section 6): PCREDIT first, MDISCOUNT last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
+pub enum FundChannel {
+    /// 花呗
+    Pcredit,
+    /// 银行卡
+    Bankcard,
+    /// 支付宝账户
+    Alipayaccount,
+    /// 商家储值卡
+    Mcard,
+    /// 预付卡
+    Pcard,
+    /// 集分宝
+    Point,
+    /// 支付宝红包
+    Coupon,
+    /// 折扣券
+    Discount,
+    /// 商户红包
+    Mcoupon,
+    /// 商户优惠券
+    Mdiscount,
+}
+
+impl FundChannel {
+    /// Every tool, in refund priority order.
+    pub const ALL: [FundChannel; 10] = [
+        FundChannel::Pcredit,
+        FundChannel::Bankcard,
+        FundChannel::Alipayaccount,
+        FundChannel::Mcard,
+        FundChannel::Pcard,
+        FundChannel::Point,
+        FundChannel::Coupon,
+        FundChannel::Discount,
+        FundChannel::Mcoupon,
+        FundChannel::Mdiscount,
+    ];
+
+    /// The wire name (`ALIPAYACCOUNT`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FundChannel::Pcredit => "PCREDIT",
+            FundChannel::Bankcard => "BANKCARD",
+            FundChannel::Alipayaccount => "ALIPAYACCOUNT",
+            FundChannel::Mcard => "MCARD",
+            FundChannel::Pcard => "PCARD",
+            FundChannel::Point => "POINT",
+            FundChannel::Coupon => "COUPON",
+            FundChannel::Discount => "DISCOUNT",
+            FundChannel::Mcoupon => "MCOUPON",
+            FundChannel::Mdiscount => "MDISCOUNT",
+        }
+    }
+}
+
+impl From<FundChannel> for &'static str {
+    fn from(c: FundChannel) -> &'static str {
+        c.as_str()
+    }
+}
+
+impl TryFrom<String> for FundChannel {
+    type Error = String;
+    fn try_from(v: String) -> Result<Self, String> {
+        FundChannel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == v)
+            .ok_or_else(|| {
+                format!(
+                    "behaviour.fund_mix: fund_channel must be one of PCREDIT, BANKCARD, \
+                     ALIPAYACCOUNT, MCARD, PCARD, POINT, COUPON, DISCOUNT, MCOUPON, MDISCOUNT, not {v:?}"
+                )
+            })
+    }
+}
+
+/// One funding tool of `behaviour.fund_mix` and its share of a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundShare {
+    pub fund_channel: FundChannel,
+    /// Whole percent, 1 to 100; the shares of a mix add up to 100.
+    pub percent: u32,
+}
+
+/// Splits `total` fen over a fund mix: each tool after the first gets
+/// `total * percent / 100` rounded down, the first what remains; tools
+/// with nothing are left out. An empty mix is all ALIPAYACCOUNT.
+pub fn split_funds(mix: &[FundShare], total: u64) -> Vec<(FundChannel, u64)> {
+    let Some((first, rest)) = mix.split_first() else {
+        return vec![(FundChannel::Alipayaccount, total)];
+    };
+    let mut parts: Vec<(FundChannel, u64)> = Vec::with_capacity(mix.len());
+    let mut given = 0u64;
+    for s in rest {
+        let a = u64::try_from(u128::from(total) * u128::from(s.percent) / 100).unwrap_or(0);
+        given = given.saturating_add(a);
+        parts.push((s.fund_channel, a));
+    }
+    parts.insert(0, (first.fund_channel, total.saturating_sub(given)));
+    parts.retain(|p| p.1 > 0);
+    parts
+}
+
+/// The tools a refund takes from, in priority order (seed 002 section 6):
+/// the amounts of `paid` (tool, fen) that the refunded total `before + amount`
+/// covers beyond what the earlier refunds (`before`) took.
+pub fn refund_split(
+    paid: &[(FundChannel, u64)],
+    before: u64,
+    amount: u64,
+) -> Vec<(FundChannel, u64)> {
+    let mut order: Vec<(FundChannel, u64)> = paid.to_vec();
+    order.sort_by_key(|p| p.0);
+    let after = before.saturating_add(amount);
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for (c, a) in order {
+        let end = start.saturating_add(a);
+        // This tool covers [start, end) of the cumulative refunds.
+        let lo = before.clamp(start, end);
+        let hi = after.clamp(start, end);
+        if hi > lo {
+            out.push((c, hi - lo));
+        }
+        start = end;
+    }
+    out
 }
 
 /// The answer to a cancel of an out_trade_no the gateway has not booked.
@@ -290,6 +447,31 @@ impl Profile {
                 });
             }
         }
+        let mix = &self.behaviour.fund_mix;
+        let mut seen: Vec<FundChannel> = Vec::new();
+        let mut sum = 0u32;
+        for (i, s) in mix.iter().enumerate() {
+            if !(1..=100).contains(&s.percent) {
+                return Err(ProfileError::Invalid {
+                    field: format!("behaviour.fund_mix[{i}].percent"),
+                    reason: format!("must be a whole number from 1 to 100, not {}", s.percent),
+                });
+            }
+            if seen.contains(&s.fund_channel) {
+                return Err(ProfileError::Invalid {
+                    field: format!("behaviour.fund_mix[{i}].fund_channel"),
+                    reason: format!("{} is listed twice", s.fund_channel.as_str()),
+                });
+            }
+            seen.push(s.fund_channel);
+            sum += s.percent;
+        }
+        if !mix.is_empty() && sum != 100 {
+            return Err(ProfileError::Invalid {
+                field: "behaviour.fund_mix".into(),
+                reason: format!("the percents add up to {sum}, not 100"),
+            });
+        }
         for (m, l) in &self.latency {
             let ok = match l {
                 Latency::Fixed { ms } => *ms >= 0.0,
@@ -423,6 +605,86 @@ duplicate_share = 0.5
             .unwrap_err()
             .to_string();
         assert!(e.contains("behaviour.late_pay_after_cancel"), "{e}");
+    }
+
+    #[test]
+    fn fund_mix_splits_and_refunds_in_the_seed_order() {
+        use FundChannel::*;
+        let p = Profile::parse(
+            r#"{"behaviour": {"fund_mix": [
+                {"fund_channel": "ALIPAYACCOUNT", "percent": 70},
+                {"fund_channel": "POINT", "percent": 10},
+                {"fund_channel": "MDISCOUNT", "percent": 20}]}}"#,
+        )
+        .unwrap();
+        assert!(p.behaviour.refund_needs_day_income);
+        let paid = split_funds(&p.behaviour.fund_mix, 10_000);
+        assert_eq!(
+            paid,
+            vec![(Alipayaccount, 7_000), (Point, 1_000), (Mdiscount, 2_000)]
+        );
+        // Seed 002 section 6's examples.
+        assert_eq!(
+            refund_split(&paid, 0, 7_500),
+            vec![(Alipayaccount, 7_000), (Point, 500)]
+        );
+        assert_eq!(
+            refund_split(&paid, 0, 8_500),
+            vec![(Alipayaccount, 7_000), (Point, 1_000), (Mdiscount, 500)]
+        );
+        assert_eq!(
+            refund_split(&paid, 7_500, 1_000),
+            vec![(Point, 500), (Mdiscount, 500)]
+        );
+        // The remainder of the fen split goes to the first tool.
+        assert_eq!(
+            split_funds(&p.behaviour.fund_mix, 1),
+            vec![(Alipayaccount, 1)]
+        );
+        assert_eq!(
+            split_funds(&p.behaviour.fund_mix, 999),
+            vec![(Alipayaccount, 701), (Point, 99), (Mdiscount, 199)]
+        );
+        assert_eq!(split_funds(&[], 500), vec![(Alipayaccount, 500)]);
+        let d = Profile::default();
+        assert!(d.behaviour.refund_needs_day_income);
+        assert!(d.behaviour.fund_mix.is_empty());
+        let off = Profile::parse("[behaviour]\nrefund_needs_day_income = false").unwrap();
+        assert!(!off.behaviour.refund_needs_day_income);
+        let toml =
+            Profile::parse("[[behaviour.fund_mix]]\nfund_channel = \"PCREDIT\"\npercent = 100")
+                .unwrap();
+        assert_eq!(toml.behaviour.fund_mix[0].fund_channel, Pcredit);
+        let j = serde_json::to_string(&p).unwrap();
+        assert!(j.contains(r#""fund_channel":"MDISCOUNT""#), "{j}");
+        assert_eq!(Profile::parse(&j).unwrap(), p);
+    }
+
+    #[test]
+    fn fund_mix_errors_name_the_field() {
+        let err = |t: &str| Profile::parse(t).unwrap_err().to_string();
+        let e = err(
+            r#"{"behaviour": {"fund_mix": [{"fund_channel": "ALIPAYACCOUNT", "percent": 70},
+            {"fund_channel": "POINT", "percent": 20}]}}"#,
+        );
+        assert!(e.contains("behaviour.fund_mix") && e.contains("90"), "{e}");
+        let e = err(r#"{"behaviour": {"fund_mix": [{"fund_channel": "CASH", "percent": 100}]}}"#);
+        assert!(
+            e.contains("behaviour.fund_mix") && e.contains("CASH"),
+            "{e}"
+        );
+        let e = err(
+            r#"{"behaviour": {"fund_mix": [{"fund_channel": "POINT", "percent": 0},
+            {"fund_channel": "COUPON", "percent": 100}]}}"#,
+        );
+        assert!(e.contains("behaviour.fund_mix[0].percent"), "{e}");
+        let e = err(
+            r#"{"behaviour": {"fund_mix": [{"fund_channel": "POINT", "percent": 50},
+            {"fund_channel": "POINT", "percent": 50}]}}"#,
+        );
+        assert!(e.contains("behaviour.fund_mix[1].fund_channel"), "{e}");
+        let e = err("[[behaviour.fund_mix]]\nfund_channel = \"POINT\"\npercent = 100\nshare = 1");
+        assert!(e.contains("share"), "{e}");
     }
 
     #[test]

@@ -75,6 +75,12 @@ impl Sim {
                 "default_trade_timeout must be at most 366 days".into(),
             ));
         }
+        if !(1..=3660).contains(&cfg.refund_window_days) {
+            return Err(SimError::Config(format!(
+                "refund_window_days must be from 1 to 3660, not {}",
+                cfg.refund_window_days
+            )));
+        }
         let mut apps = HashMap::new();
         for a in &cfg.apps {
             let v = Verifier::from_text(&a.public_key).map_err(|source| SimError::AppKey {
@@ -131,6 +137,13 @@ impl Sim {
                 self.clock_offset_secs
                     .load(std::sync::atomic::Ordering::Relaxed),
             )
+    }
+
+    /// The current gateway day (Beijing date of [`Sim::gateway_now`]).
+    pub fn gateway_day(&self) -> time::Date {
+        self.gateway_now()
+            .to_offset(protocol::clock::BEIJING)
+            .date()
     }
 
     /// The current profile.
