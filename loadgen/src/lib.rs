@@ -23,6 +23,7 @@
 //! | [`target`] | the switch (HMAC terminals) and gateway (RSA2 app) targets |
 //! | [`http`] | the pooled HTTP client and transport error kinds |
 //! | [`measure`] | outcomes, HdrHistograms, the per-second series |
+//! | [`acceptance`] | the business acceptance self-check (seed 002 §8 业务验收) and its checklist |
 //! | [`audit`] | generator vs switch journal vs simulator ledger |
 //! | [`procstat`] | CPU seconds, peak RSS, machine description from /proc |
 //! | [`report`] | JSON schema, Markdown, HTML with plots, compare |
@@ -33,6 +34,7 @@
 //! | [`signbench`] | RSA2 sign/verify throughput |
 #![forbid(unsafe_code)]
 
+pub mod acceptance;
 pub mod audit;
 pub mod demo;
 pub mod echo;

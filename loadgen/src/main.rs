@@ -19,6 +19,8 @@ struct Cli {
 enum Cmd {
     /// Start the simulator and the switch, run a short mixed load, audit, report into ./report/.
     Demo(loadgen::demo::DemoArgs),
+    /// The business acceptance self-check (seed 002 §8): one scenario per point, a PASS/FAIL checklist.
+    Acceptance(Box<loadgen::acceptance::AcceptanceArgs>),
     /// Run a load against the switch or the gateway and write the report.
     Run(Box<loadgen::run::RunArgs>),
     /// Re-render report.md and report.html from a report.json (e.g. in another language).
@@ -100,6 +102,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Run(args) => {
             let rt = runtime()?;
             let passed = rt.block_on(loadgen::run::run_cli(&args))?;
+            if !passed {
+                std::process::exit(EXIT_FAILED);
+            }
+        }
+        Cmd::Acceptance(args) => {
+            let rt = runtime()?;
+            let passed = rt.block_on(loadgen::acceptance::run_acceptance(&args))?;
             if !passed {
                 std::process::exit(EXIT_FAILED);
             }
