@@ -55,6 +55,61 @@ struct RawConfig {
     admin: Option<RawAdmin>,
     #[serde(default)]
     heartbeat: RawHeartbeat,
+    #[serde(default)]
+    recon: RawRecon,
+    #[serde(default)]
+    settlement: RawSettlement,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecon {
+    at: Option<String>,
+    out_dir: Option<String>,
+    default_gateway_fee_bps: Option<u32>,
+    default_merchant_fee_bps: Option<u32>,
+    download_max_mib: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettlement {
+    acquirer_bank: Option<String>,
+    #[serde(default)]
+    holidays: Vec<String>,
+    #[serde(default)]
+    extra_working_days: Vec<String>,
+    out_dir: Option<String>,
+}
+
+/// Daily reconciliation (`[recon]`, docs/RECONCILIATION.md).
+#[derive(Debug, Clone)]
+pub struct ReconConfig {
+    /// The daily run's time of day in gateway time (Beijing), as (hour,
+    /// minute); None: no scheduled run (`payswitch reconcile` only).
+    pub at: Option<(u8, u8)>,
+    /// Where reports go; default `<store folder>/recon`.
+    pub out_dir: PathBuf,
+    /// Rates of merchants that carry none (those of the configuration).
+    pub default_gateway_fee_bps: u32,
+    pub default_merchant_fee_bps: u32,
+    /// The largest bill download accepted, bytes.
+    pub download_max_bytes: u64,
+}
+
+/// The settlement file (`[settlement]`, seed 002 section 6 资金流向和打款时间).
+#[derive(Debug, Clone)]
+pub struct SettlementConfig {
+    /// The acquirer's own bank: a merchant whose first bankcard's
+    /// `bank_branch_name` contains it is paid D+1 (a natural day); others the
+    /// next working day. None: every merchant is paid the next working day.
+    pub acquirer_bank: Option<String>,
+    /// Public holidays (no payout to other banks), `yyyy-MM-dd`.
+    pub holidays: Vec<String>,
+    /// Weekend days that are working days (调休), `yyyy-MM-dd`.
+    pub extra_working_days: Vec<String>,
+    /// Where settlement files go; default `<store folder>/settlement`.
+    pub out_dir: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +165,8 @@ struct RawMerchant {
     name: Option<String>,
     smid: Option<String>,
     relay_url: Option<String>,
+    gateway_fee_bps: Option<u32>,
+    merchant_fee_bps: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -453,6 +510,9 @@ pub struct MerchantConfig {
     pub name: String,
     pub smid: Option<String>,
     pub relay_url: Option<String>,
+    /// Fee rates in basis points; None: `[recon]`'s defaults.
+    pub gateway_fee_bps: Option<u32>,
+    pub merchant_fee_bps: Option<u32>,
 }
 
 /// The admin listener (`[admin]`, API.md 1.4).
@@ -491,6 +551,8 @@ pub struct Config {
     /// The admin listener; None: no admin API.
     pub admin: Option<AdminConfig>,
     pub heartbeat: HeartbeatConfig,
+    pub recon: ReconConfig,
+    pub settlement: SettlementConfig,
 }
 
 /// Whether a file is readable by group or others (unix permissions).
@@ -853,11 +915,24 @@ impl Config {
                     ));
                 }
             }
+            for (name, v) in [
+                ("gateway_fee_bps", m.gateway_fee_bps),
+                ("merchant_fee_bps", m.merchant_fee_bps),
+            ] {
+                if v.is_some_and(|v| v > crate::fees::MAX_BPS) {
+                    return Err(field_err(
+                        f(name),
+                        format!("must be at most {}", crate::fees::MAX_BPS),
+                    ));
+                }
+            }
             merchants.push(MerchantConfig {
                 name: m.name.unwrap_or_else(|| m.external_id.clone()),
                 external_id: m.external_id,
                 smid: m.smid,
                 relay_url: m.relay_url,
+                gateway_fee_bps: m.gateway_fee_bps,
+                merchant_fee_bps: m.merchant_fee_bps,
             });
         }
 
@@ -961,6 +1036,81 @@ impl Config {
             },
         };
 
+        let store_dir = store
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let r = raw.recon;
+        let bps = |field: &str, v: Option<u32>, d: u32| -> Result<u32, ConfigError> {
+            let v = v.unwrap_or(d);
+            if v > crate::fees::MAX_BPS {
+                return Err(field_err(
+                    field,
+                    format!("must be at most {}", crate::fees::MAX_BPS),
+                ));
+            }
+            Ok(v)
+        };
+        let default_gateway_fee_bps = bps(
+            "recon.default_gateway_fee_bps",
+            r.default_gateway_fee_bps,
+            60,
+        )?;
+        let recon = ReconConfig {
+            at: match r.at {
+                None => None,
+                Some(a) => Some(parse_hh_mm(&a).ok_or_else(|| {
+                    field_err(
+                        "recon.at",
+                        "must be a time of day HH:MM (gateway time), e.g. \"09:30\"",
+                    )
+                })?),
+            },
+            out_dir: r
+                .out_dir
+                .map_or_else(|| store_dir.join("recon"), |d| resolve(&d)),
+            default_gateway_fee_bps,
+            default_merchant_fee_bps: bps(
+                "recon.default_merchant_fee_bps",
+                r.default_merchant_fee_bps,
+                default_gateway_fee_bps,
+            )?,
+            download_max_bytes: match r.download_max_mib.unwrap_or(1024) {
+                v @ 1..=65_536 => v << 20,
+                _ => {
+                    return Err(field_err(
+                        "recon.download_max_mib",
+                        "must be between 1 and 65536",
+                    ))
+                }
+            },
+        };
+        let st = raw.settlement;
+        let days = |field: &str, v: Vec<String>| -> Result<Vec<String>, ConfigError> {
+            for (i, d) in v.iter().enumerate() {
+                if time::Date::parse(d, DAY_FORMAT).is_err() {
+                    return Err(field_err(
+                        format!("{field}[{i}]"),
+                        "must be a date yyyy-MM-dd",
+                    ));
+                }
+            }
+            Ok(v)
+        };
+        let settlement = SettlementConfig {
+            acquirer_bank: match st.acquirer_bank {
+                Some(b) if b.trim().is_empty() => {
+                    return Err(field_err("settlement.acquirer_bank", "must not be empty"))
+                }
+                b => b,
+            },
+            holidays: days("settlement.holidays", st.holidays)?,
+            extra_working_days: days("settlement.extra_working_days", st.extra_working_days)?,
+            out_dir: st
+                .out_dir
+                .map_or_else(|| store_dir.join("settlement"), |d| resolve(&d)),
+        };
+
         Ok(Config {
             server,
             gateway,
@@ -971,8 +1121,24 @@ impl Config {
             terminal_merchant,
             admin,
             heartbeat,
+            recon,
+            settlement,
         })
     }
+}
+
+/// `yyyy-MM-dd`.
+pub const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// `HH:MM` (24 h) as (hour, minute).
+fn parse_hh_mm(s: &str) -> Option<(u8, u8)> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u8, u8) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
 }
 
 fn is_code(s: &str, max: usize) -> bool {

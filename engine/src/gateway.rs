@@ -24,8 +24,8 @@ use parking_lot::Mutex;
 use protocol::method::ExtMethod;
 use protocol::request::{sign_request, CommonOptions, FORM_CONTENT_TYPE};
 use protocol::response::{
-    verify_response, CancelResponse, CloseResponse, IndirectMerchantResponse, PayResponse,
-    PrecreateResponse, QueryResponse, RefundQueryResponse, RefundResponse,
+    verify_response, BillUrlResponse, CancelResponse, CloseResponse, IndirectMerchantResponse,
+    PayResponse, PrecreateResponse, QueryResponse, RefundQueryResponse, RefundResponse,
 };
 use protocol::Method;
 use serde::de::DeserializeOwned;
@@ -68,6 +68,7 @@ macro_rules! answer {
     )*};
 }
 answer!(
+    BillUrlResponse,
     PayResponse,
     PrecreateResponse,
     QueryResponse,
@@ -260,6 +261,66 @@ impl Gateway {
         };
         match tokio::time::timeout(self.cfg.request_timeout, fut).await {
             Err(_) => Err("no answer in time".into()),
+            Ok(r) => r,
+        }
+    }
+
+    /// Downloads a file (the bill at its `bill_download_url`) into `dest`,
+    /// streaming: memory stays flat whatever the size. Refuses a body over
+    /// `max_bytes` and an answer other than 200; the whole download must end
+    /// within `deadline`. Returns the bytes written.
+    ///
+    /// # Errors
+    /// The reason, naming the HTTP status or the I/O failure.
+    pub async fn download(
+        &self,
+        url: &str,
+        dest: &std::path::Path,
+        max_bytes: u64,
+        deadline: Duration,
+    ) -> Result<u64, String> {
+        use tokio::io::AsyncWriteExt as _;
+        let req = http::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("bad URL: {e}"))?;
+        let fut = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("connection error: {e}"))?;
+            let status = resp.status();
+            if status != http::StatusCode::OK {
+                let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+                let text = body
+                    .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
+                    .unwrap_or_default();
+                return Err(format!("HTTP {status}: {}", text.trim()));
+            }
+            let mut file = tokio::fs::File::create(dest)
+                .await
+                .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+            let mut body = resp.into_body();
+            let mut n: u64 = 0;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| format!("connection error: {e}"))?;
+                if let Some(data) = frame.data_ref() {
+                    n += data.len() as u64;
+                    if n > max_bytes {
+                        return Err(format!("the file is larger than {max_bytes} bytes"));
+                    }
+                    file.write_all(data)
+                        .await
+                        .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+                }
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+            Ok(n)
+        };
+        match tokio::time::timeout(deadline, fut).await {
+            Err(_) => Err(format!("not downloaded within {} s", deadline.as_secs())),
             Ok(r) => r,
         }
     }

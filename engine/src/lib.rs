@@ -31,7 +31,8 @@
 //! | [`server`] | start-up, recovery, accept loops, graceful shutdown |
 //! | [`keygen`] | RSA-2048 key pairs in Alipay's key-tool formats |
 //! | [`merchants`] | the registry: merchants, stores, terminals and their sealed secrets |
-//! | [`recon`] | daily reconciliation: the streaming reader of Alipay's bill zip |
+//! | [`recon`] | daily reconciliation against Alipay's bill: read, compare, repair, report, schedule |
+//! | [`settlement`] | the settlement file: per sub-merchant amounts, fees, net due and payout date |
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -48,6 +49,7 @@ pub mod metrics;
 pub mod notify;
 pub mod recon;
 pub mod server;
+pub mod settlement;
 pub mod store;
 pub mod trade;
 

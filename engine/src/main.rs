@@ -1,5 +1,6 @@
-//! The `payswitch` command: `serve --config FILE`, `keygen --out DIR`, and
-//! the admin API's clients `merchants|stores|terminals ...` ([`cli`]).
+//! The `payswitch` command: `serve --config FILE`, `keygen --out DIR`,
+//! `reconcile` and `settlement` (engine::recon, engine::settlement), and the
+//! admin API's clients `merchants|stores|terminals ...` ([`cli`]).
 //! Thin: parsing, logging set-up, signals; the work is in the library.
 
 mod cli;
@@ -44,6 +45,37 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Reconcile a day against Alipay's trade bill (exit 0 all matched or
+    /// resolved, 2 differences stay open, 1 error).
+    Reconcile {
+        /// The TOML configuration file (the journal, the gateway, the rates).
+        #[arg(long)]
+        config: PathBuf,
+        /// The bill date, yyyy-MM-dd (gateway time; yesterday or earlier).
+        #[arg(long)]
+        date: String,
+        /// The report's folder (default: [recon] out_dir, or <store folder>/recon).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The summary's language: en or zh.
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
+    /// Write the settlement file of a reconciled day: per sub-merchant
+    /// amounts, fees, net due and payout date (CSV and JSON).
+    Settlement {
+        #[arg(long)]
+        config: PathBuf,
+        /// The day, yyyy-MM-dd.
+        #[arg(long)]
+        date: String,
+        /// The folder (default: [settlement] out_dir, or <store folder>/settlement).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// From the journal alone when the day is not reconciled (or has open differences).
+        #[arg(long)]
+        unreconciled: bool,
+    },
     /// Merchants through the admin API: add, list, show, modify, suspend, resume.
     Merchants(cli::Merchants),
     /// A merchant's stores through the admin API: add, list.
@@ -67,12 +99,99 @@ async fn shutdown_signal() {
     }
 }
 
+/// Logs of the one-shot commands go to stderr (stdout carries the result).
+fn init_stderr_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Merchants(c) => std::process::exit(cli::run(cli::Group::Merchants(c))),
         Cmd::Stores(c) => std::process::exit(cli::run(cli::Group::Stores(c))),
         Cmd::Terminals(c) => std::process::exit(cli::run(cli::Group::Terminals(c))),
+        Cmd::Reconcile {
+            config,
+            date,
+            out,
+            lang,
+        } => {
+            init_stderr_logs();
+            let Some(lang) = engine::recon::Lang::parse(&lang) else {
+                eprintln!("error: --lang must be en or zh, not {lang:?}");
+                std::process::exit(1);
+            };
+            let req = engine::recon::ReconRequest {
+                config,
+                date,
+                out,
+                lang,
+            };
+            match engine::recon::reconcile_blocking(&req) {
+                Ok(o) => {
+                    let s = &o.report.summary;
+                    println!(
+                        "{}: {} bill rows, {} matched, {} differences ({} resolved, {} open)",
+                        o.report.date,
+                        o.report.bill_rows,
+                        o.report.matched,
+                        s.differences,
+                        s.resolved,
+                        s.open
+                    );
+                    for f in &o.files {
+                        println!("{}", f.display());
+                    }
+                    std::process::exit(o.exit_code)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1)
+                }
+            }
+        }
+        Cmd::Settlement {
+            config,
+            date,
+            out,
+            unreconciled,
+        } => {
+            init_stderr_logs();
+            let req = engine::settlement::SettleRequest {
+                config,
+                date,
+                out,
+                unreconciled,
+            };
+            match engine::settlement::settle_blocking(&req) {
+                Ok(o) => {
+                    let t = &o.settlement.totals;
+                    println!(
+                        "{} ({}): {} merchants, {} trades {}, {} refunds {}, net due {}",
+                        o.settlement.date,
+                        o.settlement.source,
+                        o.settlement.merchants.len(),
+                        t.trade_count,
+                        t.trade_amount,
+                        t.refund_count,
+                        t.refund_amount,
+                        t.net_amount
+                    );
+                    println!("{}", o.json_path.display());
+                    println!("{}", o.csv_path.display());
+                    std::process::exit(o.exit_code)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1)
+                }
+            }
+        }
         Cmd::Keygen { out } => {
             for p in engine::keygen::keygen(&out)? {
                 println!("{}", p.display());

@@ -58,6 +58,8 @@ pub struct Metrics {
     hists: DashMap<(String, String), Hist>,
     journal_batches: AtomicU64,
     journal_commits: AtomicU64,
+    /// Gauges set as a group by a background job (the last reconciliation).
+    groups: DashMap<&'static str, Vec<(String, String, f64)>>,
 }
 
 fn label_str(labels: &[(&str, &str)]) -> String {
@@ -93,6 +95,23 @@ impl Metrics {
             .entry(key)
             .or_insert_with(|| AtomicU64::new(0))
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Replaces a group of gauges (name, labels, value), e.g. those of the
+    /// last reconciliation run; [`Metrics::group_gauges`] reads them all.
+    pub fn set_gauges(&self, group: &'static str, gauges: Vec<(String, String, f64)>) {
+        self.groups.insert(group, gauges);
+    }
+
+    /// Every gauge set by [`Metrics::set_gauges`], groups in name order.
+    pub fn group_gauges(&self) -> Vec<(String, String, f64)> {
+        let mut groups: Vec<_> = self
+            .groups
+            .iter()
+            .map(|e| (*e.key(), e.value().clone()))
+            .collect();
+        groups.sort_by_key(|g| g.0);
+        groups.into_iter().flat_map(|g| g.1).collect()
     }
 
     /// The value of a counter (tests).

@@ -223,6 +223,17 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         .max_concurrent_streams(256);
     let builder = Arc::new(builder);
     let (stop, _) = watch::channel(false);
+    // The daily reconciliation ([recon] at) and the last run's gauges.
+    tokio::spawn(crate::recon::run::schedule(
+        crate::recon::ReconContext {
+            cfg: cfg.clone(),
+            store: store.clone(),
+            gw: flows.gateway().clone(),
+            registry: registry.clone(),
+            metrics: flows.metrics_arc(),
+        },
+        stop.subscribe(),
+    ));
     let conns = Arc::new(AtomicUsize::new(0));
     let mut addrs = Vec::new();
     let mut accept_loops = Vec::new();

@@ -257,8 +257,75 @@ pub struct Refund {
     pub code: Option<String>,
     pub sub_code: Option<String>,
     pub sub_msg: Option<String>,
+    /// When the gateway says the refund was paid back (`gmt_refund_pay`,
+    /// Beijing time), once known: the day it is on the gateway's bill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gmt_refund_pay: Option<String>,
     pub created_ms: i64,
     pub updated_ms: i64,
+}
+
+impl Refund {
+    /// The gateway day (`yyyy-MM-dd`, Beijing time) the refund is booked on:
+    /// the day of `gmt_refund_pay`, else the day of the last update. Only
+    /// meaningful for a successful refund.
+    pub fn book_day(&self) -> String {
+        gateway_day(self.gmt_refund_pay.as_deref(), self.updated_ms)
+    }
+}
+
+impl Trade {
+    /// The gateway day (`yyyy-MM-dd`, Beijing time) the payment is booked on
+    /// (the bill dates a trade by gmt_payment, seed 002 section 6): the day of
+    /// `gmt_payment`, else the day of the last update. Only meaningful for a
+    /// paid trade.
+    pub fn book_day(&self) -> String {
+        gateway_day(self.gmt_payment.as_deref(), self.updated_ms)
+    }
+}
+
+/// Beijing time, the gateway's (UTC+8, no daylight saving).
+pub const GATEWAY_UTC_OFFSET_SECS: i64 = 8 * 3600;
+
+/// The `yyyy-MM-dd` of a gateway time `yyyy-MM-dd HH:mm:ss` when it has that
+/// shape, else the gateway day of `fallback_ms` (Unix milliseconds).
+pub fn gateway_day(gmt: Option<&str>, fallback_ms: i64) -> String {
+    if let Some(g) = gmt {
+        let b = g.as_bytes();
+        if b.len() >= 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[..10]
+                .iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        {
+            return g[..10].to_owned();
+        }
+    }
+    day_of_ms(fallback_ms)
+}
+
+/// The gateway day (`yyyy-MM-dd`) of Unix milliseconds.
+pub fn day_of_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000) + GATEWAY_UTC_OFFSET_SECS;
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Howard Hinnant's days-to-civil (proleptic Gregorian), for any i64 day.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -308,6 +375,17 @@ mod tests {
 
     fn status() -> impl Strategy<Value = Status> {
         prop::sample::select(Status::ALL.to_vec())
+    }
+
+    #[test]
+    fn gateway_days() {
+        assert_eq!(day_of_ms(0), "1970-01-01");
+        // 2026-06-05 15:59:59 UTC is 23:59:59 in Beijing; a second later the next day.
+        assert_eq!(day_of_ms(1_780_675_199_000), "2026-06-05");
+        assert_eq!(day_of_ms(1_780_675_200_000), "2026-06-06");
+        assert_eq!(gateway_day(Some("2026-06-05 23:59:59"), 0), "2026-06-05");
+        assert_eq!(gateway_day(Some("garbage"), 0), "1970-01-01");
+        assert_eq!(gateway_day(None, 951_782_400_000), "2000-02-29");
     }
 
     proptest! {

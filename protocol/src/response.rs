@@ -500,6 +500,9 @@ pub struct BillUrlResponse {
     pub sub_msg: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub bill_download_url: Option<String>,
+    /// `EMPTY_DATA_WITH_BILL_FILE` when the day had no data (the file exists).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bill_file_code: Option<String>,
 }
 
 /// `contact_info[]` of an indirect merchant (ant.merchant.expand.indirect.*).

@@ -603,6 +603,7 @@ impl Api {
                 0.0
             },
         ));
+        gauges.extend(self.flows.metrics().group_gauges());
         text_response(
             StatusCode::OK,
             "text/plain; version=0.0.4",

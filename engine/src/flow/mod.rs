@@ -39,6 +39,8 @@ mod refund;
 mod relay;
 mod watch;
 
+pub use watch::undo_request_no;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -247,6 +249,11 @@ impl Flows {
     }
 
     /// The switch's metrics.
+    /// The metrics registry, shared (background jobs that set gauges).
+    pub fn metrics_arc(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

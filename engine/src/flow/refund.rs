@@ -118,6 +118,7 @@ impl Flows {
             code: None,
             sub_code: None,
             sub_msg: None,
+            gmt_refund_pay: None,
             created_ms: now,
             updated_ms: now,
         };
@@ -181,6 +182,7 @@ impl Flows {
         rslot: &RefundSlot,
         st: RefundStatus,
         codes: (Option<String>, Option<String>, Option<String>),
+        gmt_refund_pay: Option<String>,
         detail: serde_json::Value,
     ) {
         let mut rg = rslot.state.lock().await;
@@ -192,6 +194,7 @@ impl Flows {
         r.code = codes.0;
         r.sub_code = codes.1;
         r.sub_msg = codes.2;
+        r.gmt_refund_pay = gmt_refund_pay;
         r.updated_ms = now_ms();
         let res = self
             .update(tslot, |t| {
@@ -268,6 +271,7 @@ impl Flows {
                             &rslot,
                             RefundStatus::Success,
                             (Some(a.code.clone()), None, None),
+                            a.gmt_refund_pay.clone(),
                             detail,
                         )
                         .await;
@@ -279,6 +283,7 @@ impl Flows {
                             &rslot,
                             RefundStatus::Failed,
                             (Some(a.code.clone()), a.sub_code.clone(), a.sub_msg.clone()),
+                            None,
                             detail,
                         )
                         .await;
@@ -308,6 +313,7 @@ impl Flows {
                             &rslot,
                             RefundStatus::Success,
                             (Some(a.code.clone()), None, None),
+                            a.gmt_refund_pay.clone(),
                             detail,
                         )
                         .await;

@@ -26,7 +26,7 @@ const MAX_UNDOS: u32 = 3;
 
 /// The out_request_no of the refund that undoes a late landing past the
 /// cancel limit (at most 64 characters, like every out_request_no).
-fn undo_request_no(out_trade_no: &str) -> String {
+pub fn undo_request_no(out_trade_no: &str) -> String {
     let keep = out_trade_no.len().min(60);
     format!("LL{}", &out_trade_no[..keep])
 }

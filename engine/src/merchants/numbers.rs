@@ -69,6 +69,25 @@ pub fn is_reserved(no: &str) -> bool {
         && b[CODE_LEN + 1] == b'_'
 }
 
+/// The smid encoded in a number of the onboarded shape (the inverse of
+/// [`prefix`]); None for any other number. Reconciliation attributes a bill
+/// row the journal does not know by it.
+pub fn smid_of(no: &str) -> Option<String> {
+    if !is_reserved(no) {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for c in no.as_bytes()[1..=CODE_LEN].iter() {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'z' => c - b'a' + 10,
+            _ => return None,
+        };
+        v = v.checked_mul(36)?.checked_add(u128::from(d))?;
+    }
+    (v > 0 && v < 10u128.pow(16)).then(|| v.to_string())
+}
+
 /// The gateway's out_trade_no for a terminal's number: `smid` is the
 /// merchant's when it was onboarded (then the number is prefixed), `None`
 /// for a merchant of the configuration (then it is kept, unless reserved).
@@ -99,6 +118,14 @@ pub fn gateway_out_trade_no(onboarded_smid: Option<&str>, no: &str) -> Result<St
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_smid_comes_back() {
+        let no = gateway_out_trade_no(Some("2088000000000001"), "A1").unwrap();
+        assert_eq!(smid_of(&no).as_deref(), Some("2088000000000001"));
+        assert_eq!(smid_of("A1"), None);
+        assert_eq!(smid_of("Szzzzzzzzzzz_1"), None);
+    }
 
     #[test]
     fn the_scheme() {

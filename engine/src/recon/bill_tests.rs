@@ -37,6 +37,7 @@ fn sim_trade(n: u64, fen: u64, paid: time::OffsetDateTime, refunds: Vec<Refund>)
         cancel_action: None,
         visible: true,
         landed_late: false,
+        funds: Vec::new(),
     }
 }
 

@@ -121,6 +121,26 @@ pub enum Write {
     MerchantStore(Box<StoreRecord>),
     /// Insert or replace a terminal (by key_id); its secrets are encrypted.
     Terminal(Box<TerminalRecord>),
+    /// Append a reconciliation run (a run number already used for the
+    /// date fails the commit: two runs raced, the later one retries).
+    ReconRun(Box<ReconRunRecord>),
+}
+
+/// One reconciliation run of a bill date (table `recon_runs`, append-only):
+/// every run is kept, so a re-run can say what changed since the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconRunRecord {
+    /// `yyyy-MM-dd`, the bill's day (gateway time).
+    pub bill_date: String,
+    /// 1 for the first run of the date, then 2, 3, ...
+    pub run: u32,
+    pub at_ms: i64,
+    /// The command's exit code: 0 all matched or resolved, 2 open differences.
+    pub exit_code: i32,
+    /// Differences left open.
+    pub open: u64,
+    /// The report's JSON (recon-YYYY-MM-DD.json), never a secret.
+    pub report: String,
 }
 
 /// Whether a merchant or a terminal may start new payments.
@@ -292,6 +312,22 @@ pub trait Store: Send + Sync + 'static {
     fn events(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Event>, StoreError>;
     /// The merchant registry: every merchant, store and terminal (at start).
     fn registry(&self) -> Result<RegistryRecords, StoreError>;
+    /// Visits the SUCCESS trades of an app that the journal dates on `day`
+    /// (`yyyy-MM-dd`, gateway time; see [`Trade::book_day`]), in no order.
+    fn visit_paid_on(
+        &self,
+        app_id: &str,
+        day: &str,
+        f: &mut dyn FnMut(Trade) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// The SUCCESS refunds of an app dated on `day` ([`Refund::book_day`]).
+    fn refunds_done_on(&self, app_id: &str, day: &str) -> Result<Vec<Refund>, StoreError>;
+    /// Every refund of a trade, oldest first.
+    fn refunds_of(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Refund>, StoreError>;
+    /// The reconciliation runs of a bill date, oldest first.
+    fn recon_runs(&self, bill_date: &str) -> Result<Vec<ReconRunRecord>, StoreError>;
+    /// The reconciliation run recorded last, of any date.
+    fn last_recon_run(&self) -> Result<Option<ReconRunRecord>, StoreError>;
     /// Trade counts by status.
     fn status_counts(&self) -> Result<StatusCounts, StoreError>;
     /// Stops the writer after draining its queue; later commits fail.

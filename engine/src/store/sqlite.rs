@@ -19,12 +19,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    Commit, Event, Incident, MerchantRecord, RegistryRecords, RegistryStatus, Relay, StatusCounts,
-    Store, StoreError, StoreRecord, TerminalRecord, Write,
+    Commit, Event, Incident, MerchantRecord, ReconRunRecord, RegistryRecords, RegistryStatus,
+    Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
 };
 use crate::config::{StoreConfig, SyncMode};
 use crate::metrics::Metrics;
-use crate::trade::{Refund, Trade};
+use crate::trade::{Refund, RefundStatus, Status, Trade};
 
 enum Job {
     Commit {
@@ -138,6 +138,20 @@ CREATE TABLE IF NOT EXISTS terminals (
     updated_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS terminals_merchant ON terminals(external_id);
+CREATE TABLE IF NOT EXISTS recon_runs (
+    id INTEGER PRIMARY KEY,
+    bill_date TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    exit_code INTEGER NOT NULL,
+    open INTEGER NOT NULL,
+    report TEXT NOT NULL,
+    UNIQUE (bill_date, run)
+);
+CREATE TRIGGER IF NOT EXISTS recon_runs_no_update BEFORE UPDATE ON recon_runs
+    BEGIN SELECT RAISE(ABORT, 'reconciliation runs are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS recon_runs_no_delete BEFORE DELETE ON recon_runs
+    BEGIN SELECT RAISE(ABORT, 'reconciliation runs are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -151,13 +165,52 @@ fn phase_str(t: &Trade) -> String {
         .unwrap_or_default()
 }
 
+/// The gateway day a trade is on the bill, for the `paid_day` index: set
+/// while the trade is SUCCESS (refunded or not), NULL otherwise.
+fn paid_day(t: &Trade) -> Option<String> {
+    (t.status == Status::Success).then(|| t.book_day())
+}
+
+/// Brings a journal written by an earlier version up to this one's columns
+/// and indexes (additive only: a column added with its back-fill).
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has = |table: &str, col: &str| -> Result<bool, StoreError> {
+        let n: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            params![col],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    };
+    if !has("trades", "paid_day")? {
+        conn.execute_batch(
+            "ALTER TABLE trades ADD COLUMN paid_day TEXT;
+             UPDATE trades SET paid_day = COALESCE(substr(json_extract(doc, '$.gmt_payment'), 1, 10),
+                 date(updated_ms / 1000, 'unixepoch', '+8 hours')) WHERE status = 'SUCCESS';",
+        )?;
+    }
+    if !has("refunds", "done_day")? {
+        conn.execute_batch(
+            "ALTER TABLE refunds ADD COLUMN done_day TEXT;
+             UPDATE refunds SET done_day = COALESCE(substr(json_extract(doc, '$.gmt_refund_pay'), 1, 10),
+                 date(json_extract(doc, '$.updated_ms') / 1000, 'unixepoch', '+8 hours')) WHERE status = 'SUCCESS';",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS trades_paid_day ON trades(app_id, paid_day) WHERE paid_day IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS refunds_done_day ON refunds(app_id, done_day) WHERE done_day IS NOT NULL;",
+    )?;
+    Ok(())
+}
+
 fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
     match w {
         Write::NewTrade(t) => {
             let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let n = tx
                 .prepare_cached(
-                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT(app_id, out_trade_no) DO NOTHING",
                 )?
                 .execute(params![
@@ -166,7 +219,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
                     t.status.as_str(),
                     phase_str(t),
                     t.updated_ms,
-                    doc
+                    doc,
+                    paid_day(t)
                 ])?;
             if n == 0 {
                 return Err(StoreError::Exists);
@@ -175,9 +229,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
         Write::Trade(t) => {
             let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             tx.prepare_cached(
-                "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(app_id, out_trade_no) DO UPDATE SET status = excluded.status, phase = excluded.phase,
-                 updated_ms = excluded.updated_ms, doc = excluded.doc",
+                 updated_ms = excluded.updated_ms, doc = excluded.doc, paid_day = excluded.paid_day",
             )?
             .execute(params![
                 t.app_id,
@@ -185,21 +240,25 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
                 t.status.as_str(),
                 phase_str(t),
                 t.updated_ms,
-                doc
+                doc,
+                paid_day(t)
             ])?;
         }
         Write::Refund(r) => {
             let doc = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             tx.prepare_cached(
-                "INSERT INTO refunds (app_id, out_trade_no, out_request_no, status, doc) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(app_id, out_trade_no, out_request_no) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                "INSERT INTO refunds (app_id, out_trade_no, out_request_no, status, doc, done_day)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(app_id, out_trade_no, out_request_no) DO UPDATE SET status = excluded.status,
+                 doc = excluded.doc, done_day = excluded.done_day",
             )?
             .execute(params![
                 r.app_id,
                 r.out_trade_no,
                 r.out_request_no,
                 r.status.as_str(),
-                doc
+                doc,
+                (r.status == RefundStatus::Success).then(|| r.book_day())
             ])?;
         }
         Write::Event(e) => {
@@ -279,6 +338,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
                 st.address,
                 st.created_ms
             ])?;
+        }
+        Write::ReconRun(r) => {
+            tx.prepare_cached(
+                "INSERT INTO recon_runs (bill_date, run, at_ms, exit_code, open, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![r.bill_date, r.run, r.at_ms, r.exit_code, r.open, r.report])?;
         }
         Write::Terminal(t) => {
             tx.prepare_cached(
@@ -467,6 +532,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         if let Some(pages) = max_pages {
             set_page_cap(&conn, pages)?;
         }
@@ -608,6 +674,95 @@ impl Store for SqliteStore {
             out.push(e?);
         }
         Ok(out)
+    }
+
+    fn visit_paid_on(
+        &self,
+        app_id: &str,
+        day: &str,
+        f: &mut dyn FnMut(Trade) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT doc FROM trades WHERE app_id = ?1 AND paid_day = ?2 AND paid_day IS NOT NULL",
+        )?;
+        let mut rows = st.query(params![app_id, day])?;
+        while let Some(r) = rows.next()? {
+            let d: String = r.get(0)?;
+            f(parse_doc(&d)?)?;
+        }
+        Ok(())
+    }
+
+    fn refunds_done_on(&self, app_id: &str, day: &str) -> Result<Vec<Refund>, StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT doc FROM refunds WHERE app_id = ?1 AND done_day = ?2 AND done_day IS NOT NULL",
+        )?;
+        let rows = st.query_map(params![app_id, day], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for d in rows {
+            out.push(parse_doc(&d?)?);
+        }
+        Ok(out)
+    }
+
+    fn refunds_of(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Refund>, StoreError> {
+        let conn = self.reader.lock();
+        let mut st =
+            conn.prepare_cached("SELECT doc FROM refunds WHERE app_id = ?1 AND out_trade_no = ?2")?;
+        let rows = st.query_map(params![app_id, out_trade_no], |r| r.get::<_, String>(0))?;
+        let mut out: Vec<Refund> = Vec::new();
+        for d in rows {
+            out.push(parse_doc(&d?)?);
+        }
+        out.sort_by(|a, b| {
+            (a.created_ms, &a.out_request_no).cmp(&(b.created_ms, &b.out_request_no))
+        });
+        Ok(out)
+    }
+
+    fn recon_runs(&self, bill_date: &str) -> Result<Vec<ReconRunRecord>, StoreError> {
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT bill_date, run, at_ms, exit_code, open, report FROM recon_runs
+             WHERE bill_date = ?1 ORDER BY run",
+        )?;
+        let rows = st.query_map(params![bill_date], |r| {
+            Ok(ReconRunRecord {
+                bill_date: r.get(0)?,
+                run: r.get(1)?,
+                at_ms: r.get(2)?,
+                exit_code: r.get(3)?,
+                open: r.get(4)?,
+                report: r.get(5)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        for x in rows {
+            out.push(x?);
+        }
+        Ok(out)
+    }
+
+    fn last_recon_run(&self) -> Result<Option<ReconRunRecord>, StoreError> {
+        let conn = self.reader.lock();
+        let r = conn
+            .prepare_cached(
+                "SELECT bill_date, run, at_ms, exit_code, open, report FROM recon_runs ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([], |r| {
+                Ok(ReconRunRecord {
+                    bill_date: r.get(0)?,
+                    run: r.get(1)?,
+                    at_ms: r.get(2)?,
+                    exit_code: r.get(3)?,
+                    open: r.get(4)?,
+                    report: r.get(5)?,
+                })
+            })
+            .optional()?;
+        Ok(r)
     }
 
     fn registry(&self) -> Result<RegistryRecords, StoreError> {
