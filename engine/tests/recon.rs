@@ -167,6 +167,19 @@ async fn a_clean_day_matches_and_settles_to_the_bills_totals() {
             .exists());
     }
 
+    // The running switch publishes the last run's gauges (within 10 s).
+    eventually(
+        Duration::from_secs(20),
+        "recon gauges on /metrics",
+        || async {
+            let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+            let text = v.as_str().unwrap_or_default().to_owned();
+            text.contains("payswitch_recon_differences{class=\"bill_only\",resolved=\"false\"} 0")
+                .then_some(())
+        },
+    )
+    .await;
+
     let (code, s, err) = settlement(dir.path(), &date, false);
     assert_eq!(code, 0, "{err}");
     assert_eq!(s["source"], "reconciled");

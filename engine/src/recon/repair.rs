@@ -580,3 +580,120 @@ impl Repairer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(class: Class, entry: Entry, status: Option<Status>) -> Candidate {
+        Candidate {
+            class,
+            entry,
+            out_trade_no: "N1".into(),
+            trade_no: None,
+            out_request_no: (entry == Entry::Refund).then(|| "r1".into()),
+            smid: None,
+            switch: Value::Null,
+            bill: Value::Null,
+            journal_status: status,
+            amount_fen: 500,
+        }
+    }
+
+    fn paid(day: &str, finished: bool) -> TradeView {
+        TradeView::Paid {
+            day: Some(day.into()),
+            total_fen: Some(500),
+            finished,
+        }
+    }
+
+    fn resolved(d: &Decision) -> Option<bool> {
+        match d {
+            Decision::Note { resolved, .. } => Some(*resolved),
+            _ => None,
+        }
+    }
+
+    const D: &str = "2026-06-05";
+
+    #[test]
+    fn what_a_query_settles() {
+        use Class::*;
+        // A payment the terminal was told is not paid: refunded back, only
+        // when the switch holds it final.
+        let c = cand(StatusMismatch, Entry::Trade, Some(Status::Closed));
+        assert_eq!(
+            decide(&c, D, Some(&paid(D, false)), None),
+            Decision::Undo { amount_fen: 500 }
+        );
+        let c = cand(StatusMismatch, Entry::Trade, Some(Status::Unknown));
+        assert_eq!(
+            resolved(&decide(&c, D, Some(&paid(D, false)), None)),
+            Some(false)
+        );
+        let c = cand(StatusMismatch, Entry::Trade, Some(Status::Failed));
+        assert_eq!(
+            resolved(&decide(&c, D, Some(&paid(D, true)), None)),
+            Some(false)
+        );
+        assert_eq!(
+            resolved(&decide(&c, D, Some(&TradeView::Closed), None)),
+            Some(true)
+        );
+        assert_eq!(
+            resolved(&decide(&c, D, Some(&TradeView::NoAnswer("x".into())), None)),
+            Some(false)
+        );
+        // Journal only: another day settles it, this day stays open, no
+        // payment at all corrects the journal.
+        let c = cand(JournalOnly, Entry::Trade, Some(Status::Success));
+        assert_eq!(
+            resolved(&decide(&c, D, Some(&paid("2026-06-06", false)), None)),
+            Some(true)
+        );
+        assert_eq!(
+            resolved(&decide(&c, D, Some(&paid(D, false)), None)),
+            Some(false)
+        );
+        assert!(matches!(
+            decide(&c, D, Some(&TradeView::NotExist), None),
+            Decision::CorrectTradeToClosed { .. }
+        ));
+        // Refunds.
+        let c = cand(JournalOnly, Entry::Refund, None);
+        assert!(matches!(
+            decide(&c, D, None, Some(&RefundView::NotDone)),
+            Decision::CorrectRefund {
+                to: RefundStatus::Failed,
+                ..
+            }
+        ));
+        let done_other = RefundView::Done {
+            day: Some("2026-06-07".into()),
+        };
+        assert_eq!(
+            resolved(&decide(&c, D, None, Some(&done_other))),
+            Some(true)
+        );
+        let c = cand(StatusMismatch, Entry::Refund, None);
+        assert!(matches!(
+            decide(&c, D, None, Some(&RefundView::Done { day: None })),
+            Decision::CorrectRefund {
+                to: RefundStatus::Success,
+                ..
+            }
+        ));
+        // What no query settles stays open.
+        for class in [FeeMismatch, AmountMismatch, BillOnly] {
+            let c = cand(class, Entry::Trade, None);
+            assert_eq!(
+                resolved(&decide(&c, D, Some(&TradeView::NotExist), None)),
+                Some(false),
+                "{class:?}"
+            );
+        }
+        assert_eq!(plan(&cand(FeeMismatch, Entry::Trade, None)), Question::None);
+        assert_eq!(plan(&cand(BillOnly, Entry::Refund, None)), Question::Refund);
+    }
+}

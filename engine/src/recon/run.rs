@@ -775,7 +775,7 @@ pub fn reconcile_blocking(req: &ReconRequest) -> Result<ReconOutcome, ReconError
 /// The daily run in `serve` (`[recon] at`, gateway time): each day at that
 /// time, reconciles yesterday (gateway time); a failure is logged and
 /// retried every 10 minutes until the next day's run. Also publishes the
-/// last recorded run's gauges every minute (runs of the command included).
+/// last recorded run's gauges every 10 s (runs of the command included).
 pub async fn schedule(ctx: ReconContext, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut last_done: Option<String> = None;
     loop {
@@ -820,7 +820,7 @@ pub async fn schedule(ctx: ReconContext, mut stop: tokio::sync::watch::Receiver<
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }
