@@ -1,6 +1,7 @@
 //! `loadgen acceptance` against the real switch (in-process) and the real
-//! simulator (the demo app indirect): points 1 to 4 pass against a switch
-//! that onboards through its admin API; a terminal declared in the
+//! simulator (the demo app indirect): all five points pass against a switch
+//! that onboards through its admin API (point 5 reconciles and settles the
+//! run's gateway day with the engine's library); a terminal declared in the
 //! switch's TOML without a store_id fails point 2, naming store_id; an
 //! unreachable switch is an error (exit 1). No secret reaches the files.
 #![cfg(feature = "demo")]
@@ -70,10 +71,16 @@ fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
+/// Every file under `dir` (the reconciliation's too), as text.
 fn all_files(dir: &Path) -> String {
     let mut s = String::new();
     for e in std::fs::read_dir(dir).unwrap() {
-        s.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            s.push_str(&all_files(&p));
+        } else {
+            s.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+        }
     }
     s
 }
@@ -92,7 +99,10 @@ async fn acceptance_passes_points_1_to_4_and_fails_point_2_without_store_id() {
     let (sw1, url1, admin1, token1) = switch(&d1, sim.addr().port(), "").await;
     let out1 = tmp.path().join("out1");
     let mut args = common_args(&url1, &admin1, &token1, &sim_base, &out1);
-    args.extend(["--points".into(), "1,2,3,4".into()]);
+    args.extend([
+        "--config".into(),
+        d1.join("payswitch.toml").display().to_string(),
+    ]);
     let o = loadgen(args).await;
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -102,11 +112,16 @@ async fn acceptance_passes_points_1_to_4_and_fails_point_2_without_store_id() {
     assert_eq!(r["passed"], true);
     let points = r["points"].as_array().unwrap();
     assert_eq!(points.len(), 5);
-    for p in &points[..4] {
+    for p in points {
         assert_eq!(p["status"], "PASS", "{p:#}");
         assert!(!p["evidence"].as_array().unwrap().is_empty(), "{p}");
     }
-    assert_eq!(points[4]["status"], "SKIPPED");
+    // Point 5 reconciled the run's gateway day and settled it.
+    let p5 = points[4].to_string();
+    assert!(
+        p5.contains("every bill row matched") && p5.contains("settlement trades = the bill's"),
+        "{p5}"
+    );
     // Point 1 compared every gateway field; point 2 read the ledger.
     let labels: Vec<&str> = points[0]["checks"]
         .as_array()
@@ -228,7 +243,9 @@ async fn acceptance_passes_points_1_to_4_and_fails_point_2_without_store_id() {
             std::fs::create_dir_all(&to).unwrap();
             for e in std::fs::read_dir(from).unwrap() {
                 let e = e.unwrap();
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                if e.path().is_file() {
+                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                }
             }
         }
     }

@@ -19,6 +19,8 @@
 //! target, bad argument).
 
 pub mod points;
+#[cfg(feature = "demo")]
+pub mod recon;
 pub mod report;
 
 use std::path::PathBuf;
@@ -74,6 +76,14 @@ pub struct AcceptanceArgs {
     /// The checklist's language: en, zh, or both (two sets of files).
     #[arg(long, value_enum, default_value = "both")]
     pub lang: LangChoice,
+    /// The gateway's fee rate of point 1's merchant, basis points (the rate
+    /// in the acquirer's contract with Alipay: the bill's fees are checked
+    /// against it by the reconciliation; the simulator's default is 60).
+    #[arg(long, default_value_t = 60)]
+    pub gateway_fee_bps: u32,
+    /// The acquirer's rate to point 1's merchant, basis points.
+    #[arg(long, default_value_t = 60)]
+    pub merchant_fee_bps: u32,
     /// `wait` of POST /v1/pay, seconds (0 to 60).
     #[arg(long, default_value_t = 60)]
     pub pay_wait: u32,
@@ -244,6 +254,10 @@ pub struct Ctx {
     pub pay_wait: u32,
     pub settle: Duration,
     pub config: Option<PathBuf>,
+    /// The checklist's directory (point 5 writes the reconciliation there).
+    pub out: PathBuf,
+    /// Point 1's merchant's rates: gateway, merchant (basis points).
+    pub fee_bps: (u32, u32),
 }
 
 impl Ctx {
@@ -419,6 +433,14 @@ fn skipped(id: u8) -> Point {
 pub async fn run_acceptance(a: &AcceptanceArgs) -> Result<bool> {
     let selected = parse_points(&a.points)?;
     let settle = crate::spec::parse_duration("--settle", &a.settle)?;
+    for (arg, v) in [
+        ("--gateway-fee-bps", a.gateway_fee_bps),
+        ("--merchant-fee-bps", a.merchant_fee_bps),
+    ] {
+        if v > 10_000 {
+            return Err(LoadgenError::arg(arg, v.to_string(), "0 to 10000"));
+        }
+    }
     if a.pay_wait > 60 {
         return Err(LoadgenError::arg(
             "--pay-wait",
@@ -463,6 +485,8 @@ pub async fn run_acceptance(a: &AcceptanceArgs) -> Result<bool> {
         pay_wait: a.pay_wait,
         settle,
         config: a.config.clone(),
+        out: a.out.clone(),
+        fee_bps: (a.gateway_fee_bps, a.merchant_fee_bps),
     };
     let started = Instant::now();
     let started_at = crate::run::now_rfc3339();

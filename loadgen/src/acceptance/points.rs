@@ -1,5 +1,5 @@
-//! The scenarios of the acceptance points 1 to 4 (seed 002 §8 业务验收), and
-//! point 5's place (see `recon.rs` beside this file).
+//! The scenarios of the acceptance points 1 to 4 (seed 002 §8 业务验收);
+//! point 5 is in `recon.rs` beside this file.
 //!
 //! Guarantees: each point returns a [`Point`] whatever happens (a failed
 //! request is a failed check with the error as evidence, never a panic);
@@ -200,18 +200,22 @@ pub async fn run_point(ctx: &Ctx, st: &mut State, id: u8) -> Point {
         2 => attribution(ctx, st).await,
         3 => password(ctx, st).await,
         4 => errors(ctx, st).await,
+        #[cfg(feature = "demo")]
+        _ => super::recon::reconciliation(ctx, st).await,
+        #[cfg(not(feature = "demo"))]
         _ => reconciliation_unavailable(),
     }
 }
 
-/// Point 5 in a build whose engine has no reconciliation library yet.
+/// Point 5 in a build without the engine (no `demo` feature).
+#[cfg(not(feature = "demo"))]
 fn reconciliation_unavailable() -> Point {
     let mut c = Case::default();
     c.check(
         "the switch's reconciliation and settlement can be run",
         "可执行交换系统的对账与清算",
         false,
-        "not available in this build: the engine's reconciliation (engine::recon::reconcile_blocking) and settlement (engine::settlement::settle_blocking) are not part of it yet",
+        "not available in this build: loadgen was built without the `demo` feature, so the engine's reconciliation and settlement are not part of it",
     );
     c.into_point(5, String::new(), String::new())
 }
@@ -234,7 +238,7 @@ fn or_none(v: &Option<String>) -> &str {
 
 /// The body of point 1's merchant: every field the gateway holds, in the
 /// normative shape (SPEC 5, seed 002 §7).
-pub fn merchant_body(external_id: &str) -> Value {
+pub fn merchant_body(external_id: &str, (gateway_fee_bps, merchant_fee_bps): (u32, u32)) -> Value {
     json!({
         "external_id": external_id,
         "name": "上海张江验收便利店有限公司",
@@ -264,8 +268,8 @@ pub fn merchant_body(external_id: &str) -> Value {
             "bank_branch_name": "中国工商银行上海张江支行"
         }],
         "service_codes": ["F2F"],
-        "gateway_fee_bps": 38,
-        "merchant_fee_bps": 60
+        "gateway_fee_bps": gateway_fee_bps,
+        "merchant_fee_bps": merchant_fee_bps
     })
 }
 
@@ -334,7 +338,7 @@ pub fn arrived(sent: &Value, got: Option<&Value>, path: &str) -> Option<String> 
 async fn onboarding(ctx: &Ctx, st: &mut State) -> Point {
     let mut c = Case::default();
     let ext = ctx.run_id.clone();
-    let body = merchant_body(&ext);
+    let body = merchant_body(&ext, ctx.fee_bps);
     let (e, x) = ctx
         .admin_call(
             "onboard the merchant (POST /admin/v1/merchants)",

@@ -11,12 +11,8 @@
 //! (`engine::recon::reconcile_blocking`, `engine::settlement::settle_blocking`),
 //! called in-process on a thread of their own (they block); their JSON files
 //! are read as `serde_json::Value`, tolerant of yuan strings or fen integers.
-//!
-//! Not yet part of the module tree: the engine functions are being written;
-//! add `#[cfg(feature = "demo")] mod recon;` to `mod.rs` and route point 5
-//! to [`reconciliation`] in `points::run_point` once they exist.
-
-use std::path::PathBuf;
+//! The engine is in this binary with the `demo` feature (the default);
+//! without it point 5 fails as not available.
 
 use http::Method;
 use serde_json::{json, Value};
@@ -67,7 +63,8 @@ async fn off_runtime<T: Send + 'static>(
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.await.map_err(|_| "the reconciliation thread panicked".to_string())
+    rx.await
+        .map_err(|_| "the reconciliation thread panicked".to_string())
 }
 
 fn read_json(p: &std::path::Path) -> Result<Value, String> {
@@ -76,7 +73,8 @@ fn read_json(p: &std::path::Path) -> Result<Value, String> {
 }
 
 /// Point 5.
-pub async fn reconciliation(ctx: &Ctx, st: &mut State, out: PathBuf) -> Point {
+pub async fn reconciliation(ctx: &Ctx, st: &mut State) -> Point {
+    let out = ctx.out.clone();
     let mut c = Case::default();
     let Some(config) = ctx.config.clone() else {
         c.check(
@@ -101,7 +99,12 @@ pub async fn reconciliation(ctx: &Ctx, st: &mut State, out: PathBuf) -> Point {
         return c.into_point(5, String::new(), String::new());
     }
     let (e, before) = ctx
-        .sim_call("the simulator's clock before", Method::GET, "/_sim/clock", None)
+        .sim_call(
+            "the simulator's clock before",
+            Method::GET,
+            "/_sim/clock",
+            None,
+        )
         .await;
     c.ev(e);
     let offset = before
@@ -159,7 +162,8 @@ async fn reconcile_day(c: &mut Case, config: &std::path::Path, day: &str, out: &
         out: Some(dir.clone()),
         lang: engine::recon::Lang::En,
     };
-    let r = off_runtime(move || engine::recon::reconcile_blocking(&req).map_err(|e| e.to_string())).await;
+    let r = off_runtime(move || engine::recon::reconcile_blocking(&req).map_err(|e| e.to_string()))
+        .await;
     let outcome = match r {
         Ok(Ok(o)) => o,
         Ok(Err(e)) | Err(e) => {
@@ -196,7 +200,10 @@ async fn reconcile_day(c: &mut Case, config: &std::path::Path, day: &str, out: &
     let (rows, matched) = (count(&recon, "bill_rows"), count(&recon, "matched"));
     c.ev(note_evidence(
         "reconciliation",
-        &format!("{day}: the reconciliation's result ({})", outcome.json_path.display()),
+        &format!(
+            "{day}: the reconciliation's result ({})",
+            outcome.json_path.display()
+        ),
         json!({"exit_code": outcome.exit_code, "date": recon.get("date"), "bill_rows": rows,
                "matched": matched, "differences": diffs, "summary": recon.get("summary"),
                "bill": recon.get("bill")}),
@@ -244,8 +251,9 @@ async fn reconcile_day(c: &mut Case, config: &std::path::Path, day: &str, out: &
         out: Some(dir),
         unreconciled: false,
     };
-    let r = off_runtime(move || engine::settlement::settle_blocking(&sreq).map_err(|e| e.to_string()))
-        .await;
+    let r =
+        off_runtime(move || engine::settlement::settle_blocking(&sreq).map_err(|e| e.to_string()))
+            .await;
     let so = match r {
         Ok(Ok(o)) => o,
         Ok(Err(e)) | Err(e) => {
@@ -282,6 +290,16 @@ async fn reconcile_day(c: &mut Case, config: &std::path::Path, day: &str, out: &
         so.exit_code == 0,
         format!("exit code {}", so.exit_code),
     );
+    let pc = payouts_consistent(&settle);
+    c.check(
+        &format!("{day}: each sub-merchant's payout = trades − refunds − fee, with a payout date"),
+        &format!("{day}：各受理商户结算金额 = 交易 − 退款 − 手续费，且有打款日期"),
+        pc.is_ok(),
+        match pc {
+            Ok(n) => format!("{n} sub-merchant(s)"),
+            Err(e) => e,
+        },
+    );
     let empty = Value::Null;
     let bill = recon.get("bill").unwrap_or(&empty);
     let totals = settle.get("totals").unwrap_or(&empty);
@@ -294,7 +312,11 @@ async fn reconcile_day(c: &mut Case, config: &std::path::Path, day: &str, out: &
             &format!("{day}: settlement {en} = the bill's"),
             &format!("{day}：清算{zh}与账单一致"),
             b.is_some() && b == s,
-            format!("bill {b:?}, settlement {s:?}"),
+            format!(
+                "bill {}, settlement {}",
+                b.map_or("-".into(), |n| n.to_string()),
+                s.map_or("-".into(), |n| n.to_string())
+            ),
         );
     }
     for (k, en, zh) in [
@@ -315,6 +337,37 @@ async fn reconcile_day(c: &mut Case, config: &std::path::Path, day: &str, out: &
     }
 }
 
+/// Each sub-merchant's payout: net = trades − refunds − the acquirer's
+/// fee, with a payout date; `Err` names the first that is not.
+pub fn payouts_consistent(settle: &Value) -> Result<usize, String> {
+    let list = settle
+        .get("merchants")
+        .and_then(Value::as_array)
+        .ok_or("the settlement lists no merchants")?;
+    for m in list {
+        let smid = m.get("smid").and_then(Value::as_str).unwrap_or("?");
+        let (Some(t), Some(r), Some(f), Some(n)) = (
+            fen_of(m.get("trade_fen")).or_else(|| amount(m, "trade_amount")),
+            fen_of(m.get("refund_fen")).or_else(|| amount(m, "refund_amount")),
+            fen_of(m.get("merchant_fee_fen")).or_else(|| amount(m, "merchant_fee")),
+            fen_of(m.get("net_fen")).or_else(|| amount(m, "net_amount")),
+        ) else {
+            return Err(format!("{smid}: amounts missing"));
+        };
+        if n != t - r.abs() - f {
+            return Err(format!(
+                "{smid}: net {n} fen, trades {t} − refunds {} − fee {f} = {} fen",
+                r.abs(),
+                t - r.abs() - f
+            ));
+        }
+        if m.get("payout_date").and_then(Value::as_str).is_none() {
+            return Err(format!("{smid}: no payout_date"));
+        }
+    }
+    Ok(list.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +382,13 @@ mod tests {
         assert_eq!(fen_of(Some(&json!("1.234"))), None);
         assert_eq!(fen_of(Some(&json!("x"))), None);
         assert_eq!(amount(&json!({"a_fen": 5, "a": "1.00"}), "a"), Some(5));
+        let ok = json!({"merchants": [{"smid": "1", "trade_amount": "10.00", "refund_amount": "0.01",
+            "merchant_fee": "0.06", "net_amount": "9.93", "payout_date": "2026-12-03"}]});
+        assert_eq!(payouts_consistent(&ok), Ok(1));
+        let mut bad = ok.clone();
+        bad["merchants"][0]["net_amount"] = json!("9.94");
+        assert!(payouts_consistent(&bad)
+            .unwrap_err()
+            .contains("net 994 fen"));
     }
 }
