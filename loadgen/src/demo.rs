@@ -537,7 +537,8 @@ pub async fn onboard(http: &Http, admin: &Admin, n: usize) -> Result<Onboarded> 
             "category_id": "2015050700000000",
             "contact_info": [{"name": "张三", "type": "LEGAL_PERSON", "mobile": "13800000000"}],
             "service_codes": ["F2F"],
-            "gateway_fee_bps": 38,
+            // The simulator's default rate: the reconciliation checks the bill's fees against it.
+            "gateway_fee_bps": 60,
             "merchant_fee_bps": 60,
         });
         let (st, v) = admin
@@ -731,6 +732,19 @@ async fn start_switch(
     })
 }
 
+/// The simulator's gateway day (yyyy-MM-dd), when it answers.
+async fn day_of_gateway(http: &Http, sim_base: &str) -> Option<String> {
+    #[cfg(feature = "demo")]
+    return crate::reconcile::sim_clock(http, sim_base)
+        .await
+        .map(|c| c.1);
+    #[cfg(not(feature = "demo"))]
+    {
+        let _ = (http, sim_base);
+        None
+    }
+}
+
 /// `loadgen demo`. Returns whether the verdict passed.
 pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
     let tmp = tempfile::Builder::new()
@@ -828,12 +842,33 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         settle: "30s".into(),
         pids,
     };
+    let http = Http::new(Duration::from_secs(10));
+    let day_before = day_of_gateway(&http, &sim_base).await;
     let p = run::prepare(&args, terminals)?;
     let stop = run::stop_on_ctrl_c();
-    let r = run::execute(&p, stop, notes).await;
+    #[allow(unused_mut)]
+    let mut r = run::execute(&p, stop, notes).await;
     if let Some(sw) = switch.as_mut() {
         sw.stop(Duration::from_secs(5));
     }
+    // The switch is stopped (its journal closed): reconcile the run's days.
+    #[cfg(feature = "demo")]
+    if switch.is_some() {
+        let mut days: std::collections::BTreeSet<String> = day_before.into_iter().collect();
+        days.extend(day_of_gateway(&http, &sim_base).await);
+        eprintln!("loadgen demo: reconciling gateway day(s) {days:?}");
+        let recon = crate::reconcile::reconcile_days(
+            &http,
+            &sim_base,
+            &dir.join("payswitch.toml"),
+            &days,
+            &a.out.join("reconciliation"),
+        )
+        .await;
+        report::add_reconciliation(&mut r, recon);
+    }
+    #[cfg(not(feature = "demo"))]
+    let _ = day_before;
     sim.stop(Duration::from_secs(5));
     let w = report::write_all(&r, &a.out, a.lang)?;
     print!("{}", run::summary(&r, &w));

@@ -29,6 +29,7 @@
 //! | [`report`] | JSON schema, Markdown, HTML with plots, compare |
 //! | [`run`] | one run from arguments to report |
 //! | [`demo`] | the simulator and the switch as child processes, and the demo |
+//! | `reconcile` | (feature `demo`) the demo's reconciliation of its gateway days |
 //! | [`progress`] | the live progress line |
 //! | [`echo`] | a trivial endpoint for the generator-vs-wrk benchmark |
 //! | [`signbench`] | RSA2 sign/verify throughput |
@@ -44,6 +45,8 @@ pub mod load;
 pub mod measure;
 pub mod procstat;
 pub mod progress;
+#[cfg(feature = "demo")]
+pub mod reconcile;
 pub mod report;
 pub mod run;
 pub mod signbench;

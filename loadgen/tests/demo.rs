@@ -3,7 +3,8 @@
 //! terminals through the switch's admin API, the load runs with 0 errors,
 //! the audit matches every trade (also each ledger trade's sub-merchant,
 //! store and terminal), the report is written, and both children are gone
-//! afterwards.
+//! afterwards. The demo ends with the switch's reconciliation of its
+//! gateway day: every bill row matched, no difference.
 #![cfg(feature = "demo")]
 
 use std::process::Command;
@@ -65,7 +66,32 @@ fn demo_runs_end_to_end_and_cleans_up() {
         checked > 0 && checked <= a["checked"].as_u64().unwrap(),
         "{a}"
     );
+    // The switch's reconciliation of the run's gateway day(s): clean.
+    let days = r["reconciliation"].as_array().expect("the demo reconciled");
+    assert!(!days.is_empty() && days.len() <= 2, "{days:?}");
+    for d in days {
+        assert_eq!(d["exit_code"], 0, "{d}");
+        assert_eq!(d["open"], 0, "{d}");
+        assert_eq!(d["differences"], 0, "{d}");
+        assert_eq!(d["bill_rows"], d["matched"], "{d}");
+        for c in [
+            "bill_only",
+            "journal_only",
+            "amount_mismatch",
+            "status_mismatch",
+            "fee_mismatch",
+        ] {
+            assert_eq!(d["by_class"][c], 0, "{d}");
+        }
+    }
+    let rows: u64 = days.iter().map(|d| d["bill_rows"].as_u64().unwrap()).sum();
+    assert!(
+        rows > 50,
+        "the run's payments and refunds are in the bill: {rows}"
+    );
+    assert!(out.join("reconciliation").is_dir());
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Reconciliation"), "{md}");
     assert!(
         md.contains(&format!(
             "{checked} trades checked, 0 with another sub-merchant, store or terminal"

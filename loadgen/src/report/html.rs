@@ -353,6 +353,42 @@ pub fn render(r: &Report, lang: Lang) -> Result<String> {
             }
         }
     }
+    if !r.reconciliation.is_empty() {
+        let _ = write!(
+            o,
+            "<h2>{}</h2><table><tr><th>{}</th>",
+            esc(l(Key::Reconciliation)),
+            esc(l(Key::ReconDate))
+        );
+        for k in [Key::BillRows, Key::Matched, Key::Differences, Key::Open] {
+            let _ = write!(o, "<th class=n>{}</th>", esc(l(k)));
+        }
+        for c in super::RECON_CLASSES {
+            let _ = write!(o, "<th class=n>{}</th>", esc(c));
+        }
+        let _ = write!(o, "<th>{}</th></tr>", esc(l(Key::Result)));
+        for d in &r.reconciliation {
+            let _ = write!(
+                o,
+                "<tr>{}{}{}{}{}",
+                td(&d.date),
+                tn(&d.bill_rows.to_string()),
+                tn(&d.matched.to_string()),
+                tn(&d.differences.to_string()),
+                tn(&d.open.to_string())
+            );
+            for c in super::RECON_CLASSES {
+                o.push_str(&tn(&d.by_class.get(c).copied().unwrap_or(0).to_string()));
+            }
+            let (class, text) = match &d.error {
+                Some(e) => ("fail", format!("{} ({e})", l(Key::Failed))),
+                None if d.passed() => ("pass", l(Key::Passed).to_string()),
+                None => ("fail", l(Key::Failed).to_string()),
+            };
+            let _ = write!(o, "<td class={class}>{}</td></tr>", esc(&text));
+        }
+        o.push_str("</table>");
+    }
     if !r.staircase.is_empty() {
         let _ = write!(
             o,

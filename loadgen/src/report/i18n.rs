@@ -78,6 +78,12 @@ pub enum Key {
     Timeout,
     PayWait,
     ByOperation,
+    Reconciliation,
+    ReconDate,
+    BillRows,
+    Differences,
+    Open,
+    ReconNone,
 }
 
 /// The phrase in the language.
@@ -155,6 +161,12 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             Timeout => "Request timeout",
             PayWait => "Pay wait (POST /v1/pay?wait=)",
             ByOperation => "p99 by operation",
+            Reconciliation => "Reconciliation (the switch's journal vs the gateway's bill of the run's days)",
+            ReconDate => "Gateway day",
+            BillRows => "Bill rows",
+            Differences => "Differences",
+            Open => "Open",
+            ReconNone => "No reconciliation was run.",
         },
         Lang::Zh => match k {
             Title => "压力测试报告",
@@ -227,6 +239,12 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             Timeout => "请求超时",
             PayWait => "支付等待（POST /v1/pay?wait=）",
             ByOperation => "各交易类型 p99",
+            Reconciliation => "对账（交换系统流水与本次压测各网关日的支付宝账单）",
+            ReconDate => "网关日",
+            BillRows => "账单行数",
+            Differences => "差错",
+            Open => "未决",
+            ReconNone => "未进行对账。",
         },
     }
 }

@@ -136,6 +136,25 @@ pub fn conclusion(r: &Report, lang: Lang) -> String {
             ),
         };
     }
+    if !r.reconciliation.is_empty() {
+        let days: Vec<&str> = r.reconciliation.iter().map(|d| d.date.as_str()).collect();
+        let rows: u64 = r.reconciliation.iter().map(|d| d.bill_rows).sum();
+        let matched: u64 = r.reconciliation.iter().map(|d| d.matched).sum();
+        let open: u64 = r.reconciliation.iter().map(|d| d.open).sum();
+        let diffs: u64 = r.reconciliation.iter().map(|d| d.differences).sum();
+        let _ = match lang {
+            Lang::En => write!(
+                s,
+                " Reconciliation of {} against the gateway's bill: {matched} of {rows} bill rows matched, {diffs} differences ({open} open).",
+                days.join(", ")
+            ),
+            Lang::Zh => write!(
+                s,
+                " 与支付宝账单对账（{}）：账单 {rows} 行中 {matched} 行一致，差错 {diffs} 笔（未决 {open} 笔）。",
+                days.join("、")
+            ),
+        };
+    }
     let verdict = if !r.verdict.valid {
         t(lang, Key::Invalid)
     } else if r.verdict.passed {
@@ -399,6 +418,44 @@ pub fn render(r: &Report, lang: Lang) -> String {
                 o.push('\n');
             }
         }
+    }
+
+    if !r.reconciliation.is_empty() {
+        let _ = writeln!(
+            o,
+            "## {}\n\n| {} | {} | {} | {} | {} | {} | {} |\n| --- | ---: | ---: | ---: | ---: | {} --- |",
+            l(Key::Reconciliation),
+            l(Key::ReconDate),
+            l(Key::BillRows),
+            l(Key::Matched),
+            l(Key::Differences),
+            l(Key::Open),
+            super::RECON_CLASSES.join(" | "),
+            l(Key::Result),
+            "---: | ".repeat(super::RECON_CLASSES.len())
+        );
+        for d in &r.reconciliation {
+            let classes: Vec<String> = super::RECON_CLASSES
+                .iter()
+                .map(|c| d.by_class.get(*c).copied().unwrap_or(0).to_string())
+                .collect();
+            let result = match &d.error {
+                Some(e) => format!("{} ({})", l(Key::Failed), cell(e)),
+                None if d.passed() => l(Key::Passed).to_string(),
+                None => l(Key::Failed).to_string(),
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {result} |",
+                d.date,
+                d.bill_rows,
+                d.matched,
+                d.differences,
+                d.open,
+                classes.join(" | ")
+            );
+        }
+        o.push('\n');
     }
 
     if !r.staircase.is_empty() {

@@ -233,6 +233,103 @@ pub struct Report {
     /// What was not measured, and other remarks.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The switch's reconciliation of the run's gateway days against the
+    /// gateway's bill (`loadgen demo`); empty when it was not run.
+    #[serde(default)]
+    pub reconciliation: Vec<ReconDay>,
+}
+
+/// The difference classes of the switch's reconciliation (API.md 3).
+pub const RECON_CLASSES: [&str; 5] = [
+    "bill_only",
+    "journal_only",
+    "amount_mismatch",
+    "status_mismatch",
+    "fee_mismatch",
+];
+
+/// The reconciliation of one gateway day after the load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReconDay {
+    /// yyyy-MM-dd, gateway time.
+    pub date: String,
+    /// The reconciliation's exit code (0 clean, 2 differences open); None
+    /// when it could not run (see `error`).
+    pub exit_code: Option<i32>,
+    pub bill_rows: u64,
+    pub matched: u64,
+    pub differences: u64,
+    pub open: u64,
+    /// Differences per class, every class of [`RECON_CLASSES`] present.
+    pub by_class: BTreeMap<String, u64>,
+    pub error: Option<String>,
+}
+
+impl ReconDay {
+    /// Clean: it ran, exit 0, every bill row matched, nothing open.
+    pub fn passed(&self) -> bool {
+        self.error.is_none()
+            && self.exit_code == Some(0)
+            && self.matched == self.bill_rows
+            && self.open == 0
+    }
+
+    /// Reads the reconciliation's JSON (`recon-YYYY-MM-DD.json`, API.md 3).
+    pub fn from_json(date: &str, exit_code: i32, v: &serde_json::Value) -> Self {
+        let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let diffs = v
+            .get("differences")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut by_class: BTreeMap<String, u64> =
+            RECON_CLASSES.iter().map(|c| (c.to_string(), 0)).collect();
+        let mut open = 0;
+        for d in &diffs {
+            let class = d
+                .get("class")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("other");
+            *by_class.entry(class.to_string()).or_default() += 1;
+            if !d
+                .get("resolved")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+            {
+                open += 1;
+            }
+        }
+        ReconDay {
+            date: date.to_string(),
+            exit_code: Some(exit_code),
+            bill_rows: n("bill_rows"),
+            matched: n("matched"),
+            differences: diffs.len() as u64,
+            open,
+            by_class,
+            error: None,
+        }
+    }
+}
+
+/// Adds the reconciliation to the report and to its verdict: a day that
+/// did not run clean fails the run.
+pub fn add_reconciliation(r: &mut Report, days: Vec<ReconDay>) {
+    for d in days.iter().filter(|d| !d.passed()) {
+        r.verdict.reasons.push(match &d.error {
+            Some(e) => format!("reconciliation of {}: {e}", d.date),
+            None => format!(
+                "reconciliation of {}: exit {}, {} of {} bill rows matched, {} differences open",
+                d.date,
+                d.exit_code.unwrap_or(-1),
+                d.matched,
+                d.bill_rows,
+                d.open
+            ),
+        });
+        r.verdict.passed = false;
+    }
+    r.reconciliation = days;
 }
 
 fn pct(part: u64, whole: u64) -> f64 {
@@ -372,6 +469,7 @@ pub fn build(m: &Measurements, info: RunInfo) -> Report {
         audit: info.audit,
         staircase: Vec::new(),
         notes: info.notes,
+        reconciliation: Vec::new(),
     }
 }
 
@@ -505,4 +603,31 @@ pub fn fmt_metric(metric: Metric, v: f64) -> String {
 /// Bytes as MiB.
 pub fn fmt_mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / 1_048_576.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciliation_days() {
+        let v = serde_json::json!({"bill_rows": 7, "matched": 6, "differences": [
+            {"class": "fee_mismatch", "resolved": false},
+            {"class": "bill_only", "resolved": true}]});
+        let d = ReconDay::from_json("2026-12-02", 2, &v);
+        assert_eq!(
+            (d.bill_rows, d.matched, d.differences, d.open),
+            (7, 6, 2, 1)
+        );
+        assert_eq!(d.by_class["fee_mismatch"], 1);
+        assert_eq!(d.by_class["journal_only"], 0);
+        assert_eq!(d.by_class.len(), RECON_CLASSES.len());
+        assert!(!d.passed());
+        let clean = ReconDay::from_json(
+            "2026-12-02",
+            0,
+            &serde_json::json!({"bill_rows": 3, "matched": 3, "differences": []}),
+        );
+        assert!(clean.passed());
+    }
 }
