@@ -260,8 +260,15 @@ pub fn compare_file(
         (detail.tally(), extra)
     };
     let comparison = cmp.finish();
-    // The summary's total row must agree with the detail rows.
-    if let Ok(summary) = archive.summary() {
+    // The summary's total row must agree with the detail rows. A bill
+    // without a summary file is read on its detail alone (older downloads
+    // carry only the detail); a summary that is there must read.
+    let summary = match archive.summary() {
+        Ok(s) => Some(s),
+        Err(BillError::NoSummary { .. }) => None,
+        Err(e) => return Err(bill_err(e)),
+    };
+    if let Some(summary) = summary {
         if let Some(total) = summary.total.as_ref() {
             if total.trade_count != tally.trade_count || total.refund_count != tally.refund_count {
                 return Err(ReconError::Totals(format!(
@@ -772,6 +779,20 @@ pub fn reconcile_blocking(req: &ReconRequest) -> Result<ReconOutcome, ReconError
     })
 }
 
+/// The bill date the daily run at `at` (gateway time) owes at `now`:
+/// yesterday (gateway time) once the time of day has passed `at`, else None.
+pub fn due_day(now: time::OffsetDateTime, at: (u8, u8)) -> Option<String> {
+    let offset = time::UtcOffset::from_whole_seconds(crate::trade::GATEWAY_UTC_OFFSET_SECS as i32)
+        .unwrap_or(time::UtcOffset::UTC);
+    let now = now.to_offset(offset);
+    if (now.hour(), now.minute()) < at {
+        return None;
+    }
+    (now.date() - time::Duration::days(1))
+        .format(crate::config::DAY_FORMAT)
+        .ok()
+}
+
 /// The daily run in `serve` (`[recon] at`, gateway time): each day at that
 /// time, reconciles yesterday (gateway time); a failure is logged and
 /// retried every 10 minutes until the next day's run. Also publishes the
@@ -780,16 +801,13 @@ pub async fn schedule(ctx: ReconContext, mut stop: tokio::sync::watch::Receiver<
     let mut last_done: Option<String> = None;
     loop {
         let _ = publish_last(&*ctx.store, &ctx.metrics);
-        if let Some((h, m)) = ctx.cfg.recon.at {
-            let now = time::OffsetDateTime::now_utc().to_offset(
-                time::UtcOffset::from_whole_seconds(crate::trade::GATEWAY_UTC_OFFSET_SECS as i32)
-                    .unwrap_or(time::UtcOffset::UTC),
-            );
-            let due = (now.hour(), now.minute()) >= (h, m);
-            let yesterday = (now.date() - time::Duration::days(1))
-                .format(crate::config::DAY_FORMAT)
-                .unwrap_or_default();
-            if due && last_done.as_deref() != Some(&yesterday) {
+        if let Some(yesterday) = ctx
+            .cfg
+            .recon
+            .at
+            .and_then(|at| due_day(time::OffsetDateTime::now_utc(), at))
+        {
+            if last_done.as_deref() != Some(&yesterday) {
                 let done_before = ctx
                     .store
                     .recon_runs(&yesterday)
@@ -829,4 +847,26 @@ pub async fn schedule(ctx: ReconContext, mut stop: tokio::sync::watch::Receiver<
 /// The fee rate a merchant line shows (for the settlement).
 pub fn bps(r: Option<FeeRate>) -> Option<u32> {
     r.map(FeeRate::bps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_daily_run_is_due_after_its_time_in_beijing() {
+        // 01:29 UTC is 09:29 in Beijing: not yet; 01:30 is 09:30: yesterday's.
+        assert_eq!(due_day(datetime!(2026-06-06 01:29 UTC), (9, 30)), None);
+        assert_eq!(
+            due_day(datetime!(2026-06-06 01:30 UTC), (9, 30)).as_deref(),
+            Some("2026-06-05")
+        );
+        // 17:00 UTC on the 5th is already the 6th in Beijing.
+        assert_eq!(
+            due_day(datetime!(2026-06-05 17:00 UTC), (0, 30)).as_deref(),
+            Some("2026-06-05")
+        );
+        assert!(parse_date("2026-02-30").is_err() && parse_date("2026-6-5").is_err());
+    }
 }
