@@ -284,14 +284,10 @@ pub fn settle(
 ) -> Result<Settlement, SettleError> {
     let day = parse_date(date)?;
     let runs = store.recon_runs(date)?;
+    // The last run decides: clean (exit 0) settles from the bill; open
+    // differences or no run settle only when asked, from the journal.
     let (source, recon_run, sums) = match runs.last() {
-        Some(run) if !unreconciled || run.open == 0 => {
-            if run.open > 0 {
-                return Err(SettleError::OpenDifferences {
-                    date: date.to_owned(),
-                    open: run.open,
-                });
-            }
+        Some(run) if run.open == 0 => {
             let r: ReconReport = serde_json::from_str(&run.report)
                 .map_err(|e| SettleError::BadRun(date.to_owned(), e.to_string()))?;
             let mut sums = BTreeMap::new();

@@ -383,6 +383,33 @@ async fn bad_bills_are_errors_that_change_nothing() {
     assert_eq!(code, 0, "{err} {r:#}");
     let good = std::fs::read(dir.path().join("recon").join(format!("bill-{date}.zip"))).unwrap();
 
+    // The binary, on bills the gateway serves broken: exit 1, a message that
+    // says what is wrong, and nothing recorded.
+    let count = |sql: &str| -> i64 {
+        let c = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    let runs = count("SELECT COUNT(*) FROM recon_runs");
+    let events = count("SELECT COUNT(*) FROM events");
+    for (kind, want) in [
+        ("not_gbk", "UTF-8, not GBK"),
+        ("truncate", "zip"),
+        ("corrupt_file", "zip"),
+    ] {
+        let (s, v) = sim_json(
+            &sim.base_url(),
+            &format!("/_sim/bills/{date}/inject"),
+            json!({"kind": kind}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        let (code, _, err) = reconcile(dir.path(), &date, "en");
+        assert_eq!(code, 1, "{kind}: {err}");
+        assert!(err.contains(want), "{kind}: {err}");
+        assert_eq!(count("SELECT COUNT(*) FROM recon_runs"), runs, "{kind}");
+        assert_eq!(count("SELECT COUNT(*) FROM events"), events, "{kind}");
+    }
+
     let check = |name: &str, bytes: &[u8], want: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();

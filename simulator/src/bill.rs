@@ -378,14 +378,33 @@ pub fn build_zip(
         (format!("{pid}0156_{day}_业务明细.csv"), detail),
         (format!("{pid}0156_{day}_业务明细(汇总).csv"), summary),
     ] {
-        let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+        // Injection `not_gbk`: the files in UTF-8, as a broken export would be.
+        let bytes = if injections.iter().any(|i| i.0 == "not_gbk") {
+            text.into_bytes()
+        } else {
+            encoding_rs::GBK.encode(&text).0.into_owned()
+        };
         zip.start_file(name, opts)
             .map_err(|e| BillError::Zip(e.to_string()))?;
-        zip.write_all(&gbk)
+        zip.write_all(&bytes)
             .map_err(|e| BillError::Zip(e.to_string()))?;
     }
-    let cur = zip.finish().map_err(|e| BillError::Zip(e.to_string()))?;
-    Ok(cur.into_inner())
+    let mut out = zip
+        .finish()
+        .map_err(|e| BillError::Zip(e.to_string()))?
+        .into_inner();
+    // Injections on the file as a whole: cut in half; bytes flipped in the
+    // middle (inside the compressed detail).
+    if injections.iter().any(|i| i.0 == "truncate") {
+        out.truncate(out.len() / 2);
+    }
+    if injections.iter().any(|i| i.0 == "corrupt_file") {
+        let mid = out.len() / 3;
+        for b in out.iter_mut().skip(mid).take(64) {
+            *b ^= 0xA5;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -405,20 +405,29 @@ pub fn handle(
             #[serde(deny_unknown_fields)]
             struct Inject {
                 kind: String,
+                /// Row kinds only; the file kinds apply to the whole bill.
+                #[serde(default)]
                 out_trade_no: String,
             }
-            const KINDS: [&str; 5] = [
+            const KINDS: [&str; 8] = [
                 "remove_row",
                 "add_row",
                 "amount_off",
                 "remove_refund",
                 "fee_off",
+                "truncate",
+                "corrupt_file",
+                "not_gbk",
             ];
+            const FILE_KINDS: [&str; 3] = ["truncate", "corrupt_file", "not_gbk"];
             match serde_json::from_slice::<Inject>(body) {
                 Ok(i) if !KINDS.contains(&i.kind.as_str()) => error(
                     StatusCode::BAD_REQUEST,
-                    "kind: remove_row, add_row, amount_off, remove_refund or fee_off",
+                    "kind: remove_row, add_row, amount_off, remove_refund, fee_off, truncate, corrupt_file or not_gbk",
                 ),
+                Ok(i) if i.out_trade_no.is_empty() && !FILE_KINDS.contains(&i.kind.as_str()) => {
+                    error(StatusCode::BAD_REQUEST, "out_trade_no: required for a row kind")
+                }
                 Ok(_) if date.len() != 10 || crate::bill::date_range(date).is_none() => {
                     error(StatusCode::BAD_REQUEST, "the date must be yyyy-MM-dd")
                 }
