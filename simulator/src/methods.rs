@@ -170,6 +170,11 @@ struct RefundNode {
     base: RefundResponse,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     refund_detail_item_list: Vec<FundBill>,
+    /// The same tools under the name the pay answer uses (the issue's
+    /// wording; the real gateway's refund answer has only
+    /// `refund_detail_item_list`). SDKs ignore it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fund_bill_list: Vec<FundBill>,
 }
 
 /// The alipay.trade.fastpay.refund.query answer node, with the refund's tools.
@@ -1211,6 +1216,7 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
                         ..Default::default()
                     },
                     refund_detail_item_list: fund_bill_list(&t.refund_detail(index)),
+                    fund_bill_list: fund_bill_list(&t.refund_detail(index)),
                 }))
             };
             if let Some((i, prev)) = t
