@@ -198,6 +198,7 @@ struct RawServer {
     shutdown_grace_ms: u64,
     #[serde(default = "d_window")]
     auth_window_secs: u64,
+    fingerprint_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -396,6 +397,33 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How far a request's `ts` may be from the switch's clock (API.md: 300 s).
     pub auth_window: Duration,
+    /// The key of the requests' idempotency fingerprints (HMAC-SHA256): a
+    /// pay request holds an auth code, and a bare hash of it in the journal
+    /// could be searched back.
+    pub fingerprint_key: FingerprintKey,
+}
+
+/// The fingerprint key (`server.fingerprint_key_file`, else derived from the
+/// app private key); never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FingerprintKey(pub [u8; 32]);
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey(..)")
+    }
+}
+
+impl FingerprintKey {
+    /// The key derived from the app private key's text: the same on every
+    /// node that signs for the app, stable while the key is.
+    pub fn derived(private_key_text: &str) -> FingerprintKey {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"payswitch fingerprint key v1\0");
+        h.update(private_key_text.trim().as_bytes());
+        FingerprintKey(h.finalize().into())
+    }
 }
 
 /// The gateway and the app the switch signs for.
@@ -686,7 +714,8 @@ impl Config {
                 "must be between 256 and 16777216",
             ));
         }
-        let server = ServerConfig {
+        let fingerprint_key_file = raw.server.fingerprint_key_file.clone();
+        let mut server = ServerConfig {
             listen,
             tls,
             max_body_bytes: raw.server.max_body_bytes,
@@ -703,6 +732,7 @@ impl Config {
                 3_600_000,
             )?,
             auth_window: Duration::from_secs(raw.server.auth_window_secs.clamp(1, 3600)),
+            fingerprint_key: FingerprintKey([0; 32]),
         };
 
         // gateway
@@ -732,6 +762,20 @@ impl Config {
         check_key_perms("gateway.app_private_key_file", &key_path, allow)?;
         let signer = Signer::from_text(&key_text)
             .map_err(|e| field_err("gateway.app_private_key_file", e.to_string()))?;
+        server.fingerprint_key = match &fingerprint_key_file {
+            None => FingerprintKey::derived(&key_text),
+            Some(f) => {
+                let path = resolve(f);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    field_err(
+                        "server.fingerprint_key_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                check_key_perms("server.fingerprint_key_file", &path, allow)?;
+                FingerprintKey(hex32("server.fingerprint_key_file", &text)?)
+            }
+        };
         let pub_path = resolve(&g.alipay_public_key_file);
         let pub_text = std::fs::read_to_string(&pub_path).map_err(|e| {
             field_err(

@@ -35,6 +35,7 @@ pub mod money;
 pub mod notify;
 pub mod request;
 pub mod response;
+pub mod scrub;
 pub mod sign_string;
 
 pub use codes::Code;

@@ -173,8 +173,45 @@ pub(crate) fn ev(t: &Trade, kind: &str, detail: serde_json::Value) -> Write {
     })
 }
 
-fn fingerprint(v: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(v.to_string().as_bytes()))
+/// The idempotency fingerprint of a request: `h1:` + HMAC-SHA256 under the
+/// switch's fingerprint key of the request's content. A pay request holds
+/// the buyer's auth code: an unkeyed hash of it in the journal could be
+/// searched back (the codes are short and structured), a keyed one cannot.
+/// `legacy` is the unkeyed SHA-256 of journals written before; it is only
+/// compared, never stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Fingerprint {
+    keyed: String,
+    legacy: String,
+}
+
+impl Fingerprint {
+    fn of(key: &crate::config::FingerprintKey, v: &serde_json::Value) -> Fingerprint {
+        use hmac::Mac as _;
+        let text = v.to_string();
+        let keyed = match hmac::Hmac::<Sha256>::new_from_slice(&key.0) {
+            Ok(mut m) => {
+                m.update(text.as_bytes());
+                format!("h1:{}", hex::encode(m.finalize().into_bytes()))
+            }
+            // A 32-byte key is always accepted by HMAC.
+            Err(_) => String::from("h1:"),
+        };
+        Fingerprint {
+            keyed,
+            legacy: hex::encode(Sha256::digest(text.as_bytes())),
+        }
+    }
+
+    /// What the journal keeps.
+    pub(crate) fn stored(&self) -> String {
+        self.keyed.clone()
+    }
+
+    /// Whether a journaled fingerprint is of the same request.
+    pub(crate) fn matches(&self, journaled: &str) -> bool {
+        journaled == self.keyed || journaled == self.legacy
+    }
 }
 
 /// Whether a terminal may see a trade: its creator, or a terminal of the same sub-merchant.
@@ -182,11 +219,21 @@ pub fn visible_to(t: &Trade, term: &TerminalConfig, creator_smid: Option<&str>) 
     t.terminal == term.key_id || (creator_smid.is_some() && creator_smid == term.smid.as_deref())
 }
 
+/// A gateway answer as the journal keeps it: scrubbed of anything shaped
+/// like a buyer's payment code and of echoed sign strings
+/// ([`protocol::scrub`]).
 fn answer_detail<T: serde::Serialize>(method: &str, o: &Outcome<T>) -> serde_json::Value {
-    match o {
+    let mut v = match o {
         Outcome::Answer(a) => json!({"method": method, "answer": a}),
         Outcome::Unknown(r) => json!({"method": method, "unknown": r}),
-    }
+    };
+    protocol::scrub::scrub_json(&mut v);
+    v
+}
+
+/// A gateway `sub_msg` as the journal and the terminal see it (scrubbed).
+pub(crate) fn scrubbed(m: &Option<String>) -> Option<String> {
+    m.as_deref().map(|m| protocol::scrub::scrub(m).into_owned())
 }
 
 /// The biz_content naming a trade by its (gateway) out_trade_no: query,
@@ -211,6 +258,10 @@ fn still_open(t: &Trade) -> Result<bool, FlowError> {
 }
 
 impl Flows {
+    fn fingerprint(&self, v: &serde_json::Value) -> Fingerprint {
+        Fingerprint::of(&self.cfg.server.fingerprint_key, v)
+    }
+
     pub fn new(
         cfg: Arc<Config>,
         store: Arc<dyn Store>,
@@ -484,7 +535,7 @@ impl Flows {
         &self,
         no: &str,
         kind: crate::trade::Kind,
-        fp: &str,
+        fp: &Fingerprint,
         wait: Duration,
     ) -> Result<Option<Trade>, FlowError> {
         let cached = self.trades.get(no).map(|s| s.clone());
@@ -507,8 +558,8 @@ impl Flows {
     }
 }
 
-fn check_same(t: &Trade, kind: crate::trade::Kind, fp: &str) -> Result<(), FlowError> {
-    if t.kind != kind || t.fingerprint != fp {
+fn check_same(t: &Trade, kind: crate::trade::Kind, fp: &Fingerprint) -> Result<(), FlowError> {
+    if t.kind != kind || !fp.matches(&t.fingerprint) {
         return Err(FlowError::Conflict(format!(
             "out_trade_no {} was already used for a different request",
             t.terminal_out_trade_no()

@@ -12,9 +12,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::paylog::PayStat;
 use super::policy::{self, PayStep, QueryStep, Reply, Seen};
-use super::{
-    answer_detail, boundary, check_same, ev, fingerprint, FlowError, Flows, PayOrder, Slot,
-};
+use super::{answer_detail, boundary, check_same, ev, FlowError, Flows, PayOrder, Slot};
 use crate::config::TerminalConfig;
 use crate::gateway::Outcome;
 use crate::store::{Incident, Write};
@@ -75,7 +73,7 @@ impl Flows {
         o: PayOrder,
         wait: Duration,
     ) -> Result<Trade, FlowError> {
-        let fp = fingerprint(&json!({
+        let fp = self.fingerprint(&json!({
             "kind": "pay", "terminal": term.key_id, "auth_code": o.auth_code.as_str(),
             "total_amount": o.total_amount.to_wire(), "subject": o.subject.as_str(),
             "scene": o.scene.as_str(), "body": o.body, "operator_id": o.operator_id,
@@ -92,7 +90,7 @@ impl Flows {
             Kind::Pay,
             o.total_amount,
             &o.subject,
-            fp.clone(),
+            fp.stored(),
         );
         let biz = PayBiz {
             out_trade_no: gw_no.clone(),
@@ -218,7 +216,7 @@ impl Flows {
                         t.transition(Status::Failed).ok()?;
                         t.code = Some(r.code.clone());
                         t.sub_code.clone_from(&r.sub_code);
-                        t.sub_msg.clone_from(&r.sub_msg);
+                        t.sub_msg = super::scrubbed(&r.sub_msg);
                     }
                     _ => t.phase = Phase::Resolving,
                 }

@@ -14,9 +14,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::cancel::Marked;
 use super::policy::{self, PrecreateStep, QrStep, Reply};
-use super::{
-    answer_detail, boundary, check_same, fingerprint, FlowError, Flows, PrecreateOrder, Slot,
-};
+use super::{answer_detail, boundary, check_same, FlowError, Flows, PrecreateOrder, Slot};
 use crate::config::TerminalConfig;
 use crate::gateway::Outcome;
 use crate::trade::{Kind, Phase, Status, Trade};
@@ -28,7 +26,7 @@ impl Flows {
         term: &TerminalConfig,
         o: PrecreateOrder,
     ) -> Result<Trade, FlowError> {
-        let fp = fingerprint(&json!({
+        let fp = self.fingerprint(&json!({
             "kind": "precreate", "terminal": term.key_id, "total_amount": o.total_amount.to_wire(),
             "subject": o.subject.as_str(), "timeout_express": o.timeout_express.as_ref().map(|t| t.as_str()),
             "notify_url": o.notify_url,
@@ -47,7 +45,7 @@ impl Flows {
             Kind::Precreate,
             o.total_amount,
             &o.subject,
-            fp.clone(),
+            fp.stored(),
         );
         trade.merchant_notify_url.clone_from(&o.notify_url);
         let lifetime = o
@@ -150,7 +148,7 @@ impl Flows {
                     t.transition(Status::Failed).ok()?;
                     t.code = Some(r.code.clone());
                     t.sub_code.clone_from(&r.sub_code);
-                    t.sub_msg.clone_from(&r.sub_msg);
+                    t.sub_msg = super::scrubbed(&r.sub_msg);
                     Some(())
                 })
                 .await;

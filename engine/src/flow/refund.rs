@@ -17,9 +17,7 @@ use protocol::{Method, Money};
 use serde_json::json;
 
 use super::policy::{self, RefundRefusal, RefundStep, Reply};
-use super::{
-    answer_detail, boundary, ev, fingerprint, FlowError, Flows, RefundOrder, RefundSlot, Slot,
-};
+use super::{answer_detail, boundary, ev, FlowError, Flows, RefundOrder, RefundSlot, Slot};
 use crate::config::TerminalConfig;
 use crate::gateway::Outcome;
 use crate::store::{StoreError, Write};
@@ -74,15 +72,15 @@ impl Flows {
         let (tslot, t) = self.visible_slot(term, no).await?;
         // The gateway's number: refunds are keyed and sent by it.
         let no = t.out_trade_no.as_str();
-        let fp =
-            fingerprint(&json!({"amount": o.refund_amount.to_wire(), "reason": o.refund_reason}));
+        let fp = self
+            .fingerprint(&json!({"amount": o.refund_amount.to_wire(), "reason": o.refund_reason}));
         let req = o.out_request_no.as_str().to_owned();
         let rslot = match self.load_refund(no, &req).await? {
             Some(s) => s,
-            None => self.admit_refund(&tslot, no, &req, &o, fp.clone()).await?,
+            None => self.admit_refund(&tslot, no, &req, &o, fp.stored()).await?,
         };
         let r = rslot.published();
-        if r.fingerprint != fp {
+        if !fp.matches(&r.fingerprint) {
             return Err(FlowError::Conflict(format!(
                 "out_request_no {req} was already used with a different amount or reason"
             )));
@@ -282,7 +280,11 @@ impl Flows {
                             &tslot,
                             &rslot,
                             RefundStatus::Failed,
-                            (Some(a.code.clone()), a.sub_code.clone(), a.sub_msg.clone()),
+                            (
+                                Some(a.code.clone()),
+                                a.sub_code.clone(),
+                                super::scrubbed(&a.sub_msg),
+                            ),
                             None,
                             detail,
                         )

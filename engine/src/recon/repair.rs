@@ -557,7 +557,7 @@ impl Repairer {
                     a.code,
                     a.sub_code.as_deref().unwrap_or("")
                 ),
-                json!({"code": a.code, "sub_code": a.sub_code, "sub_msg": a.sub_msg}),
+                json!({"code": a.code, "sub_code": a.sub_code, "sub_msg": a.sub_msg.as_deref().map(protocol::scrub::scrub)}),
             ),
             Outcome::Unknown(why) => (
                 false,
