@@ -43,6 +43,9 @@ fn field_err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError
 struct RawConfig {
     #[serde(default)]
     allow_insecure_key_permissions: bool,
+    /// Accept a plain-http gateway (and heartbeat) URL: labs and alipay-sim only.
+    #[serde(default)]
+    allow_insecure_gateway: bool,
     server: RawServer,
     gateway: RawGateway,
     #[serde(default)]
@@ -737,6 +740,12 @@ impl Config {
 
         // gateway
         let g = raw.gateway;
+        if g.url.starts_with("http://") && !raw.allow_insecure_gateway {
+            return Err(field_err(
+                "gateway.url",
+                "must be https:// (a plain-http gateway, such as alipay-sim in a lab, needs allow_insecure_gateway = true at the top of the file)",
+            ));
+        }
         if !(g.url.starts_with("https://") || g.url.starts_with("http://")) {
             return Err(field_err(
                 "gateway.url",
@@ -1068,6 +1077,12 @@ impl Config {
                 {
                     return Err(field_err("heartbeat.url", "must be an http(s) URL"))
                 }
+                Some(u) if u.starts_with("http://") && !raw.allow_insecure_gateway => {
+                    return Err(field_err(
+                        "heartbeat.url",
+                        "must be https:// (plain http needs allow_insecure_gateway = true)",
+                    ))
+                }
                 u => u,
             },
             network_type: if h.network_type.is_empty() || h.network_type.len() > 16 {
@@ -1293,6 +1308,7 @@ mod tests {
         format!(
             r#"
 allow_insecure_key_permissions = true
+allow_insecure_gateway = true
 [server]
 listen = ["127.0.0.1:0"]
 [gateway]
@@ -1312,6 +1328,18 @@ store_id = "S1"
             k.display(),
             "ab".repeat(32)
         )
+    }
+
+    #[test]
+    fn a_plain_http_gateway_needs_the_lab_flag() {
+        let text = sample("").replace("allow_insecure_gateway = true\n", "");
+        let e = Config::from_toml_str(&text, Path::new("/tmp")).unwrap_err();
+        assert!(
+            e.to_string().contains("gateway.url") && e.to_string().contains("https"),
+            "{e}"
+        );
+        let https = text.replace("http://127.0.0.1:9090", "https://openapi.alipay.com");
+        assert!(Config::from_toml_str(&https, Path::new("/tmp")).is_ok());
     }
 
     #[test]

@@ -49,12 +49,19 @@ async fn an_echoed_auth_code_is_not_journaled() {
     let bytes = journal_bytes(dir.path());
     assert!(!bytes.is_empty());
     assert!(!contains(&bytes, code), "the auth code is in the journal");
-    assert!(!contains(&bytes, &code[..14]), "a long part of the auth code is in the journal");
+    assert!(
+        !contains(&bytes, &code[..14]),
+        "a long part of the auth code is in the journal"
+    );
 
     // The journaled fingerprint is the keyed one.
     let c = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
     let doc: String = c
-        .query_row("SELECT doc FROM trades WHERE out_trade_no = 'ECHO1'", [], |r| r.get(0))
+        .query_row(
+            "SELECT doc FROM trades WHERE out_trade_no = 'ECHO1'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert!(v["fingerprint"].as_str().unwrap().starts_with("h1:"), "{v}");
@@ -74,7 +81,11 @@ async fn a_retry_after_a_restart_still_matches_its_fingerprint() {
     let t = Term::new(&base);
     // The same request: the same trade, no second payment.
     let (s, v2) = t.pay("FP1", &code, "2.00", 10).await;
-    assert_eq!((s, v2["trade_no"].clone()), (200, v["trade_no"].clone()), "{v2}");
+    assert_eq!(
+        (s, v2["trade_no"].clone()),
+        (200, v["trade_no"].clone()),
+        "{v2}"
+    );
     // Another content under the same number: 409.
     let (s, v3) = t.pay("FP1", &code, "3.00", 10).await;
     assert_eq!(s, 409, "{v3}");

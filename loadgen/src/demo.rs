@@ -352,6 +352,8 @@ pub fn make_terminals(n: usize) -> Vec<Terminal> {
 fn base_config(sw_port: u16, sim_port: u16) -> String {
     format!(
         r#"# Written by `loadgen demo`: demo keys (INSECURE), loopback only.
+allow_insecure_gateway = true   # alipay-sim speaks plain http
+
 [server]
 listen = ["127.0.0.1:{sw_port}"]
 shutdown_grace_ms = 2000

@@ -58,6 +58,8 @@ pub fn config_text(
 ) -> String {
     format!(
         r#"
+allow_insecure_gateway = true
+
 [server]
 listen = ["{listen}"]
 max_body_bytes = 8192
