@@ -186,12 +186,15 @@ async fn admin_onboards_merchants_and_terminals() {
         assert_eq!(s, 401, "{v}");
         assert_eq!(v["error"]["code"], "auth_token");
     }
-    // The admin API is not on the terminal listener; the operator endpoints are on both.
+    // The admin API and the operator endpoints are on the operator listener
+    // only; the terminal listener serves /v1 and /healthz.
     let (s, _, _) = admin(&base, "GET", "/admin/v1/merchants", None, Some(TOKEN)).await;
     assert_eq!(s, 404);
     for p in ["/metrics", "/readyz"] {
         let (s, _, _) = admin(&ab, "GET", p, None, None).await;
         assert_eq!(s, 200, "{p} on the admin listener");
+        let (s, _, _) = admin(&base, "GET", p, None, None).await;
+        assert_eq!(s, 404, "{p} on the terminal listener");
     }
 
     // A missing required field: 400 naming it, nothing stored, nothing onboarded.

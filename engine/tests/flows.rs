@@ -357,12 +357,18 @@ async fn authentication_limits_and_validation() {
     }
     assert!(codes.contains(&429), "{codes:?}");
     assert_eq!(codes[0], 404);
-    // Operator endpoints.
+    // Operator endpoints: on the operator (admin) listener only; the
+    // terminal listener serves /v1 and /healthz.
     let (s, _) = t.raw("GET", "/healthz", vec![], None).await.unwrap();
     assert_eq!(s, 200);
-    let (s, v) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+    for p in ["/readyz", "/metrics"] {
+        let (s, v) = t.raw("GET", p, vec![], None).await.unwrap();
+        assert_eq!(s, 404, "{p} on the terminal listener: {v}");
+    }
+    let o = ops(&sw);
+    let (s, v) = o.raw("GET", "/readyz", vec![], None).await.unwrap();
     assert_eq!(s, 200, "{v}");
-    let (s, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    let (s, v) = o.raw("GET", "/metrics", vec![], None).await.unwrap();
     assert_eq!(s, 200);
     let m = v.as_str().unwrap();
     for needle in [
@@ -382,7 +388,7 @@ async fn authentication_limits_and_validation() {
         .await
         .unwrap();
     assert_eq!((s, v.as_str()), (400, Some("fail")));
-    let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    let (_, v) = o.raw("GET", "/metrics", vec![], None).await.unwrap();
     assert!(v
         .as_str()
         .unwrap()
@@ -562,6 +568,7 @@ async fn circuit_breaker_stops_new_payments_only() {
         .await
         .unwrap();
     let t = Term::new(&format!("http://127.0.0.1:{port}"));
+    let o = ops(&sw);
     let (s, v) = t.pay("CB_1", &auth_code("0000"), "1.00", 10).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("UNKNOWN")), "{v}");
     let (s, v) = t.pay("CB_2", &auth_code("0000"), "1.00", 10).await;
@@ -571,13 +578,13 @@ async fn circuit_breaker_stops_new_payments_only() {
         .as_str()
         .unwrap()
         .contains("queries and cancels still work"));
-    let (s, _) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+    let (s, _) = o.raw("GET", "/readyz", vec![], None).await.unwrap();
     assert_eq!(s, 503);
     // The UNKNOWN trade's cancel keeps going out in the background.
-    let before = metric(&t, "alipay.trade.cancel").await;
+    let before = metric(&o, "alipay.trade.cancel").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(
-        metric(&t, "alipay.trade.cancel").await > before,
+        metric(&o, "alipay.trade.cancel").await > before,
         "cancels are not blocked"
     );
     let (s, v) = t.call("GET", "/v1/trades/CB_1?refresh=1", None).await;

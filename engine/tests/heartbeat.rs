@@ -86,7 +86,7 @@ async fn one_heartbeat_per_terminal_per_interval_with_its_pays() {
     // count stays near elapsed seconds (never a storm).
     let t2 = heartbeats(&sim, "T2").await;
     assert!(!t2.is_empty(), "T2 has heartbeats too");
-    let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    let (_, v) = ops(&sw).raw("GET", "/metrics", vec![], None).await.unwrap();
     assert!(
         v.as_str()
             .unwrap_or_default()
@@ -112,9 +112,9 @@ async fn a_failing_monitor_does_not_stop_payments() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     eventually(Duration::from_secs(15), "failed heartbeats counted", || {
-        let t = &t;
+        let o = ops(&sw);
         async move {
-            let (_, v) = t.raw("GET", "/metrics", vec![], None).await.ok()?;
+            let (_, v) = o.raw("GET", "/metrics", vec![], None).await.ok()?;
             let text = v.as_str().unwrap_or_default().to_owned();
             text.lines()
                 .any(|l| l.starts_with("payswitch_heartbeats_total{result=\"failed\"}"))
@@ -158,9 +158,9 @@ async fn an_unsigned_monitor_answer_is_accepted() {
         Duration::from_secs(15),
         "heartbeats counted as delivered",
         || {
-            let t = &t;
+            let o = ops(&sw);
             async move {
-                let (_, v) = t.raw("GET", "/metrics", vec![], None).await.ok()?;
+                let (_, v) = o.raw("GET", "/metrics", vec![], None).await.ok()?;
                 let text = v.as_str().unwrap_or_default().to_owned();
                 text.lines()
                     .any(|l| l.starts_with("payswitch_heartbeats_total{result=\"ok\"}"))
@@ -169,7 +169,7 @@ async fn an_unsigned_monitor_answer_is_accepted() {
         },
     )
     .await;
-    let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+    let (_, v) = ops(&sw).raw("GET", "/metrics", vec![], None).await.unwrap();
     assert!(
         !v.as_str()
             .unwrap_or_default()

@@ -249,7 +249,7 @@ async fn late_landing_case(cancel_unknown: &'static str, late_pay: &'static str)
     let ledger = sim_trade(&sim, &no).await;
     let k = kinds(&sw, &no);
     let undone = k.iter().any(|k| k == "late_landing_undone");
-    let landings = metric_sum(&t, "payswitch_late_landings_total").await;
+    let landings = metric_sum(&ops(&sw), "payswitch_late_landings_total").await;
     match late_pay {
         "lands" => {
             assert_eq!(ledger.0, 200, "{case}: {ledger:?}");
@@ -373,6 +373,7 @@ async fn finding3_journal_outage_strands_nothing() {
         }
     }
     // /readyz says the journal fails (a refused payment refreshes it).
+    let o = Arc::new(ops(&sw));
     let mut probe = 0;
     let ready = eventually(
         Duration::from_secs(10),
@@ -380,10 +381,11 @@ async fn finding3_journal_outage_strands_nothing() {
         || {
             probe += 1;
             let t = t.clone();
+            let o = o.clone();
             async move {
                 let no = format!("F3_PROBE_{probe}");
                 let (s, v) = t.pay(&no, &auth_code("0000"), "2.00", 1).await;
-                let (rs, rv) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+                let (rs, rv) = o.raw("GET", "/readyz", vec![], None).await.unwrap();
                 Some((no, s, v, rs, rv)).filter(|x| x.3 == 503 && x.4["journal"] == "failing")
             }
         },
@@ -397,13 +399,13 @@ async fn finding3_journal_outage_strands_nothing() {
         refused.push(no);
     }
     assert!(
-        metric_sum(&t, "payswitch_journal_failures_total").await > 0.0,
+        metric_sum(&ops(&sw), "payswitch_journal_failures_total").await > 0.0,
         "journal failures not counted"
     );
     // Past the 9001 hold and the switch's time-out, still failing: the
     // answers of the payments in flight are held, unpublished.
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    let (rs, rv) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+    let (rs, rv) = ops(&sw).raw("GET", "/readyz", vec![], None).await.unwrap();
     assert_eq!((rs, rv["journal"].as_str()), (503, Some("failing")), "{rv}");
     // The journal works again.
     sw.set_journal_max_pages(0).await.unwrap();
@@ -431,9 +433,9 @@ async fn finding3_journal_outage_strands_nothing() {
         refused.len()
     );
     eventually(Duration::from_secs(10), "readyz recovers", || {
-        let t = t.clone();
+        let o = o.clone();
         async move {
-            let (s, _) = t.raw("GET", "/readyz", vec![], None).await.unwrap();
+            let (s, _) = o.raw("GET", "/readyz", vec![], None).await.unwrap();
             (s == 200).then_some(())
         }
     })
@@ -565,7 +567,7 @@ async fn finding4_notifications_must_match() {
     );
     let tr = sw.store().trade(APP, no).unwrap().unwrap();
     assert_eq!(tr.status.as_str(), "WAIT_BUYER_PAY");
-    let m = metric_sum(&t, "payswitch_notify_incidents_total").await;
+    let m = metric_sum(&ops(&sw), "payswitch_notify_incidents_total").await;
     assert!(m >= 4.0, "notify incidents counted {m}");
 
     // TRADE_SUCCESS for a trade the switch holds CLOSED, the gateway too.
@@ -612,7 +614,7 @@ async fn finding4_notifications_must_match() {
     assert_eq!(incident_kinds(&sw, "F4_NOBODY"), vec!["orphan".to_owned()]);
     let (s, _) = t.get("F4_NOBODY").await;
     assert_eq!(s, 404);
-    let m = metric_sum(&t, "payswitch_notify_incidents_total").await;
+    let m = metric_sum(&ops(&sw), "payswitch_notify_incidents_total").await;
     assert!(m >= 5.0, "notify incidents counted {m}");
     // TRADE_SUCCESS for a CLOSED trade whose late payment the gateway did
     // book (9003, not caught yet by the watch's first check at 60 s): the
@@ -657,7 +659,7 @@ async fn finding4_notifications_must_match() {
     assert_eq!(ledger.1["status"], "TRADE_CLOSED", "{ledger:?}");
     let (_, v) = t.get(no2).await;
     assert_eq!(v["status"], "CLOSED", "{v}");
-    let m = metric_sum(&t, "payswitch_notify_incidents_total").await;
+    let m = metric_sum(&ops(&sw), "payswitch_notify_incidents_total").await;
     assert!(m >= 6.0, "notify incidents counted {m}");
 
     sw.shutdown().await.unwrap();
@@ -704,7 +706,7 @@ async fn finding5_answers_tied_to_request() {
         assert_eq!(ledger.1["pay_count"], 1, "{ledger:?}");
         assert_eq!(ledger.1["total_amount"], "12.34", "{ledger:?}");
     }
-    let m = metric_sum(&t, "payswitch_answer_mismatches_total").await;
+    let m = metric_sum(&ops(&sw), "payswitch_answer_mismatches_total").await;
     assert!(m >= 2.0, "answer mismatches counted {m}");
     sw.shutdown().await.unwrap();
     sim.shutdown().await;

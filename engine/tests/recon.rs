@@ -172,7 +172,7 @@ async fn a_clean_day_matches_and_settles_to_the_bills_totals() {
         Duration::from_secs(20),
         "recon gauges on /metrics",
         || async {
-            let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
+            let (_, v) = ops(&sw).raw("GET", "/metrics", vec![], None).await.unwrap();
             let text = v.as_str().unwrap_or_default().to_owned();
             text.contains("payswitch_recon_differences{class=\"bill_only\",resolved=\"false\"} 0")
                 .then_some(())

@@ -353,8 +353,6 @@ fn endpoint_label(method: &HttpMethod, path: &str) -> &'static str {
         (&HttpMethod::GET, ["v1", "trades", _, "refunds", _]) => "refund_query",
         (_, ["notify", "alipay"]) => "notify",
         (_, ["healthz"]) => "healthz",
-        (_, ["readyz"]) => "readyz",
-        (_, ["metrics"]) => "metrics",
         _ => "other",
     }
 }
@@ -434,8 +432,8 @@ impl Api {
             (&HttpMethod::GET, "/healthz") => {
                 return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
             }
-            (&HttpMethod::GET, "/readyz") => return Ok(self.readyz().await),
-            (&HttpMethod::GET, "/metrics") => return Ok(self.metrics().await),
+            // `/readyz` and `/metrics` are operator endpoints: on the admin
+            // (operator) listener only, never here (they fall to 404 below).
             (&HttpMethod::POST, "/notify/alipay") => {
                 let (_, body) = self.read_body(req).await?;
                 return Ok(self.notify(&body).await);

@@ -17,6 +17,9 @@ use rand::Rng;
 use serde_json::Value;
 
 pub const SECRET: [u8; 32] = [0x5a; 32];
+/// The admin token of the operator listener every test config carries
+/// (`/metrics` and `/readyz` live there, not on the terminal listener).
+pub const OPS_TOKEN: &str = "ops-token-for-the-tests";
 pub const SECRET2: [u8; 32] = [0x33; 32];
 
 /// Starts the simulator: time scale 100, a short hold for 9001.
@@ -101,14 +104,56 @@ secret_hex = "{}"
 store_id = "SH_001"
 rate_per_sec = 1
 burst = 3
+
+[admin]
+listen = "127.0.0.1:{ops_port}"
+token_sha256 = ["{ops_token_sha}"]
 "#,
         hex::encode(SECRET),
-        hex::encode(SECRET2)
+        hex::encode(SECRET2),
+        ops_port = free_port(),
+        ops_token_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(OPS_TOKEN.as_bytes())),
     )
+}
+
+/// The config without the operator listener [`config_text`] ends with, for
+/// tests that bring their own `[admin]` section.
+pub fn without_admin(text: &str) -> String {
+    match text.rfind("\n[admin]\n") {
+        Some(i) => text[..i + 1].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// The operator (admin) listener of an in-process switch, as a [`Term`].
+pub fn ops(r: &engine::Running) -> Term {
+    Term::new(&format!(
+        "http://{}",
+        r.admin_addr()
+            .expect("the test config has an operator listener")
+    ))
+}
+
+/// When a test appended its own `[admin]` section, the default operator
+/// listener of [`config_text`] gives way to it.
+fn own_admin_wins(text: &str) -> String {
+    let marker = "\n[admin]\n";
+    if text.matches(marker).count() < 2 {
+        return text.to_owned();
+    }
+    let Some(i) = text.find(marker) else {
+        return text.to_owned();
+    };
+    let rest = &text[i + marker.len()..];
+    let end = rest
+        .find("\n[")
+        .map_or(text.len(), |j| i + marker.len() + j);
+    format!("{}{}", &text[..i], &text[end..])
 }
 
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
+    let text = &own_admin_wins(text);
     install_keys(dir);
     let p = dir.join("payswitch.toml");
     std::fs::write(&p, text).unwrap();
