@@ -202,6 +202,22 @@ struct RawServer {
     #[serde(default = "d_window")]
     auth_window_secs: u64,
     fingerprint_key_file: Option<String>,
+    #[serde(default = "d_max_connections")]
+    max_connections: usize,
+    #[serde(default = "d_body_timeout")]
+    body_read_timeout_ms: u64,
+    #[serde(default = "d_max_trades")]
+    max_trades_in_memory: usize,
+}
+
+fn d_max_connections() -> usize {
+    15_000
+}
+fn d_body_timeout() -> u64 {
+    10_000
+}
+fn d_max_trades() -> usize {
+    100_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -400,6 +416,14 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How far a request's `ts` may be from the switch's clock (API.md: 300 s).
     pub auth_window: Duration,
+    /// Open connections at most, every listener together; past it a new
+    /// connection is closed at once.
+    pub max_connections: usize,
+    /// A request body must arrive within this (else 408).
+    pub body_read_timeout: Duration,
+    /// Trades held in memory at most (in flight, waited on, or recently
+    /// final); past it new payments answer 503 `switch_busy`.
+    pub max_trades_in_memory: usize,
     /// The key of the requests' idempotency fingerprints (HMAC-SHA256): a
     /// pay request holds an auth code, and a bare hash of it in the journal
     /// could be searched back.
@@ -736,6 +760,30 @@ impl Config {
             )?,
             auth_window: Duration::from_secs(raw.server.auth_window_secs.clamp(1, 3600)),
             fingerprint_key: FingerprintKey([0; 32]),
+            max_connections: match raw.server.max_connections {
+                v @ 16..=1_000_000 => v,
+                _ => {
+                    return Err(field_err(
+                        "server.max_connections",
+                        "must be between 16 and 1000000",
+                    ))
+                }
+            },
+            body_read_timeout: ms(
+                "server.body_read_timeout_ms",
+                raw.server.body_read_timeout_ms,
+                100,
+                600_000,
+            )?,
+            max_trades_in_memory: match raw.server.max_trades_in_memory {
+                v @ 100..=10_000_000 => v,
+                _ => {
+                    return Err(field_err(
+                        "server.max_trades_in_memory",
+                        "must be between 100 and 10000000",
+                    ))
+                }
+            },
         };
 
         // gateway

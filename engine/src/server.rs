@@ -126,6 +126,17 @@ async fn serve_conn<I>(
     }
 }
 
+/// The cap on a listener group's open connections.
+struct ConnLimit {
+    max: usize,
+    metrics: Arc<Metrics>,
+    listener: &'static str,
+}
+
+/// Open connections of the admin listener at most (its own count: terminals
+/// at their cap never lock the operators out).
+const ADMIN_MAX_CONNECTIONS: usize = 256;
+
 /// One listener's accept loop: a task per connection, TLS when given.
 fn accept_loop(
     l: TcpListener,
@@ -135,6 +146,7 @@ fn accept_loop(
     conns: Arc<AtomicUsize>,
     mut stop_rx: watch::Receiver<bool>,
     hs_timeout: Duration,
+    limit: ConnLimit,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -149,6 +161,16 @@ fn accept_loop(
                 },
                 _ = stopped(&mut stop_rx) => break,
             };
+            if conns.load(Ordering::Acquire) >= limit.max {
+                // Over the cap: closed at once, so one client cannot take
+                // every file descriptor (the others keep theirs).
+                drop(stream);
+                limit.metrics.inc(
+                    "payswitch_connections_refused_total",
+                    &[("listener", limit.listener)],
+                );
+                continue;
+            }
             let _ = stream.set_nodelay(true);
             let (handle, builder, tls, conns) =
                 (handle.clone(), builder.clone(), tls.clone(), conns.clone());
@@ -205,6 +227,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         flows: flows.clone(),
         auth: Authenticator::with_registry(registry.clone(), cfg.server.auth_window),
         max_body: cfg.server.max_body_bytes,
+        body_timeout: cfg.server.body_read_timeout,
         default_wait: cfg.policy.default_wait,
     });
     let tls = match &cfg.server.tls {
@@ -235,6 +258,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         stop.subscribe(),
     ));
     let conns = Arc::new(AtomicUsize::new(0));
+    let admin_conns = Arc::new(AtomicUsize::new(0));
     let mut addrs = Vec::new();
     let mut accept_loops = Vec::new();
     for addr in &cfg.server.listen {
@@ -257,6 +281,11 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             conns.clone(),
             stop.subscribe(),
             cfg.server.header_read_timeout,
+            ConnLimit {
+                max: cfg.server.max_connections,
+                metrics: flows.metrics_arc(),
+                listener: "terminal",
+            },
         ));
     }
     // The admin API: its own listener (plain HTTP; bind it to loopback or
@@ -279,21 +308,32 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             handle,
             builder.clone(),
             None,
-            conns.clone(),
+            admin_conns.clone(),
             stop.subscribe(),
             cfg.server.header_read_timeout,
+            ConnLimit {
+                max: ADMIN_MAX_CONNECTIONS,
+                metrics: flows.metrics_arc(),
+                listener: "admin",
+            },
         ));
     }
-    // Forget nonces that left the window and idle final trades.
+    // Final trades leave memory as soon as nobody holds them (after a 2 s
+    // grace for the terminal's next GET); nonces that left the window go
+    // every 30 s. Memory follows the trades in flight, not the traffic.
     {
         let api = api.clone();
         let mut stop_rx = stop.subscribe();
         tokio::spawn(async move {
+            let mut tick: u64 = 0;
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => {
-                        api.auth.purge();
-                        api.flows.evict(Duration::from_secs(60));
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        tick += 1;
+                        api.flows.evict(Duration::from_secs(2));
+                        if tick % 30 == 0 {
+                            api.auth.purge();
+                        }
                     }
                     _ = stopped(&mut stop_rx) => break,
                 }

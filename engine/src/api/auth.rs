@@ -38,6 +38,9 @@ pub enum AuthError {
     BadSignature,
     #[error("this nonce was already used")]
     Replay,
+    /// More nonces inside the window than the terminal's rate allows.
+    #[error("the terminal used more nonces inside the window than its rate allows")]
+    NonceMemoryFull,
 }
 
 impl AuthError {
@@ -51,6 +54,7 @@ impl AuthError {
             AuthError::Skew => "auth_timestamp_skew",
             AuthError::BadSignature => "auth_bad_signature",
             AuthError::Replay => "auth_replay",
+            AuthError::NonceMemoryFull => "auth_nonce_memory_full",
         }
     }
 }
@@ -107,10 +111,43 @@ pub use crate::contract::{sign, string_to_sign};
 
 pub use crate::merchants::Terminal;
 
+/// The nonces one terminal used inside the window, oldest first. Bounded:
+/// a terminal cannot send more than its rate admits, so `cap` is what its
+/// rate lets it send in two windows (a clock at either edge); the nonces are
+/// remembered only after the signature verified and the rate admitted the
+/// request.
+#[derive(Default)]
+struct TerminalNonces {
+    seen: std::collections::HashSet<Box<str>>,
+    order: std::collections::VecDeque<(i64, Box<str>)>,
+}
+
+impl TerminalNonces {
+    fn purge(&mut self, cutoff: i64) {
+        while let Some((ts, _)) = self.order.front() {
+            if *ts >= cutoff {
+                break;
+            }
+            if let Some((_, n)) = self.order.pop_front() {
+                self.seen.remove(&n);
+            }
+        }
+    }
+}
+
+/// A request's Authorization header checked for what costs nothing (known
+/// key, timestamp inside the window), before its body is read.
+pub struct Precheck {
+    pub terminal: Arc<Terminal>,
+    ts: i64,
+    nonce: String,
+    sig: Vec<u8>,
+}
+
 /// The terminal registry and the nonce memory.
 pub struct Authenticator {
     registry: Arc<Registry>,
-    nonces: DashMap<(String, String), i64>,
+    nonces: DashMap<String, parking_lot::Mutex<TerminalNonces>>,
     window: Duration,
 }
 
@@ -191,44 +228,115 @@ impl Authenticator {
         now: i64,
         now_ms: i64,
     ) -> Result<Arc<Terminal>, AuthError> {
+        let p = self.precheck_at(header, now)?;
+        self.verify_at(&p, method, path_and_query, body, now_ms)?;
+        self.remember_at(&p, now)?;
+        Ok(p.terminal)
+    }
+
+    /// The first step, before the body is read: the header's shape, a
+    /// known key, a timestamp inside the window.
+    pub fn precheck(&self, header: Option<&str>) -> Result<Precheck, AuthError> {
+        self.precheck_at(header, crate::trade::now_ms().div_euclid(1000))
+    }
+
+    fn precheck_at(&self, header: Option<&str>, now: i64) -> Result<Precheck, AuthError> {
         let h = parse_header(header.ok_or(AuthError::Missing)?)?;
-        let term = self.registry.terminal(h.key).ok_or(AuthError::UnknownKey)?;
+        let terminal = self.registry.terminal(h.key).ok_or(AuthError::UnknownKey)?;
         if now.abs_diff(h.ts) > self.window.as_secs() {
             return Err(AuthError::Skew);
         }
         let sig = base64::engine::general_purpose::STANDARD
             .decode(h.sig)
             .map_err(|_| AuthError::BadSignature)?;
-        let text = string_to_sign(method, path_and_query, h.ts, h.nonce, body);
+        Ok(Precheck {
+            terminal,
+            ts: h.ts,
+            nonce: h.nonce.to_owned(),
+            sig,
+        })
+    }
+
+    /// The second step, once the body is in: the signature (constant time).
+    pub fn verify(
+        &self,
+        p: &Precheck,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<(), AuthError> {
+        self.verify_at(p, method, path_and_query, body, crate::trade::now_ms())
+    }
+
+    fn verify_at(
+        &self,
+        p: &Precheck,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        let text = string_to_sign(method, path_and_query, p.ts, &p.nonce, body);
         let mut verified = false;
-        for secret in term.secrets_at(now_ms) {
+        for secret in p.terminal.secrets_at(now_ms) {
             let mut mac =
                 Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthError::BadSignature)?;
             mac.update(text.as_bytes());
-            verified |= mac.verify_slice(&sig).is_ok();
+            verified |= mac.verify_slice(&p.sig).is_ok();
         }
-        if !verified {
-            return Err(AuthError::BadSignature);
+        if verified {
+            Ok(())
+        } else {
+            Err(AuthError::BadSignature)
         }
-        match self.nonces.entry((h.key.to_owned(), h.nonce.to_owned())) {
-            dashmap::Entry::Occupied(_) => return Err(AuthError::Replay),
-            dashmap::Entry::Vacant(v) => {
-                v.insert(h.ts);
-            }
+    }
+
+    /// The last step, after the rate limit admitted the request: the nonce
+    /// is refused when used before, else remembered (bounded per terminal).
+    pub fn remember(&self, p: &Precheck) -> Result<(), AuthError> {
+        self.remember_at(p, crate::trade::now_ms().div_euclid(1000))
+    }
+
+    /// Nonces one terminal may have inside two windows at its rate.
+    fn nonce_cap(&self, t: &Terminal) -> usize {
+        let w = self.window.as_secs_f64() * 2.0;
+        let cap = t.cfg.burst + t.cfg.rate_per_sec * w;
+        (cap.ceil() as usize).clamp(64, 2_000_000)
+    }
+
+    fn remember_at(&self, p: &Precheck, now: i64) -> Result<(), AuthError> {
+        let key = &p.terminal.cfg.key_id;
+        let cap = self.nonce_cap(&p.terminal);
+        let cutoff = now - 2 * i64::try_from(self.window.as_secs()).unwrap_or(300);
+        let entry = self.nonces.entry(key.clone()).or_default();
+        let mut n = entry.lock();
+        if n.seen.contains(p.nonce.as_str()) {
+            return Err(AuthError::Replay);
         }
-        Ok(term)
+        n.purge(cutoff);
+        if n.order.len() >= cap {
+            return Err(AuthError::NonceMemoryFull);
+        }
+        let nonce: Box<str> = p.nonce.as_str().into();
+        n.seen.insert(nonce.clone());
+        n.order.push_back((p.ts, nonce));
+        Ok(())
     }
 
     /// Forgets nonces whose timestamp left the window (they would be refused
     /// for skew anyway).
     pub fn purge(&self) {
         let cutoff = unix_now() - 2 * i64::try_from(self.window.as_secs()).unwrap_or(300);
-        self.nonces.retain(|_, ts| *ts >= cutoff);
+        self.nonces.retain(|_, n| {
+            let mut n = n.lock();
+            n.purge(cutoff);
+            !n.order.is_empty()
+        });
     }
 
     /// Remembered nonces (tests, metrics).
     pub fn nonce_count(&self) -> usize {
-        self.nonces.len()
+        self.nonces.iter().map(|n| n.lock().order.len()).sum()
     }
 }
 
@@ -329,6 +437,40 @@ mod tests {
         }
         // A failed signature does not burn the nonce.
         assert!(a.check_at(Some(&h), "POST", "/v1/pay", b"{}", now).is_ok());
+    }
+
+    #[test]
+    fn nonces_are_bounded_per_terminal_and_expire() {
+        let a = auth();
+        let now = 1_700_000_000;
+        // T1: rate 1/s, burst 2, window 300 s: 2 + 600 nonces in two windows.
+        let t = a.registry.terminal("T1").unwrap();
+        let cap = a.nonce_cap(&t);
+        assert_eq!(cap, 602);
+        for i in 0..cap {
+            let p = Precheck {
+                terminal: t.clone(),
+                ts: now,
+                nonce: format!("nonce{i:012}"),
+                sig: vec![],
+            };
+            assert!(a.remember_at(&p, now).is_ok(), "{i}");
+        }
+        let extra = Precheck {
+            terminal: t.clone(),
+            ts: now,
+            nonce: "nonceextra000000".into(),
+            sig: vec![],
+        };
+        assert_eq!(a.remember_at(&extra, now), Err(AuthError::NonceMemoryFull));
+        assert_eq!(a.nonce_count(), cap);
+        // Two windows later the old ones are gone and a new one fits.
+        let later = Precheck {
+            ts: now + 601,
+            ..extra
+        };
+        assert!(a.remember_at(&later, now + 601).is_ok());
+        assert_eq!(a.nonce_count(), 1);
     }
 
     #[test]

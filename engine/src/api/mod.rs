@@ -30,6 +30,8 @@ pub struct Api {
     pub flows: Arc<Flows>,
     pub auth: Authenticator,
     pub max_body: usize,
+    /// A body must arrive within this (408 otherwise).
+    pub body_timeout: Duration,
     pub default_wait: Duration,
 }
 
@@ -90,6 +92,11 @@ impl From<FlowError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "gateway_unavailable",
                 format!("the Alipay gateway is failing; new payments are refused for the next {ms} ms (queries and cancels still work)"),
+            ),
+            FlowError::Busy(cap) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "switch_busy",
+                format!("the switch holds its limit of {cap} trades in memory; nothing was sent, retry shortly"),
             ),
             FlowError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -406,9 +413,22 @@ impl Api {
             }
         }
         let (parts, body) = req.into_parts();
-        let bytes = Limited::new(body, self.max_body)
-            .collect()
+        let read = tokio::time::timeout(
+            self.body_timeout,
+            Limited::new(body, self.max_body).collect(),
+        );
+        let bytes = read
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the body did not arrive within {} ms",
+                        self.body_timeout.as_millis()
+                    ),
+                )
+            })?
             .map_err(|e| {
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some()
@@ -447,29 +467,38 @@ impl Api {
                 format!("no endpoint {path}"),
             ));
         }
+        // The header first (known key, timestamp in the window), before a
+        // byte of the body is read; then the body, within its deadline; then
+        // the signature; then the rate; only then is the nonce remembered.
+        let auth_failed = |e: auth::AuthError| {
+            self.flows
+                .metrics()
+                .inc("payswitch_auth_failures_total", &[("reason", e.code())]);
+            let status = if e == auth::AuthError::NonceMemoryFull {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            ApiError::new(status, e.code(), e.to_string())
+        };
+        let pre = self
+            .auth
+            .precheck(
+                req.headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok()),
+            )
+            .map_err(auth_failed)?;
         let (parts, body) = self.read_body(req).await?;
         let pq = parts
             .uri
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| path.clone());
-        let header = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let term = match self.auth.check(header, parts.method.as_str(), &pq, &body) {
-            Ok(t) => t,
-            Err(e) => {
-                self.flows
-                    .metrics()
-                    .inc("payswitch_auth_failures_total", &[("reason", e.code())]);
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    e.code(),
-                    e.to_string(),
-                ));
-            }
-        };
+        self.auth
+            .verify(&pre, parts.method.as_str(), &pq, &body)
+            .map_err(auth_failed)?;
+        let term = pre.terminal.clone();
         if !term.take_token() {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -480,6 +509,7 @@ impl Api {
                 ),
             ));
         }
+        self.auth.remember(&pre).map_err(auth_failed)?;
         let tc = &term.cfg;
         let new_payment =
             parts.method == HttpMethod::POST && (path == "/v1/pay" || path == "/v1/precreate");

@@ -82,6 +82,9 @@ pub enum FlowError {
     CircuitOpen(u128),
     #[error("the switch is shutting down")]
     ShuttingDown,
+    /// The switch holds as many trades in memory as it may.
+    #[error("the switch is at its limit of {0} trades in memory")]
+    Busy(usize),
     /// The journal cannot be written: nothing was sent.
     #[error("the journal cannot be written: {0}")]
     JournalUnavailable(StoreError),
@@ -345,6 +348,12 @@ impl Flows {
         );
     }
 
+    /// Trades held in memory (in flight, waited on, or final for less than
+    /// the eviction grace).
+    pub fn cached_trades(&self) -> usize {
+        self.trades.len()
+    }
+
     /// Flows still running.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
@@ -508,6 +517,11 @@ impl Flows {
         }
         if let Err(rem) = self.gw.admit_new_trade() {
             return Err(FlowError::CircuitOpen(rem.as_millis()));
+        }
+        let cap = self.cfg.server.max_trades_in_memory;
+        if self.trades.len() >= cap {
+            self.metrics.inc("payswitch_busy_refusals_total", &[]);
+            return Err(FlowError::Busy(cap));
         }
         let at = self.journal_failed_ms.load(Ordering::Acquire);
         if at != 0 {
