@@ -126,9 +126,10 @@ async fn serve_conn<I>(
     }
 }
 
-/// The cap on a listener group's open connections.
+/// The limits of a listener group: open connections, the TLS handshake.
 struct ConnLimit {
     max: usize,
+    handshake: Duration,
     metrics: Arc<Metrics>,
     listener: &'static str,
 }
@@ -145,9 +146,9 @@ fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     conns: Arc<AtomicUsize>,
     mut stop_rx: watch::Receiver<bool>,
-    hs_timeout: Duration,
     limit: ConnLimit,
 ) -> JoinHandle<()> {
+    let hs_timeout = limit.handshake;
     tokio::spawn(async move {
         loop {
             let (stream, _peer) = tokio::select! {
@@ -280,8 +281,8 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             tls.clone(),
             conns.clone(),
             stop.subscribe(),
-            cfg.server.header_read_timeout,
             ConnLimit {
+                handshake: cfg.server.header_read_timeout,
                 max: cfg.server.max_connections,
                 metrics: flows.metrics_arc(),
                 listener: "terminal",
@@ -310,8 +311,8 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             None,
             admin_conns.clone(),
             stop.subscribe(),
-            cfg.server.header_read_timeout,
             ConnLimit {
+                handshake: cfg.server.header_read_timeout,
                 max: ADMIN_MAX_CONNECTIONS,
                 metrics: flows.metrics_arc(),
                 listener: "admin",
