@@ -16,7 +16,7 @@
 use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 
 use encoding_rs::{DecoderResult, GBK};
-use time::PrimitiveDateTime;
+use time::{Date, Month, PrimitiveDateTime, Time};
 
 /// The longest line accepted (bytes).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -29,20 +29,25 @@ impl Fen {
     /// Parses a yuan string: optional `-`, digits, optional `.` and one or
     /// two decimals ("88.88", "-10.00", "5").
     pub fn parse_yuan(s: &str) -> Option<Fen> {
-        let (neg, body) = match s.strip_prefix('-') {
-            Some(b) => (true, b),
-            None => (false, s),
+        // Byte-wise (a bill has a dozen amounts per row): no char searching.
+        let s = s.as_bytes();
+        let (neg, body) = match s.split_first() {
+            Some((b'-', b)) => (true, b),
+            _ => (false, s),
         };
-        let (int, frac) = match body.split_once('.') {
-            Some((i, f)) => (i, Some(f)),
+        let (int, frac) = match body.iter().position(|&c| c == b'.') {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
             None => (body, None),
         };
-        if int.is_empty() || int.len() > 15 || !int.bytes().all(|c| c.is_ascii_digit()) {
+        if int.is_empty() || int.len() > 15 || !int.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let mut fen: i64 = int.parse::<i64>().ok()?.checked_mul(100)?;
-        if let Some(f) = frac {
-            let b = f.as_bytes();
+        // At most 15 digits: no overflow.
+        let mut fen: i64 = int
+            .iter()
+            .fold(0i64, |a, &c| a * 10 + i64::from(c - b'0'))
+            .checked_mul(100)?;
+        if let Some(b) = frac {
             if b.is_empty() || b.len() > 2 || !b.iter().all(u8::is_ascii_digit) {
                 return None;
             }
@@ -250,7 +255,52 @@ impl<R: Read> Lines<R> {
 }
 
 fn trim_cell(c: &str) -> &str {
-    c.trim_matches(|ch| ch == '\t' || ch == ' ')
+    // Byte-wise: TAB and space are ASCII, so the cut is on char boundaries.
+    let b = c.as_bytes();
+    let pad = |x: u8| x == b'\t' || x == b' ';
+    let (mut i, mut j) = (0, b.len());
+    while i < j && pad(b[i]) {
+        i += 1;
+    }
+    while j > i && pad(b[j - 1]) {
+        j -= 1;
+    }
+    &c[i..j]
+}
+
+/// `yyyy-MM-dd HH:mm:ss` (the bill's time shape) without the format
+/// machinery; None for anything else, which then goes to `time`'s parser
+/// (so what is accepted, and the value, are the same as with it alone).
+fn fast_time(v: &str) -> Option<PrimitiveDateTime> {
+    let b = v.as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u16> {
+        b[from..to].iter().try_fold(0u16, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + u16::from(c - b'0'))
+        })
+    };
+    let month = Month::try_from(u8::try_from(num(5, 7)?).ok()?).ok()?;
+    let date = Date::from_calendar_date(
+        i32::from(num(0, 4)?),
+        month,
+        u8::try_from(num(8, 10)?).ok()?,
+    )
+    .ok()?;
+    let time = Time::from_hms(
+        u8::try_from(num(11, 13)?).ok()?,
+        u8::try_from(num(14, 16)?).ok()?,
+        u8::try_from(num(17, 19)?).ok()?,
+    )
+    .ok()?;
+    Some(PrimitiveDateTime::new(date, time))
 }
 
 /// Header cells are compared with ASCII parentheses made full-width.
@@ -584,8 +634,9 @@ impl<R: Read> DetailReader<R> {
         let text = &self.lines.text;
         self.cells.clear();
         let mut start = 0;
-        for (i, ch) in text.char_indices() {
-            if ch == ',' {
+        // Byte-wise: ',' never occurs inside a multi-byte UTF-8 sequence.
+        for (i, ch) in text.bytes().enumerate() {
+            if ch == b',' {
                 self.cells.push((start, i));
                 start = i + 1;
             }
@@ -623,6 +674,9 @@ impl<R: Read> DetailReader<R> {
             time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
         let at = |k: usize| -> Result<PrimitiveDateTime, BillError> {
             let v = cell(k);
+            if let Some(t) = fast_time(v) {
+                return Ok(t);
+            }
             PrimitiveDateTime::parse(v, fmt).map_err(|_| BillError::BadTime {
                 file: self.lines.file.clone(),
                 column: DETAIL_COLUMNS[k],
@@ -1062,3 +1116,70 @@ impl<R: Read + Seek> BillArchive<R> {
 #[cfg(test)]
 #[path = "bill_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn fast_time_agrees_with_the_time_parser() {
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        for v in [
+            "2026-06-05 00:00:00",
+            "2026-06-05 23:59:59",
+            "2024-02-29 12:34:56",
+            "2026-02-29 12:34:56",
+            "2026-13-01 00:00:00",
+            "2026-00-01 00:00:00",
+            "2026-06-31 00:00:00",
+            "2026-06-05 24:00:00",
+            "2026-06-05 23:60:00",
+            "2026-06-05 23:59:60",
+            "2026-06-05T10:00:00",
+            "2026-6-05 10:00:00",
+            "2026-06-05 10:00",
+            "2026-06-05 10:00:00 ",
+            "+026-06-05 10:00:00",
+            "0000-01-01 00:00:00",
+            "２026-06-05 10:00:00",
+            "",
+        ] {
+            let slow = PrimitiveDateTime::parse(v, fmt).ok();
+            if let Some(fast) = fast_time(v) {
+                assert_eq!(Some(fast), slow, "{v:?}");
+            }
+            let both = fast_time(v).or_else(|| PrimitiveDateTime::parse(v, fmt).ok());
+            assert_eq!(both, slow, "{v:?}");
+        }
+        assert!(fast_time("2026-06-05 10:00:00").is_some());
+    }
+
+    #[test]
+    fn amounts_and_cells() {
+        let cases: [(&str, Option<i64>); 16] = [
+            ("88.88", Some(8888)),
+            ("-10.00", Some(-1000)),
+            ("5", Some(500)),
+            ("0.5", Some(50)),
+            ("-0.01", Some(-1)),
+            ("999999999999999.99", Some(99_999_999_999_999_999)),
+            ("1000000000000000", None),
+            ("", None),
+            ("-", None),
+            ("--1", None),
+            ("+1", None),
+            ("1.", None),
+            (".5", None),
+            ("1.234", None),
+            ("1.2.3", None),
+            ("１.00", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(Fen::parse_yuan(s).map(|f| f.0), want, "{s:?}");
+        }
+        assert_eq!(trim_cell("\t 交易\t "), "交易");
+        assert_eq!(trim_cell("\t\t"), "");
+        assert_eq!(trim_cell("a b"), "a b");
+    }
+}
