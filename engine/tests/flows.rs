@@ -425,69 +425,10 @@ async fn http2_terminals_are_served() {
 async fn tls_terminal_api() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let (ca, ca_key) = (dir.path().join("ca.pem"), dir.path().join("ca-key.pem"));
-    let csr = dir.path().join("leaf.csr");
-    let ext = dir.path().join("leaf.ext");
-    std::fs::write(
-        &ext,
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let run = |args: Vec<&std::ffi::OsStr>| {
-        std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    let os = |s: &'static str| std::ffi::OsStr::new(s);
-    let made = run(vec![
-        os("req"),
-        os("-x509"),
-        os("-newkey"),
-        os("rsa:2048"),
-        os("-nodes"),
-        os("-days"),
-        os("1"),
-        os("-subj"),
-        os("/CN=payswitch test CA"),
-        os("-keyout"),
-        ca_key.as_os_str(),
-        os("-out"),
-        ca.as_os_str(),
-    ]) && run(vec![
-        os("req"),
-        os("-newkey"),
-        os("rsa:2048"),
-        os("-nodes"),
-        os("-subj"),
-        os("/CN=localhost"),
-        os("-keyout"),
-        key.as_os_str(),
-        os("-out"),
-        csr.as_os_str(),
-    ]) && run(vec![
-        os("x509"),
-        os("-req"),
-        os("-in"),
-        csr.as_os_str(),
-        os("-CA"),
-        ca.as_os_str(),
-        os("-CAkey"),
-        ca_key.as_os_str(),
-        os("-CAcreateserial"),
-        os("-days"),
-        os("1"),
-        os("-extfile"),
-        ext.as_os_str(),
-        os("-out"),
-        cert.as_os_str(),
-    ]);
-    if !made {
+    let Some((ca, _cert, key)) = make_test_certs(dir.path()) else {
         eprintln!("openssl not available: TLS test skipped");
         return;
-    }
+    };
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let sim = sim().await;
     let port = free_port();

@@ -145,3 +145,37 @@ async fn memory_holds_the_trades_in_flight_and_has_a_cap() {
     assert_eq!(ledger.0, 404, "nothing was sent: {ledger:?}");
     sw.shutdown().await.unwrap();
 }
+
+/// The switch talks to the gateway over HTTPS, trusting the gateway's CA
+/// (`gateway.ca_file`): the simulator serves TLS with a test CA's
+/// certificate (`--tls-cert`, `--tls-key`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_over_https_with_a_test_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = make_test_certs(dir.path()) else {
+        eprintln!("openssl not available: HTTPS gateway test skipped");
+        return;
+    };
+    let sim = sim_with(|c| c.tls = Some((cert.clone(), key.clone()))).await;
+    let url = sim.gateway_url();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let (sw, base) = switch_with(dir.path(), &sim, "", |s| {
+        s.replace("allow_insecure_gateway = true\n", "").replace(
+            "[gateway]\n",
+            &format!("[gateway]\nca_file = \"{}\"\n", ca.display()),
+        )
+    })
+    .await;
+    let t = Term::new(&base);
+    let (s, v) = t.pay("TLS_GW1", &auth_code("0000"), "3.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    let (s, v) = t
+        .call(
+            "POST",
+            "/v1/trades/TLS_GW1/refunds",
+            Some(&serde_json::json!({"out_request_no": "r1", "refund_amount": "1.00"})),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    sw.shutdown().await.unwrap();
+}

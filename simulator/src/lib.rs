@@ -109,6 +109,9 @@ pub struct SimConfig {
     /// time (`--refund-window-days`, default 90: "支付宝默认支持三个月内的退款",
     /// seed 002 section 6); past it the trade is TRADE_FINISHED. 1 to 3660.
     pub refund_window_days: u32,
+    /// Serve HTTPS with this PEM certificate chain and private key
+    /// (`--tls-cert`, `--tls-key`); None: plain HTTP.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -128,6 +131,7 @@ impl std::fmt::Debug for SimConfig {
             .field("timestamp_window", &self.timestamp_window)
             .field("indirect_apps", &self.indirect_apps)
             .field("refund_window_days", &self.refund_window_days)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +161,7 @@ impl SimConfig {
             fee_rates: std::collections::HashMap::new(),
             default_fee_bps: 60,
             refund_window_days: DEFAULT_REFUND_WINDOW_DAYS,
+            tls: None,
         }
     }
 
@@ -206,6 +211,8 @@ pub enum SimError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error(transparent)]
     Profile(#[from] ProfileError),
 }

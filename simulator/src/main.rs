@@ -72,6 +72,12 @@ struct Args {
     /// Serve the built-in demo app as a direct app (no sub_merchant check).
     #[arg(long, conflicts_with = "demo_indirect")]
     demo_direct: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
@@ -134,6 +140,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.refund_window_days {
         cfg.refund_window_days = v;
+    }
+    if let (Some(c), Some(k)) = (args.tls_cert.clone(), args.tls_key.clone()) {
+        cfg.tls = Some((c, k));
     }
     if let Some(v) = args.retain_secs {
         cfg.retention = Some(Duration::from_secs(v));

@@ -97,11 +97,16 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         addr
     };
     let (tx, rx) = watch::channel(false);
-    let sim = Arc::new(Sim::new(cfg, format!("http://{shown}"), rx.clone())?);
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let sim = Arc::new(Sim::new(cfg, format!("{scheme}://{shown}"), rx.clone())?);
     if let Some(retention) = sim.cfg.retention {
         tokio::spawn(sweeper(Arc::clone(&sim), retention));
     }
-    let task = tokio::spawn(accept_loop(listener, Arc::clone(&sim), rx));
+    let task = tokio::spawn(accept_loop(listener, Arc::clone(&sim), rx, tls));
     tracing::info!(%addr, "alipay-sim listening");
     Ok(SimHandle {
         addr,
@@ -124,7 +129,41 @@ async fn sweeper(sim: Arc<Sim>, retention: Duration) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, sim: Arc<Sim>, mut shutdown: watch::Receiver<bool>) {
+/// The TLS acceptor of `--tls-cert`/`--tls-key` (ALPN http/1.1).
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, SimError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| SimError::Tls(format!("{}: {e}", p.display())))
+    };
+    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SimError::Tls(format!("{}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(SimError::Tls(format!("{}: no certificate", cert.display())));
+    }
+    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+        .map_err(|e| SimError::Tls(format!("{}: {e}", key.display())))?
+        .ok_or_else(|| SimError::Tls(format!("{}: no private key", key.display())))?;
+    let mut c = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| SimError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| SimError::Tls(e.to_string()))?;
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(c)))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    sim: Arc<Sim>,
+    mut shutdown: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut conns = JoinSet::new();
     loop {
         while conns.try_join_next().is_some() {}
@@ -135,7 +174,7 @@ async fn accept_loop(listener: TcpListener, sim: Arc<Sim>, mut shutdown: watch::
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                conns.spawn(serve_conn(stream, Arc::clone(&sim)));
+                conns.spawn(serve_conn(stream, Arc::clone(&sim), tls.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -210,21 +249,35 @@ enum Dropped {
     Hang,
 }
 
-async fn serve_conn(stream: TcpStream, sim: Arc<Sim>) {
+async fn serve_conn(stream: TcpStream, sim: Arc<Sim>, tls: Option<tokio_rustls::TlsAcceptor>) {
     let reset = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(ResettableStream {
+    let inner = ResettableStream {
         inner: stream,
         reset: Arc::clone(&reset),
-    });
+    };
     let svc = service_fn(move |req| {
         let sim = Arc::clone(&sim);
         let reset = Arc::clone(&reset);
         async move { route(sim, req, reset).await }
     });
-    let _ = http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(io, svc)
-        .await;
+    match tls {
+        None => {
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(inner), svc)
+                .await;
+        }
+        Some(acc) => {
+            let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), acc.accept(inner)).await
+            else {
+                return;
+            };
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(s), svc)
+                .await;
+        }
+    }
 }
 
 type Resp = Response<Full<Bytes>>;
