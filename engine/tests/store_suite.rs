@@ -973,3 +973,55 @@ async fn pg_migrate_command() {
     );
     assert!(!stderr.contains(":payswitch_test@"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_tls_verifies_the_server() {
+    let Some(db) = PgDb::fresh("pg_tls").await else {
+        return;
+    };
+    // Debian's cluster serves TLS with its snakeoil certificate (CN localhost).
+    let ca = std::path::Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem");
+    if !ca.is_file() || !db.url.contains("@127.0.0.1:") {
+        eprintln!("no local snakeoil certificate (or a remote server): TLS case skipped");
+        return;
+    }
+    // The certificate names localhost, not 127.0.0.1: refused.
+    let mut cfg = pg_cfg(&db.url);
+    if let Some(p) = cfg.postgres.as_mut() {
+        p.tls = true;
+        p.ca_file = Some(ca.to_owned());
+    }
+    let e = match engine::store::open(&cfg, Arc::new(Metrics::default())) {
+        Ok(_) => panic!("a certificate for another name must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(!e.contains(":payswitch_test@"), "{e}");
+    // The name it carries, the server's certificate as the CA: TLS.
+    let url = db.url.replacen("@127.0.0.1:", "@localhost:", 1);
+    let mut cfg = pg_cfg(&url);
+    if let Some(p) = cfg.postgres.as_mut() {
+        p.tls = true;
+        p.ca_file = Some(ca.to_owned());
+    }
+    let s = engine::store::open(&cfg, Arc::new(Metrics::default())).unwrap();
+    s.commit(vec![Write::NewTrade(Box::new(trade(
+        "tls",
+        Status::Paying,
+    )))])
+    .await
+    .unwrap();
+    assert!(s.trade("A", "tls").unwrap().is_some());
+    let c = db.client().await;
+    let name = db.url.rsplit('/').next().unwrap_or_default().to_owned();
+    let n: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'payswitch' AND a.datname = $1 AND s.ssl",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(n >= 1, "no TLS session of the store");
+    s.close();
+}
