@@ -320,15 +320,34 @@ impl Default for RawPolicy {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
-    path: String,
-    #[serde(default = "d_sync")]
-    synchronous: String,
+    #[serde(default = "d_kind")]
+    kind: String,
+    path: Option<String>,
+    synchronous: Option<String>,
     #[serde(default = "d_batch")]
     max_batch: usize,
     max_pages: Option<u64>,
+    url: Option<String>,
+    pool_size: Option<usize>,
+    tls: Option<bool>,
+    ca_file: Option<String>,
+}
+
+fn d_kind() -> String {
+    "sqlite".into()
+}
+
+impl fmt::Debug for RawStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawStore")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("url", &self.url.as_deref().map(mask_url))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
@@ -394,9 +413,6 @@ fn d_retry_max() -> u64 {
 }
 fn d_wait() -> u64 {
     60
-}
-fn d_sync() -> String {
-    "full".into()
 }
 fn d_batch() -> usize {
     1024
@@ -522,10 +538,116 @@ pub enum SyncMode {
     Off,
 }
 
+/// Which journal `[store] kind` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded SQLite journal (one node; the default).
+    Sqlite,
+    /// PostgreSQL, shared by several switch nodes.
+    Postgres,
+}
+
+/// A PostgreSQL connection URL. Its password never appears in `Debug`,
+/// `Display` or an error: [`PgUrl::masked`] shows it as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgUrl(String);
+
+impl PgUrl {
+    /// Wraps a URL (no validation; [`Config`] validates `store.url`).
+    pub fn new(url: impl Into<String>) -> PgUrl {
+        PgUrl(url.into())
+    }
+    /// The URL itself, password included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with its password replaced by `***`.
+    pub fn masked(&self) -> String {
+        mask_url(&self.0)
+    }
+}
+
+impl fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.masked())
+    }
+}
+
+impl fmt::Display for PgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Replaces the password of every `postgres://user:password@` (or
+/// `postgresql://`) URL in `text` with `***`, and the value of a
+/// `password=` query parameter too.
+pub fn mask_url(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace; the
+        // userinfo at its last '@'.
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let user_info = &authority[..at];
+                match user_info.find(':') {
+                    Some(c) => {
+                        out.push_str(&user_info[..c]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(user_info),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    // password=... as a query parameter.
+    let mut masked = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("password=") {
+        let (head, tail) = rest.split_at(i + "password=".len());
+        masked.push_str(head);
+        masked.push_str("***");
+        let end = tail
+            .find(|c: char| c == '&' || c == '#' || c.is_whitespace() || c == '"')
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    masked.push_str(rest);
+    masked
+}
+
+/// `[store] kind = "postgres"`: the PostgreSQL journal.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:port/db?...` (password masked in Debug).
+    pub url: PgUrl,
+    /// Connections of the pool (the writer holds one; reads share the others).
+    pub pool_size: usize,
+    /// TLS to the database (rustls); `sslmode` of the URL applies otherwise.
+    pub tls: bool,
+    /// Extra PEM CA roots for that TLS (else the system roots).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// The journal.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// The SQLite journal file (empty for PostgreSQL).
     pub path: PathBuf,
+    /// `[store] kind = "postgres"`: the database; None for SQLite.
+    pub postgres: Option<PgConfig>,
     pub synchronous: SyncMode,
     pub max_batch: usize,
     /// A cap on the journal's size in pages (SQLite `max_page_count`); past
@@ -685,7 +807,8 @@ impl Config {
     }
 
     fn parse(text: &str, base: &Path, allow_insecure: bool) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Toml(mask_url(&e.to_string())))?;
         let allow = allow_insecure || raw.allow_insecure_key_permissions;
         let resolve = |p: &str| -> PathBuf {
             let p = Path::new(p);
@@ -957,31 +1080,122 @@ impl Config {
         };
 
         // store
-        let synchronous = match raw.store.synchronous.as_str() {
-            "full" => SyncMode::Full,
-            "normal" => SyncMode::Normal,
-            "off" => SyncMode::Off,
-            _ => {
+        let rs = raw.store;
+        let kind = match rs.kind.as_str() {
+            "sqlite" => StoreKind::Sqlite,
+            "postgres" => StoreKind::Postgres,
+            _ => return Err(field_err("store.kind", "must be sqlite or postgres")),
+        };
+        let synchronous = match rs.synchronous.as_deref() {
+            None | Some("full") => SyncMode::Full,
+            Some(_) if kind == StoreKind::Postgres => {
+                return Err(field_err(
+                    "store.synchronous",
+                    "applies to sqlite only (PostgreSQL commits with synchronous_commit = on)",
+                ))
+            }
+            Some("normal") => SyncMode::Normal,
+            Some("off") => SyncMode::Off,
+            Some(_) => {
                 return Err(field_err(
                     "store.synchronous",
                     "must be full, normal or off",
                 ))
             }
         };
-        if raw.store.path.is_empty() {
-            return Err(field_err("store.path", "must not be empty"));
-        }
-        if raw.store.max_batch == 0 || raw.store.max_batch > 100_000 {
+        if rs.max_batch == 0 || rs.max_batch > 100_000 {
             return Err(field_err("store.max_batch", "must be between 1 and 100000"));
         }
+        let max_pages = match rs.max_pages {
+            Some(0) => return Err(field_err("store.max_pages", "must be at least 1")),
+            Some(_) if kind == StoreKind::Postgres => {
+                return Err(field_err("store.max_pages", "applies to sqlite only"))
+            }
+            n => n,
+        };
+        let (path, postgres) = match kind {
+            StoreKind::Sqlite => {
+                for (field, given) in [
+                    ("store.url", rs.url.is_some()),
+                    ("store.pool_size", rs.pool_size.is_some()),
+                    ("store.tls", rs.tls.is_some()),
+                    ("store.ca_file", rs.ca_file.is_some()),
+                ] {
+                    if given {
+                        return Err(field_err(field, "applies to kind = \"postgres\" only"));
+                    }
+                }
+                let path = match rs.path.as_deref() {
+                    None => return Err(field_err("store.path", "is required for sqlite")),
+                    Some("") => return Err(field_err("store.path", "must not be empty")),
+                    Some(p) => resolve(p),
+                };
+                (path, None)
+            }
+            StoreKind::Postgres => {
+                if rs.path.is_some() {
+                    return Err(field_err("store.path", "applies to sqlite only"));
+                }
+                let url = match rs.url {
+                    None => return Err(field_err("store.url", "is required for postgres")),
+                    Some(u) => PgUrl::new(u),
+                };
+                let u = url.expose();
+                if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                    return Err(field_err(
+                        "store.url",
+                        "must be a URL like postgres://user:password@host:5432/payswitch",
+                    ));
+                }
+                if let Err(e) = u.parse::<tokio_postgres::Config>() {
+                    return Err(field_err(
+                        "store.url",
+                        format!(
+                            "is not a valid PostgreSQL URL ({}): {}",
+                            url.masked(),
+                            mask_url(&e.to_string())
+                        ),
+                    ));
+                }
+                let pool_size = rs.pool_size.unwrap_or(16);
+                if !(2..=1000).contains(&pool_size) {
+                    return Err(field_err("store.pool_size", "must be between 2 and 1000"));
+                }
+                let tls = rs.tls.unwrap_or(false);
+                let ca_file = match rs.ca_file {
+                    Some(_) if !tls => {
+                        return Err(field_err("store.ca_file", "needs store.tls = true"))
+                    }
+                    Some(f) => {
+                        let p = resolve(&f);
+                        if !p.is_file() {
+                            return Err(field_err(
+                                "store.ca_file",
+                                format!("{} is not a readable file", p.display()),
+                            ));
+                        }
+                        Some(p)
+                    }
+                    None => None,
+                };
+                (
+                    PathBuf::new(),
+                    Some(PgConfig {
+                        url,
+                        pool_size,
+                        tls,
+                        ca_file,
+                    }),
+                )
+            }
+        };
         let store = StoreConfig {
-            path: resolve(&raw.store.path),
+            kind,
+            path,
+            postgres,
             synchronous,
-            max_batch: raw.store.max_batch,
-            max_pages: match raw.store.max_pages {
-                Some(0) => return Err(field_err("store.max_pages", "must be at least 1")),
-                n => n,
-            },
+            max_batch: rs.max_batch,
+            max_pages,
         };
 
         // merchants
@@ -1143,10 +1357,15 @@ impl Config {
             },
         };
 
-        let store_dir = store
-            .path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        // Reports and settlement files: beside the SQLite journal, or beside
+        // the configuration file for PostgreSQL.
+        let store_dir = match store.kind {
+            StoreKind::Sqlite => store
+                .path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            StoreKind::Postgres => base.to_path_buf(),
+        };
         let r = raw.recon;
         let bps = |field: &str, v: Option<u32>, d: u32| -> Result<u32, ConfigError> {
             let v = v.unwrap_or(d);
@@ -1450,6 +1669,66 @@ store_id = "S1"
         );
         let e = Config::from_toml_str(&bad_key, Path::new("/tmp")).unwrap_err();
         assert!(e.to_string().contains("admin.secret_key_file"), "{e}");
+    }
+
+    #[test]
+    fn postgres_store() {
+        let pg = |store: &str| sample("").replace("[store]\npath = \"j.db\"", store);
+        let c = Config::from_toml_str(
+            &pg("[store]\nkind = \"postgres\"\nurl = \"postgres://sw:s3cret@db:5432/payswitch\"\n"),
+            Path::new("/tmp/cfg"),
+        )
+        .unwrap();
+        assert_eq!(c.store.kind, StoreKind::Postgres);
+        let p = c.store.postgres.as_ref().unwrap();
+        assert_eq!(p.pool_size, 16);
+        assert!(!p.tls);
+        assert_eq!(c.recon.out_dir, Path::new("/tmp/cfg/recon"));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cret"), "{dbg}");
+        assert!(dbg.contains("postgres://sw:***@db:5432/payswitch"), "{dbg}");
+        for (text, field) in [
+            ("[store]\nkind = \"postgres\"\n", "store.url"),
+            ("[store]\nkind = \"mysql\"\npath = \"j.db\"\n", "store.kind"),
+            ("[store]\nkind = \"postgres\"\nurl = \"mysql://u:s3cret@h/d\"\n", "store.url"),
+            (
+                "[store]\nkind = \"postgres\"\nurl = \"postgres://u:s3cret@h/d\"\npool_size = 1\n",
+                "store.pool_size",
+            ),
+            (
+                "[store]\nkind = \"postgres\"\nurl = \"postgres://u:s3cret@h/d\"\npath = \"j.db\"\n",
+                "store.path",
+            ),
+            (
+                "[store]\nkind = \"postgres\"\nurl = \"postgres://u:s3cret@h/d\"\nca_file = \"/etc/hostname\"\n",
+                "store.ca_file",
+            ),
+            (
+                "[store]\nkind = \"postgres\"\nurl = \"postgres://u:s3cret@h:notaport/d\"\n",
+                "store.url",
+            ),
+            (
+                "[store]\nkind = \"postgres\"\nurl = \"postgres://u:s3cret@h/d\"\nsynchronous = \"off\"\n",
+                "store.synchronous",
+            ),
+            ("[store]\nurl = \"postgres://u:s3cret@h/d\"\npath = \"j.db\"\n", "store.url"),
+            ("[store]\nmax_batch = 8\n", "store.path"),
+        ] {
+            let e = Config::from_toml_str(&pg(text), Path::new("/tmp")).unwrap_err();
+            assert!(e.to_string().contains(field), "{field}: {e}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
+        }
+        // A TOML error on the url's line never shows the password.
+        let e = Config::from_toml_str(
+            &pg("[store]\nkind = \"postgres\"\nurl = \"postgres://u:s3cret@h/d\"\nbogus = 1\n"),
+            Path::new("/tmp"),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert_eq!(
+            mask_url("x postgresql://a:b@c/d?password=zz&sslmode=require y"),
+            "x postgresql://a:***@c/d?password=***&sslmode=require y"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `payswitch` command: `serve --config FILE`, `keygen --out DIR`,
+//! The `payswitch` command: `serve --config FILE`, `migrate --config FILE`,
+//! `keygen --out DIR`,
 //! `reconcile` and `settlement` (engine::recon, engine::settlement), and the
 //! admin API's clients `merchants|stores|terminals ...` ([`cli`]).
 //! Thin: parsing, logging set-up, signals; the work is in the library.
@@ -38,6 +39,16 @@ enum Cmd {
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
+    },
+    /// Apply the journal's schema migrations (PostgreSQL) and print the
+    /// schema version; `serve` applies them at start too.
+    Migrate {
+        /// The TOML configuration file (its `[store]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// Accept private key files (and a config with terminal secrets) readable by group or others.
+        #[arg(long)]
+        allow_insecure_key_permissions: bool,
     },
     /// Write a new RSA-2048 app key pair (PEM and bare base64 forms).
     Keygen {
@@ -185,6 +196,38 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", o.json_path.display());
                     println!("{}", o.csv_path.display());
                     std::process::exit(o.exit_code)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1)
+                }
+            }
+        }
+        Cmd::Migrate {
+            config,
+            allow_insecure_key_permissions,
+        } => {
+            init_stderr_logs();
+            let cfg =
+                match engine::config::Config::load_with(&config, allow_insecure_key_permissions) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: configuration {}: {e}", config.display());
+                        std::process::exit(1);
+                    }
+                };
+            match engine::store::migrate(&cfg.store) {
+                Ok(engine::store::Migrated::Postgres { from, to }) if from == to => {
+                    println!("schema version {to} (up to date)");
+                    Ok(())
+                }
+                Ok(engine::store::Migrated::Postgres { from, to }) => {
+                    println!("schema version {to} (migrated from {from})");
+                    Ok(())
+                }
+                Ok(engine::store::Migrated::Sqlite) => {
+                    println!("sqlite journal {}: up to date", cfg.store.path.display());
+                    Ok(())
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

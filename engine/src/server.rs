@@ -42,7 +42,8 @@ pub struct Running {
     conns: Arc<AtomicUsize>,
     flows: Arc<Flows>,
     store: Arc<dyn Store>,
-    sqlite: Arc<SqliteStore>,
+    /// The SQLite journal, when it is SQLite (its page cap).
+    sqlite: Option<Arc<SqliteStore>>,
     grace: Duration,
 }
 
@@ -196,8 +197,15 @@ fn accept_loop(
 pub async fn start(config: Config) -> Result<Running, EngineError> {
     let cfg = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
-    let sqlite = SqliteStore::open(&cfg.store, metrics.clone())?;
-    let store: Arc<dyn Store> = sqlite.clone();
+    let opened = {
+        let (c, m) = (cfg.clone(), metrics.clone());
+        // PostgreSQL connects and migrates: off the async worker.
+        tokio::task::spawn_blocking(move || crate::store::open_parts(&c.store, m))
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))??
+    };
+    let store: Arc<dyn Store> = opened.store;
+    let sqlite = opened.sqlite;
     let gw = Arc::new(Gateway::new(cfg.gateway.clone(), metrics.clone())?);
     let registry = {
         let sealer = match cfg.admin.as_ref().and_then(|a| a.secret_key.as_ref()) {
@@ -373,8 +381,14 @@ impl Running {
     /// Caps the journal at `pages` pages (0: no cap), as `[store] max_pages`
     /// does: past the cap every commit fails with SQLITE_FULL ("database or
     /// disk is full"), as a full disk does. Returns the cap in force.
+    /// SQLite only: a PostgreSQL journal answers an error.
     pub async fn set_journal_max_pages(&self, pages: u64) -> Result<u64, crate::StoreError> {
-        self.sqlite.set_max_pages(pages).await
+        match &self.sqlite {
+            Some(s) => s.set_max_pages(pages).await,
+            None => Err(crate::StoreError::Db(
+                "max_pages applies to the SQLite journal only".into(),
+            )),
+        }
     }
 
     /// The flows (tests, embedding).

@@ -729,8 +729,12 @@ pub struct ReconRequest {
 pub async fn context(cfg: Config) -> Result<ReconContext, ReconError> {
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
-    let store: Arc<dyn Store> =
-        crate::store::sqlite::SqliteStore::open(&cfg.store, metrics.clone())?;
+    let store: Arc<dyn Store> = {
+        let (c, m) = (cfg.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || crate::store::open(&c.store, m))
+            .await
+            .map_err(|e| ReconError::Config(e.to_string()))??
+    };
     let gw = Arc::new(
         Gateway::new(cfg.gateway.clone(), metrics.clone())
             .map_err(|e| ReconError::Config(e.to_string()))?,

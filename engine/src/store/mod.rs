@@ -1,22 +1,29 @@
-//! The journal: a [`Store`] trait (so PostgreSQL can come later) and its
-//! embedded SQLite implementation ([`sqlite::SqliteStore`]).
+//! The journal: a [`Store`] trait and its two implementations, the
+//! embedded SQLite journal ([`sqlite::SqliteStore`], one node, the default)
+//! and PostgreSQL ([`postgres::PgStore`], shared by several nodes).
+//! [`open`] opens the one `[store] kind` names.
 //!
 //! Guarantees of every implementation: a [`Commit`] resolves `Ok` only once
 //! all of its writes are durable (for SQLite with `synchronous = full`: after
-//! the fsync of the transaction holding them); the writes of one
+//! the fsync of the transaction holding them; for PostgreSQL: after the
+//! COMMIT of that transaction with `synchronous_commit = on`); the writes of one
 //! [`Store::commit`] call are applied atomically and in order; trades are
 //! unique per (app_id, out_trade_no) and refunds per (app_id, out_trade_no,
 //! out_request_no); the event log is append-only.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::config::{StoreConfig, StoreKind};
+use crate::metrics::Metrics;
 use crate::trade::{Refund, Trade};
 
 /// Why the journal failed.
@@ -31,6 +38,65 @@ pub enum StoreError {
     /// A [`Write::NewTrade`] met an existing trade: the commit applied nothing.
     #[error("the trade already exists in the journal")]
     Exists,
+    /// The database was migrated by a newer payswitch: refuse to start.
+    #[error(
+        "the journal database has schema version {database}, newer than this binary's {binary}: run a payswitch that knows version {database}"
+    )]
+    SchemaTooNew { database: i64, binary: i64 },
+}
+
+/// An open journal; `sqlite` is set when it is the SQLite one (its page
+/// cap can be changed at run time).
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub sqlite: Option<Arc<sqlite::SqliteStore>>,
+}
+
+/// Opens the journal `[store] kind` names (PostgreSQL: connects and applies
+/// the migrations first).
+pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(open_parts(cfg, metrics)?.store)
+}
+
+/// As [`open`], keeping the SQLite handle when it is SQLite.
+pub fn open_parts(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Opened, StoreError> {
+    match cfg.kind {
+        StoreKind::Sqlite => {
+            let s = sqlite::SqliteStore::open(cfg, metrics)?;
+            Ok(Opened {
+                store: s.clone(),
+                sqlite: Some(s),
+            })
+        }
+        StoreKind::Postgres => Ok(Opened {
+            store: postgres::PgStore::open(cfg, metrics)?,
+            sqlite: None,
+        }),
+    }
+}
+
+/// What `payswitch migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migrated {
+    /// PostgreSQL: the schema version before and after.
+    Postgres { from: i64, to: i64 },
+    /// SQLite migrates at every open (additive columns): done.
+    Sqlite,
+}
+
+/// Applies the journal's migrations and returns what was done.
+pub fn migrate(cfg: &StoreConfig) -> Result<Migrated, StoreError> {
+    match (&cfg.kind, &cfg.postgres) {
+        (StoreKind::Postgres, Some(p)) => {
+            let (from, to) = postgres::migrate_database(p)?;
+            Ok(Migrated::Postgres { from, to })
+        }
+        _ => {
+            let s = sqlite::SqliteStore::open(cfg, Arc::new(Metrics::default()))?;
+            s.close();
+            Ok(Migrated::Sqlite)
+        }
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -3,6 +3,8 @@
 //! requests the way API.md 1 says.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

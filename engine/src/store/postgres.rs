@@ -1,0 +1,1133 @@
+//! The shared journal: PostgreSQL, for several switch nodes.
+//!
+//! Same tables and guarantees as [`super::sqlite`]: every [`Store::commit`]
+//! goes to ONE writer task, which takes everything queued (up to
+//! `max_batch` commits) and commits it in one transaction on one connection,
+//! the statements pipelined (sent together, answers read together), then
+//! answers every waiter. Sessions run with `synchronous_commit = on`: a
+//! commit resolves only once PostgreSQL has flushed its WAL record.
+//!
+//! Per commit semantics match SQLite's exactly: the writes of one commit are
+//! atomic and in order; a leading [`Write::NewTrade`] that meets an existing
+//! (app_id, out_trade_no) skips that commit alone ([`StoreError::Exists`]),
+//! and a commit that fails (a reconciliation run number already used, a
+//! smid already registered) fails alone, while the other commits of the
+//! batch apply. The fast path pipelines the whole batch; when one of its
+//! commits skips or fails, the batch is rolled back and replayed with one
+//! SAVEPOINT per commit.
+//!
+//! The trait's reads are synchronous: each runs on the store's own small
+//! tokio runtime (its own threads) and the caller waits on a std channel,
+//! so a read never calls `block_on` inside the caller's runtime.
+//!
+//! The schema is versioned ([`MIGRATIONS`], table `payswitch_schema`):
+//! each migration runs in its own transaction under an advisory lock
+//! (several nodes may start at once); a database newer than the binary is
+//! refused ([`StoreError::SchemaTooNew`]). The event log, the incidents and
+//! the reconciliation runs are append-only: triggers refuse UPDATE, DELETE
+//! and TRUNCATE.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use futures_util::future::join_all;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Statement;
+
+use super::{
+    Commit, Event, Incident, MerchantRecord, ReconRunRecord, RegistryRecords, RegistryStatus,
+    Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
+};
+use crate::config::{mask_url, PgConfig, StoreConfig};
+use crate::metrics::Metrics;
+use crate::trade::{Refund, RefundStatus, Status, Trade};
+
+/// The schema, one entry per version (version = index + 1). Never edit an
+/// entry that has shipped: append a new one.
+pub const MIGRATIONS: &[(&str, &str)] = &[("initial", SCHEMA_V1)];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The advisory lock key that serialises migrations ("payswitc").
+const MIGRATION_LOCK: i64 = 0x7061_7973_7769_7463;
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE trades (
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    doc TEXT NOT NULL,
+    paid_day TEXT,
+    PRIMARY KEY (app_id, out_trade_no)
+);
+CREATE INDEX trades_unfinished ON trades(status, phase)
+    WHERE status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY') OR phase IN ('cancel_pending', 'watching');
+CREATE INDEX trades_paid_day ON trades(app_id, paid_day, out_trade_no) WHERE paid_day IS NOT NULL;
+CREATE TABLE refunds (
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    out_request_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    done_day TEXT,
+    PRIMARY KEY (app_id, out_trade_no, out_request_no)
+);
+CREATE INDEX refunds_unknown ON refunds(status) WHERE status = 'UNKNOWN';
+CREATE INDEX refunds_done_day ON refunds(app_id, done_day) WHERE done_day IS NOT NULL;
+CREATE TABLE events (
+    id BIGSERIAL PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX events_trade ON events(app_id, out_trade_no, id);
+CREATE TABLE incidents (
+    id BIGSERIAL PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX incidents_trade ON incidents(out_trade_no, id);
+CREATE TABLE relays (
+    app_id TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (app_id, out_trade_no)
+);
+CREATE INDEX relays_pending ON relays(status) WHERE status = 'pending';
+CREATE TABLE merchants (
+    external_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    alias_name TEXT NOT NULL,
+    service_phone TEXT NOT NULL,
+    category_id TEXT NOT NULL,
+    source TEXT,
+    smid TEXT UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'SUSPENDED')),
+    gateway_fee_bps BIGINT NOT NULL,
+    merchant_fee_bps BIGINT NOT NULL,
+    relay_url TEXT,
+    contact_info TEXT NOT NULL,
+    address_info TEXT NOT NULL,
+    bankcard_info TEXT NOT NULL,
+    service_codes TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE TABLE stores (
+    external_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    address TEXT,
+    created_ms BIGINT NOT NULL,
+    PRIMARY KEY (external_id, store_id)
+);
+CREATE TABLE terminals (
+    key_id TEXT PRIMARY KEY,
+    external_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    equipment_type TEXT,
+    rate_per_sec DOUBLE PRECISION NOT NULL,
+    burst DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'SUSPENDED')),
+    secret_sealed TEXT NOT NULL,
+    previous_sealed TEXT,
+    previous_until_ms BIGINT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE INDEX terminals_merchant ON terminals(external_id);
+CREATE TABLE recon_runs (
+    id BIGSERIAL PRIMARY KEY,
+    bill_date TEXT NOT NULL,
+    run BIGINT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    exit_code INTEGER NOT NULL,
+    open BIGINT NOT NULL,
+    report TEXT NOT NULL,
+    UNIQUE (bill_date, run)
+);
+CREATE FUNCTION payswitch_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'table % is append-only', TG_TABLE_NAME;
+END
+$$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION payswitch_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION payswitch_append_only();
+CREATE TRIGGER incidents_append_only BEFORE UPDATE OR DELETE ON incidents
+    FOR EACH ROW EXECUTE FUNCTION payswitch_append_only();
+CREATE TRIGGER incidents_no_truncate BEFORE TRUNCATE ON incidents
+    FOR EACH STATEMENT EXECUTE FUNCTION payswitch_append_only();
+CREATE TRIGGER recon_runs_append_only BEFORE UPDATE OR DELETE ON recon_runs
+    FOR EACH ROW EXECUTE FUNCTION payswitch_append_only();
+CREATE TRIGGER recon_runs_no_truncate BEFORE TRUNCATE ON recon_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION payswitch_append_only();
+"#;
+
+const INSERT_EVENT: &str =
+    "INSERT INTO events (app_id, out_trade_no, at_ms, kind, detail) VALUES ($1, $2, $3, $4, $5)";
+
+/// A statement parameter owned by the writer's batch.
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// One statement of a commit.
+struct Op {
+    sql: &'static str,
+    params: Vec<Param>,
+    /// A NewTrade insert: no row inserted means the trade exists.
+    new_trade: bool,
+}
+
+impl Op {
+    fn new(sql: &'static str, params: Vec<Param>) -> Op {
+        Op {
+            sql,
+            params,
+            new_trade: false,
+        }
+    }
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+fn p<T: ToSql + Sync + Send + 'static>(v: T) -> Param {
+    Box::new(v)
+}
+
+fn doc<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn phase_str(t: &Trade) -> String {
+    serde_json::to_value(t.phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn trade_params(t: &Trade) -> Result<Vec<Param>, StoreError> {
+    Ok(vec![
+        p(t.app_id.clone()),
+        p(t.out_trade_no.clone()),
+        p(t.status.as_str().to_owned()),
+        p(phase_str(t)),
+        p(t.updated_ms),
+        p(doc(t)?),
+        p((t.status == Status::Success).then(|| t.book_day())),
+    ])
+}
+
+fn big(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is out of range")))
+}
+
+/// The statements of one write.
+fn ops_of(w: &Write, out: &mut Vec<Op>) -> Result<(), StoreError> {
+    match w {
+        Write::NewTrade(t) => out.push(Op {
+            sql: "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, out_trade_no) DO NOTHING",
+            params: trade_params(t)?,
+            new_trade: true,
+        }),
+        Write::Trade(t) => out.push(Op::new(
+            "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (app_id, out_trade_no) DO UPDATE SET status = excluded.status, phase = excluded.phase,
+             updated_ms = excluded.updated_ms, doc = excluded.doc, paid_day = excluded.paid_day",
+            trade_params(t)?,
+        )),
+        Write::Refund(r) => out.push(Op::new(
+            "INSERT INTO refunds (app_id, out_trade_no, out_request_no, status, doc, done_day)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (app_id, out_trade_no, out_request_no) DO UPDATE SET status = excluded.status,
+             doc = excluded.doc, done_day = excluded.done_day",
+            vec![
+                p(r.app_id.clone()),
+                p(r.out_trade_no.clone()),
+                p(r.out_request_no.clone()),
+                p(r.status.as_str().to_owned()),
+                p(doc(r)?),
+                p((r.status == RefundStatus::Success).then(|| r.book_day())),
+            ],
+        )),
+        Write::Event(e) => out.push(Op::new(
+            INSERT_EVENT,
+            vec![
+                p(e.app_id.clone()),
+                p(e.out_trade_no.clone()),
+                p(e.at_ms),
+                p(e.kind.clone()),
+                p(e.detail.clone()),
+            ],
+        )),
+        Write::Incident(i) => {
+            out.push(Op::new(
+                "INSERT INTO incidents (app_id, out_trade_no, at_ms, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    p(i.app_id.clone()),
+                    p(i.out_trade_no.clone()),
+                    p(i.at_ms),
+                    p(i.kind.clone()),
+                    p(i.detail.clone()),
+                ],
+            ));
+            out.push(Op::new(
+                INSERT_EVENT,
+                vec![
+                    p(i.app_id.clone()),
+                    p(i.out_trade_no.clone()),
+                    p(i.at_ms),
+                    p(format!("incident_{}", i.kind)),
+                    p(i.detail.clone()),
+                ],
+            ));
+        }
+        Write::Relay(r) => out.push(Op::new(
+            "INSERT INTO relays (app_id, out_trade_no, status, doc) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (app_id, out_trade_no) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+            vec![
+                p(r.app_id.clone()),
+                p(r.out_trade_no.clone()),
+                p(r.status.as_str().to_owned()),
+                p(doc(&**r)?),
+            ],
+        )),
+        Write::Merchant(m) => out.push(Op::new(
+            "INSERT INTO merchants (external_id, name, alias_name, service_phone, category_id, source, smid,
+             status, gateway_fee_bps, merchant_fee_bps, relay_url, contact_info, address_info, bankcard_info,
+             service_codes, created_ms, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, alias_name = excluded.alias_name,
+             service_phone = excluded.service_phone, category_id = excluded.category_id, source = excluded.source,
+             smid = excluded.smid, status = excluded.status, gateway_fee_bps = excluded.gateway_fee_bps,
+             merchant_fee_bps = excluded.merchant_fee_bps, relay_url = excluded.relay_url,
+             contact_info = excluded.contact_info, address_info = excluded.address_info,
+             bankcard_info = excluded.bankcard_info, service_codes = excluded.service_codes,
+             updated_ms = excluded.updated_ms",
+            vec![
+                p(m.external_id.clone()),
+                p(m.name.clone()),
+                p(m.alias_name.clone()),
+                p(m.service_phone.clone()),
+                p(m.category_id.clone()),
+                p(m.source.clone()),
+                p(m.smid.clone()),
+                p(m.status.as_str().to_owned()),
+                p(i64::from(m.gateway_fee_bps)),
+                p(i64::from(m.merchant_fee_bps)),
+                p(m.relay_url.clone()),
+                p(m.contact_info.to_string()),
+                p(m.address_info.to_string()),
+                p(m.bankcard_info.to_string()),
+                p(m.service_codes.to_string()),
+                p(m.created_ms),
+                p(m.updated_ms),
+            ],
+        )),
+        Write::MerchantStore(st) => out.push(Op::new(
+            "INSERT INTO stores (external_id, store_id, name, address, created_ms) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (external_id, store_id) DO UPDATE SET name = excluded.name, address = excluded.address",
+            vec![
+                p(st.external_id.clone()),
+                p(st.store_id.clone()),
+                p(st.name.clone()),
+                p(st.address.clone()),
+                p(st.created_ms),
+            ],
+        )),
+        Write::ReconRun(r) => out.push(Op::new(
+            "INSERT INTO recon_runs (bill_date, run, at_ms, exit_code, open, report)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                p(r.bill_date.clone()),
+                p(i64::from(r.run)),
+                p(r.at_ms),
+                p(r.exit_code),
+                p(big(r.open, "recon_runs.open")?),
+                p(r.report.clone()),
+            ],
+        )),
+        Write::Terminal(t) => out.push(Op::new(
+            "INSERT INTO terminals (key_id, external_id, store_id, terminal_id, equipment_type, rate_per_sec,
+             burst, status, secret_sealed, previous_sealed, previous_until_ms, created_ms, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (key_id) DO UPDATE SET external_id = excluded.external_id, store_id = excluded.store_id,
+             terminal_id = excluded.terminal_id, equipment_type = excluded.equipment_type,
+             rate_per_sec = excluded.rate_per_sec, burst = excluded.burst, status = excluded.status,
+             secret_sealed = excluded.secret_sealed, previous_sealed = excluded.previous_sealed,
+             previous_until_ms = excluded.previous_until_ms, updated_ms = excluded.updated_ms",
+            vec![
+                p(t.key_id.clone()),
+                p(t.external_id.clone()),
+                p(t.store_id.clone()),
+                p(t.terminal_id.clone()),
+                p(t.equipment_type.clone()),
+                p(t.rate_per_sec),
+                p(t.burst),
+                p(t.status.as_str().to_owned()),
+                p(t.secret_sealed.clone()),
+                p(t.previous_sealed.clone()),
+                p(t.previous_until_ms),
+                p(t.created_ms),
+                p(t.updated_ms),
+            ],
+        )),
+    }
+    Ok(())
+}
+
+/// A database error as the journal reports it (never the connection URL).
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Db(match e.as_db_error() {
+        Some(d) => format!(
+            "postgres {}: {} (SQLSTATE {})",
+            d.severity(),
+            d.message(),
+            d.code().code()
+        ),
+        None => mask_url(&e.to_string()),
+    })
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        e => StoreError::Db(format!(
+            "journal database unavailable: {}",
+            mask_url(&e.to_string())
+        )),
+    }
+}
+
+/// A commit waiting in the writer's batch.
+struct Pending {
+    writes: Vec<Write>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A commit's statements, prepared.
+type Plan = Result<Vec<(Statement, Op)>, StoreError>;
+
+async fn plan(c: &Object, jobs: &[Pending]) -> Result<Vec<Plan>, StoreError> {
+    let mut plans = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        let mut ops = Vec::with_capacity(j.writes.len());
+        let built = j.writes.iter().try_for_each(|w| ops_of(w, &mut ops));
+        match built {
+            Err(e) => plans.push(Err(e)),
+            Ok(()) => {
+                let mut prepared = Vec::with_capacity(ops.len());
+                for op in ops {
+                    prepared.push((c.prepare_cached(op.sql).await.map_err(pg)?, op));
+                }
+                plans.push(Ok(prepared));
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// The whole batch pipelined in one transaction. Ok(true): committed;
+/// Ok(false): a commit skipped (Exists) or failed, the batch was rolled back.
+async fn commit_fast(c: &mut Object, plans: &[Plan]) -> Result<bool, StoreError> {
+    let tx = c.transaction().await.map_err(pg)?;
+    let ops: Vec<&(Statement, Op)> = plans.iter().flatten().flatten().collect();
+    let refs: Vec<Vec<&(dyn ToSql + Sync)>> = ops.iter().map(|(_, op)| op.refs()).collect();
+    let results = join_all(
+        ops.iter()
+            .zip(&refs)
+            .map(|((st, _), r)| tx.execute(st, r.as_slice())),
+    )
+    .await;
+    let clean = ops
+        .iter()
+        .zip(&results)
+        .all(|((_, op), r)| matches!(r, Ok(n) if !op.new_trade || *n > 0));
+    if clean {
+        tx.commit().await.map_err(pg)?;
+    } else {
+        tx.rollback().await.map_err(pg)?;
+    }
+    Ok(clean)
+}
+
+/// The batch in one transaction, one SAVEPOINT per commit: a commit that
+/// skips or fails is rolled back alone.
+async fn commit_each(
+    c: &mut Object,
+    plans: &[Plan],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let tx = c.transaction().await.map_err(pg)?;
+    let mut out = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let ops = match plan {
+            Err(e) => {
+                out.push(Err(e.clone()));
+                continue;
+            }
+            Ok(ops) => ops,
+        };
+        tx.batch_execute("SAVEPOINT payswitch_commit")
+            .await
+            .map_err(pg)?;
+        let mut r = Ok(());
+        for (st, op) in ops {
+            match tx.execute(st, &op.refs()).await {
+                Ok(0) if op.new_trade => {
+                    r = Err(StoreError::Exists);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    r = Err(pg(e));
+                    break;
+                }
+            }
+        }
+        let end = if r.is_ok() {
+            "RELEASE SAVEPOINT payswitch_commit"
+        } else {
+            "ROLLBACK TO SAVEPOINT payswitch_commit; RELEASE SAVEPOINT payswitch_commit"
+        };
+        tx.batch_execute(end).await.map_err(pg)?;
+        out.push(r);
+    }
+    tx.commit().await.map_err(pg)?;
+    Ok(out)
+}
+
+async fn commit_on(
+    c: &mut Object,
+    jobs: &[Pending],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let plans = plan(c, jobs).await?;
+    if plans.iter().all(Result::is_ok) && commit_fast(c, &plans).await? {
+        return Ok(jobs.iter().map(|_| Ok(())).collect());
+    }
+    commit_each(c, &plans).await
+}
+
+async fn writer(
+    pool: Pool,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    max_batch: usize,
+    metrics: Arc<Metrics>,
+) {
+    let mut conn: Option<Object> = None;
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let t0 = Instant::now();
+        let res = async {
+            let c = match conn.take() {
+                Some(c) if !c.is_closed() => conn.insert(c),
+                _ => conn.insert(pool.get().await.map_err(pool_err)?),
+            };
+            let r = commit_on(c, &jobs).await;
+            if c.is_closed() {
+                conn = None;
+            }
+            r
+        }
+        .await;
+        match res {
+            Ok(results) => {
+                metrics.journal_batch(jobs.len(), t0.elapsed());
+                for (j, r) in jobs.into_iter().zip(results) {
+                    let _ = j.done.send(r);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commits = jobs.len(), "journal batch failed");
+                for j in jobs {
+                    let _ = j.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Applies the migrations this database lacks; returns (version before,
+/// version after). Each runs in its own transaction under the advisory lock.
+async fn migrate(c: &mut Object) -> Result<(i64, i64), StoreError> {
+    let mut before = None;
+    loop {
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS payswitch_schema (
+                 version BIGINT PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 applied_ms BIGINT NOT NULL
+             )",
+        )
+        .await
+        .map_err(pg)?;
+        let v: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0)::BIGINT FROM payswitch_schema",
+                &[],
+            )
+            .await
+            .map_err(pg)?
+            .try_get(0)
+            .map_err(pg)?;
+        let from = *before.get_or_insert(v);
+        if v > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                database: v,
+                binary: SCHEMA_VERSION,
+            });
+        }
+        let idx = usize::try_from(v).unwrap_or(0);
+        let Some((name, sql)) = MIGRATIONS.get(idx).filter(|_| v < SCHEMA_VERSION) else {
+            tx.commit().await.map_err(pg)?;
+            return Ok((from, v));
+        };
+        tx.batch_execute(sql).await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO payswitch_schema (version, name, applied_ms) VALUES ($1, $2, $3)",
+            &[&(v + 1), name, &now_ms()],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        tracing::info!(version = v + 1, name, "journal schema migrated");
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn tls_connector(p: &PgConfig) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let tls_err = |e: String| StoreError::Db(format!("store.tls: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    match &p.ca_file {
+        Some(ca) => {
+            let pem = std::fs::read(ca)
+                .map_err(|e| tls_err(format!("store.ca_file {}: {e}", ca.display())))?;
+            for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let c = c.map_err(|e| tls_err(format!("store.ca_file: {e}")))?;
+                roots
+                    .add(c)
+                    .map_err(|e| tls_err(format!("store.ca_file: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(tls_err("store.ca_file: no certificate in the file".into()));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err(tls_err(
+                    "no system CA certificates found; set store.ca_file".into(),
+                ));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
+}
+
+fn make_pool(p: &PgConfig) -> Result<Pool, StoreError> {
+    let mut pc: tokio_postgres::Config =
+        p.url.expose().parse().map_err(|e: tokio_postgres::Error| {
+            StoreError::Db(format!(
+                "store.url {} is not valid: {}",
+                p.url.masked(),
+                mask_url(&e.to_string())
+            ))
+        })?;
+    // Every session: a commit is acknowledged only once flushed to disk.
+    let opts = pc.get_options().unwrap_or_default().to_owned();
+    pc.options(format!("{opts} -c synchronous_commit=on").trim());
+    if pc.get_application_name().is_none() {
+        pc.application_name("payswitch");
+    }
+    if pc.get_connect_timeout().is_none() {
+        pc.connect_timeout(Duration::from_secs(10));
+    }
+    let mc = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let mgr = if p.tls {
+        pc.ssl_mode(tokio_postgres::config::SslMode::Require);
+        Manager::from_config(pc, tls_connector(p)?, mc)
+    } else {
+        Manager::from_config(pc, tokio_postgres::NoTls, mc)
+    };
+    Pool::builder(mgr)
+        .max_size(p.pool_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(15)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| StoreError::Db(format!("journal pool: {e}")))
+}
+
+/// The store's own runtime; shut down without blocking (a store may be
+/// dropped inside another runtime).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn new() -> Result<OwnRuntime, StoreError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("journal-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Db(format!("cannot start the journal runtime: {e}")))?;
+        Ok(OwnRuntime(Some(rt)))
+    }
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|r| r.handle().clone())
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs `fut` on `handle` and waits for its answer on a std channel.
+fn wait_on<T: Send + 'static>(
+    handle: &tokio::runtime::Handle,
+    fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().map_err(|_| StoreError::Closed)?
+}
+
+/// Applies the migrations (`payswitch migrate`): returns (version before,
+/// version after).
+pub fn migrate_database(p: &PgConfig) -> Result<(i64, i64), StoreError> {
+    let rt = OwnRuntime::new()?;
+    let handle = rt.handle().ok_or(StoreError::Closed)?;
+    let pool = make_pool(p)?;
+    let r = wait_on(&handle, async move {
+        let mut c = pool.get().await.map_err(pool_err)?;
+        migrate(&mut c).await
+    });
+    drop(rt);
+    r
+}
+
+/// The PostgreSQL journal.
+pub struct PgStore {
+    tx: RwLock<Option<mpsc::UnboundedSender<Pending>>>,
+    writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    handle: tokio::runtime::Handle,
+    pool: Pool,
+    /// Last: dropped after the pool.
+    _rt: OwnRuntime,
+}
+
+fn parse_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+type Row = tokio_postgres::Row;
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, StoreError> {
+    r.try_get(i).map_err(pg)
+}
+
+fn to_u32(v: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is out of range")))
+}
+
+fn registry_status(s: String) -> Result<RegistryStatus, StoreError> {
+    RegistryStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("registry status {s}")))
+}
+
+impl PgStore {
+    /// Connects, applies the migrations and starts the writer task.
+    pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Arc<PgStore>, StoreError> {
+        let p = cfg
+            .postgres
+            .as_ref()
+            .ok_or_else(|| StoreError::Db("store.kind is not postgres".into()))?;
+        let rt = OwnRuntime::new()?;
+        let handle = rt.handle().ok_or(StoreError::Closed)?;
+        let pool = make_pool(p)?;
+        let pool2 = pool.clone();
+        let (from, to) = wait_on(&handle, async move {
+            let mut c = pool2.get().await.map_err(pool_err)?;
+            migrate(&mut c).await
+        })?;
+        tracing::info!(
+            url = %p.url,
+            schema_version = to,
+            migrated_from = from,
+            "PostgreSQL journal open"
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let max_batch = cfg.max_batch.max(1);
+        let pool3 = pool.clone();
+        handle.spawn(async move {
+            writer(pool3, rx, max_batch, metrics).await;
+            let _ = done_tx.send(());
+        });
+        Ok(Arc::new(PgStore {
+            tx: RwLock::new(Some(tx)),
+            writer_done: Mutex::new(Some(done_rx)),
+            handle,
+            pool,
+            _rt: rt,
+        }))
+    }
+
+    /// The schema version of the database (tests, `payswitch migrate`).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let pool = self.pool.clone();
+        self.wait(async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            let r = c
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0)::BIGINT FROM payswitch_schema",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            get(&r, 0)
+        })
+    }
+
+    fn wait<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        wait_on(&self.handle, fut)
+    }
+
+    /// Runs one query with owned parameters; returns its rows.
+    fn rows(&self, sql: &'static str, params: Vec<Param>) -> Result<Vec<Row>, StoreError> {
+        let pool = self.pool.clone();
+        self.wait(async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            let st = c.prepare_cached(sql).await.map_err(pg)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            c.query(&st, &refs).await.map_err(pg)
+        })
+    }
+
+    fn docs<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, params)?
+            .iter()
+            .map(|r| parse_doc(&get::<String>(r, 0)?))
+            .collect()
+    }
+
+    fn recon_row(r: &Row) -> Result<ReconRunRecord, StoreError> {
+        Ok(ReconRunRecord {
+            bill_date: get(r, 0)?,
+            run: to_u32(get(r, 1)?, "recon_runs.run")?,
+            at_ms: get(r, 2)?,
+            exit_code: get(r, 3)?,
+            open: u64::try_from(get::<i64>(r, 4)?).unwrap_or(0),
+            report: get(r, 5)?,
+        })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.tx.write().take();
+    }
+}
+
+impl Store for PgStore {
+    fn commit(&self, writes: Vec<Write>) -> Commit {
+        let (done, rx) = oneshot::channel();
+        let guard = self.tx.read();
+        match guard.as_ref() {
+            Some(tx) if tx.send(Pending { writes, done }).is_ok() => Commit::pending(rx),
+            _ => Commit::done(Err(StoreError::Closed)),
+        }
+    }
+
+    fn trade(&self, app_id: &str, out_trade_no: &str) -> Result<Option<Trade>, StoreError> {
+        let mut v = self.docs(
+            "SELECT doc FROM trades WHERE app_id = $1 AND out_trade_no = $2",
+            vec![p(app_id.to_owned()), p(out_trade_no.to_owned())],
+        )?;
+        Ok(v.pop())
+    }
+
+    fn refund(
+        &self,
+        app_id: &str,
+        out_trade_no: &str,
+        out_request_no: &str,
+    ) -> Result<Option<Refund>, StoreError> {
+        let mut v = self.docs(
+            "SELECT doc FROM refunds WHERE app_id = $1 AND out_trade_no = $2 AND out_request_no = $3",
+            vec![
+                p(app_id.to_owned()),
+                p(out_trade_no.to_owned()),
+                p(out_request_no.to_owned()),
+            ],
+        )?;
+        Ok(v.pop())
+    }
+
+    fn unfinished(&self) -> Result<(Vec<Trade>, Vec<Refund>), StoreError> {
+        let trades = self.docs(
+            "SELECT doc FROM trades WHERE status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY')
+             OR phase IN ('cancel_pending', 'watching')",
+            vec![],
+        )?;
+        let refunds = self.docs("SELECT doc FROM refunds WHERE status = 'UNKNOWN'", vec![])?;
+        Ok((trades, refunds))
+    }
+
+    fn pending_relays(&self) -> Result<Vec<Relay>, StoreError> {
+        self.docs("SELECT doc FROM relays WHERE status = 'pending'", vec![])
+    }
+
+    fn incidents(&self, out_trade_no: Option<&str>) -> Result<Vec<Incident>, StoreError> {
+        self.rows(
+            "SELECT app_id, out_trade_no, at_ms, kind, detail FROM incidents
+             WHERE $1::TEXT IS NULL OR out_trade_no = $1 ORDER BY id",
+            vec![p(out_trade_no.map(str::to_owned))],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Incident {
+                app_id: get(r, 0)?,
+                out_trade_no: get(r, 1)?,
+                at_ms: get(r, 2)?,
+                kind: get(r, 3)?,
+                detail: get(r, 4)?,
+            })
+        })
+        .collect()
+    }
+
+    fn all_trades(&self) -> Result<Vec<Trade>, StoreError> {
+        self.docs("SELECT doc FROM trades", vec![])
+    }
+
+    fn events(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Event>, StoreError> {
+        self.rows(
+            "SELECT at_ms, kind, detail FROM events WHERE app_id = $1 AND out_trade_no = $2 ORDER BY id",
+            vec![p(app_id.to_owned()), p(out_trade_no.to_owned())],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Event {
+                app_id: app_id.to_owned(),
+                out_trade_no: out_trade_no.to_owned(),
+                at_ms: get(r, 0)?,
+                kind: get(r, 1)?,
+                detail: get(r, 2)?,
+            })
+        })
+        .collect()
+    }
+
+    fn registry(&self) -> Result<RegistryRecords, StoreError> {
+        let mut out = RegistryRecords::default();
+        for r in self.rows(
+            "SELECT external_id, name, alias_name, service_phone, category_id, source, smid, status,
+             gateway_fee_bps, merchant_fee_bps, relay_url, contact_info, address_info, bankcard_info,
+             service_codes, created_ms, updated_ms FROM merchants
+             ORDER BY created_ms, external_id COLLATE \"C\"",
+            vec![],
+        )? {
+            out.merchants.push(MerchantRecord {
+                external_id: get(&r, 0)?,
+                name: get(&r, 1)?,
+                alias_name: get(&r, 2)?,
+                service_phone: get(&r, 3)?,
+                category_id: get(&r, 4)?,
+                source: get(&r, 5)?,
+                smid: get(&r, 6)?,
+                status: registry_status(get(&r, 7)?)?,
+                gateway_fee_bps: to_u32(get(&r, 8)?, "merchants.gateway_fee_bps")?,
+                merchant_fee_bps: to_u32(get(&r, 9)?, "merchants.merchant_fee_bps")?,
+                relay_url: get(&r, 10)?,
+                contact_info: parse_doc(&get::<String>(&r, 11)?)?,
+                address_info: parse_doc(&get::<String>(&r, 12)?)?,
+                bankcard_info: parse_doc(&get::<String>(&r, 13)?)?,
+                service_codes: parse_doc(&get::<String>(&r, 14)?)?,
+                created_ms: get(&r, 15)?,
+                updated_ms: get(&r, 16)?,
+            });
+        }
+        for r in self.rows(
+            "SELECT external_id, store_id, name, address, created_ms FROM stores
+             ORDER BY external_id COLLATE \"C\", store_id COLLATE \"C\"",
+            vec![],
+        )? {
+            out.stores.push(StoreRecord {
+                external_id: get(&r, 0)?,
+                store_id: get(&r, 1)?,
+                name: get(&r, 2)?,
+                address: get(&r, 3)?,
+                created_ms: get(&r, 4)?,
+            });
+        }
+        for r in self.rows(
+            "SELECT key_id, external_id, store_id, terminal_id, equipment_type, rate_per_sec, burst, status,
+             secret_sealed, previous_sealed, previous_until_ms, created_ms, updated_ms FROM terminals
+             ORDER BY key_id COLLATE \"C\"",
+            vec![],
+        )? {
+            out.terminals.push(TerminalRecord {
+                key_id: get(&r, 0)?,
+                external_id: get(&r, 1)?,
+                store_id: get(&r, 2)?,
+                terminal_id: get(&r, 3)?,
+                equipment_type: get(&r, 4)?,
+                rate_per_sec: get(&r, 5)?,
+                burst: get(&r, 6)?,
+                status: registry_status(get(&r, 7)?)?,
+                secret_sealed: get(&r, 8)?,
+                previous_sealed: get(&r, 9)?,
+                previous_until_ms: get(&r, 10)?,
+                created_ms: get(&r, 11)?,
+                updated_ms: get(&r, 12)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn visit_paid_on(
+        &self,
+        app_id: &str,
+        day: &str,
+        f: &mut dyn FnMut(Trade) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // Pages of 1000 in key order (the index trades_paid_day holds it):
+        // a day of any size never sits in memory at once.
+        let mut after = String::new();
+        loop {
+            let rows = self.rows(
+                "SELECT out_trade_no, doc FROM trades
+                 WHERE app_id = $1 AND paid_day = $2 AND paid_day IS NOT NULL AND out_trade_no > $3
+                 ORDER BY out_trade_no LIMIT 1000",
+                vec![p(app_id.to_owned()), p(day.to_owned()), p(after.clone())],
+            )?;
+            let n = rows.len();
+            for r in &rows {
+                after = get(r, 0)?;
+                f(parse_doc(&get::<String>(r, 1)?)?)?;
+            }
+            if n < 1000 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn refunds_done_on(&self, app_id: &str, day: &str) -> Result<Vec<Refund>, StoreError> {
+        self.docs(
+            "SELECT doc FROM refunds WHERE app_id = $1 AND done_day = $2 AND done_day IS NOT NULL",
+            vec![p(app_id.to_owned()), p(day.to_owned())],
+        )
+    }
+
+    fn refunds_of(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Refund>, StoreError> {
+        let mut out: Vec<Refund> = self.docs(
+            "SELECT doc FROM refunds WHERE app_id = $1 AND out_trade_no = $2",
+            vec![p(app_id.to_owned()), p(out_trade_no.to_owned())],
+        )?;
+        out.sort_by(|a, b| {
+            (a.created_ms, &a.out_request_no).cmp(&(b.created_ms, &b.out_request_no))
+        });
+        Ok(out)
+    }
+
+    fn recon_runs(&self, bill_date: &str) -> Result<Vec<ReconRunRecord>, StoreError> {
+        self.rows(
+            "SELECT bill_date, run, at_ms, exit_code, open, report FROM recon_runs
+             WHERE bill_date = $1 ORDER BY run",
+            vec![p(bill_date.to_owned())],
+        )?
+        .iter()
+        .map(Self::recon_row)
+        .collect()
+    }
+
+    fn last_recon_run(&self) -> Result<Option<ReconRunRecord>, StoreError> {
+        self.rows(
+            "SELECT bill_date, run, at_ms, exit_code, open, report FROM recon_runs ORDER BY id DESC LIMIT 1",
+            vec![],
+        )?
+        .first()
+        .map(Self::recon_row)
+        .transpose()
+    }
+
+    fn status_counts(&self) -> Result<StatusCounts, StoreError> {
+        self.rows(
+            "SELECT status, COUNT(*)::BIGINT FROM trades GROUP BY status",
+            vec![],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, u64::try_from(get::<i64>(r, 1)?).unwrap_or(0))))
+        .collect()
+    }
+
+    fn close(&self) {
+        self.tx.write().take();
+        if let Some(done) = self.writer_done.lock().take() {
+            // The writer drains its queue, then ends.
+            let _ = done.recv();
+        }
+    }
+}
