@@ -729,6 +729,27 @@ async fn visit_paid_on(h: H) {
     })
     .unwrap();
     assert_eq!(n2, 300);
+    // The book's lean lines: the same trades, with their amounts and terminal.
+    let mut full = std::collections::BTreeMap::new();
+    s.visit_paid_on("A", "2024-05-01", &mut |t| {
+        let receipt = t.receipt_amount.unwrap_or(t.total_amount).fen();
+        full.insert(
+            t.out_trade_no.clone(),
+            (t.terminal.clone(), t.total_amount.fen(), receipt),
+        );
+        Ok(())
+    })
+    .unwrap();
+    let mut lean = std::collections::BTreeMap::new();
+    s.visit_book_on("A", "2024-05-01", &mut |l| {
+        lean.insert(
+            l.out_trade_no.clone(),
+            (l.terminal, l.total_fen, l.receipt_fen),
+        );
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(lean, full);
     // The visitor's error stops the visit and comes back.
     let mut calls = 0;
     let r = s.visit_paid_on("A", "2024-05-01", &mut |_| {

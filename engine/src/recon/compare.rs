@@ -184,6 +184,20 @@ impl Book {
         );
     }
 
+    /// Adds a paid trade of the day as the journal's book line gives it.
+    pub fn add_line(&mut self, l: &crate::store::BookLine) {
+        let terminal = self.terminal_id(&l.terminal);
+        self.trades.insert(
+            l.out_trade_no.as_str().into(),
+            BookTrade {
+                total: l.total_fen,
+                receipt: l.receipt_fen,
+                terminal,
+                seen: false,
+            },
+        );
+    }
+
     /// Adds a refund the journal dates on the day as done, of a trade made
     /// at terminal `terminal`.
     pub fn add_refund(&mut self, r: &Refund, terminal: &str) {

@@ -204,8 +204,8 @@ impl RateBook for RegistryRates {
 /// The journal's book of a day.
 pub fn load_book(store: &dyn Store, app_id: &str, date: &str) -> Result<Book, StoreError> {
     let mut book = Book::new();
-    store.visit_paid_on(app_id, date, &mut |t| {
-        book.add_trade(&t);
+    store.visit_book_on(app_id, date, &mut |l| {
+        book.add_line(&l);
         Ok(())
     })?;
     let mut terminals: HashMap<String, String> = HashMap::new();

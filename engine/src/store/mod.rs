@@ -192,6 +192,18 @@ pub enum Write {
     ReconRun(Box<ReconRunRecord>),
 }
 
+/// A paid trade as reconciliation's book holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookLine {
+    /// The gateway's out_trade_no.
+    pub out_trade_no: String,
+    /// The key_id of the terminal that made it.
+    pub terminal: String,
+    pub total_fen: u64,
+    /// The receipt amount (the total when the gateway gave none).
+    pub receipt_fen: u64,
+}
+
 /// One reconciliation run of a bill date (table `recon_runs`, append-only):
 /// every run is kept, so a re-run can say what changed since the last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -386,6 +398,23 @@ pub trait Store: Send + Sync + 'static {
         day: &str,
         f: &mut dyn FnMut(Trade) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// As [`Store::visit_paid_on`], only what reconciliation's book needs
+    /// (an implementation reads it without parsing whole trade records).
+    fn visit_book_on(
+        &self,
+        app_id: &str,
+        day: &str,
+        f: &mut dyn FnMut(BookLine) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.visit_paid_on(app_id, day, &mut |t| {
+            f(BookLine {
+                receipt_fen: t.receipt_amount.unwrap_or(t.total_amount).fen(),
+                total_fen: t.total_amount.fen(),
+                out_trade_no: t.out_trade_no,
+                terminal: t.terminal,
+            })
+        })
+    }
     /// The SUCCESS refunds of an app dated on `day` ([`Refund::book_day`]).
     fn refunds_done_on(&self, app_id: &str, day: &str) -> Result<Vec<Refund>, StoreError>;
     /// Every refund of a trade, oldest first.

@@ -19,8 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    Commit, Event, Incident, MerchantRecord, ReconRunRecord, RegistryRecords, RegistryStatus,
-    Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
+    BookLine, Commit, Event, Incident, MerchantRecord, ReconRunRecord, RegistryRecords,
+    RegistryStatus, Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
 };
 use crate::config::{StoreConfig, SyncMode};
 use crate::metrics::Metrics;
@@ -690,6 +690,45 @@ impl Store for SqliteStore {
         while let Some(r) = rows.next()? {
             let d: String = r.get(0)?;
             f(parse_doc(&d)?)?;
+        }
+        Ok(())
+    }
+
+    fn visit_book_on(
+        &self,
+        app_id: &str,
+        day: &str,
+        f: &mut dyn FnMut(BookLine) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // SQLite's own JSON reader takes the four fields: no trade record is
+        // parsed in Rust (a day of a million trades loads in a fraction).
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT out_trade_no, json_extract(doc, '$.terminal'), json_extract(doc, '$.total_amount'),
+                    json_extract(doc, '$.receipt_amount')
+             FROM trades WHERE app_id = ?1 AND paid_day = ?2 AND paid_day IS NOT NULL",
+        )?;
+        let mut rows = st.query(params![app_id, day])?;
+        let money = |no: &str, field: &str, v: Option<String>| -> Result<Option<u64>, StoreError> {
+            v.map(|s| {
+                protocol::Money::parse_wire(&s)
+                    .map(protocol::Money::fen)
+                    .map_err(|e| StoreError::Corrupt(format!("trade {no}: {field} {s:?}: {e}")))
+            })
+            .transpose()
+        };
+        while let Some(r) = rows.next()? {
+            let no: String = r.get(0)?;
+            let terminal: Option<String> = r.get(1)?;
+            let total = money(&no, "total_amount", r.get(2)?)?
+                .ok_or_else(|| StoreError::Corrupt(format!("trade {no}: no total_amount")))?;
+            let receipt = money(&no, "receipt_amount", r.get(3)?)?.unwrap_or(total);
+            f(BookLine {
+                out_trade_no: no,
+                terminal: terminal.unwrap_or_default(),
+                total_fen: total,
+                receipt_fen: receipt,
+            })?;
         }
         Ok(())
     }
