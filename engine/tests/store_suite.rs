@@ -743,8 +743,8 @@ async fn visit_paid_on(h: H) {
     let mut lean = std::collections::BTreeMap::new();
     s.visit_book_on("A", "2024-05-01", &mut |l| {
         lean.insert(
-            l.out_trade_no.clone(),
-            (l.terminal, l.total_fen, l.receipt_fen),
+            l.out_trade_no.to_owned(),
+            (l.terminal.to_owned(), l.total_fen, l.receipt_fen),
         );
         Ok(())
     })

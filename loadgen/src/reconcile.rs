@@ -19,7 +19,7 @@ use http::Method;
 use serde_json::Value;
 
 use crate::http::Http;
-use crate::report::ReconDay;
+use crate::report::{ReconDay, SettlementCheck};
 
 /// The simulator's clock: (offset seconds, gateway day yyyy-MM-dd).
 pub async fn sim_clock(http: &Http, sim_base: &str) -> Option<(i64, String)> {
@@ -83,8 +83,88 @@ async fn one_day(config: &Path, date: &str, out: &Path) -> ReconDay {
             serde_json::from_str::<Value>(&t).map_err(|e| format!("{}: {e}", o.json_path.display()))
         });
     match v {
-        Ok(v) => ReconDay::from_json(date, o.exit_code, &v),
+        Ok(v) => {
+            let mut day = ReconDay::from_json(date, o.exit_code, &v);
+            if day.passed() {
+                day.settlement = Some(settle(config, date, out, &v).await);
+            }
+            day
+        }
         Err(e) => failed(date, e),
+    }
+}
+
+/// `payswitch settlement` of a clean day, checked against the bill's totals
+/// in the reconciliation report `recon`.
+async fn settle(config: &Path, date: &str, out: &Path, recon: &Value) -> SettlementCheck {
+    let req = engine::settlement::SettleRequest {
+        config: config.to_path_buf(),
+        date: date.to_string(),
+        out: Some(out.to_path_buf()),
+        unreconciled: false,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(engine::settlement::settle_blocking(&req).map_err(|e| e.to_string()));
+    });
+    let s = match rx.await {
+        Ok(Ok(o)) => o.settlement,
+        Ok(Err(e)) => {
+            return SettlementCheck {
+                note: Some(e),
+                ..Default::default()
+            }
+        }
+        Err(_) => {
+            return SettlementCheck {
+                note: Some("the settlement thread panicked".into()),
+                ..Default::default()
+            }
+        }
+    };
+    let t = &s.totals;
+    let bill = &recon["bill"];
+    let pairs = [
+        (
+            "trade_count",
+            Value::from(t.trade_count),
+            bill["trade_count"].clone(),
+        ),
+        (
+            "trade_amount",
+            Value::from(t.trade_amount.clone()),
+            bill["trade_amount"].clone(),
+        ),
+        (
+            "refund_count",
+            Value::from(t.refund_count),
+            bill["refund_count"].clone(),
+        ),
+        (
+            "refund_amount",
+            Value::from(t.refund_amount.clone()),
+            bill["refund_amount"].clone(),
+        ),
+        (
+            "gateway_fee",
+            Value::from(t.gateway_fee.clone()),
+            bill["service_fee"].clone(),
+        ),
+    ];
+    let off: Vec<String> = pairs
+        .iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(k, a, b)| format!("{k}: settlement {a}, bill {b}"))
+        .collect();
+    SettlementCheck {
+        merchants: s.merchants.len() as u64,
+        trade_amount: t.trade_amount.clone(),
+        refund_amount: t.refund_amount.clone(),
+        gateway_fee: t.gateway_fee.clone(),
+        merchant_fee: t.merchant_fee.clone(),
+        net_amount: t.net_amount.clone(),
+        equals_bill: off.is_empty(),
+        note: (!off.is_empty()).then(|| off.join("; ")),
     }
 }
 

@@ -74,6 +74,9 @@ fn demo_runs_end_to_end_and_cleans_up() {
         assert_eq!(d["open"], 0, "{d}");
         assert_eq!(d["differences"], 0, "{d}");
         assert_eq!(d["bill_rows"], d["matched"], "{d}");
+        // The day's settlement file adds up to the reconciled bill.
+        assert_eq!(d["settlement"]["equals_bill"], true, "{d}");
+        assert!(d["settlement"]["merchants"].as_u64().unwrap() >= 2, "{d}");
         for c in [
             "bill_only",
             "journal_only",
@@ -198,6 +201,8 @@ fn nothing_secret_is_at_rest_after_a_mixed_demo() {
             "3s",
             "--rate",
             "30",
+            "--threshold",
+            "errors<=1%",
             "--max-lag",
             "1s",
             "--keep-temp",

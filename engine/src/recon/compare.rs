@@ -185,10 +185,10 @@ impl Book {
     }
 
     /// Adds a paid trade of the day as the journal's book line gives it.
-    pub fn add_line(&mut self, l: &crate::store::BookLine) {
-        let terminal = self.terminal_id(&l.terminal);
+    pub fn add_line(&mut self, l: &crate::store::BookLine<'_>) {
+        let terminal = self.terminal_id(l.terminal);
         self.trades.insert(
-            l.out_trade_no.as_str().into(),
+            l.out_trade_no.into(),
             BookTrade {
                 total: l.total_fen,
                 receipt: l.receipt_fen,
@@ -213,6 +213,12 @@ impl Book {
                 seen: false,
             },
         );
+    }
+
+    /// The terminal of a trade already in the book.
+    pub fn terminal_of(&self, out_trade_no: &str) -> Option<&str> {
+        let t = self.trades.get(out_trade_no)?;
+        self.terminals.get(t.terminal as usize).map(|k| &**k)
     }
 
     pub fn trade_count(&self) -> usize {

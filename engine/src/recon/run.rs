@@ -210,8 +210,9 @@ pub fn load_book(store: &dyn Store, app_id: &str, date: &str) -> Result<Book, St
     })?;
     let mut terminals: HashMap<String, String> = HashMap::new();
     for r in store.refunds_done_on(app_id, date)? {
-        let term = match terminals.get(&r.out_trade_no) {
-            Some(t) => t.clone(),
+        let known = book.terminal_of(&r.out_trade_no).map(str::to_owned);
+        let term = match known.or_else(|| terminals.get(&r.out_trade_no).cloned()) {
+            Some(t) => t,
             None => {
                 let t = store
                     .trade(app_id, &r.out_trade_no)?

@@ -192,13 +192,14 @@ pub enum Write {
     ReconRun(Box<ReconRunRecord>),
 }
 
-/// A paid trade as reconciliation's book holds it.
+/// A paid trade as reconciliation's book holds it (borrowed from the
+/// store's row: the visitor copies what it keeps).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BookLine {
+pub struct BookLine<'a> {
     /// The gateway's out_trade_no.
-    pub out_trade_no: String,
+    pub out_trade_no: &'a str,
     /// The key_id of the terminal that made it.
-    pub terminal: String,
+    pub terminal: &'a str,
     pub total_fen: u64,
     /// The receipt amount (the total when the gateway gave none).
     pub receipt_fen: u64,
@@ -404,14 +405,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         app_id: &str,
         day: &str,
-        f: &mut dyn FnMut(BookLine) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(BookLine<'_>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.visit_paid_on(app_id, day, &mut |t| {
             f(BookLine {
                 receipt_fen: t.receipt_amount.unwrap_or(t.total_amount).fen(),
                 total_fen: t.total_amount.fen(),
-                out_trade_no: t.out_trade_no,
-                terminal: t.terminal,
+                out_trade_no: &t.out_trade_no,
+                terminal: &t.terminal,
             })
         })
     }

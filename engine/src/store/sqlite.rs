@@ -698,36 +698,35 @@ impl Store for SqliteStore {
         &self,
         app_id: &str,
         day: &str,
-        f: &mut dyn FnMut(BookLine) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(BookLine<'_>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // SQLite's own JSON reader takes the four fields: no trade record is
-        // parsed in Rust (a day of a million trades loads in a fraction).
+        /// The three fields of a trade record the book needs; serde skips
+        /// the rest without building it, and the record is read in place.
+        #[derive(serde::Deserialize)]
+        struct Lean<'a> {
+            #[serde(borrow)]
+            terminal: std::borrow::Cow<'a, str>,
+            total_amount: protocol::Money,
+            #[serde(default)]
+            receipt_amount: Option<protocol::Money>,
+        }
         let conn = self.reader.lock();
         let mut st = conn.prepare_cached(
-            "SELECT out_trade_no, json_extract(doc, '$.terminal'), json_extract(doc, '$.total_amount'),
-                    json_extract(doc, '$.receipt_amount')
-             FROM trades WHERE app_id = ?1 AND paid_day = ?2 AND paid_day IS NOT NULL",
+            "SELECT out_trade_no, doc FROM trades WHERE app_id = ?1 AND paid_day = ?2 AND paid_day IS NOT NULL",
         )?;
         let mut rows = st.query(params![app_id, day])?;
-        let money = |no: &str, field: &str, v: Option<String>| -> Result<Option<u64>, StoreError> {
-            v.map(|s| {
-                protocol::Money::parse_wire(&s)
-                    .map(protocol::Money::fen)
-                    .map_err(|e| StoreError::Corrupt(format!("trade {no}: {field} {s:?}: {e}")))
-            })
-            .transpose()
-        };
         while let Some(r) = rows.next()? {
-            let no: String = r.get(0)?;
-            let terminal: Option<String> = r.get(1)?;
-            let total = money(&no, "total_amount", r.get(2)?)?
-                .ok_or_else(|| StoreError::Corrupt(format!("trade {no}: no total_amount")))?;
-            let receipt = money(&no, "receipt_amount", r.get(3)?)?.unwrap_or(total);
+            let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+            let no = r.get_ref(0)?.as_str().map_err(|e| corrupt(&e))?;
+            let doc = r.get_ref(1)?.as_str().map_err(|e| corrupt(&e))?;
+            let l: Lean<'_> = serde_json::from_str(doc)
+                .map_err(|e| StoreError::Corrupt(format!("trade {no}: {e}")))?;
+            let total = l.total_amount.fen();
             f(BookLine {
-                out_trade_no: no,
-                terminal: terminal.unwrap_or_default(),
+                terminal: &l.terminal,
                 total_fen: total,
-                receipt_fen: receipt,
+                receipt_fen: l.receipt_amount.map_or(total, protocol::Money::fen),
+                out_trade_no: no,
             })?;
         }
         Ok(())

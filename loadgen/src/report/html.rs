@@ -388,6 +388,23 @@ pub fn render(r: &Report, lang: Lang) -> Result<String> {
             let _ = write!(o, "<td class={class}>{}</td></tr>", esc(&text));
         }
         o.push_str("</table>");
+        for d in &r.reconciliation {
+            if let Some(s) = &d.settlement {
+                let _ = write!(
+                    o,
+                    "<p>{} {}: {} sub-merchant(s), {} {}, {} {}, net {}; {}</p>",
+                    esc(l(Key::Settlement)),
+                    esc(&d.date),
+                    s.merchants,
+                    esc(&s.trade_amount),
+                    esc(&s.refund_amount),
+                    esc(&s.gateway_fee),
+                    esc(&s.merchant_fee),
+                    esc(&s.net_amount),
+                    esc(s.note.as_deref().unwrap_or(l(Key::SettlementEqualsBill)))
+                );
+            }
+        }
     }
     if !r.staircase.is_empty() {
         let _ = write!(

@@ -456,6 +456,26 @@ pub fn render(r: &Report, lang: Lang) -> String {
             );
         }
         o.push('\n');
+        for d in &r.reconciliation {
+            if let Some(s) = &d.settlement {
+                let _ = writeln!(
+                    o,
+                    "{} {}: {} sub-merchant(s), trades {}, refunds {}, gateway fee {}, merchant fee {}, net due {}; {}\n",
+                    l(Key::Settlement),
+                    d.date,
+                    s.merchants,
+                    s.trade_amount,
+                    s.refund_amount,
+                    s.gateway_fee,
+                    s.merchant_fee,
+                    s.net_amount,
+                    match &s.note {
+                        None => l(Key::SettlementEqualsBill).to_string(),
+                        Some(n) => cell(n),
+                    }
+                );
+            }
+        }
     }
 
     if !r.staircase.is_empty() {

@@ -263,15 +263,37 @@ pub struct ReconDay {
     /// Differences per class, every class of [`RECON_CLASSES`] present.
     pub by_class: BTreeMap<String, u64>,
     pub error: Option<String>,
+    /// The settlement file of the reconciled day (`payswitch settlement`),
+    /// when the day reconciled cleanly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<SettlementCheck>,
+}
+
+/// The day's settlement and whether its totals equal the reconciled bill's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SettlementCheck {
+    pub merchants: u64,
+    pub trade_amount: String,
+    pub refund_amount: String,
+    pub gateway_fee: String,
+    pub merchant_fee: String,
+    pub net_amount: String,
+    /// trade count and amount, refund count and amount and the gateway fee
+    /// all equal the bill's.
+    pub equals_bill: bool,
+    /// What differs, or why no settlement was written.
+    pub note: Option<String>,
 }
 
 impl ReconDay {
-    /// Clean: it ran, exit 0, every bill row matched, nothing open.
+    /// Clean: it ran, exit 0, every bill row matched, nothing open, and the
+    /// settlement (when written) adds up to the bill.
     pub fn passed(&self) -> bool {
         self.error.is_none()
             && self.exit_code == Some(0)
             && self.matched == self.bill_rows
             && self.open == 0
+            && self.settlement.as_ref().map_or(true, |s| s.equals_bill)
     }
 
     /// Reads the reconciliation's JSON (`recon-YYYY-MM-DD.json`, API.md 3).
@@ -308,6 +330,7 @@ impl ReconDay {
             open,
             by_class,
             error: None,
+            settlement: None,
         }
     }
 }
