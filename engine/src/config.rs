@@ -208,6 +208,8 @@ struct RawServer {
     body_read_timeout_ms: u64,
     #[serde(default = "d_max_trades")]
     max_trades_in_memory: usize,
+    #[serde(default)]
+    relay_allow_private_addresses: bool,
 }
 
 fn d_max_connections() -> usize {
@@ -440,6 +442,9 @@ pub struct ServerConfig {
     /// Trades held in memory at most (in flight, waited on, or recently
     /// final); past it new payments answer 503 `switch_busy`.
     pub max_trades_in_memory: usize,
+    /// Relays to merchants may go to loopback, private and link-local
+    /// addresses (labs); refused otherwise.
+    pub relay_allow_private_addresses: bool,
     /// The key of the requests' idempotency fingerprints (HMAC-SHA256): a
     /// pay request holds an auth code, and a bare hash of it in the journal
     /// could be searched back.
@@ -898,6 +903,7 @@ impl Config {
                 100,
                 600_000,
             )?,
+            relay_allow_private_addresses: raw.server.relay_allow_private_addresses,
             max_trades_in_memory: match raw.server.max_trades_in_memory {
                 v @ 100..=10_000_000 => v,
                 _ => {
@@ -1228,6 +1234,12 @@ impl Config {
                         f("relay_url"),
                         "must start with https:// or http://",
                     ));
+                }
+                if let Some(why) = crate::flow::relay_destination_refused(
+                    u,
+                    raw.server.relay_allow_private_addresses,
+                ) {
+                    return Err(field_err(f("relay_url"), why));
                 }
             }
             for (name, v) in [
@@ -1595,6 +1607,19 @@ store_id = "S1"
             k.display(),
             "ab".repeat(32)
         )
+    }
+
+    #[test]
+    fn a_merchant_relay_to_a_private_address_needs_the_lab_flag() {
+        let text = sample("")
+            + "[[merchants]]\nexternal_id = \"m1\"\nrelay_url = \"http://127.0.0.1:9/n\"\n";
+        let e = Config::from_toml_str(&text, Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("merchants[0].relay_url"), "{e}");
+        let allowed = text.replace(
+            "[server]\n",
+            "[server]\nrelay_allow_private_addresses = true\n",
+        );
+        assert!(Config::from_toml_str(&allowed, Path::new("/tmp")).is_ok());
     }
 
     #[test]

@@ -140,6 +140,9 @@ impl Breaker {
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// The most of a merchant's answer to a relay that is read.
+pub const RELAY_ANSWER_MAX_BYTES: usize = 4096;
+
 /// The gateway client.
 pub struct Gateway {
     client: HttpsClient,
@@ -256,7 +259,12 @@ impl Gateway {
                 .await
                 .map_err(|e| format!("connection error: {e}"))?;
             let status = resp.status();
-            let _ = resp.into_body().collect().await;
+            // The merchant's answer matters only by its status: read at most
+            // a small cap of it (a merchant cannot make the switch hold an
+            // unbounded body), then drop the connection's rest.
+            let _ = http_body_util::Limited::new(resp.into_body(), RELAY_ANSWER_MAX_BYTES)
+                .collect()
+                .await;
             Ok(status)
         };
         match tokio::time::timeout(self.cfg.request_timeout, fut).await {

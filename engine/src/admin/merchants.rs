@@ -114,7 +114,7 @@ fn list(f: &Fields, k: &str, objects: bool) -> Result<Option<Value>, ApiError> {
     }
 }
 
-fn relay_url(f: &Fields) -> Result<Option<String>, ApiError> {
+fn relay_url(f: &Fields, allow_private: bool) -> Result<Option<String>, ApiError> {
     match f.opt_str("relay_url")? {
         None => Ok(None),
         Some(u)
@@ -122,6 +122,9 @@ fn relay_url(f: &Fields) -> Result<Option<String>, ApiError> {
                 && u.len() <= 256
                 && u.parse::<http::Uri>().is_ok() =>
         {
+            if let Some(why) = crate::flow::relay_destination_refused(u, allow_private) {
+                return Err(ApiError::field("relay_url", why));
+            }
             Ok(Some(u.to_owned()))
         }
         Some(_) => Err(ApiError::field(
@@ -216,7 +219,10 @@ impl Admin {
             .ok_or_else(|| ApiError::missing("gateway_fee_bps"))?;
         let merchant_fee_bps = int_field(&f, "merchant_fee_bps", 0, 10_000)?
             .ok_or_else(|| ApiError::missing("merchant_fee_bps"))?;
-        let relay_url = relay_url(&f)?;
+        let relay_url = relay_url(
+            &f,
+            self.flows().config().server.relay_allow_private_addresses,
+        )?;
 
         let _guard = self.registry().change().await;
         if let Some(existing) = self.registry().merchant(&external_id) {
@@ -343,7 +349,10 @@ impl Admin {
         let service_codes = list(&f, "service_codes", false)?;
         let gateway_fee_bps = int_field(&f, "gateway_fee_bps", 0, 10_000)?;
         let merchant_fee_bps = int_field(&f, "merchant_fee_bps", 0, 10_000)?;
-        let relay = relay_url(&f)?;
+        let relay = relay_url(
+            &f,
+            self.flows().config().server.relay_allow_private_addresses,
+        )?;
 
         let _guard = self.registry().change().await;
         let cur = self.merchant(ext)?;

@@ -39,6 +39,7 @@ mod refund;
 mod relay;
 mod watch;
 
+pub use relay::relay_destination_refused;
 pub use watch::undo_request_no;
 
 use std::future::Future;
@@ -143,6 +144,8 @@ pub struct Flows {
     trades: DashMap<String, Arc<Slot>>,
     refunds: DashMap<(String, String), Arc<RefundSlot>>,
     in_flight: AtomicUsize,
+    /// Bounds the relay POSTs in flight ([`relay::RELAYS_IN_FLIGHT`]).
+    relay_permits: tokio::sync::Semaphore,
     idle: Notify,
     /// Set at the grace deadline: background loops stop at their next wait.
     stopping: AtomicBool,
@@ -283,6 +286,7 @@ impl Flows {
             trades: DashMap::new(),
             refunds: DashMap::new(),
             in_flight: AtomicUsize::new(0),
+            relay_permits: tokio::sync::Semaphore::new(relay::RELAYS_IN_FLIGHT),
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
             stop_notify: Notify::new(),

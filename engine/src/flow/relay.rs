@@ -18,6 +18,52 @@ use crate::trade::{now_ms, Trade};
 /// Attempts per relayed result (back-off from `policy.unknown_retry_initial_ms`, doubling).
 pub const RELAY_ATTEMPTS: u32 = 8;
 
+/// Relay POSTs in flight at most (the others wait their turn).
+pub const RELAYS_IN_FLIGHT: usize = 64;
+
+/// Why a relay URL is refused before anything is sent.
+pub fn relay_destination_refused(url: &str, allow_private: bool) -> Option<String> {
+    let Ok(u) = url.parse::<http::Uri>() else {
+        return Some("not a valid URL".into());
+    };
+    match u.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Some("only http and https URLs are relayed to".into()),
+    }
+    let Some(host) = u.host() else {
+        return Some("the URL has no host".into());
+    };
+    if allow_private {
+        return None;
+    }
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if h.eq_ignore_ascii_case("localhost") || h.ends_with(".localhost") {
+        return Some(format!("{h} is a loopback name (server.relay_allow_private_addresses = true allows it in labs)"));
+    }
+    let private = match h.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            a.is_loopback()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xfe00) == 0xfc00
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v| v.is_loopback() || v.is_private())
+        }
+        Err(_) => false,
+    };
+    private.then(|| {
+        format!("{h} is a loopback, private or link-local address (server.relay_allow_private_addresses = true allows it in labs)")
+    })
+}
+
 impl Flows {
     /// The relay row committed with a trade's final state.
     pub(super) fn relay_row(&self, t: &Trade, url: &str) -> Write {
@@ -67,6 +113,20 @@ impl Flows {
             return;
         };
         let term = &reg.cfg;
+        if let Some(why) =
+            relay_destination_refused(&row.url, self.cfg.server.relay_allow_private_addresses)
+        {
+            self.note(
+                &t,
+                "relay",
+                json!({"url": row.url, "result": format!("refused: {why}")}),
+            );
+            row.status = RelayStatus::GaveUp;
+            let _ = self.commit_durable(vec![Write::Relay(Box::new(row))]).await;
+            self.metrics
+                .inc("payswitch_relays_total", &[("result", "refused")]);
+            return;
+        }
         let pq = row
             .url
             .parse::<http::Uri>()
@@ -90,7 +150,10 @@ impl Flows {
                 "PSW1-HMAC-SHA256 key={}, ts={ts}, nonce={nonce}, sig={sig}",
                 term.key_id
             );
-            let r = self.gw.post_json(&row.url, &auth, body.clone()).await;
+            let r = {
+                let _permit = self.relay_permits.acquire().await;
+                self.gw.post_json(&row.url, &auth, body.clone()).await
+            };
             let ok = matches!(&r, Ok(s) if s.is_success());
             let result = match &r {
                 Ok(s) => s.as_u16().to_string(),
@@ -131,5 +194,40 @@ impl Flows {
             self.metrics
                 .inc("payswitch_relays_total", &[("result", "gave_up")]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relay_destination_refused as refused;
+
+    #[test]
+    fn relays_go_to_public_http_urls_only() {
+        for ok in [
+            "https://merchant.example.com/notify",
+            "http://203.0.113.7:8080/n",
+            "https://[2001:db8::1]/n",
+        ] {
+            assert_eq!(refused(ok, false), None, "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1/n",
+            "http://localhost:9000/n",
+            "http://10.1.2.3/n",
+            "http://192.168.0.9/n",
+            "http://172.16.5.5/n",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/n",
+            "http://0.0.0.0/n",
+            "http://[::1]/n",
+            "http://[fd00::1]/n",
+            "http://[fe80::1]/n",
+            "http://[::ffff:127.0.0.1]/n",
+        ] {
+            assert!(refused(bad, false).is_some(), "{bad}");
+            assert_eq!(refused(bad, true), None, "{bad} allowed in labs");
+        }
+        assert!(refused("ftp://merchant.example.com/n", true).is_some());
+        assert!(refused("not a url", true).is_some());
     }
 }

@@ -70,6 +70,7 @@ listen = ["{listen}"]
 max_body_bytes = 8192
 header_read_timeout_ms = 2000
 shutdown_grace_ms = 3000
+relay_allow_private_addresses = true
 
 [gateway]
 url = "{gateway_url}"
