@@ -116,6 +116,16 @@ impl From<FlowError> for ApiError {
                     "the switch cannot write its journal right now; nothing was sent, retry shortly",
                 )
             }
+            FlowError::JournalBusy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal_busy",
+                "the switch's journal is behind; nothing was sent, retry shortly",
+            ),
+            FlowError::Store(crate::store::StoreError::Busy) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal_busy",
+                "the switch's journal is behind; nothing was sent, retry shortly",
+            ),
             FlowError::Store(e) => {
                 tracing::error!(error = %e, "journal failure");
                 ApiError::new(

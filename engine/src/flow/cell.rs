@@ -232,6 +232,12 @@ impl Flows {
                 drop(guard);
                 return Ok((slot, None));
             }
+            Err(StoreError::Busy) => {
+                self.metrics.inc("payswitch_journal_busy_total", &[]);
+                self.trades.remove(&no);
+                drop(guard);
+                return Err(FlowError::JournalBusy);
+            }
             Err(e) => {
                 self.journal_failed(&e);
                 self.trades.remove(&no);
@@ -280,6 +286,14 @@ impl Flows {
                     return Ok(());
                 }
                 Err(StoreError::Closed) => return Err(StoreError::Closed),
+                Err(StoreError::Busy) => {
+                    // Behind, not broken: wait for the queue, keep readiness.
+                    self.metrics.inc("payswitch_journal_busy_total", &[]);
+                    if !self.pause(backoff).await {
+                        return Err(StoreError::Busy);
+                    }
+                    backoff = (backoff * 2).min(self.cfg.policy.journal_retry_max);
+                }
                 Err(e) => {
                     self.journal_failed(&e);
                     if !self.pause(backoff).await {

@@ -89,6 +89,9 @@ pub enum FlowError {
     /// The journal cannot be written: nothing was sent.
     #[error("the journal cannot be written: {0}")]
     JournalUnavailable(StoreError),
+    /// The journal's queue is full: nothing was sent.
+    #[error("the journal is behind (its queue is full)")]
+    JournalBusy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -38,6 +38,10 @@ pub enum StoreError {
     /// A [`Write::NewTrade`] met an existing trade: the commit applied nothing.
     #[error("the trade already exists in the journal")]
     Exists,
+    /// The writer's queue holds [`MAX_QUEUED_COMMITS`]: nothing was queued
+    /// (backpressure: the journal is behind, not broken).
+    #[error("the journal's queue is full ({MAX_QUEUED_COMMITS} commits waiting)")]
+    Busy,
     /// The database was migrated by a newer payswitch: refuse to start.
     #[error(
         "the journal database has schema version {database}, newer than this binary's {binary}: run a payswitch that knows version {database}"
@@ -104,6 +108,10 @@ impl From<rusqlite::Error> for StoreError {
         StoreError::Db(e.to_string())
     }
 }
+
+/// Commits waiting for the journal's writer at most; past it a commit is
+/// refused at once with [`StoreError::Busy`] instead of growing memory.
+pub const MAX_QUEUED_COMMITS: usize = 65_536;
 
 /// One entry of the append-only event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

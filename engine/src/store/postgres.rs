@@ -529,7 +529,7 @@ async fn commit_on(
 
 async fn writer(
     pool: Pool,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
+    mut rx: mpsc::Receiver<Pending>,
     max_batch: usize,
     metrics: Arc<Metrics>,
 ) {
@@ -760,7 +760,7 @@ pub fn migrate_database(p: &PgConfig) -> Result<(i64, i64), StoreError> {
 
 /// The PostgreSQL journal.
 pub struct PgStore {
-    tx: RwLock<Option<mpsc::UnboundedSender<Pending>>>,
+    tx: RwLock<Option<mpsc::Sender<Pending>>>,
     writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     handle: tokio::runtime::Handle,
     pool: Pool,
@@ -807,7 +807,7 @@ impl PgStore {
             migrated_from = from,
             "PostgreSQL journal open"
         );
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(super::MAX_QUEUED_COMMITS);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let max_batch = cfg.max_batch.max(1);
         let pool3 = pool.clone();
@@ -894,8 +894,12 @@ impl Store for PgStore {
     fn commit(&self, writes: Vec<Write>) -> Commit {
         let (done, rx) = oneshot::channel();
         let guard = self.tx.read();
-        match guard.as_ref() {
-            Some(tx) if tx.send(Pending { writes, done }).is_ok() => Commit::pending(rx),
+        match guard
+            .as_ref()
+            .map(|tx| tx.try_send(Pending { writes, done }))
+        {
+            Some(Ok(())) => Commit::pending(rx),
+            Some(Err(mpsc::error::TrySendError::Full(_))) => Commit::done(Err(StoreError::Busy)),
             _ => Commit::done(Err(StoreError::Closed)),
         }
     }

@@ -488,7 +488,10 @@ impl SqliteStore {
     fn send(&self, job: Job) -> Result<(), StoreError> {
         let guard = self.tx.read();
         let tx = guard.as_ref().ok_or(StoreError::Closed)?;
-        tx.send(job).map_err(|_| StoreError::Closed)
+        tx.try_send(job).map_err(|e| match e {
+            crossbeam_channel::TrySendError::Full(_) => StoreError::Busy,
+            crossbeam_channel::TrySendError::Disconnected(_) => StoreError::Closed,
+        })
     }
 
     /// As [`SqliteStore::open`] with explicit settings.
@@ -507,6 +510,25 @@ impl SqliteStore {
         sync: SyncMode,
         max_batch: usize,
         max_pages: Option<u64>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<SqliteStore>, StoreError> {
+        Self::open_queued(
+            path,
+            sync,
+            max_batch,
+            max_pages,
+            super::MAX_QUEUED_COMMITS,
+            metrics,
+        )
+    }
+
+    /// As [`SqliteStore::open_capped`], with `queue` commits waiting at most.
+    pub fn open_queued(
+        path: &Path,
+        sync: SyncMode,
+        max_batch: usize,
+        max_pages: Option<u64>,
+        queue: usize,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<SqliteStore>, StoreError> {
         if let Some(dir) = path.parent() {
@@ -540,7 +562,7 @@ impl SqliteStore {
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
         reader.pragma_update(None, "mmap_size", 1i64 << 30)?;
         reader.pragma_update(None, "query_only", "ON")?;
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(queue.max(1));
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer_loop(conn, rx, max_batch.max(1), metrics))
@@ -992,6 +1014,48 @@ mod tests {
             qr_checks_done: 0,
             created_ms: 1,
             updated_ms: 1,
+        }
+    }
+
+    /// A full writer queue refuses at once (backpressure), and commits go
+    /// through again once the writer catches up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_says_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let s =
+            SqliteStore::open_queued(&path, SyncMode::Normal, 1, None, 1, Arc::default()).unwrap();
+        // Another connection holds the database: the writer blocks on its first commit.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let first = s.commit(vec![Write::Trade(Box::new(trade("q1", Status::Paying)))]);
+        let mut busy = None;
+        for i in 0..50 {
+            let c = s.commit(vec![Write::Trade(Box::new(trade(
+                &format!("q{i}x"),
+                Status::Paying,
+            )))]);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if let Some(Err(StoreError::Busy)) = futures_now(c) {
+                busy = Some(i);
+                break;
+            }
+        }
+        assert!(busy.is_some(), "the queue of one never filled");
+        other.execute_batch("COMMIT").unwrap();
+        first.await.unwrap();
+        s.commit(vec![Write::Trade(Box::new(trade("q2", Status::Paying)))])
+            .await
+            .unwrap();
+    }
+
+    /// The result of a commit that is already decided (Busy answers at once).
+    fn futures_now(c: Commit) -> Option<Result<(), StoreError>> {
+        let mut c = Box::pin(c);
+        let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        match std::future::Future::poll(c.as_mut(), &mut cx) {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => None,
         }
     }
 
