@@ -105,13 +105,17 @@ type Handle = Arc<
 
 async fn serve_conn<I>(
     io: I,
+    peer: std::net::SocketAddr,
     builder: Arc<Builder<TokioExecutor>>,
     handle: Handle,
     mut stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = hyper::service::service_fn(move |req| handle(req));
+    let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(crate::api::PeerAddr(peer));
+        handle(req)
+    });
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -152,7 +156,7 @@ fn accept_loop(
     let hs_timeout = limit.handshake;
     tokio::spawn(async move {
         loop {
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 r = l.accept() => match r {
                     Ok(x) => x,
                     Err(e) => {
@@ -180,9 +184,9 @@ fn accept_loop(
             conns.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 match tls {
-                    None => serve_conn(stream, builder, handle, stop_rx).await,
+                    None => serve_conn(stream, peer, builder, handle, stop_rx).await,
                     Some(acc) => match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
-                        Ok(Ok(s)) => serve_conn(s, builder, handle, stop_rx).await,
+                        Ok(Ok(s)) => serve_conn(s, peer, builder, handle, stop_rx).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     },
@@ -235,6 +239,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     let api = Arc::new(Api {
         flows: flows.clone(),
         auth: Authenticator::with_registry(registry.clone(), cfg.server.auth_window),
+        notify_guard: crate::api::NotifyGuard::default(),
         max_body: cfg.server.max_body_bytes,
         body_timeout: cfg.server.body_read_timeout,
         default_wait: cfg.policy.default_wait,

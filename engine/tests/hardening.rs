@@ -179,3 +179,43 @@ async fn the_gateway_over_https_with_a_test_ca() {
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
     sw.shutdown().await.unwrap();
 }
+
+/// `/notify/alipay` faces the internet: its own body limit, and a source
+/// that keeps sending unverifiable notifications (each costs an RSA verify)
+/// is refused unread for the rest of the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notify_endpoint_limits_unverifiable_sources() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let t = Term::new(&base);
+    let bad = b"notify_id=1&app_id=2021000000000001&out_trade_no=X&trade_status=TRADE_SUCCESS&sign_type=RSA2&sign=AAAA".to_vec();
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let (s, _) = t
+            .raw("POST", "/notify/alipay", bad.clone(), None)
+            .await
+            .unwrap();
+        statuses.push(s);
+    }
+    assert!(statuses[..20].iter().all(|s| *s == 400), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    let (_, v) = ops(&sw).raw("GET", "/metrics", vec![], None).await.unwrap();
+    assert!(v
+        .as_str()
+        .unwrap()
+        .contains("payswitch_notifications_total{result=\"source_limited\"} 5"));
+    sw.shutdown().await.unwrap();
+
+    // A body past the notify limit: 413, whatever the terminal limit is.
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base) = switch_with(dir.path(), &sim, "", |s| {
+        s.replace("max_body_bytes = 8192", "max_body_bytes = 65536")
+    })
+    .await;
+    let t = Term::new(&base);
+    let big = vec![b'a'; 20 * 1024];
+    let (s, _) = t.raw("POST", "/notify/alipay", big, None).await.unwrap();
+    assert_eq!(s, 413);
+    sw.shutdown().await.unwrap();
+}

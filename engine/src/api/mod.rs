@@ -25,10 +25,59 @@ use serde_json::{json, Map, Value};
 use crate::flow::{FlowError, Flows, PayOrder, PrecreateOrder, RefundOrder};
 use auth::Authenticator;
 
+/// The largest notification body read (a real one is about 2 KiB).
+pub const NOTIFY_MAX_BODY_BYTES: usize = 16 * 1024;
+/// Unverifiable notifications a source may send per window before it is
+/// refused (429, unread) for the rest of the window.
+pub const NOTIFY_FAILURES_PER_WINDOW: u32 = 20;
+/// The window of [`NOTIFY_FAILURES_PER_WINDOW`], milliseconds.
+pub const NOTIFY_WINDOW_MS: i64 = 10_000;
+/// Sources remembered at most (beyond it, the expired windows are dropped
+/// first, then all).
+const NOTIFY_SOURCES_MAX: usize = 10_000;
+
+/// The connection's peer address, put on every request by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// Unverifiable notifications per source address, per window.
+#[derive(Default)]
+pub struct NotifyGuard {
+    failures: dashmap::DashMap<std::net::IpAddr, (u32, i64)>,
+}
+
+impl NotifyGuard {
+    /// Whether `ip` used up its failures of the current window.
+    pub fn blocked(&self, ip: std::net::IpAddr) -> bool {
+        let now = crate::trade::now_ms();
+        self.failures
+            .get(&ip)
+            .is_some_and(|e| now - e.1 < NOTIFY_WINDOW_MS && e.0 >= NOTIFY_FAILURES_PER_WINDOW)
+    }
+
+    /// Counts an unverifiable notification from `ip`.
+    pub fn failed(&self, ip: std::net::IpAddr) {
+        let now = crate::trade::now_ms();
+        if self.failures.len() >= NOTIFY_SOURCES_MAX {
+            self.failures.retain(|_, e| now - e.1 < NOTIFY_WINDOW_MS);
+            if self.failures.len() >= NOTIFY_SOURCES_MAX {
+                self.failures.clear();
+            }
+        }
+        let mut e = self.failures.entry(ip).or_insert((0, now));
+        if now - e.1 >= NOTIFY_WINDOW_MS {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+}
+
 /// Shared state of the handlers.
 pub struct Api {
     pub flows: Arc<Flows>,
     pub auth: Authenticator,
+    /// Unverifiable notifications per source.
+    pub notify_guard: NotifyGuard,
     pub max_body: usize,
     /// A body must arrive within this (408 otherwise).
     pub body_timeout: Duration,
@@ -405,11 +454,19 @@ impl Api {
         &self,
         req: Request<Incoming>,
     ) -> Result<(http::request::Parts, Bytes), ApiError> {
+        self.read_body_up_to(req, self.max_body).await
+    }
+
+    async fn read_body_up_to(
+        &self,
+        req: Request<Incoming>,
+        max_body: usize,
+    ) -> Result<(http::request::Parts, Bytes), ApiError> {
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("the body is larger than {} bytes", self.max_body),
+                format!("the body is larger than {max_body} bytes"),
             )
         };
         if let Some(len) = req
@@ -418,15 +475,12 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
         {
-            if len > self.max_body as u64 {
+            if len > max_body as u64 {
                 return Err(too_large());
             }
         }
         let (parts, body) = req.into_parts();
-        let read = tokio::time::timeout(
-            self.body_timeout,
-            Limited::new(body, self.max_body).collect(),
-        );
+        let read = tokio::time::timeout(self.body_timeout, Limited::new(body, max_body).collect());
         let bytes = read
             .await
             .map_err(|_| {
@@ -465,8 +519,31 @@ impl Api {
             // `/readyz` and `/metrics` are operator endpoints: on the admin
             // (operator) listener only, never here (they fall to 404 below).
             (&HttpMethod::POST, "/notify/alipay") => {
-                let (_, body) = self.read_body(req).await?;
-                return Ok(self.notify(&body).await);
+                // Open to the internet: its own body limit, and a source that
+                // sends unverifiable notifications (each costs an RSA verify)
+                // is refused for a while before anything is read.
+                let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+                if let Some(ip) = peer {
+                    if self.notify_guard.blocked(ip) {
+                        self.flows.metrics().inc(
+                            "payswitch_notifications_total",
+                            &[("result", "source_limited")],
+                        );
+                        return Ok(text_response(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "text/plain",
+                            "fail".to_owned(),
+                        ));
+                    }
+                }
+                let (_, body) = self.read_body_up_to(req, NOTIFY_MAX_BODY_BYTES).await?;
+                let answer = self.notify(&body).await;
+                if answer.status() == StatusCode::BAD_REQUEST {
+                    if let Some(ip) = peer {
+                        self.notify_guard.failed(ip);
+                    }
+                }
+                return Ok(answer);
             }
             _ => {}
         }
