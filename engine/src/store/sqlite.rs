@@ -1017,6 +1017,9 @@ mod tests {
         }
     }
 
+    // Everything else a journal guarantees is checked for SQLite and
+    // PostgreSQL alike by engine/tests/store_suite.rs.
+
     /// A full writer queue refuses at once (backpressure), and commits go
     /// through again once the writer catches up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1057,65 +1060,5 @@ mod tests {
             std::task::Poll::Ready(r) => Some(r),
             std::task::Poll::Pending => None,
         }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn group_commit_and_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let m = Arc::new(Metrics::default());
-        let s = SqliteStore::open_path(&dir.path().join("j.db"), SyncMode::Full, 64, m.clone())
-            .unwrap();
-        let mut commits = Vec::new();
-        for i in 0..200 {
-            let st = if i % 2 == 0 {
-                Status::Success
-            } else {
-                Status::Paying
-            };
-            commits.push(s.commit(vec![
-                Write::Trade(Box::new(trade(&format!("o{i}"), st))),
-                Write::Event(Event {
-                    app_id: "A".into(),
-                    out_trade_no: format!("o{i}"),
-                    at_ms: 1,
-                    kind: "state".into(),
-                    detail: "{}".into(),
-                }),
-            ]));
-        }
-        for c in commits {
-            c.await.unwrap();
-        }
-        assert_eq!(s.all_trades().unwrap().len(), 200);
-        assert_eq!(s.unfinished().unwrap().0.len(), 100);
-        assert_eq!(s.events("A", "o3").unwrap().len(), 1);
-        assert_eq!(s.trade("A", "o4").unwrap().unwrap().status, Status::Success);
-        // Fewer fsyncs than commits: the writer grouped them.
-        let batches = m.journal_batches();
-        assert!(batches.0 < 200 && batches.1 == 200, "{batches:?}");
-        // A NewTrade over an existing trade applies nothing and says so.
-        let r = s
-            .commit(vec![
-                Write::NewTrade(Box::new(trade("o4", Status::Paying))),
-                Write::Event(Event {
-                    app_id: "A".into(),
-                    out_trade_no: "o4".into(),
-                    at_ms: 2,
-                    kind: "created".into(),
-                    detail: "{}".into(),
-                }),
-            ])
-            .await;
-        assert!(matches!(r, Err(StoreError::Exists)), "{r:?}");
-        assert_eq!(s.trade("A", "o4").unwrap().unwrap().status, Status::Success);
-        assert_eq!(s.events("A", "o4").unwrap().len(), 1);
-        s.commit(vec![Write::NewTrade(Box::new(trade(
-            "o_new",
-            Status::Paying,
-        )))])
-        .await
-        .unwrap();
-        s.close();
-        assert!(s.commit(vec![]).await.is_err());
     }
 }
