@@ -235,13 +235,7 @@ fn from_journal(
 
 fn csv(s: &Settlement) -> String {
     let mut o = String::from("smid,external_id,name,trade_count,trade_amount,refund_count,refund_amount,gateway_fee,merchant_fee,net_amount,payout_date,payout_rule\n");
-    let cell = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
-    };
+    let cell = crate::recon::report::csv_cell;
     for p in &s.merchants {
         o.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{}\n",

@@ -186,12 +186,14 @@ pub(crate) fn ev(t: &Trade, kind: &str, detail: serde_json::Value) -> Write {
 /// switch's fingerprint key of the request's content. A pay request holds
 /// the buyer's auth code: an unkeyed hash of it in the journal could be
 /// searched back (the codes are short and structured), a keyed one cannot.
-/// `legacy` is the unkeyed SHA-256 of journals written before; it is only
-/// compared, never stored.
+/// A journal written before holds the unkeyed SHA-256; it still matches,
+/// and is never stored again.
 #[derive(Debug, Clone)]
 pub(crate) struct Fingerprint {
     keyed: String,
-    legacy: String,
+    /// The request's content, for a journaled unkeyed fingerprint (hashed
+    /// only then: the hot path computes one HMAC).
+    text: String,
 }
 
 impl Fingerprint {
@@ -206,10 +208,7 @@ impl Fingerprint {
             // A 32-byte key is always accepted by HMAC.
             Err(_) => String::from("h1:"),
         };
-        Fingerprint {
-            keyed,
-            legacy: hex::encode(Sha256::digest(text.as_bytes())),
-        }
+        Fingerprint { keyed, text }
     }
 
     /// What the journal keeps.
@@ -219,7 +218,10 @@ impl Fingerprint {
 
     /// Whether a journaled fingerprint is of the same request.
     pub(crate) fn matches(&self, journaled: &str) -> bool {
-        journaled == self.keyed || journaled == self.legacy
+        if journaled.starts_with("h1:") {
+            return journaled == self.keyed;
+        }
+        journaled == hex::encode(Sha256::digest(self.text.as_bytes()))
     }
 }
 

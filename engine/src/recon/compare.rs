@@ -19,7 +19,7 @@ use protocol::Money;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::bill::{BillKind, BillRow, Fen};
+use super::bill::{BillKind, BillRow};
 use crate::fees::{self, FeeRate, FeeRates, TradeFees};
 use crate::store::StoreError;
 use crate::trade::{Refund, RefundStatus, Status, Trade};
@@ -170,20 +170,6 @@ impl Book {
         i
     }
 
-    /// Adds a trade the journal dates on the day as paid.
-    pub fn add_trade(&mut self, t: &Trade) {
-        let terminal = self.terminal_id(&t.terminal);
-        self.trades.insert(
-            t.out_trade_no.as_str().into(),
-            BookTrade {
-                total: t.total_amount.fen(),
-                receipt: t.receipt_amount.unwrap_or(t.total_amount).fen(),
-                terminal,
-                seen: false,
-            },
-        );
-    }
-
     /// Adds a paid trade of the day as the journal's book line gives it.
     pub fn add_line(&mut self, l: &crate::store::BookLine<'_>) {
         let terminal = self.terminal_id(l.terminal);
@@ -294,6 +280,24 @@ fn bill_json(row: &BillRow) -> Value {
         "store_id": row.store_id,
         "terminal_id": row.terminal_id,
     })
+}
+
+/// A difference about one bill row, with what every such difference
+/// shares (the row's numbers, its JSON); the caller adds who and what state.
+fn on_row(class: Class, row: &BillRow, amount_fen: u64, switch: Value) -> Candidate {
+    let refund = row.kind == BillKind::Refund;
+    Candidate {
+        class,
+        entry: if refund { Entry::Refund } else { Entry::Trade },
+        out_trade_no: row.out_trade_no.clone(),
+        trade_no: Some(row.trade_no.clone()),
+        out_request_no: refund.then(|| row.refund_request_no.clone()),
+        smid: None,
+        switch,
+        bill: bill_json(row),
+        journal_status: None,
+        amount_fen,
+    }
 }
 
 fn trade_json(t: &Trade) -> Value {
@@ -412,16 +416,14 @@ impl<'a> Comparer<'a> {
             if b.total != amount {
                 clean = false;
                 self.push(Candidate {
-                    class: Class::AmountMismatch,
-                    entry: Entry::Trade,
-                    out_trade_no: row.out_trade_no.clone(),
-                    trade_no: Some(row.trade_no.clone()),
-                    out_request_no: None,
                     smid: smid.clone(),
-                    switch: json!({"total_amount": money(b.total)}),
-                    bill: bill_json(row),
                     journal_status: Some(Status::Success),
-                    amount_fen: amount,
+                    ..on_row(
+                        Class::AmountMismatch,
+                        row,
+                        amount,
+                        json!({"total_amount": money(b.total)}),
+                    )
                 });
             }
             if let Some(r) = rates {
@@ -429,16 +431,9 @@ impl<'a> Comparer<'a> {
                 if want != fee_bill {
                     clean = false;
                     self.push(Candidate {
-                        class: Class::FeeMismatch,
-                        entry: Entry::Trade,
-                        out_trade_no: row.out_trade_no.clone(),
-                        trade_no: Some(row.trade_no.clone()),
-                        out_request_no: None,
                         smid: smid.clone(),
-                        switch: json!({"gateway_fee": money(want), "gateway_fee_bps": r.gateway.bps(), "receipt_amount": money(b.receipt)}),
-                        bill: bill_json(row),
                         journal_status: Some(Status::Success),
-                        amount_fen: amount,
+                        ..on_row(Class::FeeMismatch, row, amount, json!({"gateway_fee": money(want), "gateway_fee_bps": r.gateway.bps(), "receipt_amount": money(b.receipt)}))
                     });
                 }
             }
@@ -454,16 +449,9 @@ impl<'a> Comparer<'a> {
             None => {
                 self.tally(row, &smid, 0, false);
                 self.push(Candidate {
-                    class: Class::BillOnly,
-                    entry: Entry::Trade,
-                    out_trade_no: row.out_trade_no.clone(),
-                    trade_no: Some(row.trade_no.clone()),
-                    out_request_no: None,
                     smid,
-                    switch: Value::Null,
-                    bill: bill_json(row),
                     journal_status: None,
-                    amount_fen: amount,
+                    ..on_row(Class::BillOnly, row, amount, Value::Null)
                 });
             }
             Some(t) if t.status == Status::Success => {
@@ -476,16 +464,9 @@ impl<'a> Comparer<'a> {
                     self.out.matched += 1;
                 } else {
                     self.push(Candidate {
-                        class: Class::AmountMismatch,
-                        entry: Entry::Trade,
-                        out_trade_no: row.out_trade_no.clone(),
-                        trade_no: Some(row.trade_no.clone()),
-                        out_request_no: None,
                         smid: smid.clone(),
-                        switch: trade_json(&t),
-                        bill: bill_json(row),
                         journal_status: Some(t.status),
-                        amount_fen: amount,
+                        ..on_row(Class::AmountMismatch, row, amount, trade_json(&t))
                     });
                 }
                 self.tally(row, &smid, merchant_fee as i64, clean);
@@ -494,16 +475,9 @@ impl<'a> Comparer<'a> {
                 // The gateway booked a payment the switch holds as not paid.
                 self.tally(row, &smid, 0, false);
                 let c = Candidate {
-                    class: Class::StatusMismatch,
-                    entry: Entry::Trade,
-                    out_trade_no: row.out_trade_no.clone(),
-                    trade_no: Some(row.trade_no.clone()),
-                    out_request_no: None,
                     smid,
-                    switch: trade_json(&t),
-                    bill: bill_json(row),
                     journal_status: Some(t.status),
-                    amount_fen: amount,
+                    ..on_row(Class::StatusMismatch, row, amount, trade_json(&t))
                 };
                 if let Some(n) = self.reversed.get_mut(&row.out_trade_no) {
                     if *n == amount {
@@ -543,32 +517,23 @@ impl<'a> Comparer<'a> {
             if b.amount != amount {
                 clean = false;
                 self.push(Candidate {
-                    class: Class::AmountMismatch,
-                    entry: Entry::Refund,
-                    out_trade_no: row.out_trade_no.clone(),
-                    trade_no: Some(row.trade_no.clone()),
-                    out_request_no: Some(req.clone()),
                     smid: smid.clone(),
-                    switch: json!({"refund_amount": money(b.amount)}),
-                    bill: bill_json(row),
                     journal_status: None,
-                    amount_fen: amount,
+                    ..on_row(
+                        Class::AmountMismatch,
+                        row,
+                        amount,
+                        json!({"refund_amount": money(b.amount)}),
+                    )
                 });
             }
             if let (Some(want), Some(r)) = (want_gw, rates) {
                 if want != fee_bill {
                     clean = false;
                     self.push(Candidate {
-                        class: Class::FeeMismatch,
-                        entry: Entry::Refund,
-                        out_trade_no: row.out_trade_no.clone(),
-                        trade_no: Some(row.trade_no.clone()),
-                        out_request_no: Some(req.clone()),
                         smid: smid.clone(),
-                        switch: json!({"gateway_fee_returned": money(want), "gateway_fee_bps": r.gateway.bps()}),
-                        bill: bill_json(row),
                         journal_status: None,
-                        amount_fen: amount,
+                        ..on_row(Class::FeeMismatch, row, amount, json!({"gateway_fee_returned": money(want), "gateway_fee_bps": r.gateway.bps()}))
                     });
                 }
             }
@@ -613,16 +578,9 @@ impl<'a> Comparer<'a> {
                     self.out.matched += 1;
                 } else {
                     self.push(Candidate {
-                        class: Class::AmountMismatch,
-                        entry: Entry::Refund,
-                        out_trade_no: row.out_trade_no.clone(),
-                        trade_no: Some(row.trade_no.clone()),
-                        out_request_no: Some(req.clone()),
                         smid: smid.clone(),
-                        switch: refund_json(&r),
-                        bill: bill_json(row),
                         journal_status: t.as_ref().map(|t| t.status),
-                        amount_fen: amount,
+                        ..on_row(Class::AmountMismatch, row, amount, refund_json(&r))
                     });
                 }
                 self.tally(row, &smid, -(want_mf as i64), clean);
@@ -630,31 +588,22 @@ impl<'a> Comparer<'a> {
             Some(r) => {
                 self.tally(row, &smid, 0, false);
                 self.push(Candidate {
-                    class: Class::StatusMismatch,
-                    entry: Entry::Refund,
-                    out_trade_no: row.out_trade_no.clone(),
-                    trade_no: Some(row.trade_no.clone()),
-                    out_request_no: Some(req),
                     smid,
-                    switch: refund_json(&r),
-                    bill: bill_json(row),
                     journal_status: t.as_ref().map(|t| t.status),
-                    amount_fen: amount,
+                    ..on_row(Class::StatusMismatch, row, amount, refund_json(&r))
                 });
             }
             None => {
                 self.tally(row, &smid, 0, false);
                 self.push(Candidate {
-                    class: Class::BillOnly,
-                    entry: Entry::Refund,
-                    out_trade_no: row.out_trade_no.clone(),
-                    trade_no: Some(row.trade_no.clone()),
-                    out_request_no: Some(req),
                     smid,
-                    switch: t.as_ref().map_or(Value::Null, trade_json),
-                    bill: bill_json(row),
                     journal_status: t.as_ref().map(|t| t.status),
-                    amount_fen: amount,
+                    ..on_row(
+                        Class::BillOnly,
+                        row,
+                        amount,
+                        t.as_ref().map_or(Value::Null, trade_json),
+                    )
                 });
             }
         }
@@ -734,11 +683,6 @@ impl<'a> Comparer<'a> {
         self.out.candidates.extend(left);
         self.out
     }
-}
-
-/// The bill's own fee column as fen charged (a trade) or returned (a refund).
-pub fn fee_of(row: &BillRow) -> Fen {
-    Fen(row.service_fee.0.abs())
 }
 
 /// A gateway rate by basis points (the rates of the registry are checked).

@@ -172,7 +172,8 @@ pub fn yuan(fen: i64) -> String {
     }
 }
 
-fn csv_cell(s: &str) -> String {
+/// A CSV cell, quoted when it must be (RFC 4180).
+pub fn csv_cell(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -20,14 +20,14 @@ use protocol::biz::{to_biz_content, BillQueryBiz};
 use protocol::response::BillUrlResponse;
 use protocol::{Code, Method};
 
-use super::bill::{BillArchive, BillError, BillKind, Fen};
+use super::bill::{BillArchive, BillError, Fen};
 use super::compare::{Book, Class, Comparer, Comparison, JournalView, RateBook, TerminalRates};
 use super::repair::{RepairError, Repairer, Settled};
 use super::report::{
     self, BillTotals, Changes, ClassCount, Difference, Lang, MerchantLine, ReconReport, Summary,
 };
 use crate::config::Config;
-use crate::fees::{FeeRate, FeeRates};
+use crate::fees::FeeRates;
 use crate::gateway::{Gateway, Outcome};
 use crate::merchants::{Origin, Registry};
 use crate::metrics::Metrics;
@@ -708,14 +708,6 @@ pub async fn reconcile(
     })
 }
 
-/// The kind of a bill row for people.
-pub fn kind_name(k: BillKind) -> &'static str {
-    match k {
-        BillKind::Trade => "trade",
-        BillKind::Refund => "refund",
-    }
-}
-
 /// What `payswitch reconcile` asks for.
 #[derive(Debug, Clone)]
 pub struct ReconRequest {
@@ -847,11 +839,6 @@ pub async fn schedule(ctx: ReconContext, mut stop: tokio::sync::watch::Receiver<
             _ = stop.wait_for(|s| *s) => return,
         }
     }
-}
-
-/// The fee rate a merchant line shows (for the settlement).
-pub fn bps(r: Option<FeeRate>) -> Option<u32> {
-    r.map(FeeRate::bps)
 }
 
 #[cfg(test)]

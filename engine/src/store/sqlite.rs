@@ -575,6 +575,18 @@ impl SqliteStore {
     }
 }
 
+/// A `recon_runs` row selected as `bill_date, run, at_ms, exit_code, open, report`.
+fn recon_run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReconRunRecord> {
+    Ok(ReconRunRecord {
+        bill_date: r.get(0)?,
+        run: r.get(1)?,
+        at_ms: r.get(2)?,
+        exit_code: r.get(3)?,
+        open: r.get(4)?,
+        report: r.get(5)?,
+    })
+}
+
 fn parse_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -788,16 +800,7 @@ impl Store for SqliteStore {
             "SELECT bill_date, run, at_ms, exit_code, open, report FROM recon_runs
              WHERE bill_date = ?1 ORDER BY run",
         )?;
-        let rows = st.query_map(params![bill_date], |r| {
-            Ok(ReconRunRecord {
-                bill_date: r.get(0)?,
-                run: r.get(1)?,
-                at_ms: r.get(2)?,
-                exit_code: r.get(3)?,
-                open: r.get(4)?,
-                report: r.get(5)?,
-            })
-        })?;
+        let rows = st.query_map(params![bill_date], recon_run_row)?;
         let mut out = Vec::new();
         for x in rows {
             out.push(x?);
@@ -811,16 +814,7 @@ impl Store for SqliteStore {
             .prepare_cached(
                 "SELECT bill_date, run, at_ms, exit_code, open, report FROM recon_runs ORDER BY id DESC LIMIT 1",
             )?
-            .query_row([], |r| {
-                Ok(ReconRunRecord {
-                    bill_date: r.get(0)?,
-                    run: r.get(1)?,
-                    at_ms: r.get(2)?,
-                    exit_code: r.get(3)?,
-                    open: r.get(4)?,
-                    report: r.get(5)?,
-                })
-            })
+            .query_row([], recon_run_row)
             .optional()?;
         Ok(r)
     }

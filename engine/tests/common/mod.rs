@@ -119,15 +119,6 @@ token_sha256 = ["{ops_token_sha}"]
     )
 }
 
-/// The config without the operator listener [`config_text`] ends with, for
-/// tests that bring their own `[admin]` section.
-pub fn without_admin(text: &str) -> String {
-    match text.rfind("\n[admin]\n") {
-        Some(i) => text[..i + 1].to_owned(),
-        None => text.to_owned(),
-    }
-}
-
 /// The operator (admin) listener of an in-process switch, as a [`Term`].
 pub fn ops(r: &engine::Running) -> Term {
     Term::new(&format!(
