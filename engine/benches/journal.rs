@@ -46,6 +46,7 @@ fn trade(no: String) -> Trade {
         qr_checks_done: 0,
         created_ms: 1,
         updated_ms: 1,
+        version: 0,
     }
 }
 

@@ -208,6 +208,7 @@ fn journal_trade(s: &Spec) -> Trade {
             .refund
             .as_ref()
             .map_or(paid_ms, |r| t0 + r.2 as i64 * 1000),
+        version: 0,
     }
 }
 

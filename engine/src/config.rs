@@ -336,6 +336,8 @@ struct RawStore {
     pool_size: Option<usize>,
     tls: Option<bool>,
     ca_file: Option<String>,
+    node_id: Option<String>,
+    lease_ms: Option<u64>,
 }
 
 fn d_kind() -> String {
@@ -643,6 +645,34 @@ pub struct PgConfig {
     pub tls: bool,
     /// Extra PEM CA roots for that TLS (else the system roots).
     pub ca_file: Option<PathBuf>,
+    /// This node's name among the nodes sharing the database (`[store]
+    /// node_id`; default: the host name). Unique per running node: the
+    /// leases it holds carry it, and at start a node takes back at once the
+    /// work its own name held before a restart.
+    pub node_id: String,
+    /// How long a node's claim on background work lasts without renewal
+    /// (`[store] lease_ms`, default 15000): a node that dies loses its
+    /// work to the others after this.
+    pub lease_ms: u64,
+}
+
+/// The default `[store] node_id`: the host name (`node` when unknown).
+fn default_node_id() -> String {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let h: String = h
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    if h.is_empty() {
+        "node".into()
+    } else {
+        h
+    }
 }
 
 /// The journal.
@@ -1126,6 +1156,8 @@ impl Config {
                     ("store.pool_size", rs.pool_size.is_some()),
                     ("store.tls", rs.tls.is_some()),
                     ("store.ca_file", rs.ca_file.is_some()),
+                    ("store.node_id", rs.node_id.is_some()),
+                    ("store.lease_ms", rs.lease_ms.is_some()),
                 ] {
                     if given {
                         return Err(field_err(field, "applies to kind = \"postgres\" only"));
@@ -1167,6 +1199,23 @@ impl Config {
                 if !(2..=1000).contains(&pool_size) {
                     return Err(field_err("store.pool_size", "must be between 2 and 1000"));
                 }
+                let node_id = match rs.node_id {
+                    None => default_node_id(),
+                    Some(n) if is_code(&n, 64) => n,
+                    Some(_) => {
+                        return Err(field_err(
+                            "store.node_id",
+                            "must be 1 to 64 letters, digits, '_' or '-'",
+                        ))
+                    }
+                };
+                let lease_ms = rs.lease_ms.unwrap_or(15_000);
+                if !(1_000..=600_000).contains(&lease_ms) {
+                    return Err(field_err(
+                        "store.lease_ms",
+                        "must be between 1000 and 600000 (milliseconds)",
+                    ));
+                }
                 let tls = rs.tls.unwrap_or(false);
                 let ca_file = match rs.ca_file {
                     Some(_) if !tls => {
@@ -1191,6 +1240,8 @@ impl Config {
                         pool_size,
                         tls,
                         ca_file,
+                        node_id,
+                        lease_ms,
                     }),
                 )
             }

@@ -20,6 +20,9 @@ use crate::flow::paylog::PayRecord;
 use crate::flow::Flows;
 use crate::store::RegistryStatus;
 
+/// The named lease that says which node sends the heartbeats.
+const HEARTBEAT_LEASE: &str = "heartbeats";
+
 /// The equipment type sent when a terminal has none (收银机).
 const DEFAULT_EQUIPMENT_TYPE: &str = "CR";
 
@@ -76,6 +79,19 @@ pub async fn run(flows: Arc<Flows>) {
     // Pays taken from the log but not delivered (a failed heartbeat).
     let pending: dashmap::DashMap<String, Vec<PayRecord>> = dashmap::DashMap::new();
     loop {
+        // Several nodes: one of them sends every terminal's heartbeats (the
+        // lease passes on when it dies).
+        let store = flows.store().clone();
+        let mine = tokio::task::spawn_blocking(move || store.try_lease(HEARTBEAT_LEASE))
+            .await
+            .map(|r| r.unwrap_or(false))
+            .unwrap_or(false);
+        if !mine {
+            if !flows.pause(hb.interval).await {
+                return;
+            }
+            continue;
+        }
         let registry = flows.registry().clone();
         for m in registry.merchants() {
             if m.record.status != RegistryStatus::Active {

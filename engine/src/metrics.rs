@@ -86,15 +86,20 @@ fn label_str(labels: &[(&str, &str)]) -> String {
 impl Metrics {
     /// Adds one to a counter.
     pub fn inc(&self, name: &str, labels: &[(&str, &str)]) {
+        self.add(name, labels, 1);
+    }
+
+    /// Adds `n` to a counter.
+    pub fn add(&self, name: &str, labels: &[(&str, &str)], n: u64) {
         let key = (name.to_owned(), label_str(labels));
         if let Some(c) = self.counters.get(&key) {
-            c.fetch_add(1, Ordering::Relaxed);
+            c.fetch_add(n, Ordering::Relaxed);
             return;
         }
         self.counters
             .entry(key)
             .or_insert_with(|| AtomicU64::new(0))
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     /// Replaces a group of gauges (name, labels, value), e.g. those of the

@@ -197,6 +197,29 @@ fn accept_loop(
     })
 }
 
+/// How often a node sharing the journal reads the registry again, so that
+/// an admin change made at another node holds here too.
+const REGISTRY_SYNC: Duration = Duration::from_secs(2);
+
+/// Keeps the registry in memory up to the shared journal's, until the
+/// switch stops.
+async fn sync_registry(flows: Arc<Flows>) {
+    while flows.pause(REGISTRY_SYNC).await {
+        let registry = flows.registry().clone();
+        let _change = registry.change().await;
+        let store = flows.store().clone();
+        match tokio::task::spawn_blocking(move || store.registry()).await {
+            Ok(Ok(recs)) => match registry.sync(recs) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(changed = n, "registry changes from the shared journal"),
+                Err(e) => tracing::error!(error = %e, "registry sync failed"),
+            },
+            Ok(Err(e)) => tracing::warn!(error = %e, "registry sync: journal unreachable"),
+            Err(e) => tracing::error!(error = %e, "registry sync task failed"),
+        }
+    }
+}
+
 /// Starts the switch: journal, gateway client, recovery, listeners.
 pub async fn start(config: Config) -> Result<Running, EngineError> {
     let cfg = Arc::new(config);
@@ -228,6 +251,10 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
     let flows = Flows::new(cfg.clone(), store.clone(), gw, metrics, registry.clone());
     flows.init_counts().await?;
     let (nt, nr) = flows.recover().await?;
+    if let Some(p) = &cfg.store.postgres {
+        flows.start_lease_keeper(Duration::from_millis(p.lease_ms));
+        tokio::spawn(sync_registry(flows.clone()));
+    }
     tokio::spawn(crate::heartbeat::run(flows.clone()));
     if nt + nr > 0 {
         tracing::info!(

@@ -176,6 +176,23 @@ pub struct Trade {
     pub qr_checks_done: u32,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The journal row's version: 0 when created, one more at every change
+    /// ([`crate::store::Write::TradeNext`] replaces version − 1 only, so two
+    /// writers of one trade, on one node or two, can never overwrite each
+    /// other's change unseen).
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Trade {
+    /// Whether the trade still owes background work (a status to settle, a
+    /// cancel in doubt, a late-landing watch, a refund whose outcome is
+    /// unknown): what a node's lease on it covers.
+    pub fn needs_work(&self) -> bool {
+        !self.status.is_final()
+            || matches!(self.phase, Phase::CancelPending | Phase::Watching)
+            || !self.refunding_amount.is_zero()
+    }
 }
 
 fn is_zero_money(v: &Money) -> bool {
@@ -370,6 +387,7 @@ mod tests {
             qr_checks_done: 0,
             created_ms: 0,
             updated_ms: 0,
+            version: 0,
         }
     }
 

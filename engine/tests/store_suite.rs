@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::pg::PgDb;
 use engine::config::{PgConfig, PgUrl, StoreConfig, StoreKind, SyncMode};
@@ -50,6 +51,8 @@ fn pg_cfg(url: &str) -> StoreConfig {
             pool_size: 4,
             tls: false,
             ca_file: None,
+            node_id: "node-a".into(),
+            lease_ms: 1_000,
         }),
         synchronous: SyncMode::Full,
         max_batch: 64,
@@ -155,6 +158,7 @@ fn trade(no: &str, status: Status) -> Trade {
         qr_checks_done: 0,
         created_ms: 1,
         updated_ms: 1,
+        version: 0,
     }
 }
 
@@ -861,6 +865,232 @@ async fn pg_migrations_refuse_a_newer_schema() {
         "{msg}"
     );
     assert!(engine::store::postgres::migrate_database(&p).is_err());
+}
+
+/// A trade's next version replaces only the version before it: a writer
+/// holding an older copy (another node's change came first) gets Stale and
+/// nothing of its commit is applied.
+async fn next_version_or_stale(h: H) {
+    let s = &h.store;
+    let t0 = trade("cas", Status::Paying);
+    s.commit(vec![Write::NewTrade(Box::new(t0.clone()))])
+        .await
+        .unwrap();
+    let mut a = t0.clone();
+    a.version = 1;
+    a.status = Status::Success;
+    let mut b = t0.clone();
+    b.version = 1;
+    b.status = Status::Closed;
+    // Both writers read version 0; the first to commit wins.
+    s.commit(vec![
+        Write::TradeNext(Box::new(a)),
+        Write::Event(event("cas", "a")),
+    ])
+    .await
+    .unwrap();
+    let lost = s
+        .commit(vec![
+            Write::TradeNext(Box::new(b)),
+            Write::Event(event("cas", "b")),
+        ])
+        .await;
+    assert!(
+        matches!(lost, Err(StoreError::Stale { expected: 0 })),
+        "{lost:?}"
+    );
+    let now = s.trade("A", "cas").unwrap().unwrap();
+    assert_eq!((now.status, now.version), (Status::Success, 1));
+    let kinds: Vec<String> = s
+        .events("A", "cas")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["a".to_string()],
+        "the stale commit left nothing"
+    );
+    // Within one batch: the stale commit alone is skipped.
+    let mut c = now.clone();
+    c.version = 2;
+    let mut stale = now.clone();
+    stale.version = 1;
+    let (r1, r2) = tokio::join!(
+        s.commit(vec![Write::TradeNext(Box::new(c))]),
+        s.commit(vec![
+            Write::Event(event("cas", "c")),
+            Write::TradeNext(Box::new(stale))
+        ])
+    );
+    r1.unwrap();
+    assert!(matches!(r2, Err(StoreError::Stale { .. })), "{r2:?}");
+    assert_eq!(s.trade("A", "cas").unwrap().unwrap().version, 2);
+    assert_eq!(s.events("A", "cas").unwrap().len(), 1);
+    // A next version of a trade that does not exist is stale too.
+    let mut ghost = trade("ghost", Status::Paying);
+    ghost.version = 1;
+    assert!(matches!(
+        s.commit(vec![Write::TradeNext(Box::new(ghost))]).await,
+        Err(StoreError::Stale { .. })
+    ));
+}
+both!(next_version_or_stale);
+
+/// A second node on the same database: the same config under another name.
+fn node(cfg: &StoreConfig, name: &str) -> Arc<dyn Store> {
+    let mut cfg = cfg.clone();
+    if let Some(p) = cfg.postgres.as_mut() {
+        p.node_id = name.into();
+    }
+    engine::store::open(&cfg, Arc::new(Metrics::default())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_work_is_leased_and_taken_over() {
+    let Some(db) = PgDb::fresh("pg_leases").await else {
+        return;
+    };
+    let cfg = pg_cfg(&db.url);
+    let a = node(&cfg, "node-a");
+    let b = node(&cfg, "node-b");
+    assert!(a.shared() && a.node_id() == "node-a");
+    // node-a creates a trade in flight, a final one and a pending relay.
+    a.commit(vec![Write::NewTrade(Box::new(trade(
+        "flying",
+        Status::Paying,
+    )))])
+    .await
+    .unwrap();
+    a.commit(vec![Write::NewTrade(Box::new(trade(
+        "done",
+        Status::Paying,
+    )))])
+    .await
+    .unwrap();
+    let mut done = trade("done", Status::Success);
+    done.version = 1;
+    a.commit(vec![
+        Write::TradeNext(Box::new(done)),
+        Write::Relay(Box::new(Relay {
+            app_id: "A".into(),
+            out_trade_no: "done".into(),
+            url: "http://127.0.0.1:1/r".into(),
+            status: RelayStatus::Pending,
+            attempts: 0,
+            updated_ms: 1,
+        })),
+    ])
+    .await
+    .unwrap();
+    let mut refund_owed = trade("refunding", Status::Success);
+    refund_owed.refunding_amount = Money::from_fen(10);
+    a.commit(vec![
+        Write::Trade(Box::new(refund_owed)),
+        Write::Refund(Box::new(refund(
+            "refunding",
+            "r1",
+            RefundStatus::Unknown,
+            3,
+        ))),
+    ])
+    .await
+    .unwrap();
+    // While node-a renews, node-b takes nothing.
+    for _ in 0..3 {
+        assert!(a.renew_leases().unwrap() >= 3);
+        assert!(b.claim_work(false, 100).unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // node-a stops renewing (it died): after the lease time node-b takes
+    // the trade in flight, the refund in doubt and the relay, not the
+    // final trade (it owes nothing).
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let c = b.claim_work(false, 100).unwrap();
+    let mut nos: Vec<&str> = c.trades.iter().map(|t| t.out_trade_no.as_str()).collect();
+    nos.sort_unstable();
+    assert_eq!(nos, ["flying", "refunding"]);
+    assert_eq!(c.refunds.len(), 1);
+    assert_eq!(c.relays.len(), 1);
+    // Taken: node-a (back) cannot claim it again while node-b renews, and
+    // node-b's renewal covers it.
+    assert!(b.renew_leases().unwrap() >= 3);
+    assert!(a.claim_work(true, 100).unwrap().is_empty());
+    // A node restarted under its own name takes back its own work at once.
+    let c = b.claim_work(true, 100).unwrap();
+    assert_eq!(c.trades.len(), 2);
+    // Work that ends releases the lease: node-b closes "flying".
+    let mut closed = trade("flying", Status::Closed);
+    closed.version = 1;
+    b.commit(vec![Write::TradeNext(Box::new(closed))])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let c = a.claim_work(false, 100).unwrap();
+    let nos: Vec<&str> = c.trades.iter().map(|t| t.out_trade_no.as_str()).collect();
+    assert_eq!(nos, ["refunding"], "the closed trade owes nothing");
+    // Two nodes claiming at the same instant never take the same row.
+    for i in 0..200 {
+        a.commit(vec![Write::NewTrade(Box::new(trade(
+            &format!("m{i}"),
+            Status::Paying,
+        )))])
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (ca, cb) = std::thread::scope(|sc| {
+        let ha = sc.spawn(|| a.claim_work(false, 60).unwrap());
+        let hb = sc.spawn(|| b.claim_work(false, 60).unwrap());
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let mut seen = std::collections::HashSet::new();
+    for t in ca.trades.iter().chain(&cb.trades) {
+        assert!(
+            seen.insert(t.out_trade_no.clone()),
+            "{} taken twice",
+            t.out_trade_no
+        );
+    }
+    assert_eq!(seen.len(), 120);
+    a.close();
+    b.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_named_leases_and_shared_nonces() {
+    let Some(db) = PgDb::fresh("pg_named").await else {
+        return;
+    };
+    let cfg = pg_cfg(&db.url);
+    let a = node(&cfg, "node-a");
+    let b = node(&cfg, "node-b");
+    assert!(a.try_lease("recon:2026-01-01").unwrap());
+    assert!(a.try_lease("recon:2026-01-01").unwrap(), "held: renewed");
+    assert!(!b.try_lease("recon:2026-01-01").unwrap(), "one holder");
+    assert!(b.try_lease("heartbeats").unwrap());
+    a.release_lease("recon:2026-01-01").unwrap();
+    assert!(b.try_lease("recon:2026-01-01").unwrap(), "released: free");
+    // node-b dies: after the lease time node-a holds it.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(a.try_lease("heartbeats").unwrap());
+    // A nonce seen by one node is refused by the other until it expires.
+    let far = 4_000_000_000_000;
+    a.claim_nonce("T1", "n0000000000000001", far).await.unwrap();
+    assert!(matches!(
+        b.claim_nonce("T1", "n0000000000000001", far).await,
+        Err(StoreError::Exists)
+    ));
+    b.claim_nonce("T2", "n0000000000000001", far).await.unwrap();
+    // An expired one may be used again (it would fail the time check
+    // anyway), and expired ones are forgotten.
+    a.claim_nonce("T1", "old", 1).await.unwrap();
+    b.claim_nonce("T1", "old", 5).await.unwrap();
+    assert_eq!(a.forget_expired_nonces(10).unwrap(), 1);
+    assert!(a.pool_state().is_some());
+    a.close();
+    b.close();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -812,11 +812,9 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         } else {
             TargetKind::Gateway
         },
-        url: Some(
-            sw_url
-                .clone()
-                .unwrap_or_else(|| format!("{sim_base}/gateway.do")),
-        ),
+        url: vec![sw_url
+            .clone()
+            .unwrap_or_else(|| format!("{sim_base}/gateway.do"))],
         sim: Some(sim_base.clone()),
         terminals: None,
         app_id: demo_keys::APP_ID.into(),

@@ -38,6 +38,19 @@ pub enum ModelKind {
     Closed,
 }
 
+/// The one `--url` of a target that takes one.
+fn one_url(urls: &[String]) -> Result<Option<String>> {
+    match urls {
+        [] => Ok(None),
+        [u] => Ok(Some(u.clone())),
+        _ => Err(LoadgenError::arg(
+            "--url",
+            urls.join(" "),
+            "only the switch target takes several --url (one per node)",
+        )),
+    }
+}
+
 /// `loadgen run` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -45,9 +58,10 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "switch")]
     pub target: TargetKind,
     /// Switch base URL (default http://127.0.0.1:8080) or gateway URL
-    /// (default http://127.0.0.1:9090/gateway.do).
+    /// (default http://127.0.0.1:9090/gateway.do). Switch target:
+    /// repeatable, one per node sharing a journal; requests go round them.
     #[arg(long)]
-    pub url: Option<String>,
+    pub url: Vec<String>,
     /// The simulator's base URL, for buyer-pay and the ledger audit
     /// (gateway target: derived from --url when it ends in /gateway.do).
     #[arg(long)]
@@ -321,11 +335,15 @@ pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared
     let run_id = new_run_id();
     let (target, switch, info, sim_base, pay_wait): (Arc<dyn Target>, _, _, _, _) = match a.target {
         TargetKind::Switch => {
-            let url = a
-                .url
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-            check_url("--url", &url)?;
+            let urls = if a.url.is_empty() {
+                vec!["http://127.0.0.1:8080".to_owned()]
+            } else {
+                a.url.clone()
+            };
+            for u in &urls {
+                check_url("--url", u)?;
+            }
+            let url = urls.join(",");
             let terms = match terminals {
                 Some(t) => t,
                 None => {
@@ -350,7 +368,7 @@ pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared
             let n = terms.len();
             let cancel_delay = spec::parse_duration("--cancel-delay", &a.cancel_delay)?;
             let t = Arc::new(
-                SwitchTarget::new(&url, &terms, common, a.pay_wait)?
+                SwitchTarget::spread(&urls, &terms, common, a.pay_wait)?
                     .with_cancel_delay(cancel_delay),
             );
             (
@@ -366,9 +384,7 @@ pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared
             )
         }
         TargetKind::Http => {
-            let url = a
-                .url
-                .clone()
+            let url = one_url(&a.url)?
                 .ok_or_else(|| LoadgenError::arg("--url", "", "the http target needs --url"))?;
             check_url("--url", &url)?;
             (
@@ -384,10 +400,7 @@ pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared
             )
         }
         TargetKind::Gateway => {
-            let url = a
-                .url
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:9090/gateway.do".into());
+            let url = one_url(&a.url)?.unwrap_or_else(|| "http://127.0.0.1:9090/gateway.do".into());
             check_url("--url", &url)?;
             let sim = a
                 .sim

@@ -324,7 +324,9 @@ pub fn load_terminals(path: &std::path::Path) -> Result<Vec<Terminal>> {
 
 /// The switch's terminal API.
 pub struct SwitchTarget {
-    base: String,
+    /// The switch nodes (one or more, e.g. behind no load balancer): the
+    /// requests go round them by sequence number.
+    bases: Vec<String>,
     terminals: Vec<TerminalKey>,
     common: Common,
     /// `wait` of POST /v1/pay, seconds.
@@ -396,6 +398,25 @@ pub fn onboarded_gateway_no(smid: &str, no: &str) -> Option<String> {
 impl SwitchTarget {
     /// A target at `base` (e.g. `http://127.0.0.1:8080`) with the terminals.
     pub fn new(base: &str, terminals: &[Terminal], common: Common, pay_wait: u32) -> Result<Self> {
+        Self::spread(&[base.to_owned()], terminals, common, pay_wait)
+    }
+
+    /// A target of several switch nodes sharing one journal: request `seq`
+    /// goes to node `seq % n`, so one trade's pay, queries, cancel and
+    /// refunds reach different nodes, as through a load balancer.
+    pub fn spread(
+        bases: &[String],
+        terminals: &[Terminal],
+        common: Common,
+        pay_wait: u32,
+    ) -> Result<Self> {
+        if bases.is_empty() {
+            return Err(LoadgenError::arg(
+                "--url",
+                "",
+                "at least one switch URL is needed",
+            ));
+        }
         if terminals.is_empty() {
             return Err(LoadgenError::arg(
                 "--terminals",
@@ -426,7 +447,10 @@ impl SwitchTarget {
             });
         }
         Ok(SwitchTarget {
-            base: base.trim_end_matches('/').to_string(),
+            bases: bases
+                .iter()
+                .map(|b| b.trim_end_matches('/').to_string())
+                .collect(),
             terminals: keys,
             common,
             pay_wait,
@@ -507,7 +531,8 @@ impl SwitchTarget {
         let nonce = format!("{}n{n:x}r{r:016x}", self.common.run_id);
         let auth =
             Self::authorization(&t.key_id, &t.secret, method.as_str(), pq, ts, &nonce, &body);
-        let url = format!("{}{pq}", self.base);
+        let base = &self.bases[(seq % self.bases.len() as u64) as usize];
+        let url = format!("{base}{pq}");
         self.common
             .http
             .send(

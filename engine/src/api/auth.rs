@@ -297,6 +297,18 @@ impl Authenticator {
         self.remember_at(p, crate::trade::now_ms().div_euclid(1000))
     }
 
+    /// Where a nonce must be remembered for every node (a journal that
+    /// several nodes share): the terminal's key id, the nonce, and until
+    /// when (unix ms) it must be refused.
+    pub fn shared_key<'a>(&self, p: &'a Precheck) -> (&'a str, &'a str, i64) {
+        let w = i64::try_from(self.window.as_secs()).unwrap_or(300);
+        (
+            p.terminal.cfg.key_id.as_str(),
+            p.nonce.as_str(),
+            p.ts.saturating_add(2 * w).saturating_mul(1000),
+        )
+    }
+
     /// Nonces one terminal may have inside two windows at its rate.
     fn nonce_cap(&self, t: &Terminal) -> usize {
         let w = self.window.as_secs_f64() * 2.0;

@@ -597,6 +597,25 @@ impl Api {
             ));
         }
         self.auth.remember(&pre).map_err(auth_failed)?;
+        let store = self.flows.store();
+        if store.shared() {
+            // Nodes sharing the journal share the nonces: a request replayed
+            // to another node is refused there too.
+            let (key, nonce, until_ms) = self.auth.shared_key(&pre);
+            match store.claim_nonce(key, nonce, until_ms).await {
+                Ok(()) => {}
+                Err(crate::store::StoreError::Exists) => {
+                    return Err(auth_failed(auth::AuthError::Replay));
+                }
+                Err(e) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "journal_unavailable",
+                        format!("the shared nonce memory cannot be reached: {e}"),
+                    ));
+                }
+            }
+        }
         let tc = &term.cfg;
         let new_payment =
             parts.method == HttpMethod::POST && (path == "/v1/pay" || path == "/v1/precreate");
@@ -718,6 +737,20 @@ impl Api {
                 0.0
             },
         ));
+        if let Some(p) = self.flows.store().pool_state() {
+            for (state, n) in [
+                ("size", p.size),
+                ("max", p.max_size),
+                ("available", p.available),
+                ("waiting", p.waiting),
+            ] {
+                gauges.push((
+                    "payswitch_journal_pool_connections".into(),
+                    crate::metrics::labels(&[("state", state)]),
+                    n as f64,
+                ));
+            }
+        }
         gauges.extend(self.flows.metrics().group_gauges());
         text_response(
             StatusCode::OK,

@@ -104,7 +104,7 @@ impl Flows {
             let _ = self
                 .update(slot, |t| {
                     t.transition(Status::Closed).ok()?;
-                    Some(vec![ev(t, "gateway_answer", detail)])
+                    Some(vec![ev(t, "gateway_answer", detail.clone())])
                 })
                 .await;
             boundary("cancel_after_answer_committed");

@@ -27,6 +27,10 @@ use super::{ev, FlowError, Flows};
 use crate::store::{StoreError, Write};
 use crate::trade::{now_ms, Phase, Refund, RefundStatus, Status, Trade};
 
+/// How often a terminal's wait re-reads a shared journal for a trade that
+/// another node may be driving.
+const SHARED_POLL: Duration = Duration::from_millis(50);
+
 pub(crate) struct Slot {
     state: Mutex<Trade>,
     tx: watch::Sender<Trade>,
@@ -96,14 +100,17 @@ impl Slot {
 
     /// Waits until the trade is settled (final, UNKNOWN, WAIT_BUYER_PAY with
     /// nothing in flight) or `wait` elapses; returns the committed state.
+    /// What a terminal waits for: a final status, or a settled one with
+    /// no request in doubt, or UNKNOWN.
+    pub(super) fn is_settled(t: &Trade) -> bool {
+        t.status.is_final()
+            || (t.status.is_settled() && !matches!(t.phase, Phase::Sending | Phase::CancelPending))
+            || (t.status == Status::Unknown)
+    }
+
     pub(crate) async fn wait_settled(&self, wait: Duration) -> Trade {
         let mut rx = self.tx.subscribe();
-        let settled = |t: &Trade| {
-            t.status.is_final()
-                || (t.status.is_settled()
-                    && !matches!(t.phase, Phase::Sending | Phase::CancelPending))
-                || (t.status == Status::Unknown)
-        };
+        let settled = Slot::is_settled;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             {
@@ -162,8 +169,10 @@ impl RefundSlot {
 impl Flows {
     /// The slot of a trade, from the cache or the journal.
     pub(crate) async fn load_trade(&self, no: &str) -> Result<Option<Arc<Slot>>, StoreError> {
-        if let Some(s) = self.trades.get(no) {
-            return Ok(Some(s.clone()));
+        let cached = self.trades.get(no).map(|s| s.clone());
+        if let Some(s) = cached {
+            self.refresh_shared(&s).await;
+            return Ok(Some(s));
         }
         // A point read by primary key on the reader connection: a few
         // microseconds from the page cache, cheaper than a thread hand-off.
@@ -177,6 +186,21 @@ impl Flows {
             .entry(t.out_trade_no.clone())
             .or_insert_with(|| Arc::new(Slot::new(t, true)))
             .clone()
+    }
+
+    /// As [`Flows::adopt`], and a cached slot older than `t` (read while
+    /// another node drove the trade) is brought up to `t`.
+    pub(super) async fn adopt_latest(&self, t: Trade) -> Arc<Slot> {
+        let slot = self.adopt(t.clone());
+        let mut g = slot.state.lock().await;
+        if t.version > g.version {
+            self.count(g.status, -1);
+            self.count(t.status, 1);
+            *g = t.clone();
+            slot.tx.send_replace(t);
+        }
+        drop(g);
+        slot
     }
 
     /// Creates the trade (journaled with its "about to send" event) or
@@ -268,7 +292,7 @@ impl Flows {
         }
     }
 
-    pub(super) fn journal_failed(&self, e: &StoreError) {
+    pub(crate) fn journal_failed(&self, e: &StoreError) {
         self.journal_failed_ms.store(now_ms(), Ordering::Release);
         self.metrics.inc("payswitch_journal_failures_total", &[]);
         tracing::error!(error = %e, "journal commit failed");
@@ -286,6 +310,8 @@ impl Flows {
                     return Ok(());
                 }
                 Err(StoreError::Closed) => return Err(StoreError::Closed),
+                // Answers, not failures: nothing was applied, retrying changes nothing.
+                Err(e @ (StoreError::Stale { .. } | StoreError::Exists)) => return Err(e),
                 Err(StoreError::Busy) => {
                     // Behind, not broken: wait for the queue, keep readiness.
                     self.metrics.inc("payswitch_journal_busy_total", &[]);
@@ -309,61 +335,159 @@ impl Flows {
     /// events) and only then makes it the trade's state. `f` returning
     /// `None` means no change. A failing journal is retried; `Err` only when
     /// the switch stops meanwhile.
-    pub(crate) async fn update<F>(&self, slot: &Slot, f: F) -> Result<Trade, StoreError>
+    ///
+    /// The copy is the trade's next version ([`Write::TradeNext`]): when
+    /// another writer changed the trade first (another node, on a shared
+    /// journal), the commit applies nothing, the trade is re-read and `f`
+    /// decides again on what is there now.
+    pub(crate) async fn update<F>(&self, slot: &Slot, mut f: F) -> Result<Trade, StoreError>
     where
-        F: FnOnce(&mut Trade) -> Option<Vec<Write>>,
+        F: FnMut(&mut Trade) -> Option<Vec<Write>>,
     {
         let mut g = slot.state.lock().await;
-        let mut t = g.clone();
-        let before = t.status;
-        let Some(mut extra) = f(&mut t) else {
-            return Ok(g.clone());
-        };
-        t.updated_ms = now_ms();
-        if t.status.is_final() && t.phase != Phase::Watching {
-            t.phase = Phase::Idle;
-        }
-        debug_assert!(
-            before.can_move_to(t.status),
-            "{} -> {}",
-            before.as_str(),
-            t.status.as_str()
-        );
-        debug_assert!(
-            t.refunded_amount <= t.total_amount,
-            "refunded more than paid"
-        );
-        if t.status != before {
-            extra.push(ev(
-                &t,
-                "state",
-                json!({"from": before.as_str(), "to": t.status.as_str()}),
-            ));
-            tracing::info!(
-                from = before.as_str(),
-                to = t.status.as_str(),
-                "trade state"
+        loop {
+            let mut t = g.clone();
+            let before = t.status;
+            let Some(mut extra) = f(&mut t) else {
+                return Ok(g.clone());
+            };
+            t.updated_ms = now_ms();
+            t.version = g.version + 1;
+            if t.status.is_final() && t.phase != Phase::Watching {
+                t.phase = Phase::Idle;
+            }
+            debug_assert!(
+                before.can_move_to(t.status),
+                "{} -> {}",
+                before.as_str(),
+                t.status.as_str()
             );
+            debug_assert!(
+                t.refunded_amount <= t.total_amount,
+                "refunded more than paid"
+            );
+            if t.status != before {
+                extra.push(ev(
+                    &t,
+                    "state",
+                    json!({"from": before.as_str(), "to": t.status.as_str()}),
+                ));
+            }
+            let mut writes = Vec::with_capacity(extra.len() + 2);
+            writes.push(Write::TradeNext(Box::new(t.clone())));
+            writes.append(&mut extra);
+            if t.status != before && t.status.is_final() {
+                if let Some(url) = &t.merchant_notify_url {
+                    writes.push(self.relay_row(&t, url));
+                }
+            }
+            match self.commit_durable(writes).await {
+                Ok(()) => {}
+                Err(StoreError::Stale { expected }) => {
+                    self.metrics
+                        .inc("payswitch_journal_stale_writes_total", &[]);
+                    let fresh = self.reread(&t.out_trade_no).await?;
+                    tracing::info!(
+                        out_trade_no = %t.out_trade_no,
+                        expected,
+                        found = fresh.version,
+                        "trade changed by another writer; deciding again"
+                    );
+                    self.count(g.status, -1);
+                    self.count(fresh.status, 1);
+                    *g = fresh.clone();
+                    slot.tx.send_replace(fresh);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            if t.status != before {
+                tracing::info!(
+                    from = before.as_str(),
+                    to = t.status.as_str(),
+                    "trade state"
+                );
+                self.count(before, -1);
+                self.count(t.status, 1);
+                if t.status.is_final() && t.merchant_notify_url.is_some() {
+                    self.start_relay(&t);
+                }
+            }
+            *g = t.clone();
+            slot.tx.send_replace(t.clone());
+            return Ok(t);
         }
-        let mut writes = Vec::with_capacity(extra.len() + 2);
-        writes.push(Write::Trade(Box::new(t.clone())));
-        writes.append(&mut extra);
-        if t.status != before && t.status.is_final() {
-            if let Some(url) = &t.merchant_notify_url {
-                writes.push(self.relay_row(&t, url));
+    }
+
+    /// The journal's current version of a trade (retried while the journal
+    /// fails; `Err` only when the switch stops or the trade vanished).
+    async fn reread(&self, no: &str) -> Result<Trade, StoreError> {
+        let mut backoff = self.cfg.policy.journal_retry_initial;
+        loop {
+            let store = self.store.clone();
+            let (app, key) = (self.app_id.clone(), no.to_owned());
+            let r = tokio::task::spawn_blocking(move || store.trade(&app, &key))
+                .await
+                .map_err(|e| StoreError::Db(e.to_string()))?;
+            match r {
+                Ok(Some(t)) => return Ok(t),
+                Ok(None) => return Err(StoreError::Corrupt(format!("trade {no} vanished"))),
+                Err(e) => {
+                    self.journal_failed(&e);
+                    if !self.pause(backoff).await {
+                        return Err(e);
+                    }
+                    backoff = (backoff * 2).min(self.cfg.policy.journal_retry_max);
+                }
             }
         }
-        self.commit_durable(writes).await?;
-        if t.status != before {
-            self.count(before, -1);
-            self.count(t.status, 1);
-            if t.status.is_final() && t.merchant_notify_url.is_some() {
-                self.start_relay(&t);
+    }
+
+    /// On a shared journal, brings a cached trade up to the journal's
+    /// version (another node may have changed it). Skipped while a change
+    /// of this node is being committed: that change publishes itself.
+    pub(crate) async fn refresh_shared(&self, slot: &Slot) {
+        if !self.store.shared() {
+            return;
+        }
+        let no = slot.published().out_trade_no;
+        let store = self.store.clone();
+        let app = self.app_id.clone();
+        let Ok(Ok(Some(fresh))) = tokio::task::spawn_blocking(move || store.trade(&app, &no)).await
+        else {
+            return;
+        };
+        let Ok(mut g) = slot.state.try_lock() else {
+            return;
+        };
+        if fresh.version > g.version {
+            self.count(g.status, -1);
+            self.count(fresh.status, 1);
+            *g = fresh.clone();
+            slot.tx.send_replace(fresh);
+        }
+    }
+
+    /// Waits up to `wait` for the trade to settle (see [`Slot::wait_settled`]).
+    /// On a shared journal another node may be the one driving it: the
+    /// journal is read again every [`SHARED_POLL`] meanwhile.
+    pub(crate) async fn settled(&self, slot: &Slot, wait: Duration) -> Trade {
+        if !self.store.shared() {
+            return slot.wait_settled(wait).await;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let t = slot.wait_settled(left.min(SHARED_POLL)).await;
+            if left <= SHARED_POLL || Slot::is_settled(&t) {
+                return t;
+            }
+            self.refresh_shared(slot).await;
+            let t = slot.published();
+            if Slot::is_settled(&t) {
+                return t;
             }
         }
-        *g = t.clone();
-        slot.tx.send_replace(t.clone());
-        Ok(t)
     }
 
     /// Journals events without a state change, in the background (not

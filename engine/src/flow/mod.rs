@@ -565,7 +565,7 @@ impl Flows {
         if let Some(slot) = cached {
             if let Some(t) = slot.current().await {
                 check_same(&t, kind, fp)?;
-                return Ok(Some(slot.wait_settled(wait).await));
+                return Ok(Some(self.settled(&slot, wait).await));
             }
         }
         let Err(e) = self.admit_new() else {
@@ -574,7 +574,7 @@ impl Flows {
         if let Ok(Some(slot)) = self.load_trade(no).await {
             if let Some(t) = slot.current().await {
                 check_same(&t, kind, fp)?;
-                return Ok(Some(slot.wait_settled(wait).await));
+                return Ok(Some(self.settled(&slot, wait).await));
             }
         }
         Err(e)

@@ -63,6 +63,7 @@ impl Flows {
             qr_checks_done: 0,
             created_ms: now,
             updated_ms: now,
+            version: 0,
         }
     }
 
@@ -120,7 +121,7 @@ impl Flows {
         let Some(sending) = sending else {
             let t = slot.current().await.ok_or(FlowError::NotFound)?;
             check_same(&t, Kind::Pay, &fp)?;
-            return Ok(slot.wait_settled(wait).await);
+            return Ok(self.settled(&slot, wait).await);
         };
         tracing::info!(out_trade_no = o.out_trade_no.as_str(), amount = %o.total_amount, "pay accepted");
         let me = self.clone();
@@ -282,10 +283,10 @@ impl Flows {
         &self,
         slot: &Slot,
         detail: serde_json::Value,
-        f: F,
+        mut f: F,
     ) -> Option<Trade>
     where
-        F: FnOnce(&mut Trade) -> Option<()>,
+        F: FnMut(&mut Trade) -> Option<()>,
     {
         let t = self
             .update(slot, |t| {
@@ -295,7 +296,7 @@ impl Flows {
                         *t = changed;
                     }
                 }
-                Some(vec![ev(t, "gateway_answer", detail)])
+                Some(vec![ev(t, "gateway_answer", detail.clone())])
             })
             .await
             .ok()?;

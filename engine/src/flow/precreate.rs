@@ -85,7 +85,7 @@ impl Flows {
         let Some(sending) = sending else {
             let t = slot.current().await.ok_or(FlowError::NotFound)?;
             check_same(&t, Kind::Precreate, &fp)?;
-            return Ok(slot.wait_settled(wait).await);
+            return Ok(self.settled(&slot, wait).await);
         };
         let me = self.clone();
         let s2 = slot.clone();

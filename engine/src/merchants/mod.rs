@@ -446,6 +446,50 @@ impl Registry {
         self.terminals.insert(t.cfg.key_id.clone(), Arc::new(t));
     }
 
+    /// Brings the memory up to the journal's registry (several nodes: an
+    /// admin change made at another node). Merchants, their stores and
+    /// terminals of the journal replace those in memory when they differ; a
+    /// terminal keeps its rate bucket. Returns how many entries changed.
+    ///
+    /// # Errors
+    /// [`RegistryError::Seal`] when a sealed secret does not open,
+    /// [`RegistryError::NoKey`] when terminals exist and no key is set.
+    pub fn sync(&self, recs: RegistryRecords) -> Result<usize, RegistryError> {
+        let mut changed = 0;
+        let mut stores: HashMap<String, Vec<StoreRecord>> = HashMap::new();
+        for s in recs.stores {
+            stores.entry(s.external_id.clone()).or_default().push(s);
+        }
+        for m in recs.merchants {
+            let st = stores.remove(&m.external_id).unwrap_or_default();
+            let same = self.merchants.get(&m.external_id).is_some_and(|cur| {
+                cur.origin == Origin::Journal && cur.record == m && cur.stores == st
+            });
+            if !same {
+                changed += 1;
+                self.put_merchant(Merchant {
+                    record: m,
+                    stores: st,
+                    origin: Origin::Journal,
+                });
+            }
+        }
+        for t in recs.terminals {
+            let cur = self.terminal(&t.key_id);
+            if let Some(c) = &cur {
+                if c.origin != Origin::Journal
+                    || (c.updated_ms == t.updated_ms && c.status == t.status)
+                {
+                    continue;
+                }
+            }
+            let term = self.terminal_from_record(&t, cur.as_deref())?;
+            self.put_terminal(term);
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
     /// Serialises admin changes: hold the guard from reading the current
     /// state to installing the new one.
     pub async fn change(&self) -> tokio::sync::MutexGuard<'_, ()> {

@@ -426,9 +426,12 @@ impl Repairer {
                 // status.
                 t.status = Status::Closed;
                 t.updated_ms = now_ms();
+                // The next version: a trade changed meanwhile (a live flow)
+                // fails the commit (Stale) instead of being overwritten.
+                t.version += 1;
                 let detail = json!({"from": from.as_str(), "to": "CLOSED", "bill_date": self.date, "why": resolution});
                 self.record(vec![
-                    Write::Trade(Box::new(t.clone())),
+                    Write::TradeNext(Box::new(t.clone())),
                     self.event(&c.out_trade_no, "recon_correction", detail.clone()),
                     Write::Incident(Incident {
                         app_id: self.app_id.clone(),
@@ -495,10 +498,11 @@ impl Repairer {
                     }
                 }
                 t.updated_ms = now_ms();
+                t.version += 1;
                 let detail = json!({"out_request_no": req, "from": from.as_str(), "to": to.as_str(), "bill_date": self.date, "why": resolution});
                 self.record(vec![
                     Write::Refund(Box::new(r)),
-                    Write::Trade(Box::new(t)),
+                    Write::TradeNext(Box::new(t)),
                     self.event(&c.out_trade_no, "recon_correction", detail.clone()),
                 ])
                 .await?;

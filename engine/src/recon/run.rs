@@ -804,7 +804,12 @@ pub async fn schedule(ctx: ReconContext, mut stop: tokio::sync::watch::Receiver<
             .at
             .and_then(|at| due_day(time::OffsetDateTime::now_utc(), at))
         {
-            if last_done.as_deref() != Some(&yesterday) {
+            // Several nodes: the one holding the day's lease runs it (the
+            // lease is renewed while it runs and passes on if it dies).
+            let lease = format!("recon:{yesterday}");
+            let mine = last_done.as_deref() != Some(&yesterday)
+                && ctx.store.try_lease(&lease).unwrap_or(false);
+            if mine {
                 let done_before = ctx
                     .store
                     .recon_runs(&yesterday)
@@ -812,9 +817,12 @@ pub async fn schedule(ctx: ReconContext, mut stop: tokio::sync::watch::Receiver<
                     .unwrap_or(false);
                 if done_before {
                     last_done = Some(yesterday.clone());
+                    let _ = ctx.store.release_lease(&lease);
                 } else {
                     let out = ctx.cfg.recon.out_dir.clone();
-                    match reconcile(&ctx, &yesterday, &out, Lang::En).await {
+                    let r = reconcile(&ctx, &yesterday, &out, Lang::En).await;
+                    let _ = ctx.store.release_lease(&lease);
+                    match r {
                         Ok(o) => {
                             last_done = Some(yesterday.clone());
                             if o.exit_code != 0 {

@@ -38,6 +38,12 @@ pub enum StoreError {
     /// A [`Write::NewTrade`] met an existing trade: the commit applied nothing.
     #[error("the trade already exists in the journal")]
     Exists,
+    /// A [`Write::TradeNext`] met another version of the trade: the commit
+    /// applied nothing.
+    #[error(
+        "the trade was changed by another writer (this change expected journal version {expected})"
+    )]
+    Stale { expected: u64 },
     /// The writer's queue holds [`MAX_QUEUED_COMMITS`]: nothing was queued
     /// (backpressure: the journal is behind, not broken).
     #[error("the journal's queue is full ({MAX_QUEUED_COMMITS} commits waiting)")]
@@ -177,8 +183,17 @@ pub enum Write {
     /// Insert a new trade row; when the trade exists, the whole commit is
     /// skipped and resolves to [`StoreError::Exists`] (must come first).
     NewTrade(Box<Trade>),
-    /// Insert or replace the trade row.
+    /// Insert or replace the trade row, whatever its version (imports and
+    /// tests; the flows write [`Write::TradeNext`]).
     Trade(Box<Trade>),
+    /// The trade's next version: replaces the row only when the journal
+    /// holds version `trade.version - 1`; otherwise the whole commit applies
+    /// nothing and resolves to [`StoreError::Stale`] (another writer, on
+    /// this node or another, changed the trade first: re-read and decide
+    /// again). On a shared journal the row's lease follows
+    /// [`Trade::needs_work`]: kept (or taken, when lapsed) by this node while
+    /// work is owed, released when none is.
+    TradeNext(Box<Trade>),
     /// Insert or replace the refund row.
     Refund(Box<Refund>),
     /// Append an event.
@@ -369,6 +384,30 @@ impl Future for Commit {
     }
 }
 
+/// Background work a node took over ([`Store::claim_work`]).
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    pub trades: Vec<Trade>,
+    /// UNKNOWN refunds of the claimed trades.
+    pub refunds: Vec<Refund>,
+    pub relays: Vec<Relay>,
+}
+
+impl Claimed {
+    pub fn is_empty(&self) -> bool {
+        self.trades.is_empty() && self.relays.is_empty()
+    }
+}
+
+/// The journal database's connection pool, for /metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolState {
+    pub size: usize,
+    pub max_size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
 /// Counts of trades by status, for /metrics.
 pub type StatusCounts = Vec<(String, u64)>;
 
@@ -436,4 +475,59 @@ pub trait Store: Send + Sync + 'static {
     fn status_counts(&self) -> Result<StatusCounts, StoreError>;
     /// Stops the writer after draining its queue; later commits fail.
     fn close(&self);
+
+    // Several nodes. The defaults are those of a journal that one node has
+    // to itself (SQLite): every lease is its own, no nonce is shared.
+
+    /// Whether several nodes may share this journal: then background work
+    /// is claimed by lease ([`Store::claim_work`]), nonces are shared
+    /// ([`Store::claim_nonce`]) and a trade may change under this node.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// This node's name on the journal's leases.
+    fn node_id(&self) -> &str {
+        "local"
+    }
+    /// Takes over, up to `limit` rows each, the trades and relays whose
+    /// lease lapsed (their node died or lost the database), and with
+    /// `own_too` also those this node's name still holds from before a
+    /// restart; locked rows are skipped (`FOR UPDATE SKIP LOCKED`), so two
+    /// nodes never take the same row. The claimed rows are this node's
+    /// until their lease lapses.
+    fn claim_work(&self, own_too: bool, limit: usize) -> Result<Claimed, StoreError> {
+        let _ = (own_too, limit);
+        Ok(Claimed::default())
+    }
+    /// Renews every lease this node holds; returns how many rows it holds.
+    fn renew_leases(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// Takes, or renews when already held, the named lease (a day's
+    /// reconciliation, the heartbeats) for one lease time: `true` when this
+    /// node holds it.
+    fn try_lease(&self, name: &str) -> Result<bool, StoreError> {
+        let _ = name;
+        Ok(true)
+    }
+    /// Gives a named lease up (the work is done).
+    fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        let _ = name;
+        Ok(())
+    }
+    /// Records a terminal's nonce for every node: resolves `Ok` when it is
+    /// new, [`StoreError::Exists`] when any node saw it before `expires_ms`.
+    fn claim_nonce(&self, key_id: &str, nonce: &str, expires_ms: i64) -> Commit {
+        let _ = (key_id, nonce, expires_ms);
+        Commit::done(Ok(()))
+    }
+    /// Forgets the shared nonces that expired; returns how many.
+    fn forget_expired_nonces(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let _ = now_ms;
+        Ok(0)
+    }
+    /// The connection pool's state, when the journal has one.
+    fn pool_state(&self) -> Option<PoolState> {
+        None
+    }
 }

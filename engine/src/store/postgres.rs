@@ -39,8 +39,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
 use super::{
-    Commit, Event, Incident, MerchantRecord, ReconRunRecord, RegistryRecords, RegistryStatus,
-    Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
+    Claimed, Commit, Event, Incident, MerchantRecord, PoolState, ReconRunRecord, RegistryRecords,
+    RegistryStatus, Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
 };
 use crate::config::{mask_url, PgConfig, StoreConfig};
 use crate::metrics::Metrics;
@@ -48,7 +48,7 @@ use crate::trade::{Refund, RefundStatus, Status, Trade};
 
 /// The schema, one entry per version (version = index + 1). Never edit an
 /// entry that has shipped: append a new one.
-pub const MIGRATIONS: &[(&str, &str)] = &[("initial", SCHEMA_V1)];
+pub const MIGRATIONS: &[(&str, &str)] = &[("initial", SCHEMA_V1), ("several nodes", SCHEMA_V2)];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -179,18 +179,68 @@ CREATE TRIGGER recon_runs_no_truncate BEFORE TRUNCATE ON recon_runs
     FOR EACH STATEMENT EXECUTE FUNCTION payswitch_append_only();
 "#;
 
+/// Version 2, several nodes: trade versions (compare-and-set writes),
+/// leases on background work (trades and relays), named leases, shared
+/// nonces. Work owed by a journal from before is claimable at once.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE trades ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE trades ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE trades ADD COLUMN lease_until_ms BIGINT NOT NULL DEFAULT 0;
+UPDATE trades SET lease_until_ms = 1
+    WHERE status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY') OR phase IN ('cancel_pending', 'watching')
+       OR (doc::jsonb ? 'refunding_amount');
+CREATE INDEX trades_leased ON trades(lease_until_ms) WHERE lease_until_ms > 0;
+CREATE INDEX trades_owned ON trades(owner) WHERE lease_until_ms > 0;
+ALTER TABLE relays ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE relays ADD COLUMN lease_until_ms BIGINT NOT NULL DEFAULT 0;
+UPDATE relays SET lease_until_ms = 1 WHERE status = 'pending';
+CREATE INDEX relays_leased ON relays(lease_until_ms) WHERE lease_until_ms > 0;
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until_ms BIGINT NOT NULL
+);
+CREATE TABLE nonces (
+    key_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    PRIMARY KEY (key_id, nonce)
+);
+CREATE INDEX nonces_expiry ON nonces(expires_ms);
+"#;
+
 const INSERT_EVENT: &str =
     "INSERT INTO events (app_id, out_trade_no, at_ms, kind, detail) VALUES ($1, $2, $3, $4, $5)";
 
 /// A statement parameter owned by the writer's batch.
 type Param = Box<dyn ToSql + Sync + Send>;
 
+/// What a statement of a commit must do for the commit to stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Anything,
+    /// A NewTrade insert: no row inserted means the trade exists.
+    Inserted,
+    /// A TradeNext: no row updated means another version is there.
+    Version(u64),
+}
+
+impl Expect {
+    /// The commit's outcome for `rows` rows touched.
+    fn check(self, rows: u64) -> Result<(), StoreError> {
+        match self {
+            Expect::Inserted if rows == 0 => Err(StoreError::Exists),
+            Expect::Version(expected) if rows == 0 => Err(StoreError::Stale { expected }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One statement of a commit.
 struct Op {
     sql: &'static str,
     params: Vec<Param>,
-    /// A NewTrade insert: no row inserted means the trade exists.
-    new_trade: bool,
+    expect: Expect,
 }
 
 impl Op {
@@ -198,7 +248,7 @@ impl Op {
         Op {
             sql,
             params,
-            new_trade: false,
+            expect: Expect::Anything,
         }
     }
     fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
@@ -224,7 +274,25 @@ fn phase_str(t: &Trade) -> String {
         .unwrap_or_default()
 }
 
-fn trade_params(t: &Trade) -> Result<Vec<Param>, StoreError> {
+/// Who writes: this node's lease on the work it touches.
+#[derive(Debug, Clone)]
+struct Lessee {
+    node: String,
+    lease_ms: i64,
+}
+
+impl Lessee {
+    /// (now, the end of a lease taken now).
+    fn window(&self) -> (i64, i64) {
+        let now = now_ms();
+        (now, now.saturating_add(self.lease_ms))
+    }
+}
+
+/// $1..$7 the row, $8 the version, $9 whether work is owed, $10 this node,
+/// $11 now, $12 the end of a lease taken now.
+fn trade_params(t: &Trade, who: &Lessee) -> Result<Vec<Param>, StoreError> {
+    let (now, until) = who.window();
     Ok(vec![
         p(t.app_id.clone()),
         p(t.out_trade_no.clone()),
@@ -233,7 +301,26 @@ fn trade_params(t: &Trade) -> Result<Vec<Param>, StoreError> {
         p(t.updated_ms),
         p(doc(t)?),
         p((t.status == Status::Success).then(|| t.book_day())),
+        p(big(t.version, "trade version")?),
+        p(t.needs_work()),
+        p(who.node.clone()),
+        p(now),
+        p(until),
     ])
+}
+
+/// A trade row written whole (the lease: this node's while work is owed,
+/// none otherwise; `$11` is unused here).
+macro_rules! trade_insert {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day,
+             version, owner, lease_until_ms)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10, CASE WHEN $9 THEN $12::BIGINT ELSE 0::BIGINT END
+             WHERE $11::BIGINT IS NOT NULL ",
+            $tail
+        )
+    };
 }
 
 fn big(v: u64, what: &str) -> Result<i64, StoreError> {
@@ -241,21 +328,36 @@ fn big(v: u64, what: &str) -> Result<i64, StoreError> {
 }
 
 /// The statements of one write.
-fn ops_of(w: &Write, out: &mut Vec<Op>) -> Result<(), StoreError> {
+fn ops_of(w: &Write, who: &Lessee, out: &mut Vec<Op>) -> Result<(), StoreError> {
     match w {
         Write::NewTrade(t) => out.push(Op {
-            sql: "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, out_trade_no) DO NOTHING",
-            params: trade_params(t)?,
-            new_trade: true,
+            sql: trade_insert!("ON CONFLICT (app_id, out_trade_no) DO NOTHING"),
+            params: trade_params(t, who)?,
+            expect: Expect::Inserted,
         }),
         Write::Trade(t) => out.push(Op::new(
-            "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (app_id, out_trade_no) DO UPDATE SET status = excluded.status, phase = excluded.phase,
-             updated_ms = excluded.updated_ms, doc = excluded.doc, paid_day = excluded.paid_day",
-            trade_params(t)?,
+            trade_insert!(
+                "ON CONFLICT (app_id, out_trade_no) DO UPDATE SET status = excluded.status, phase = excluded.phase,
+                 updated_ms = excluded.updated_ms, doc = excluded.doc, paid_day = excluded.paid_day,
+                 version = excluded.version, owner = excluded.owner, lease_until_ms = excluded.lease_until_ms"
+            ),
+            trade_params(t, who)?,
         )),
+        Write::TradeNext(t) => out.push(Op {
+            // The lease: released when no work is owed; kept while this
+            // node holds it; taken when it lapsed (a node that picks up a
+            // trade whose owner died, or work owed again on a final trade).
+            sql: "UPDATE trades SET status = $3, phase = $4, updated_ms = $5, doc = $6, paid_day = $7,
+                  version = $8::BIGINT,
+                  owner = CASE WHEN $9::BOOLEAN AND (owner = $10::TEXT OR lease_until_ms < $11::BIGINT)
+                               THEN $10::TEXT ELSE owner END,
+                  lease_until_ms = CASE WHEN NOT $9::BOOLEAN THEN 0::BIGINT
+                                        WHEN owner = $10::TEXT OR lease_until_ms < $11::BIGINT THEN $12::BIGINT
+                                        ELSE lease_until_ms END
+                  WHERE app_id = $1 AND out_trade_no = $2 AND version = $8::BIGINT - 1",
+            params: trade_params(t, who)?,
+            expect: Expect::Version(t.version.saturating_sub(1)),
+        }),
         Write::Refund(r) => out.push(Op::new(
             "INSERT INTO refunds (app_id, out_trade_no, out_request_no, status, doc, done_day)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -302,16 +404,24 @@ fn ops_of(w: &Write, out: &mut Vec<Op>) -> Result<(), StoreError> {
                 ],
             ));
         }
-        Write::Relay(r) => out.push(Op::new(
-            "INSERT INTO relays (app_id, out_trade_no, status, doc) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (app_id, out_trade_no) DO UPDATE SET status = excluded.status, doc = excluded.doc",
-            vec![
-                p(r.app_id.clone()),
-                p(r.out_trade_no.clone()),
-                p(r.status.as_str().to_owned()),
-                p(doc(&**r)?),
-            ],
-        )),
+        Write::Relay(r) => {
+            let (_, until) = who.window();
+            let pending = r.status == super::RelayStatus::Pending;
+            out.push(Op::new(
+                "INSERT INTO relays (app_id, out_trade_no, status, doc, owner, lease_until_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (app_id, out_trade_no) DO UPDATE SET status = excluded.status, doc = excluded.doc,
+                 owner = excluded.owner, lease_until_ms = excluded.lease_until_ms",
+                vec![
+                    p(r.app_id.clone()),
+                    p(r.out_trade_no.clone()),
+                    p(r.status.as_str().to_owned()),
+                    p(doc(&**r)?),
+                    p(who.node.clone()),
+                    p(if pending { until } else { 0 }),
+                ],
+            ))
+        }
         Write::Merchant(m) => out.push(Op::new(
             "INSERT INTO merchants (external_id, name, alias_name, service_phone, category_id, source, smid,
              status, gateway_fee_bps, merchant_fee_bps, relay_url, contact_info, address_info, bankcard_info,
@@ -428,11 +538,11 @@ struct Pending {
 /// A commit's statements, prepared.
 type Plan = Result<Vec<(Statement, Op)>, StoreError>;
 
-async fn plan(c: &Object, jobs: &[Pending]) -> Result<Vec<Plan>, StoreError> {
+async fn plan(c: &Object, jobs: &[Pending], who: &Lessee) -> Result<Vec<Plan>, StoreError> {
     let mut plans = Vec::with_capacity(jobs.len());
     for j in jobs {
         let mut ops = Vec::with_capacity(j.writes.len());
-        let built = j.writes.iter().try_for_each(|w| ops_of(w, &mut ops));
+        let built = j.writes.iter().try_for_each(|w| ops_of(w, who, &mut ops));
         match built {
             Err(e) => plans.push(Err(e)),
             Ok(()) => {
@@ -462,7 +572,7 @@ async fn commit_fast(c: &mut Object, plans: &[Plan]) -> Result<bool, StoreError>
     let clean = ops
         .iter()
         .zip(&results)
-        .all(|((_, op), r)| matches!(r, Ok(n) if !op.new_trade || *n > 0));
+        .all(|((_, op), r)| matches!(r, Ok(n) if op.expect.check(*n).is_ok()));
     if clean {
         tx.commit().await.map_err(pg)?;
     } else {
@@ -493,11 +603,12 @@ async fn commit_each(
         let mut r = Ok(());
         for (st, op) in ops {
             match tx.execute(st, &op.refs()).await {
-                Ok(0) if op.new_trade => {
-                    r = Err(StoreError::Exists);
-                    break;
+                Ok(n) => {
+                    if let Err(e) = op.expect.check(n) {
+                        r = Err(e);
+                        break;
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     r = Err(pg(e));
                     break;
@@ -519,8 +630,9 @@ async fn commit_each(
 async fn commit_on(
     c: &mut Object,
     jobs: &[Pending],
+    who: &Lessee,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let plans = plan(c, jobs).await?;
+    let plans = plan(c, jobs, who).await?;
     if plans.iter().all(Result::is_ok) && commit_fast(c, &plans).await? {
         return Ok(jobs.iter().map(|_| Ok(())).collect());
     }
@@ -532,6 +644,7 @@ async fn writer(
     mut rx: mpsc::Receiver<Pending>,
     max_batch: usize,
     metrics: Arc<Metrics>,
+    who: Lessee,
 ) {
     let mut conn: Option<Object> = None;
     while let Some(first) = rx.recv().await {
@@ -548,7 +661,7 @@ async fn writer(
                 Some(c) if !c.is_closed() => conn.insert(c),
                 _ => conn.insert(pool.get().await.map_err(pool_err)?),
             };
-            let r = commit_on(c, &jobs).await;
+            let r = commit_on(c, &jobs, &who).await;
             if c.is_closed() {
                 conn = None;
             }
@@ -668,7 +781,14 @@ fn tls_connector(p: &PgConfig) -> Result<tokio_postgres_rustls::MakeRustlsConnec
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
 }
 
+/// The journal's pool: every session commits with `synchronous_commit =
+/// on` (a commit is acknowledged only once flushed to disk).
 fn make_pool(p: &PgConfig) -> Result<Pool, StoreError> {
+    make_pool_with(p, "on", p.pool_size)
+}
+
+/// A pool of `size` sessions with the given `synchronous_commit`.
+fn make_pool_with(p: &PgConfig, synchronous_commit: &str, size: usize) -> Result<Pool, StoreError> {
     let mut pc: tokio_postgres::Config =
         p.url.expose().parse().map_err(|e: tokio_postgres::Error| {
             StoreError::Db(format!(
@@ -677,9 +797,8 @@ fn make_pool(p: &PgConfig) -> Result<Pool, StoreError> {
                 mask_url(&e.to_string())
             ))
         })?;
-    // Every session: a commit is acknowledged only once flushed to disk.
     let opts = pc.get_options().unwrap_or_default().to_owned();
-    pc.options(format!("{opts} -c synchronous_commit=on").trim());
+    pc.options(format!("{opts} -c synchronous_commit={synchronous_commit}").trim());
     if pc.get_application_name().is_none() {
         pc.application_name("payswitch");
     }
@@ -696,7 +815,7 @@ fn make_pool(p: &PgConfig) -> Result<Pool, StoreError> {
         Manager::from_config(pc, tokio_postgres::NoTls, mc)
     };
     Pool::builder(mgr)
-        .max_size(p.pool_size)
+        .max_size(size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(30)))
         .create_timeout(Some(Duration::from_secs(15)))
@@ -764,6 +883,13 @@ pub struct PgStore {
     writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     handle: tokio::runtime::Handle,
     pool: Pool,
+    /// Sessions for the shared nonces, with `synchronous_commit = off`: a
+    /// nonce is a guard against replays within its window, not a record;
+    /// the few last ones a database crash could lose reopen a replay that
+    /// the trade's own idempotency (one trade per out_trade_no, same
+    /// content) makes harmless.
+    nonces: Pool,
+    who: Lessee,
     /// Last: dropped after the pool.
     _rt: OwnRuntime,
 }
@@ -811,8 +937,13 @@ impl PgStore {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let max_batch = cfg.max_batch.max(1);
         let pool3 = pool.clone();
+        let who = Lessee {
+            node: p.node_id.clone(),
+            lease_ms: i64::try_from(p.lease_ms).unwrap_or(15_000),
+        };
+        let who2 = who.clone();
         handle.spawn(async move {
-            writer(pool3, rx, max_batch, metrics).await;
+            writer(pool3, rx, max_batch, metrics, who2).await;
             let _ = done_tx.send(());
         });
         Ok(Arc::new(PgStore {
@@ -820,6 +951,8 @@ impl PgStore {
             writer_done: Mutex::new(Some(done_rx)),
             handle,
             pool,
+            nonces: make_pool_with(p, "off", 4)?,
+            who,
             _rt: rt,
         }))
     }
@@ -1125,6 +1258,198 @@ impl Store for PgStore {
         .iter()
         .map(|r| Ok((get(r, 0)?, u64::try_from(get::<i64>(r, 1)?).unwrap_or(0))))
         .collect()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn node_id(&self) -> &str {
+        &self.who.node
+    }
+
+    fn claim_work(&self, own_too: bool, limit: usize) -> Result<Claimed, StoreError> {
+        let pool = self.pool.clone();
+        let who = self.who.clone();
+        let limit = i64::try_from(limit).unwrap_or(1_000);
+        self.wait(async move {
+            let mut c = pool.get().await.map_err(pool_err)?;
+            let (now, until) = who.window();
+            let tx = c.transaction().await.map_err(pg)?;
+            let rows = tx
+                .query(
+                    "UPDATE trades SET owner = $1, lease_until_ms = $2
+                     WHERE (app_id, out_trade_no) IN (
+                         SELECT app_id, out_trade_no FROM trades
+                         WHERE lease_until_ms > 0 AND (lease_until_ms < $3 OR ($4 AND owner = $1))
+                         ORDER BY lease_until_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
+                     RETURNING doc",
+                    &[&who.node, &until, &now, &own_too, &limit],
+                )
+                .await
+                .map_err(pg)?;
+            let trades: Vec<Trade> = rows
+                .iter()
+                .map(|r| parse_doc(&get::<String>(r, 0)?))
+                .collect::<Result<_, _>>()?;
+            let mut refunds = Vec::new();
+            if !trades.is_empty() {
+                let keys: Vec<String> = trades.iter().map(|t| t.out_trade_no.clone()).collect();
+                let apps: Vec<String> = trades.iter().map(|t| t.app_id.clone()).collect();
+                for r in tx
+                    .query(
+                        "SELECT r.doc FROM refunds r
+                         JOIN UNNEST($1::TEXT[], $2::TEXT[]) AS k(app_id, out_trade_no)
+                           ON r.app_id = k.app_id AND r.out_trade_no = k.out_trade_no
+                         WHERE r.status = 'UNKNOWN'",
+                        &[&apps, &keys],
+                    )
+                    .await
+                    .map_err(pg)?
+                {
+                    refunds.push(parse_doc(&get::<String>(&r, 0)?)?);
+                }
+            }
+            let relays = tx
+                .query(
+                    "UPDATE relays SET owner = $1, lease_until_ms = $2
+                     WHERE (app_id, out_trade_no) IN (
+                         SELECT app_id, out_trade_no FROM relays
+                         WHERE lease_until_ms > 0 AND (lease_until_ms < $3 OR ($4 AND owner = $1))
+                         ORDER BY lease_until_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
+                     RETURNING doc",
+                    &[&who.node, &until, &now, &own_too, &limit],
+                )
+                .await
+                .map_err(pg)?
+                .iter()
+                .map(|r| parse_doc(&get::<String>(r, 0)?))
+                .collect::<Result<_, _>>()?;
+            tx.commit().await.map_err(pg)?;
+            Ok(Claimed {
+                trades,
+                refunds,
+                relays,
+            })
+        })
+    }
+
+    fn renew_leases(&self) -> Result<u64, StoreError> {
+        let pool = self.pool.clone();
+        let who = self.who.clone();
+        self.wait(async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            let (_, until) = who.window();
+            let a = c
+                .execute(
+                    "UPDATE trades SET lease_until_ms = $2 WHERE owner = $1 AND lease_until_ms > 0",
+                    &[&who.node, &until],
+                )
+                .await
+                .map_err(pg)?;
+            let b = c
+                .execute(
+                    "UPDATE relays SET lease_until_ms = $2 WHERE owner = $1 AND lease_until_ms > 0",
+                    &[&who.node, &until],
+                )
+                .await
+                .map_err(pg)?;
+            c.execute(
+                "UPDATE leases SET until_ms = $2 WHERE owner = $1 AND until_ms > 0",
+                &[&who.node, &until],
+            )
+            .await
+            .map_err(pg)?;
+            Ok(a + b)
+        })
+    }
+
+    fn try_lease(&self, name: &str) -> Result<bool, StoreError> {
+        let pool = self.pool.clone();
+        let who = self.who.clone();
+        let name = name.to_owned();
+        self.wait(async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            let (now, until) = who.window();
+            let rows = c
+                .query(
+                    "INSERT INTO leases (name, owner, until_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
+                     WHERE leases.owner = excluded.owner OR leases.until_ms < $4
+                     RETURNING owner",
+                    &[&name, &who.node, &until, &now],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(!rows.is_empty())
+        })
+    }
+
+    fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let who = self.who.clone();
+        let name = name.to_owned();
+        self.wait(async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            c.execute(
+                "UPDATE leases SET until_ms = 0 WHERE name = $1 AND owner = $2",
+                &[&name, &who.node],
+            )
+            .await
+            .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn claim_nonce(&self, key_id: &str, nonce: &str, expires_ms: i64) -> Commit {
+        let (done, rx) = oneshot::channel();
+        let pool = self.nonces.clone();
+        let (key_id, nonce) = (key_id.to_owned(), nonce.to_owned());
+        self.handle.spawn(async move {
+            let r = async {
+                let c = pool.get().await.map_err(pool_err)?;
+                let st = c
+                    .prepare_cached(
+                        "INSERT INTO nonces (key_id, nonce, expires_ms) VALUES ($1, $2, $3)
+                         ON CONFLICT (key_id, nonce) DO UPDATE SET expires_ms = excluded.expires_ms
+                         WHERE nonces.expires_ms < $4",
+                    )
+                    .await
+                    .map_err(pg)?;
+                let n = c
+                    .execute(&st, &[&key_id, &nonce, &expires_ms, &now_ms()])
+                    .await
+                    .map_err(pg)?;
+                if n == 0 {
+                    Err(StoreError::Exists)
+                } else {
+                    Ok(())
+                }
+            }
+            .await;
+            let _ = done.send(r);
+        });
+        Commit::pending(rx)
+    }
+
+    fn forget_expired_nonces(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let pool = self.nonces.clone();
+        self.wait(async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            c.execute("DELETE FROM nonces WHERE expires_ms < $1", &[&now_ms])
+                .await
+                .map_err(pg)
+        })
+    }
+
+    fn pool_state(&self) -> Option<PoolState> {
+        let s = self.pool.status();
+        Some(PoolState {
+            size: s.size,
+            max_size: s.max_size,
+            available: s.available,
+            waiting: s.waiting,
+        })
     }
 
     fn close(&self) {

@@ -167,6 +167,11 @@ fn phase_str(t: &Trade) -> String {
 
 /// The gateway day a trade is on the bill, for the `paid_day` index: set
 /// while the trade is SUCCESS (refunded or not), NULL otherwise.
+fn version(t: &Trade) -> Result<i64, StoreError> {
+    i64::try_from(t.version)
+        .map_err(|_| StoreError::Corrupt(format!("trade version {} is out of range", t.version)))
+}
+
 fn paid_day(t: &Trade) -> Option<String> {
     (t.status == Status::Success).then(|| t.book_day())
 }
@@ -196,6 +201,9 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                  date(json_extract(doc, '$.updated_ms') / 1000, 'unixepoch', '+8 hours')) WHERE status = 'SUCCESS';",
         )?;
     }
+    if !has("trades", "version")? {
+        conn.execute_batch("ALTER TABLE trades ADD COLUMN version INTEGER NOT NULL DEFAULT 0;")?;
+    }
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS trades_paid_day ON trades(app_id, paid_day) WHERE paid_day IS NOT NULL;
          CREATE INDEX IF NOT EXISTS refunds_done_day ON refunds(app_id, done_day) WHERE done_day IS NOT NULL;",
@@ -203,14 +211,14 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
+fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
     match w {
         Write::NewTrade(t) => {
             let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let n = tx
                 .prepare_cached(
-                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT(app_id, out_trade_no) DO NOTHING",
                 )?
                 .execute(params![
@@ -220,7 +228,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
                     phase_str(t),
                     t.updated_ms,
                     doc,
-                    paid_day(t)
+                    paid_day(t),
+                    version(t)?
                 ])?;
             if n == 0 {
                 return Err(StoreError::Exists);
@@ -229,10 +238,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
         Write::Trade(t) => {
             let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             tx.prepare_cached(
-                "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(app_id, out_trade_no) DO UPDATE SET status = excluded.status, phase = excluded.phase,
-                 updated_ms = excluded.updated_ms, doc = excluded.doc, paid_day = excluded.paid_day",
+                 updated_ms = excluded.updated_ms, doc = excluded.doc, paid_day = excluded.paid_day,
+                 version = excluded.version",
             )?
             .execute(params![
                 t.app_id,
@@ -241,8 +251,32 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
                 phase_str(t),
                 t.updated_ms,
                 doc,
-                paid_day(t)
+                paid_day(t),
+                version(t)?
             ])?;
+        }
+        Write::TradeNext(t) => {
+            let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE trades SET status = ?3, phase = ?4, updated_ms = ?5, doc = ?6, paid_day = ?7,
+                     version = ?8 WHERE app_id = ?1 AND out_trade_no = ?2 AND version = ?8 - 1",
+                )?
+                .execute(params![
+                    t.app_id,
+                    t.out_trade_no,
+                    t.status.as_str(),
+                    phase_str(t),
+                    t.updated_ms,
+                    doc,
+                    paid_day(t),
+                    version(t)?
+                ])?;
+            if n == 0 {
+                return Err(StoreError::Stale {
+                    expected: t.version.saturating_sub(1),
+                });
+            }
         }
         Write::Refund(r) => {
             let doc = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -376,36 +410,37 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Applies the jobs in one transaction; returns, per job, whether it met an
-/// existing trade (then none of its writes were applied).
-fn commit_jobs(conn: &mut Connection, jobs: &[Pending]) -> Result<Vec<bool>, StoreError> {
-    let tx = conn.transaction()?;
-    let mut exists = Vec::with_capacity(jobs.len());
+/// Applies the jobs in one transaction, one savepoint each; returns each
+/// job's outcome: a job that met an existing trade ([`StoreError::Exists`])
+/// or another version of one ([`StoreError::Stale`]) applied nothing, the
+/// others stand. Any other error fails the whole batch.
+fn commit_jobs(
+    conn: &mut Connection,
+    jobs: &[Pending],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut tx = conn.transaction()?;
+    let mut out = Vec::with_capacity(jobs.len());
     for j in jobs {
-        let mut skipped = false;
+        let sp = tx.savepoint()?;
+        let mut r = Ok(());
         for w in &j.writes {
-            match apply(&tx, w) {
+            match apply(&sp, w) {
                 Ok(()) => {}
-                // Only a leading NewTrade can say Exists: nothing of this job was written.
-                Err(StoreError::Exists) => {
-                    skipped = true;
+                Err(e @ (StoreError::Exists | StoreError::Stale { .. })) => {
+                    r = Err(e);
                     break;
                 }
                 Err(e) => return Err(e),
             }
         }
-        exists.push(skipped);
+        if r.is_ok() {
+            sp.commit()?;
+        }
+        // A savepoint dropped uncommitted rolls back to where it began.
+        out.push(r);
     }
     tx.commit()?;
-    Ok(exists)
-}
-
-fn outcome(exists: bool) -> Result<(), StoreError> {
-    if exists {
-        Err(StoreError::Exists)
-    } else {
-        Ok(())
-    }
+    Ok(out)
 }
 
 /// A commit waiting in the writer's batch.
@@ -442,10 +477,10 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metric
         let t0 = Instant::now();
         let res = commit_jobs(&mut conn, &jobs);
         match res {
-            Ok(exists) => {
+            Ok(results) => {
                 metrics.journal_batch(jobs.len(), t0.elapsed());
-                for (j, e) in jobs.into_iter().zip(exists) {
-                    let _ = j.done.send(outcome(e));
+                for (j, r) in jobs.into_iter().zip(results) {
+                    let _ = j.done.send(r);
                 }
             }
             Err(e) => {
@@ -453,7 +488,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metric
                 tracing::error!(error = %e, "journal batch failed; retrying its commits one by one");
                 for j in jobs {
                     let r = commit_jobs(&mut conn, std::slice::from_ref(&j))
-                        .and_then(|x| outcome(x.first().copied().unwrap_or(false)));
+                        .and_then(|mut x| x.pop().unwrap_or(Ok(())));
                     let _ = j.done.send(r);
                 }
             }
@@ -1008,6 +1043,7 @@ mod tests {
             qr_checks_done: 0,
             created_ms: 1,
             updated_ms: 1,
+            version: 0,
         }
     }
 
