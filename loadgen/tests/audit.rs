@@ -15,7 +15,7 @@ use loadgen::target::{Common, SwitchTarget};
 fn args(url: &str, sim: &str, out: &std::path::Path) -> RunArgs {
     RunArgs {
         target: TargetKind::Switch,
-        url: Some(url.into()),
+        url: vec![url.into()],
         sim: Some(sim.into()),
         terminals: None,
         app_id: loadgen::target::demo_keys::APP_ID.into(),
