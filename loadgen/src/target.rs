@@ -522,29 +522,40 @@ impl SwitchTarget {
         body: Vec<u8>,
     ) -> std::result::Result<Answer, crate::http::TransportError> {
         let t = self.terminal_for(seq);
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let n = self.nonce_seq.fetch_add(1, Ordering::Relaxed);
-        let r: u64 = rand::thread_rng().gen();
-        let nonce = format!("{}n{n:x}r{r:016x}", self.common.run_id);
-        let auth =
-            Self::authorization(&t.key_id, &t.secret, method.as_str(), pq, ts, &nonce, &body);
-        let base = &self.bases[(seq % self.bases.len() as u64) as usize];
-        let url = format!("{base}{pq}");
-        self.common
-            .http
-            .send(
-                method,
-                &url,
-                &[
-                    ("authorization", auth.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                Bytes::from(body),
-            )
-            .await
+        let n_bases = self.bases.len() as u64;
+        let mut attempt = 0;
+        loop {
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let n = self.nonce_seq.fetch_add(1, Ordering::Relaxed);
+            let r: u64 = rand::thread_rng().gen();
+            let nonce = format!("{}n{n:x}r{r:016x}", self.common.run_id);
+            let auth =
+                Self::authorization(&t.key_id, &t.secret, method.as_str(), pq, ts, &nonce, &body);
+            let base = &self.bases[((seq + attempt) % n_bases) as usize];
+            let url = format!("{base}{pq}");
+            let out = self
+                .common
+                .http
+                .send(
+                    method.clone(),
+                    &url,
+                    &[
+                        ("authorization", auth.as_str()),
+                        ("content-type", "application/json"),
+                    ],
+                    Bytes::from(body.clone()),
+                )
+                .await;
+            // A node that refuses the connection never saw the request: as
+            // a load balancer would, try the next node (re-signed).
+            match out {
+                Err(e) if e.kind == "connect" && attempt + 1 < n_bases => attempt += 1,
+                other => return other,
+            }
+        }
     }
 
     /// GET /v1/trades/{no}, optionally with refresh=1. `Ok(None)` is a 404.

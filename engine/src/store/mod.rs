@@ -48,6 +48,11 @@ pub enum StoreError {
     /// (backpressure: the journal is behind, not broken).
     #[error("the journal's queue is full ({MAX_QUEUED_COMMITS} commits waiting)")]
     Busy,
+    /// A transient conflict with another node's transaction (PostgreSQL
+    /// deadlock or serialization failure): the writer retries the batch;
+    /// a caller sees it only when the retries ran out.
+    #[error("journal conflict with another node, retry: {0}")]
+    Retry(String),
     /// The database was migrated by a newer payswitch: refuse to start.
     #[error(
         "the journal database has schema version {database}, newer than this binary's {binary}: run a payswitch that knows version {database}"

@@ -508,6 +508,14 @@ fn ops_of(w: &Write, who: &Lessee, out: &mut Vec<Op>) -> Result<(), StoreError> 
 
 /// A database error as the journal reports it (never the connection URL).
 fn pg(e: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
+    if let Some(d) = e.as_db_error() {
+        if *d.code() == SqlState::T_R_DEADLOCK_DETECTED
+            || *d.code() == SqlState::T_R_SERIALIZATION_FAILURE
+        {
+            return StoreError::Retry(format!("{} (SQLSTATE {})", d.message(), d.code().code()));
+        }
+    }
     StoreError::Db(match e.as_db_error() {
         Some(d) => format!(
             "postgres {}: {} (SQLSTATE {})",
@@ -610,7 +618,13 @@ async fn commit_each(
                     }
                 }
                 Err(e) => {
-                    r = Err(pg(e));
+                    let e = pg(e);
+                    if matches!(e, StoreError::Retry(_)) {
+                        // The whole batch is retried: this transaction's
+                        // locks must go, or the other node waits on them.
+                        return Err(e);
+                    }
+                    r = Err(e);
                     break;
                 }
             }
@@ -639,6 +653,26 @@ async fn commit_on(
     commit_each(c, &plans).await
 }
 
+/// Batches that conflict with another node's (deadlock, serialization
+/// failure) are retried this many times before their commits fail.
+const MAX_CONFLICT_RETRIES: u32 = 8;
+
+/// The trade a commit locks first (its first trade or refund write); commits
+/// that lock none come first.
+fn lock_key(j: &Pending) -> (&str, &str) {
+    j.writes
+        .iter()
+        .find_map(|w| match w {
+            Write::NewTrade(t) | Write::Trade(t) | Write::TradeNext(t) => {
+                Some((t.app_id.as_str(), t.out_trade_no.as_str()))
+            }
+            Write::Refund(r) => Some((r.app_id.as_str(), r.out_trade_no.as_str())),
+            Write::Relay(r) => Some((r.app_id.as_str(), r.out_trade_no.as_str())),
+            _ => None,
+        })
+        .unwrap_or(("", ""))
+}
+
 async fn writer(
     pool: Pool,
     mut rx: mpsc::Receiver<Pending>,
@@ -655,19 +689,36 @@ async fn writer(
                 Err(_) => break,
             }
         }
+        // Every node's batches lock trade rows in the same order (by key;
+        // one trade's commits keep their order): two nodes writing the same
+        // trades at once wait for each other, they do not deadlock.
+        jobs.sort_by(|a, b| lock_key(a).cmp(&lock_key(b)));
         let t0 = Instant::now();
-        let res = async {
-            let c = match conn.take() {
-                Some(c) if !c.is_closed() => conn.insert(c),
-                _ => conn.insert(pool.get().await.map_err(pool_err)?),
-            };
-            let r = commit_on(c, &jobs, &who).await;
-            if c.is_closed() {
-                conn = None;
+        let mut attempt = 0;
+        let res = loop {
+            let r = async {
+                let c = match conn.take() {
+                    Some(c) if !c.is_closed() => conn.insert(c),
+                    _ => conn.insert(pool.get().await.map_err(pool_err)?),
+                };
+                let r = commit_on(c, &jobs, &who).await;
+                if c.is_closed() {
+                    conn = None;
+                }
+                r
             }
-            r
-        }
-        .await;
+            .await;
+            match r {
+                Err(StoreError::Retry(e)) if attempt < MAX_CONFLICT_RETRIES => {
+                    attempt += 1;
+                    metrics.inc("payswitch_journal_conflict_retries_total", &[]);
+                    tracing::debug!(error = %e, attempt, "journal batch conflicted with another node; retrying");
+                    let ms = rand::random::<u64>() % (2 << attempt.min(6));
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                other => break other,
+            }
+        };
         match res {
             Ok(results) => {
                 metrics.journal_batch(jobs.len(), t0.elapsed());
