@@ -306,3 +306,121 @@ async fn a_trade_moves_on_at_either_node() {
     n.a.shutdown().await.unwrap();
     n.b.shutdown().await.unwrap();
 }
+
+/// A TCP proxy to PostgreSQL that the test can cut (every connection
+/// closed, new ones refused) and restore: the database unreachable from
+/// the node without stopping the server other tests share.
+struct DbLink {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl DbLink {
+    async fn to(target: &str) -> DbLink {
+        use std::sync::atomic::Ordering;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, _) = tokio::sync::watch::channel(0u64);
+        let (up2, cut2, target) = (up.clone(), cut.clone(), target.to_owned());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = l.accept().await {
+                if !up2.load(Ordering::Acquire) {
+                    continue; // dropped: refused
+                }
+                let target = target.clone();
+                let mut cut_rx = cut2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut out) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = cut_rx.changed() => {}
+                    }
+                });
+            }
+        });
+        DbLink { port, up, cut }
+    }
+    fn set(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::Release);
+        if !up {
+            self.cut.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_away_and_back() {
+    let Some(db) = PgDb::fresh("mn_db_away").await else {
+        return;
+    };
+    // host:port of the database, and the URL through the link.
+    let after_at = db.url.rsplit_once('@').map(|x| x.1).unwrap();
+    let hostport = after_at.split('/').next().unwrap().to_owned();
+    let link = DbLink::to(&hostport).await;
+    let via = db
+        .url
+        .replace(&hostport, &format!("127.0.0.1:{}", link.port));
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_registry_key(dir.path());
+    let (sw, base) = switch_with(dir.path(), &sim, "", node_config(&via, "node-a")).await;
+    let t = Term::new(&base);
+    let o = ops(&sw);
+    let (s, v) = t.pay("AWAY_0", &auth_code("0000"), "1.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    // A 10003 trade in flight when the database goes away.
+    let (s, v) = t.pay("AWAY_1", &auth_code("1003"), "2.00", 0).await;
+    assert!(s == 200 || s == 202, "{s} {v}");
+    link.set(false);
+    // /readyz: not ready, the journal failing; new payments 503.
+    eventually(
+        Duration::from_secs(15),
+        "readyz says the journal fails",
+        || {
+            let o = o.clone();
+            async move {
+                let (s, v) = o.raw("GET", "/readyz", vec![], None).await.ok()?;
+                (s == 503 && v["journal"] == "failing").then_some(())
+            }
+        },
+    )
+    .await;
+    let (s, v) = t.pay("AWAY_2", &auth_code("0000"), "1.00", 5).await;
+    assert_eq!(s, 503, "{v}");
+    assert!(
+        ["journal_unavailable", "journal_busy"]
+            .contains(&v["error"]["code"].as_str().unwrap_or("")),
+        "{v}"
+    );
+    assert!(metric_sum(&o, "payswitch_journal_failures_total").await >= 1.0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Back: ready again, the held trade finishes, new payments work.
+    link.set(true);
+    eventually(Duration::from_secs(30), "readyz is ready again", || {
+        let o = o.clone();
+        async move {
+            let (s, _) = o.raw("GET", "/readyz", vec![], None).await.ok()?;
+            (s == 200).then_some(())
+        }
+    })
+    .await;
+    let v = t.until_final("AWAY_1", Duration::from_secs(30)).await;
+    assert_eq!(v["status"], "SUCCESS", "{v}");
+    assert!(agrees("SUCCESS", &sim_trade(&sim, "AWAY_1").await));
+    let (s, v) = t.pay("AWAY_3", &auth_code("0000"), "1.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    // AWAY_2 was refused before anything was sent: the gateway never saw it.
+    assert_eq!(sim_trade(&sim, "AWAY_2").await.0, 404);
+    let m = o.raw("GET", "/metrics", vec![], None).await.unwrap().1;
+    let m = m.as_str().unwrap_or_default();
+    assert!(
+        m.contains("payswitch_journal_pool_connections{state=\"max\"} 8"),
+        "{m}"
+    );
+    assert!(m.contains("payswitch_journal_commit_seconds"), "{m}");
+    sw.shutdown().await.unwrap();
+}
