@@ -561,3 +561,47 @@ async fn cli_usage_errors_exit_2() {
         o.assert_no_token();
     }
 }
+
+/// The node configs of deploy/cluster (as setup.sh writes them) load, each
+/// with its own node_id on the same database.
+#[test]
+fn deploy_cluster_node_configs_load() {
+    use std::os::unix::fs::PermissionsExt;
+    let cluster = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("keys")).unwrap();
+    std::fs::create_dir_all(d.join("secrets")).unwrap();
+    for f in ["demo-app-private.pem", "demo-alipay-public.pem"] {
+        let to = d.join("keys").join(f);
+        std::fs::copy(keys_dir().join(f), &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    for (f, v) in [
+        ("admin.token", "a-lab-admin-token-0123456789"),
+        ("registry.key", &hex::encode([7u8; 32])),
+    ] {
+        let p = d.join("secrets").join(f);
+        std::fs::write(&p, v).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut urls = Vec::new();
+    for n in ["a", "b"] {
+        let text = std::fs::read_to_string(cluster.join(format!("node-{n}.toml.in")))
+            .unwrap()
+            .replace("PG_PASSWORD", "pw");
+        let p = d.join(format!("node-{n}.toml"));
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let cfg = engine::Config::load(&p).unwrap_or_else(|e| panic!("node-{n}: {e}"));
+        let pg = cfg.store.postgres.expect("postgres");
+        assert_eq!(pg.node_id, format!("node-{n}"));
+        assert_eq!(pg.lease_ms, 15_000);
+        urls.push(pg.url.masked());
+    }
+    assert_eq!(urls[0], urls[1], "one database");
+    let compose = std::fs::read_to_string(cluster.join("compose.yaml")).unwrap();
+    for s in ["postgres:", "alipay-sim:", "node-a:", "node-b:", "lb:"] {
+        assert!(compose.contains(s), "compose.yaml lacks {s}");
+    }
+}
