@@ -319,3 +319,147 @@ async fn sigkill_one_node_ten_times_under_load() {
     assert_eq!(summary["max_pay_count"], 1, "{summary}");
     eprintln!("{KILLS} kills, {taken_over} trades taken over by node-b, {trades} trades audited");
 }
+
+/// One setup of the node benchmark: its nodes' configs; the load goes round them.
+async fn bench_setup(
+    label: &str,
+    nodes: usize,
+    db: Option<&str>,
+    sim_port: u16,
+    terms: &[loadgen::target::Terminal],
+    staircase: &str,
+) -> serde_json::Value {
+    let mut dirs = Vec::new();
+    let mut urls = Vec::new();
+    let mut running = Vec::new();
+    for i in 0..nodes {
+        let dir = tempfile::tempdir().unwrap();
+        demo::write_demo_keys(dir.path()).unwrap();
+        let port = demo::free_port().unwrap();
+        let mut text = demo::switch_config(port, sim_port, terms);
+        if let Some(db) = db {
+            text = text.replace(
+                "[store]\npath = \"journal.sqlite\"",
+                &format!(
+                    "[store]\nkind = \"postgres\"\nurl = \"{db}\"\npool_size = 16\nnode_id = \"bench-{i}\""
+                ),
+            );
+        }
+        let cfg = dir.path().join("payswitch.toml");
+        std::fs::write(&cfg, text).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let n = Node::start(if i == 0 { "node-0" } else { "node-1" }, dir.path());
+        let url = format!("http://127.0.0.1:{port}");
+        wait_up(&url, &n).await;
+        urls.push(url);
+        running.push(n);
+        dirs.push(dir);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = vec!["run".into(), "--target".into(), "switch".into()];
+    for u in &urls {
+        args.extend(["--url".into(), u.clone()]);
+    }
+    args.extend(
+        [
+            "--terminals",
+            &dirs[0].path().join("payswitch.toml").display().to_string(),
+            "--mix",
+            "pay",
+            "--staircase",
+            staircase,
+            "--threshold",
+            "p99<50ms",
+            "--threshold",
+            "errors<=0%",
+            "--no-audit",
+            "--out",
+            &out.path().display().to_string(),
+        ]
+        .map(String::from),
+    );
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(&args)
+            .output()
+            .expect("loadgen runs")
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "{label}: {}",
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    drop(running);
+    report["staircase"].clone()
+}
+
+/// The benchmark of issue "Several switch nodes": payments/s and p99 with one
+/// node on SQLite, one node on PostgreSQL and two nodes on PostgreSQL, on
+/// the same machine in the same run (pay-only staircase, p99 < 50 ms, 0
+/// errors). Run it on a quiet machine, release build:
+///
+/// ```sh
+/// cargo test --release -p payswitch-loadgen --test multinode bench_nodes -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes of full load; run it by hand (see the doc comment)"]
+async fn bench_nodes() {
+    let Some(db) = pg::PgDb::fresh("mn_bench").await else {
+        return;
+    };
+    let staircase = std::env::var("BENCH_STAIRCASE")
+        .unwrap_or_else(|_| "start=400,step=200,hold=10s,max=3000".into());
+    let mut sc = simulator::SimConfig::demo();
+    sc.retention = Some(Duration::from_secs(30));
+    let sim = simulator::start(sc).await.expect("simulator starts");
+    let sim_port: u16 = sim
+        .base_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap();
+    let terms: Vec<loadgen::target::Terminal> = (0..16)
+        .map(|i| {
+            loadgen::target::Terminal::new(
+                format!("bench-term-{i}"),
+                hex::encode(rand::thread_rng().gen::<[u8; 32]>()),
+            )
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for (label, nodes, url) in [
+        ("1 node, SQLite", 1, None),
+        ("1 node, PostgreSQL", 1, Some(db.url.as_str())),
+        ("2 nodes, PostgreSQL", 2, Some(db.url.as_str())),
+    ] {
+        let steps = bench_setup(label, nodes, url, sim_port, &terms, &staircase).await;
+        let best = steps
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["passed"] == true)
+            .last()
+            .cloned()
+            .unwrap_or_default();
+        rows.push(format!(
+            "| {label} | {} | {:.0} | {:.1} ms |",
+            best["rate"],
+            best["achieved_tps"].as_f64().unwrap_or(0.0),
+            best["p99_us"].as_f64().unwrap_or(0.0) / 1000.0
+        ));
+    }
+    println!("| setup | highest passing rate | achieved payments/s | p99 |");
+    println!("| --- | --- | --- | --- |");
+    for r in rows {
+        println!("{r}");
+    }
+}
