@@ -446,8 +446,7 @@ async fn bench_nodes() {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|s| s["passed"] == true)
-            .last()
+            .rfind(|s| s["passed"] == true)
             .cloned()
             .unwrap_or_default();
         rows.push(format!(
