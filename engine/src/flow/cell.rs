@@ -513,14 +513,17 @@ impl Flows {
     /// Forgets cached trades and refunds that are final, idle for `idle`,
     /// owe no background work and are referenced by nobody else (the journal
     /// holds them; the next access reloads them).
+    ///
+    /// On a shared journal a trade nobody here works on (no task holds its
+    /// slot) is forgotten too, final or not: another node drives it, and
+    /// the next access reads it again from the journal.
     pub fn evict(&self, idle: Duration) {
         let cutoff = now_ms() - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        let shared = self.store.shared();
         self.trades.retain(|_, slot| {
             let t = slot.tx.borrow();
-            !(Arc::strong_count(slot) == 1
-                && t.status.is_final()
-                && t.phase != Phase::Watching
-                && t.updated_ms < cutoff)
+            let unused = Arc::strong_count(slot) == 1 && t.updated_ms < cutoff;
+            !(unused && (shared || (t.status.is_final() && t.phase != Phase::Watching)))
         });
         self.refunds.retain(|_, slot| {
             let r = slot.tx.borrow();

@@ -477,6 +477,22 @@ impl Flows {
         Ok(())
     }
 
+    /// Sets the status counts to the journal's (several nodes: the others'
+    /// trades change the counts too; the lease keeper calls this).
+    pub(crate) fn recount(&self, counts: crate::store::StatusCounts) {
+        let mut by = [0i64; 6];
+        for (name, n) in counts {
+            if let Some(i) =
+                Status::parse(&name).and_then(|st| Status::ALL.iter().position(|x| *x == st))
+            {
+                by[i] = i64::try_from(n).unwrap_or(i64::MAX);
+            }
+        }
+        for (i, n) in by.into_iter().enumerate() {
+            self.by_status[i].store(n, Ordering::Relaxed);
+        }
+    }
+
     /// Cached trades (tests).
     pub fn cached(&self) -> usize {
         self.trades.len()

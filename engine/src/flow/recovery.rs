@@ -153,21 +153,29 @@ impl Flows {
             let mut last_gc = std::time::Instant::now();
             while me.pause(every).await {
                 let store = me.store.clone();
+                // Every 10 s: forget expired nonces, and count the trades
+                // by status in the journal (the other nodes' change too).
                 let gc = last_gc.elapsed() >= NONCE_GC;
                 if gc {
                     last_gc = std::time::Instant::now();
                 }
                 let r = tokio::task::spawn_blocking(move || {
                     let held = store.renew_leases()?;
-                    if gc {
+                    let counts = if gc {
                         store.forget_expired_nonces(crate::trade::now_ms())?;
-                    }
+                        Some(store.status_counts()?)
+                    } else {
+                        None
+                    };
                     let claimed = store.claim_work(false, CLAIM_BATCH)?;
-                    Ok::<_, StoreError>((held, claimed))
+                    Ok::<_, StoreError>((held, claimed, counts))
                 })
                 .await;
                 match r {
-                    Ok(Ok((held, claimed))) => {
+                    Ok(Ok((held, claimed, counts))) => {
+                        if let Some(c) = counts {
+                            me.recount(c);
+                        }
                         me.metrics.set_gauges(
                             "leases",
                             vec![("payswitch_leases_held".into(), String::new(), held as f64)],
