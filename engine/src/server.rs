@@ -139,7 +139,7 @@ async fn serve_conn<I>(
     });
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    let mut wait = deadlines.first_request;
+    let mut wait = deadlines.first_request.min(deadlines.idle);
     let why = loop {
         tokio::select! {
             r = conn.as_mut() => {
@@ -333,7 +333,8 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             "recovery started for unfinished trades"
         );
     }
-    let per_ip = Arc::new(IpLimiter::new(cfg.server.per_ip.clone()));
+    let per_ip =
+        Arc::new(IpLimiter::new(cfg.server.per_ip.clone()).with_metrics(flows.metrics_arc()));
     let api = Arc::new(Api {
         flows: flows.clone(),
         ip_limit: per_ip.clone(),

@@ -33,6 +33,7 @@ use dashmap::DashMap;
 
 use crate::api::auth::AuthError;
 use crate::config::PerIpLimits;
+use crate::metrics::Metrics;
 
 /// The table key of a source address: IPv4 as is (IPv4-mapped IPv6 too),
 /// IPv6 by its /64.
@@ -109,6 +110,7 @@ pub struct IpLimiter {
     table: DashMap<IpAddr, Entry>,
     epoch: Instant,
     untracked: std::sync::atomic::AtomicU64,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl IpLimiter {
@@ -118,7 +120,14 @@ impl IpLimiter {
             table: DashMap::new(),
             epoch: Instant::now(),
             untracked: Default::default(),
+            metrics: None,
         }
+    }
+
+    /// Counts the sources left untracked (`payswitch_ip_table_full_total`).
+    pub fn with_metrics(mut self, m: Arc<Metrics>) -> IpLimiter {
+        self.metrics = Some(m);
+        self
     }
 
     fn now(&self) -> u64 {
@@ -139,6 +148,9 @@ impl IpLimiter {
             self.purge_at(now);
             if self.table.len() >= self.cfg.table_max {
                 self.untracked.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = &self.metrics {
+                    m.inc("payswitch_ip_table_full_total", &[]);
+                }
                 return None;
             }
         }

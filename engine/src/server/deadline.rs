@@ -63,6 +63,9 @@ pub(crate) fn check(
         (d.first_request, Check::CloseNoRequest)
     };
     match deadline.checked_sub(now) {
+        // Not served yet: a request may come and go before the first
+        // deadline, and its idle deadline is at the earliest `idle` from now.
+        Some(left) if !left.is_zero() && !served => Check::Wait(left.min(d.idle)),
         Some(left) if !left.is_zero() => Check::Wait(left),
         _ => close,
     }
@@ -137,6 +140,17 @@ mod tests {
         assert_eq!(check(s(3), 0, false, s(0), D), Check::Wait(s(2)));
         assert_eq!(check(s(5), 0, false, s(0), D), Check::CloseNoRequest);
         assert_eq!(check(s(9), 0, false, s(0), D), Check::CloseNoRequest);
+        // An idle time-out shorter than the first deadline: looked at
+        // sooner (a request may have come and gone by then).
+        let short = Deadlines {
+            idle: Duration::from_millis(800),
+            ..D
+        };
+        assert_eq!(
+            check(s(0), 0, false, s(0), short),
+            Check::Wait(Duration::from_millis(800))
+        );
+        assert_eq!(check(s(1), 0, true, s(0), short), Check::CloseIdle);
     }
 
     #[test]
