@@ -173,6 +173,16 @@ async fn headers_trickled_a_byte_at_a_time_are_cut_at_the_header_deadline() {
         assert_near(took, 950, 2500, what);
     }
 
+    // Headers past server.max_header_bytes (16 KiB by default): 431. (Exactly
+    // 16 KiB of an unfinished head: nothing is left unread, so the close
+    // that follows the answer is not a reset that could swallow it.)
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut big = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ".to_vec();
+    big.resize(16 * 1024, b'a');
+    let _ = s.write_all(&big).await;
+    let (answer, _) = read_to_close(&mut s, Instant::now(), Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
     // HTTP/2: the handshake done, no request: closed at the same deadline.
     let t0 = Instant::now();
     let (_send, conn) = h2_connect::<http_body_util::Empty<Bytes>>(addr).await;
