@@ -210,10 +210,65 @@ struct RawServer {
     max_trades_in_memory: usize,
     #[serde(default)]
     relay_allow_private_addresses: bool,
+    #[serde(default = "d_idle_timeout")]
+    idle_timeout_ms: u64,
+    #[serde(default = "d_max_header_bytes")]
+    max_header_bytes: usize,
+    #[serde(default = "d_h2_streams")]
+    h2_max_concurrent_streams: u32,
+    #[serde(default = "d_h2_stream_window")]
+    h2_initial_stream_window_bytes: u32,
+    #[serde(default = "d_h2_conn_window")]
+    h2_initial_connection_window_bytes: u32,
+    #[serde(default = "d_h2_ping_interval")]
+    h2_keep_alive_interval_ms: u64,
+    #[serde(default = "d_h2_ping_timeout")]
+    h2_keep_alive_timeout_ms: u64,
+    #[serde(default = "d_per_ip_window")]
+    per_ip_window_ms: u64,
+    #[serde(default = "d_per_ip_auth_failures")]
+    per_ip_auth_failures: u32,
+    #[serde(default = "d_per_ip_unauthenticated")]
+    per_ip_unauthenticated_connections: u32,
+    #[serde(default = "d_per_ip_table")]
+    per_ip_table_max: usize,
 }
 
 fn d_max_connections() -> usize {
     15_000
+}
+fn d_idle_timeout() -> u64 {
+    60_000
+}
+fn d_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn d_h2_streams() -> u32 {
+    256
+}
+fn d_h2_stream_window() -> u32 {
+    64 * 1024
+}
+fn d_h2_conn_window() -> u32 {
+    256 * 1024
+}
+fn d_h2_ping_interval() -> u64 {
+    30_000
+}
+fn d_h2_ping_timeout() -> u64 {
+    10_000
+}
+fn d_per_ip_window() -> u64 {
+    10_000
+}
+fn d_per_ip_auth_failures() -> u32 {
+    50
+}
+fn d_per_ip_unauthenticated() -> u32 {
+    256
+}
+fn d_per_ip_table() -> usize {
+    65_536
 }
 fn d_body_timeout() -> u64 {
     10_000
@@ -447,10 +502,50 @@ pub struct ServerConfig {
     /// Relays to merchants may go to loopback, private and link-local
     /// addresses (labs); refused otherwise.
     pub relay_allow_private_addresses: bool,
+    /// HTTP/1 and HTTP/2 connection limits (idle time-out, header size,
+    /// HTTP/2 streams, windows and pings).
+    pub http: HttpLimits,
+    /// Per source address limits of unauthenticated traffic.
+    pub per_ip: PerIpLimits,
     /// The key of the requests' idempotency fingerprints (HMAC-SHA256): a
     /// pay request holds an auth code, and a bare hash of it in the journal
     /// could be searched back.
     pub fingerprint_key: FingerprintKey,
+}
+
+/// Connection limits of the terminal listeners (`[server]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A connection with no request in flight for this long is closed
+    /// (HTTP/2: GOAWAY first). HTTP/1 is also bounded by the header deadline
+    /// while it waits for its next request.
+    pub idle_timeout: Duration,
+    /// Request headers at most, bytes (HTTP/1: the request line and
+    /// headers, 431 past it; HTTP/2: the header list).
+    pub max_header_bytes: usize,
+    pub h2_max_concurrent_streams: u32,
+    pub h2_initial_stream_window: u32,
+    pub h2_initial_connection_window: u32,
+    /// HTTP/2 keep-alive pings: the interval (None: off) and how long an
+    /// answer may take before the connection is closed.
+    pub h2_keep_alive_interval: Option<Duration>,
+    pub h2_keep_alive_timeout: Duration,
+}
+
+/// Per source address limits (`server.per_ip_*`): only unauthenticated
+/// traffic counts, so terminals behind one NAT are never locked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerIpLimits {
+    /// The window of the failure count.
+    pub window: Duration,
+    /// Requests failing authentication an address may send per window;
+    /// past it its requests that do not authenticate answer 429.
+    pub auth_failures: u32,
+    /// Open connections of one address that have not yet carried an
+    /// authenticated request; a new connection past it is closed at accept.
+    pub unauthenticated_connections: u32,
+    /// Addresses tracked at most.
+    pub table_max: usize,
 }
 
 /// The fingerprint key (`server.fingerprint_key_file`, else derived from the
@@ -788,6 +883,90 @@ fn ms(field: &str, v: u64, min: u64, max: u64) -> Result<Duration, ConfigError> 
     Ok(Duration::from_millis(v))
 }
 
+/// `v` when inside `min..=max`, else an error naming `field`.
+fn within<T: PartialOrd + fmt::Display>(
+    field: &str,
+    v: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if v < min || v > max {
+        return Err(field_err(field, format!("must be between {min} and {max}")));
+    }
+    Ok(v)
+}
+
+fn http_limits(s: &RawServer) -> Result<HttpLimits, ConfigError> {
+    Ok(HttpLimits {
+        idle_timeout: ms("server.idle_timeout_ms", s.idle_timeout_ms, 100, 3_600_000)?,
+        // HTTP/1's header limit is hyper's read buffer, at least 8 KiB.
+        max_header_bytes: within(
+            "server.max_header_bytes",
+            s.max_header_bytes,
+            8192,
+            1024 * 1024,
+        )?,
+        h2_max_concurrent_streams: within(
+            "server.h2_max_concurrent_streams",
+            s.h2_max_concurrent_streams,
+            1,
+            10_000,
+        )?,
+        h2_initial_stream_window: within(
+            "server.h2_initial_stream_window_bytes",
+            s.h2_initial_stream_window_bytes,
+            1024,
+            16 * 1024 * 1024,
+        )?,
+        // The connection window starts at 65535 (RFC 9113) and only grows.
+        h2_initial_connection_window: within(
+            "server.h2_initial_connection_window_bytes",
+            s.h2_initial_connection_window_bytes,
+            65_535,
+            64 * 1024 * 1024,
+        )?,
+        h2_keep_alive_interval: match s.h2_keep_alive_interval_ms {
+            0 => None,
+            v => Some(ms("server.h2_keep_alive_interval_ms", v, 1000, 3_600_000)?),
+        },
+        h2_keep_alive_timeout: ms(
+            "server.h2_keep_alive_timeout_ms",
+            s.h2_keep_alive_timeout_ms,
+            100,
+            600_000,
+        )?,
+    })
+}
+
+fn per_ip_limits(s: &RawServer) -> Result<PerIpLimits, ConfigError> {
+    Ok(PerIpLimits {
+        window: ms(
+            "server.per_ip_window_ms",
+            s.per_ip_window_ms,
+            1000,
+            3_600_000,
+        )?,
+        auth_failures: within(
+            "server.per_ip_auth_failures",
+            s.per_ip_auth_failures,
+            1,
+            1_000_000,
+        )?,
+        unauthenticated_connections: within(
+            "server.per_ip_unauthenticated_connections",
+            s.per_ip_unauthenticated_connections,
+            1,
+            1_000_000,
+        )?,
+        table_max: within(
+            "server.per_ip_table_max",
+            s.per_ip_table_max,
+            1024,
+            10_000_000,
+        )?,
+    })
+}
+
 impl Config {
     /// Loads and validates a config file; relative paths inside it are taken
     /// relative to the file's directory. A file that carries terminal secrets
@@ -934,6 +1113,8 @@ impl Config {
                 600_000,
             )?,
             relay_allow_private_addresses: raw.server.relay_allow_private_addresses,
+            http: http_limits(&raw.server)?,
+            per_ip: per_ip_limits(&raw.server)?,
             max_trades_in_memory: match raw.server.max_trades_in_memory {
                 v @ 100..=10_000_000 => v,
                 _ => {
@@ -1693,6 +1874,69 @@ store_id = "S1"
         assert_eq!(c.store.path, Path::new("/tmp/j.db"));
         assert_eq!(c.terminals[0].secret, [0xab; 32]);
         assert!(!format!("{:?}", c.terminals[0]).contains("abab"));
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_bounds() {
+        let c = Config::from_toml_str(&sample(""), Path::new("/tmp")).unwrap();
+        let h = &c.server.http;
+        assert_eq!(h.idle_timeout, Duration::from_secs(60));
+        assert_eq!(h.max_header_bytes, 16384);
+        assert_eq!(h.h2_max_concurrent_streams, 256);
+        assert_eq!(
+            (h.h2_initial_stream_window, h.h2_initial_connection_window),
+            (65536, 262144)
+        );
+        assert_eq!(h.h2_keep_alive_interval, Some(Duration::from_secs(30)));
+        assert_eq!(h.h2_keep_alive_timeout, Duration::from_secs(10));
+        let p = &c.server.per_ip;
+        assert_eq!(
+            (
+                p.window,
+                p.auth_failures,
+                p.unauthenticated_connections,
+                p.table_max
+            ),
+            (Duration::from_secs(10), 50, 256, 65536)
+        );
+        let off = sample("").replace("[server]\n", "[server]\nh2_keep_alive_interval_ms = 0\n");
+        let c = Config::from_toml_str(&off, Path::new("/tmp")).unwrap();
+        assert_eq!(c.server.http.h2_keep_alive_interval, None);
+        for (line, field) in [
+            ("idle_timeout_ms = 10", "server.idle_timeout_ms"),
+            ("max_header_bytes = 4096", "server.max_header_bytes"),
+            (
+                "h2_max_concurrent_streams = 0",
+                "server.h2_max_concurrent_streams",
+            ),
+            (
+                "h2_initial_stream_window_bytes = 10",
+                "server.h2_initial_stream_window_bytes",
+            ),
+            (
+                "h2_initial_connection_window_bytes = 1000",
+                "server.h2_initial_connection_window_bytes",
+            ),
+            (
+                "h2_keep_alive_interval_ms = 5",
+                "server.h2_keep_alive_interval_ms",
+            ),
+            (
+                "h2_keep_alive_timeout_ms = 0",
+                "server.h2_keep_alive_timeout_ms",
+            ),
+            ("per_ip_window_ms = 1", "server.per_ip_window_ms"),
+            ("per_ip_auth_failures = 0", "server.per_ip_auth_failures"),
+            (
+                "per_ip_unauthenticated_connections = 0",
+                "server.per_ip_unauthenticated_connections",
+            ),
+            ("per_ip_table_max = 10", "server.per_ip_table_max"),
+        ] {
+            let bad = sample("").replace("[server]\n", &format!("[server]\n{line}\n"));
+            let e = Config::from_toml_str(&bad, Path::new("/tmp")).unwrap_err();
+            assert!(e.to_string().contains(field), "{field}: {e}");
+        }
     }
 
     #[test]

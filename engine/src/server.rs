@@ -8,6 +8,8 @@
 //! next wait; recovery picks them up at the next start), then drains and
 //! closes the journal.
 
+mod deadline;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
 use crate::api::auth::Authenticator;
+use crate::api::ip_limit::{Admission, ConnSlot, IpLimiter};
 use crate::api::Api;
 use crate::config::Config;
 use crate::flow::Flows;
@@ -103,38 +106,86 @@ type Handle = Arc<
         + Sync,
 >;
 
+/// How long a connection closed by its deadline may take to go (a request
+/// that slipped in is finished first).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 async fn serve_conn<I>(
     io: I,
     peer: std::net::SocketAddr,
     builder: Arc<Builder<TokioExecutor>>,
     handle: Handle,
     mut stop: watch::Receiver<bool>,
+    slot: Option<Arc<ConnSlot>>,
+    limit: &ConnLimit,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let deadlines = limit.deadlines;
+    let activity = deadline::Activity::new();
+    let act = activity.clone();
     let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        let in_flight = act.begin();
         req.extensions_mut().insert(crate::api::PeerAddr(peer));
-        handle(req)
+        if let Some(s) = &slot {
+            req.extensions_mut().insert(s.clone());
+        }
+        let answer = handle(req);
+        async move {
+            let r = answer.await;
+            drop(in_flight);
+            r
+        }
     });
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "connection ended with an error");
+    let mut wait = deadlines.first_request.min(deadlines.idle);
+    let why = loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
             }
+            _ = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+                return;
+            }
+            _ = tokio::time::sleep(wait) => match activity.check(deadlines) {
+                deadline::Check::Wait(d) => wait = d,
+                close => break close,
+            },
         }
-        _ = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+    };
+    limit.metrics.inc(
+        "payswitch_connections_closed_total",
+        &[("listener", limit.listener), ("reason", why.reason())],
+    );
+    // HTTP/1: closed now when idle; HTTP/2: GOAWAY. A request that started
+    // meanwhile is finished; then the socket is closed whatever the client
+    // does.
+    conn.as_mut().graceful_shutdown();
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = tokio::time::sleep(CLOSE_GRACE) => {
+                if activity.in_flight() == 0 {
+                    return;
+                }
+            }
         }
     }
 }
 
-/// The limits of a listener group: open connections, the TLS handshake.
+/// The limits of a listener group: open connections, the TLS handshake,
+/// the connection deadlines, the per-source limits (terminal listeners).
 struct ConnLimit {
     max: usize,
     handshake: Duration,
+    deadlines: deadline::Deadlines,
+    per_ip: Option<Arc<IpLimiter>>,
     metrics: Arc<Metrics>,
     listener: &'static str,
 }
@@ -154,6 +205,7 @@ fn accept_loop(
     limit: ConnLimit,
 ) -> JoinHandle<()> {
     let hs_timeout = limit.handshake;
+    let limit = Arc::new(limit);
     tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -177,16 +229,35 @@ fn accept_loop(
                 );
                 continue;
             }
+            // A source holding its cap of connections that never
+            // authenticated: closed at once (terminals behind the same NAT
+            // hold a slot only until their first request authenticates).
+            let slot = match &limit.per_ip {
+                None => None,
+                Some(l) => match l.admit(peer.ip()) {
+                    Admission::Admitted(slot) => slot,
+                    Admission::Refused => {
+                        drop(stream);
+                        limit
+                            .metrics
+                            .inc("payswitch_ip_limited_total", &[("what", "connection")]);
+                        continue;
+                    }
+                },
+            };
             let _ = stream.set_nodelay(true);
             let (handle, builder, tls, conns) =
                 (handle.clone(), builder.clone(), tls.clone(), conns.clone());
             let stop_rx = stop_rx.clone();
+            let limit = limit.clone();
             conns.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 match tls {
-                    None => serve_conn(stream, peer, builder, handle, stop_rx).await,
+                    None => serve_conn(stream, peer, builder, handle, stop_rx, slot, &limit).await,
                     Some(acc) => match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
-                        Ok(Ok(s)) => serve_conn(s, peer, builder, handle, stop_rx).await,
+                        Ok(Ok(s)) => {
+                            serve_conn(s, peer, builder, handle, stop_rx, slot, &limit).await
+                        }
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     },
@@ -218,6 +289,32 @@ async fn sync_registry(flows: Arc<Flows>) {
             Err(e) => tracing::error!(error = %e, "registry sync task failed"),
         }
     }
+}
+
+/// The HTTP/1 + HTTP/2 connection builder of the listeners, with the
+/// `[server]` limits.
+fn http_builder(s: &crate::config::ServerConfig) -> Builder<TokioExecutor> {
+    let h = &s.http;
+    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1: the header deadline (hyper closes the connection, no answer;
+    // it also runs while a kept-alive connection waits for its next
+    // request), the header size (hyper's read buffer: 431 past it).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(s.header_read_timeout)
+        .max_buf_size(h.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(h.h2_max_concurrent_streams)
+        .initial_stream_window_size(h.h2_initial_stream_window)
+        .initial_connection_window_size(h.h2_initial_connection_window)
+        .max_header_list_size(u32::try_from(h.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(h.h2_keep_alive_interval)
+        .keep_alive_timeout(h.h2_keep_alive_timeout);
+    builder
 }
 
 /// Starts the switch: journal, gateway client, recovery, listeners.
@@ -263,8 +360,11 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             "recovery started for unfinished trades"
         );
     }
+    let per_ip =
+        Arc::new(IpLimiter::new(cfg.server.per_ip.clone()).with_metrics(flows.metrics_arc()));
     let api = Arc::new(Api {
         flows: flows.clone(),
+        ip_limit: per_ip.clone(),
         auth: Authenticator::with_registry(registry.clone(), cfg.server.auth_window),
         notify_guard: crate::api::NotifyGuard::default(),
         max_body: cfg.server.max_body_bytes,
@@ -275,17 +375,11 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         Some((c, k)) => Some(load_tls(c, k)?),
         None => None,
     };
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.server.header_read_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(256);
-    let builder = Arc::new(builder);
+    let builder = Arc::new(http_builder(&cfg.server));
+    let deadlines = deadline::Deadlines {
+        first_request: cfg.server.header_read_timeout,
+        idle: cfg.server.http.idle_timeout,
+    };
     let (stop, _) = watch::channel(false);
     // The daily reconciliation ([recon] at) and the last run's gauges.
     tokio::spawn(crate::recon::run::schedule(
@@ -323,6 +417,8 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             stop.subscribe(),
             ConnLimit {
                 handshake: cfg.server.header_read_timeout,
+                deadlines,
+                per_ip: Some(per_ip.clone()),
                 max: cfg.server.max_connections,
                 metrics: flows.metrics_arc(),
                 listener: "terminal",
@@ -353,6 +449,8 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
             stop.subscribe(),
             ConnLimit {
                 handshake: cfg.server.header_read_timeout,
+                deadlines,
+                per_ip: None,
                 max: ADMIN_MAX_CONNECTIONS,
                 metrics: flows.metrics_arc(),
                 listener: "admin",
@@ -372,6 +470,9 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {
                         tick += 1;
                         api.flows.evict(Duration::from_secs(2));
+                        if tick % 10 == 0 {
+                            api.ip_limit.purge();
+                        }
                         if tick % 30 == 0 {
                             api.auth.purge();
                         }

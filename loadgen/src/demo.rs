@@ -357,6 +357,9 @@ allow_insecure_gateway = true   # alipay-sim speaks plain http
 [server]
 listen = ["127.0.0.1:{sw_port}"]
 shutdown_grace_ms = 2000
+# All the load comes from one address (loopback): a ramp of thousands of new
+# connections must not meet the per-source cap of unauthenticated ones.
+per_ip_unauthenticated_connections = 1000000
 
 [gateway]
 url = "http://127.0.0.1:{sim_port}/gateway.do"

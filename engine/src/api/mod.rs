@@ -10,6 +10,7 @@
 //! hangs up.
 
 pub mod auth;
+pub mod ip_limit;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -76,6 +77,8 @@ impl NotifyGuard {
 pub struct Api {
     pub flows: Arc<Flows>,
     pub auth: Authenticator,
+    /// Authentication failures and unauthenticated connections per source.
+    pub ip_limit: Arc<ip_limit::IpLimiter>,
     /// Unverifiable notifications per source.
     pub notify_guard: NotifyGuard,
     pub max_body: usize,
@@ -432,9 +435,22 @@ impl Api {
         let t0 = Instant::now();
         let method = req.method().clone();
         let label = endpoint_label(&method, req.uri().path());
+        let http1 = req.version() < http::Version::HTTP_2;
         let resp = match self.route(req).await {
             Ok(r) => r,
-            Err(e) => e.into_response(),
+            Err(e) => {
+                // A source over its failures: its HTTP/1 connection goes too
+                // (a new one passes the per-source connection cap).
+                let close = http1 && e.code == "ip_limited";
+                let mut r = e.into_response();
+                if close {
+                    r.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                r
+            }
         };
         let status = resp.status().as_u16().to_string();
         let m = self.flows.metrics();
@@ -557,10 +573,26 @@ impl Api {
         // The header first (known key, timestamp in the window), before a
         // byte of the body is read; then the body, within its deadline; then
         // the signature; then the rate; only then is the nonce remembered.
+        // A source past its failures of the window is answered 429 for each
+        // request that does not authenticate (its terminals that do are
+        // served: a NAT's neighbours are not locked out).
+        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
         let auth_failed = |e: auth::AuthError| {
             self.flows
                 .metrics()
                 .inc("payswitch_auth_failures_total", &[("reason", e.code())]);
+            if let Some(ip) = peer.filter(|_| ip_limit::counts_against_source(e)) {
+                if self.ip_limit.failed(ip) {
+                    self.flows
+                        .metrics()
+                        .inc("payswitch_ip_limited_total", &[("what", "auth")]);
+                    return ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "ip_limited",
+                        "too many requests from this address failed authentication; retry later",
+                    );
+                }
+            }
             let status = if e == auth::AuthError::NonceMemoryFull {
                 StatusCode::TOO_MANY_REQUESTS
             } else {
@@ -615,6 +647,10 @@ impl Api {
                     ));
                 }
             }
+        }
+        // Authenticated: the connection no longer counts against its source.
+        if let Some(slot) = parts.extensions.get::<Arc<ip_limit::ConnSlot>>() {
+            slot.authenticated();
         }
         let tc = &term.cfg;
         let new_payment =
