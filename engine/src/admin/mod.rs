@@ -97,11 +97,12 @@ impl Admin {
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let path = req.uri().path().to_owned();
         let resp = match self.route(req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
-        Ok(resp)
+        Ok(routes::with_allow(resp, ROUTES, &path))
     }
 
     async fn route(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -264,7 +265,12 @@ fn journal_only(origin: Origin, what: &str, id: &str) -> Result<(), ApiError> {
 fn int_field(f: &crate::api::Fields, k: &str, min: u64, max: u64) -> Result<Option<u64>, ApiError> {
     match f.0.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
+        // A whole number written with a fraction (`60.0`) is a whole number.
+        Some(Value::Number(n)) => match n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64)
+                .map(|f| f as u64)
+        }) {
             Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
             _ => Err(ApiError::field(
                 k,
@@ -312,6 +318,24 @@ fn code_field(f: &crate::api::Fields, k: &str, max: usize) -> Result<Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_with_a_fraction_are_whole_numbers() {
+        let f = crate::api::Fields::parse(
+            br#"{"a": 60, "b": 60.0, "c": 60.5, "d": -1, "e": 10001.0, "g": "6"}"#,
+            &["a", "b", "c", "d", "e", "g"],
+        )
+        .unwrap();
+        assert_eq!(int_field(&f, "a", 0, 10_000).unwrap(), Some(60));
+        assert_eq!(int_field(&f, "b", 0, 10_000).unwrap(), Some(60));
+        for k in ["c", "d", "e", "g"] {
+            assert_eq!(
+                int_field(&f, k, 0, 10_000).unwrap_err().field.as_deref(),
+                Some(k)
+            );
+        }
+        assert_eq!(int_field(&f, "z", 0, 10_000).unwrap(), None);
+    }
 
     #[test]
     fn digest_comparison() {

@@ -437,10 +437,12 @@ impl Api {
         let t0 = Instant::now();
         let method = req.method().clone();
         let label = endpoint_label(&method, req.uri().path());
+        let path = req.uri().path().to_owned();
         let resp = match self.route(req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
+        let resp = routes::with_allow(resp, routes::TERMINAL_ROUTES, &path);
         let status = resp.status().as_u16().to_string();
         let m = self.flows.metrics();
         m.inc(

@@ -91,6 +91,31 @@ pub fn find<'a>(
     }
 }
 
+/// The methods `table` serves on `path`, for the `Allow` header of a 405
+/// (RFC 9110 15.5.6); None when it serves none.
+pub fn allowed(table: &'static [(&'static str, &'static str)], path: &str) -> Option<String> {
+    let methods: Vec<&str> = table
+        .iter()
+        .filter(|(_, t)| path_params(t, path).is_some())
+        .map(|(m, _)| *m)
+        .collect();
+    (!methods.is_empty()).then(|| methods.join(", "))
+}
+
+/// Adds the `Allow` header to a 405 answer.
+pub(crate) fn with_allow<B>(
+    mut resp: http::Response<B>,
+    table: &'static [(&'static str, &'static str)],
+    path: &str,
+) -> http::Response<B> {
+    if resp.status() == http::StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(v) = allowed(table, path).and_then(|a| http::HeaderValue::from_str(&a).ok()) {
+            resp.headers_mut().insert(http::header::ALLOW, v);
+        }
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +149,11 @@ mod tests {
             find(ADMIN_ROUTES, "PUT", "/admin/v1/merchants"),
             RouteMatch::WrongMethod
         );
+        assert_eq!(
+            allowed(ADMIN_ROUTES, "/admin/v1/merchants/M1").as_deref(),
+            Some("GET, PATCH")
+        );
+        assert_eq!(allowed(TERMINAL_ROUTES, "/v1/nothing"), None);
     }
 
     #[test]
