@@ -625,8 +625,18 @@ async fn precreate_result_is_relayed_to_the_merchant() {
     }
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let (sw, base) = switch_in_process(dir.path(), &sim).await;
+    let registered = format!("http://{merchant}/shop/notify");
+    let (sw, base) = switch_with(dir.path(), &sim, "", with_relay_url(&registered)).await;
     let t = Term::new(&base);
+    // A URL that is not under the merchant's registered one is refused.
+    let elsewhere = json!({"out_trade_no": "RL_0", "total_amount": "6.60", "subject": "x",
+                           "notify_url": format!("http://{merchant}/other")});
+    let (s, v) = t.call("POST", "/v1/precreate", Some(&elsewhere)).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (400, Some("notify_url")),
+        "{v}"
+    );
     let url = format!("http://{merchant}/shop/notify?id=7");
     let body =
         json!({"out_trade_no": "RL_1", "total_amount": "6.60", "subject": "x", "notify_url": url});

@@ -930,7 +930,9 @@ async fn finding8_relays_resume_after_restart() {
         .replace("unknown_retry_max_ms = 400", "unknown_retry_max_ms = 2000")
         .replace("shutdown_grace_ms = 3000", "shutdown_grace_ms = 300")
     };
-    let (sw, base) = switch_with(dir.path(), &sim, "", edit).await;
+    let registered = format!("http://{merchant}/shop/notify");
+    let relay = with_relay_url(&registered);
+    let (sw, base) = switch_with(dir.path(), &sim, "", |s| relay(edit(s))).await;
     let t = Term::new(&base);
     let no = "F8_RL";
     let url = format!("http://{merchant}/shop/notify?id=8");

@@ -297,35 +297,8 @@ fn parse_pay(body: &[u8]) -> Result<PayOrder, ApiError> {
             "goods_detail",
         ],
     )?;
-    let operator_id = match f.opt_str("operator_id")? {
-        None => None,
-        Some(s) => {
-            if s.is_empty()
-                || s.len() > 28
-                || !s
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-            {
-                return Err(ApiError::field(
-                    "operator_id",
-                    "must be 1 to 28 letters, digits, '_' or '-'",
-                ));
-            }
-            Some(s.to_owned())
-        }
-    };
-    let goods_detail = match f.0.get("goods_detail") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(a)) if a.len() <= 100 && a.iter().all(Value::is_object) => {
-            Some(Value::Array(a.clone()))
-        }
-        Some(_) => {
-            return Err(ApiError::field(
-                "goods_detail",
-                "must be an array of at most 100 objects",
-            ))
-        }
-    };
+    let operator_id = parse_operator_id(&f)?;
+    let goods_detail = parse_goods_detail(&f)?;
     Ok(PayOrder {
         out_trade_no: v("out_trade_no", OutTradeNo::parse(f.str("out_trade_no")?))?,
         auth_code: v("auth_code", AuthCode::parse(f.str("auth_code")?))?,
@@ -345,6 +318,41 @@ fn parse_pay(body: &[u8]) -> Result<PayOrder, ApiError> {
     })
 }
 
+/// `operator_id`: 1 to 28 letters, digits, '_' or '-' (pay, precreate).
+fn parse_operator_id(f: &Fields) -> Result<Option<String>, ApiError> {
+    match f.opt_str("operator_id")? {
+        None => Ok(None),
+        Some(s) => {
+            if s.is_empty()
+                || s.len() > 28
+                || !s
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            {
+                return Err(ApiError::field(
+                    "operator_id",
+                    "must be 1 to 28 letters, digits, '_' or '-'",
+                ));
+            }
+            Ok(Some(s.to_owned()))
+        }
+    }
+}
+
+/// `goods_detail`: an array of at most 100 objects (pay, precreate).
+fn parse_goods_detail(f: &Fields) -> Result<Option<Value>, ApiError> {
+    match f.0.get("goods_detail") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if a.len() <= 100 && a.iter().all(Value::is_object) => {
+            Ok(Some(Value::Array(a.clone())))
+        }
+        Some(_) => Err(ApiError::field(
+            "goods_detail",
+            "must be an array of at most 100 objects",
+        )),
+    }
+}
+
 fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
     let f = Fields::parse(
         body,
@@ -353,6 +361,9 @@ fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
             "total_amount",
             "subject",
             "timeout_express",
+            "body",
+            "operator_id",
+            "goods_detail",
             "notify_url",
         ],
     )?;
@@ -379,6 +390,9 @@ fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
             .opt_str("timeout_express")?
             .map(|s| v("timeout_express", TimeoutExpress::parse(s)))
             .transpose()?,
+        body: f.text("body", 128)?,
+        operator_id: parse_operator_id(&f)?,
+        goods_detail: parse_goods_detail(&f)?,
         notify_url,
     })
 }

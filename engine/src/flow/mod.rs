@@ -117,6 +117,11 @@ pub struct PrecreateOrder {
     pub total_amount: Money,
     pub subject: Subject,
     pub timeout_express: Option<TimeoutExpress>,
+    pub body: Option<String>,
+    pub operator_id: Option<String>,
+    pub goods_detail: Option<serde_json::Value>,
+    /// Where the final result is relayed: the merchant's registered relay
+    /// URL or a URL under it (checked by the flow); None: the registered one.
     pub notify_url: Option<String>,
 }
 

@@ -19,17 +19,59 @@ use crate::config::TerminalConfig;
 use crate::gateway::Outcome;
 use crate::trade::{Kind, Phase, Status, Trade};
 
+/// Whether `url` is `registered` or lies under it (the same origin and a
+/// path below the registered one).
+fn lies_under(url: &str, registered: &str) -> bool {
+    url == registered
+        || (url.starts_with(registered)
+            && (registered.ends_with('/')
+                || matches!(url.as_bytes().get(registered.len()), Some(b'/' | b'?'))))
+}
+
 impl Flows {
+    /// Where a QR trade's final result is relayed: only ever to the URL
+    /// registered for the terminal's merchant (`relay_url`), or one under it
+    /// that the request names; never another URL from a request.
+    fn relay_target(
+        &self,
+        term: &TerminalConfig,
+        asked: Option<&str>,
+    ) -> Result<Option<String>, FlowError> {
+        let registered = self
+            .registry
+            .terminal(&term.key_id)
+            .and_then(|t| self.registry.merchant(&t.external_id))
+            .and_then(|m| m.record.relay_url.clone());
+        match (asked, registered) {
+            (None, r) => Ok(r),
+            (Some(u), Some(r)) if lies_under(u, &r) => Ok(Some(u.to_owned())),
+            (Some(_), Some(r)) => Err(FlowError::Invalid {
+                field: "notify_url",
+                message: format!(
+                    "must be the merchant's registered relay URL ({r}) or lie under it"
+                ),
+            }),
+            (Some(_), None) => Err(FlowError::Invalid {
+                field: "notify_url",
+                message:
+                    "the merchant has no registered relay URL (relay_url): no result can be relayed"
+                        .into(),
+            }),
+        }
+    }
+
     /// POST /v1/precreate.
     pub async fn precreate(
         self: &Arc<Self>,
         term: &TerminalConfig,
         o: PrecreateOrder,
     ) -> Result<Trade, FlowError> {
+        let relay_to = self.relay_target(term, o.notify_url.as_deref())?;
         let fp = self.fingerprint(&json!({
             "kind": "precreate", "terminal": term.key_id, "total_amount": o.total_amount.to_wire(),
             "subject": o.subject.as_str(), "timeout_express": o.timeout_express.as_ref().map(|t| t.as_str()),
-            "notify_url": o.notify_url,
+            "notify_url": o.notify_url, "body": o.body, "operator_id": o.operator_id,
+            "goods_detail": o.goods_detail,
         }));
         let wait = Duration::from_secs(60);
         let gw_no = self.gateway_no(term, o.out_trade_no.as_str())?;
@@ -47,7 +89,7 @@ impl Flows {
             &o.subject,
             fp.stored(),
         );
-        trade.merchant_notify_url.clone_from(&o.notify_url);
+        trade.merchant_notify_url.clone_from(&relay_to);
         let lifetime = o
             .timeout_express
             .as_ref()
@@ -63,8 +105,8 @@ impl Flows {
             out_trade_no: gw_no.clone(),
             total_amount: o.total_amount,
             subject: o.subject.as_str().to_owned(),
-            body: None,
-            operator_id: None,
+            body: o.body.clone(),
+            operator_id: o.operator_id.clone(),
             store_id: term.store_id.clone(),
             terminal_id: term.terminal_id.clone(),
             timeout_express: o.timeout_express.as_ref().map(|t| t.as_str().to_owned()),
@@ -73,13 +115,13 @@ impl Flows {
             extend_params: self.gw.sys_service_provider_id().map(|s| ExtendParams {
                 sys_service_provider_id: Some(s.to_owned()),
             }),
-            goods_detail: None,
+            goods_detail: o.goods_detail.clone(),
         };
         let (slot, sending) = self
             .create_or_existing(
                 trade,
                 json!({"kind": "precreate", "phase": "precreate_sending", "total_amount": o.total_amount.to_wire(),
-                       "terminal": term.key_id, "merchant_notify_url": o.notify_url}),
+                       "terminal": term.key_id, "merchant_notify_url": relay_to}),
             )
             .await?;
         let Some(sending) = sending else {
@@ -219,5 +261,31 @@ impl Flows {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod relay_url_tests {
+    use super::lies_under;
+
+    #[test]
+    fn a_relay_url_lies_under_the_registered_one() {
+        let r = "https://shop.example.com/pay/notify";
+        assert!(lies_under(r, r));
+        assert!(lies_under("https://shop.example.com/pay/notify/7", r));
+        assert!(lies_under("https://shop.example.com/pay/notify?id=7", r));
+        assert!(!lies_under("https://shop.example.com/pay/notifyX", r));
+        assert!(!lies_under(
+            "https://shop.example.com.evil.io/pay/notify",
+            r
+        ));
+        assert!(!lies_under(
+            "https://evil.io/?https://shop.example.com/pay/notify",
+            r
+        ));
+        assert!(lies_under(
+            "https://shop.example.com/x",
+            "https://shop.example.com/"
+        ));
     }
 }

@@ -394,6 +394,21 @@ pub async fn switch_with(
     (r, format!("http://{addr}"))
 }
 
+/// A config edit: terminal T1 belongs to a merchant `shop` of the file
+/// whose registered relay URL is `relay_url` (a precreate's notify_url must
+/// lie under it).
+pub fn with_relay_url(relay_url: &str) -> impl Fn(String) -> String + '_ {
+    move |text: String| {
+        text.replacen(
+            "key_id = \"T1\"\n",
+            "key_id = \"T1\"\nmerchant = \"shop\"\n",
+            1,
+        ) + &format!(
+            "\n[[merchants]]\nexternal_id = \"shop\"\nname = \"shop\"\nsmid = \"2088000000000001\"\nrelay_url = \"{relay_url}\"\n"
+        )
+    }
+}
+
 /// The sum of every sample of metric `name` (any labels) on GET /metrics.
 pub async fn metric_sum(t: &Term, name: &str) -> f64 {
     let (_, v) = t.raw("GET", "/metrics", vec![], None).await.unwrap();
