@@ -183,6 +183,14 @@ impl Gateway {
         http.set_connect_timeout(Some(cfg.connect_timeout));
         http.set_nodelay(true);
         http.set_keepalive(Some(Duration::from_secs(60)));
+        // A request the switch has given up on (no answer within the
+        // request time-out) must not be retransmitted by the kernel long
+        // after: through a partition, TCP would deliver it when the link
+        // comes back, possibly after the late-landing watch ended (found by
+        // engine/tests/partition.rs). Unacknowledged data older than this
+        // aborts the connection instead.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        http.set_tcp_user_timeout(Some(cfg.request_timeout));
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
         let builder = if cfg.ca_file.is_some() {
             builder.with_tls_config(tls_config(&cfg)?)
