@@ -75,8 +75,16 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// From `start` (which must be `{`), the index just past the matching `}`.
+///
+/// Each closer must match its opener (`}` a `{`, `]` a `[`): a body like
+/// `{"a":{"b":1}]` is malformed, not a node ending in `]` (found by the
+/// `response` fuzz target). One bit per open level, 128 levels at most,
+/// serde_json's own nesting limit (a deeper node could not be read anyway).
 fn match_braces(b: &[u8], start: usize) -> Option<usize> {
-    let mut depth = 0usize;
+    const MAX_DEPTH: u32 = 128;
+    // Bit 0 is the innermost open level: 1 for `{`, 0 for `[`.
+    let mut open: u128 = 0;
+    let mut depth = 0u32;
     let mut in_str = false;
     let mut i = start;
     while i < b.len() {
@@ -90,9 +98,19 @@ fn match_braces(b: &[u8], start: usize) -> Option<usize> {
         } else {
             match c {
                 b'"' => in_str = true,
-                b'{' | b'[' => depth += 1,
+                b'{' | b'[' => {
+                    if depth == MAX_DEPTH {
+                        return None;
+                    }
+                    open = (open << 1) | u128::from(c == b'{');
+                    depth += 1;
+                }
                 b'}' | b']' => {
                     depth = depth.checked_sub(1)?;
+                    if (open & 1 == 1) != (c == b'}') {
+                        return None;
+                    }
+                    open >>= 1;
                     if depth == 0 {
                         return Some(i + 1);
                     }
@@ -698,6 +716,28 @@ mod tests {
         let body = r#"{"x":"alipay_trade_pay_response","alipay_trade_pay_response":{"code":"10000"},"sign":"x"}"#;
         let ex = extract(body, "alipay_trade_pay_response").unwrap();
         assert_eq!(ex.content, r#"{"code":"10000"}"#);
+    }
+
+    #[test]
+    fn a_closer_must_match_its_opener() {
+        // Found by fuzzing: `]` closed the node's `{`.
+        let body = r#"{"alipay_trade_pay_response":{"a":{"code":"10000"}],"sign":"x"}"#;
+        assert_eq!(
+            extract(body, "alipay_trade_pay_response"),
+            Err(ResponseError::Malformed)
+        );
+        let body = r#"{"alipay_trade_pay_response":{"a":[1,{"b":"]}"}]},"sign":"x"}"#;
+        let ex = extract(body, "alipay_trade_pay_response").unwrap();
+        assert_eq!(ex.content, r#"{"a":[1,{"b":"]}"}]}"#);
+        let deep = format!(
+            "{{\"alipay_trade_pay_response\":{}{}}}",
+            "{\"a\":".repeat(129),
+            "}".repeat(129)
+        );
+        assert_eq!(
+            extract(&deep, "alipay_trade_pay_response"),
+            Err(ResponseError::Malformed)
+        );
     }
 
     #[test]

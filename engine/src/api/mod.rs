@@ -282,7 +282,11 @@ fn v<T, E: std::fmt::Display>(k: &str, r: Result<T, E>) -> Result<T, ApiError> {
     r.map_err(|e| ApiError::field(k, e.to_string()))
 }
 
-fn parse_pay(body: &[u8]) -> Result<PayOrder, ApiError> {
+/// The parse entry of a `POST /v1/pay` body: the JSON object validated
+/// field by field into a [`PayOrder`], or a 400 [`ApiError`] naming the
+/// field. Public so that the fuzz target (fuzz/, docs/FUZZING.md) drives the
+/// same code as the handler; the handler is its only other caller.
+pub fn parse_pay(body: &[u8]) -> Result<PayOrder, ApiError> {
     let f = Fields::parse(
         body,
         &[
@@ -353,7 +357,8 @@ fn parse_goods_detail(f: &Fields) -> Result<Option<Value>, ApiError> {
     }
 }
 
-fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
+/// The parse entry of a `POST /v1/precreate` body (as [`parse_pay`]).
+pub fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
     let f = Fields::parse(
         body,
         &[
@@ -397,7 +402,9 @@ fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
     })
 }
 
-fn parse_refund(body: &[u8]) -> Result<RefundOrder, ApiError> {
+/// The parse entry of a `POST /v1/trades/{out_trade_no}/refunds` body (as
+/// [`parse_pay`]).
+pub fn parse_refund(body: &[u8]) -> Result<RefundOrder, ApiError> {
     let f = Fields::parse(body, &["out_request_no", "refund_amount", "refund_reason"])?;
     Ok(RefundOrder {
         out_request_no: v(
