@@ -130,6 +130,12 @@ async fn memory_holds_the_trades_in_flight_and_has_a_cap() {
     .await;
     let (s, v) = t.get("EV7").await;
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    // The read brought EV7 back into memory for a while: let it leave
+    // again, so that the 100 below are the only trades held.
+    eventually(Duration::from_secs(6), "EV7 evicted again", || async {
+        (sw.flows().cached_trades() == 0).then_some(())
+    })
+    .await;
     // 100 trades parked in 10003 polling fill the cap: the next is refused
     // with nothing sent.
     for i in 0..100 {
