@@ -3,6 +3,7 @@
 //! requests the way API.md 1 says.
 #![allow(dead_code)]
 
+pub mod journal;
 pub mod pg;
 
 use std::net::SocketAddr;
