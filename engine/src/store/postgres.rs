@@ -653,6 +653,34 @@ async fn commit_on(
     commit_each(c, &plans).await
 }
 
+/// Takes over, in `table` (`trades` or `relays`, keyed by app_id and
+/// out_trade_no), up to `limit` rows whose lease lapsed before `now` (and,
+/// with `own_too`, those `node` still holds), skipping rows another node
+/// has locked; the lease runs to `until`. Returns the rows' docs.
+async fn claim_lapsed<T: serde::de::DeserializeOwned>(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &'static str,
+    node: &str,
+    (now, until): (i64, i64),
+    own_too: bool,
+    limit: i64,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!(
+        "UPDATE {table} SET owner = $1, lease_until_ms = $2
+         WHERE (app_id, out_trade_no) IN (
+             SELECT app_id, out_trade_no FROM {table}
+             WHERE lease_until_ms > 0 AND (lease_until_ms < $3 OR ($4 AND owner = $1))
+             ORDER BY lease_until_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
+         RETURNING doc"
+    );
+    tx.query(sql.as_str(), &[&node, &until, &now, &own_too, &limit])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| parse_doc(&get::<String>(r, 0)?))
+        .collect()
+}
+
 /// Batches that conflict with another node's (deadlock, serialization
 /// failure) are retried this many times before their commits fail.
 const MAX_CONFLICT_RETRIES: u32 = 8;
@@ -1327,22 +1355,8 @@ impl Store for PgStore {
             let mut c = pool.get().await.map_err(pool_err)?;
             let (now, until) = who.window();
             let tx = c.transaction().await.map_err(pg)?;
-            let rows = tx
-                .query(
-                    "UPDATE trades SET owner = $1, lease_until_ms = $2
-                     WHERE (app_id, out_trade_no) IN (
-                         SELECT app_id, out_trade_no FROM trades
-                         WHERE lease_until_ms > 0 AND (lease_until_ms < $3 OR ($4 AND owner = $1))
-                         ORDER BY lease_until_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
-                     RETURNING doc",
-                    &[&who.node, &until, &now, &own_too, &limit],
-                )
-                .await
-                .map_err(pg)?;
-            let trades: Vec<Trade> = rows
-                .iter()
-                .map(|r| parse_doc(&get::<String>(r, 0)?))
-                .collect::<Result<_, _>>()?;
+            let trades: Vec<Trade> =
+                claim_lapsed(&tx, "trades", &who.node, (now, until), own_too, limit).await?;
             let mut refunds = Vec::new();
             if !trades.is_empty() {
                 let keys: Vec<String> = trades.iter().map(|t| t.out_trade_no.clone()).collect();
@@ -1361,21 +1375,8 @@ impl Store for PgStore {
                     refunds.push(parse_doc(&get::<String>(&r, 0)?)?);
                 }
             }
-            let relays = tx
-                .query(
-                    "UPDATE relays SET owner = $1, lease_until_ms = $2
-                     WHERE (app_id, out_trade_no) IN (
-                         SELECT app_id, out_trade_no FROM relays
-                         WHERE lease_until_ms > 0 AND (lease_until_ms < $3 OR ($4 AND owner = $1))
-                         ORDER BY lease_until_ms LIMIT $5 FOR UPDATE SKIP LOCKED)
-                     RETURNING doc",
-                    &[&who.node, &until, &now, &own_too, &limit],
-                )
-                .await
-                .map_err(pg)?
-                .iter()
-                .map(|r| parse_doc(&get::<String>(r, 0)?))
-                .collect::<Result<_, _>>()?;
+            let relays =
+                claim_lapsed(&tx, "relays", &who.node, (now, until), own_too, limit).await?;
             tx.commit().await.map_err(pg)?;
             Ok(Claimed {
                 trades,
