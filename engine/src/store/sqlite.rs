@@ -42,8 +42,9 @@ enum Job {
 /// the process's resident memory, so the map is kept small: with 1 GiB the
 /// switch's RSS grew with the journal (675 MiB of file pages after 180,000
 /// trades); past the map, pages are read through the kernel's page cache,
-/// which holds the same data without charging it to the process.
-const MMAP_BYTES: i64 = 32 << 20;
+/// which holds the same data without charging it to the process. Both
+/// connections map it (the pages count twice), so 8 MiB each.
+const MMAP_BYTES: i64 = 8 << 20;
 
 /// The SQLite journal.
 pub struct SqliteStore {
