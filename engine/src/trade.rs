@@ -1,93 +1,15 @@
 //! The trade and refund records and the one-way state machine over them.
 //!
-//! Guarantees: [`Status::can_move_to`] is the only rule deciding whether a
-//! trade's status may change, and it never lets a final status (`SUCCESS`,
-//! `FAILED`, `CLOSED`) change. The flow module applies every change through
+//! Guarantees: [`Status::can_move_to`] (the terminal contract's rule, in
+//! `payswitch-terminal`) is the only rule deciding whether a trade's status
+//! may change, and it never lets a final status (`SUCCESS`, `FAILED`,
+//! `CLOSED`) change. The flow module applies every change through
 //! [`Trade::transition`], which enforces it. Pure data, no I/O.
 
 use protocol::Money;
 use serde::{Deserialize, Serialize};
 
-/// A trade's status as terminals see it (API.md 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    /// The switch is waiting for the gateway or the buyer (10003, pay in flight).
-    Paying,
-    /// A precreated QR trade waits for the buyer to scan and pay.
-    WaitBuyerPay,
-    /// Paid. Final.
-    Success,
-    /// Refused by the gateway (40004 and friends). Final.
-    Failed,
-    /// Not paid and never will be (cancelled, closed, no trade). Final.
-    Closed,
-    /// The outcome is not known yet; the switch resolves it in the background.
-    Unknown,
-}
-
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Paying,
-        Status::WaitBuyerPay,
-        Status::Success,
-        Status::Failed,
-        Status::Closed,
-        Status::Unknown,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Status::Paying => "PAYING",
-            Status::WaitBuyerPay => "WAIT_BUYER_PAY",
-            Status::Success => "SUCCESS",
-            Status::Failed => "FAILED",
-            Status::Closed => "CLOSED",
-            Status::Unknown => "UNKNOWN",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Whether the status never changes again.
-    pub const fn is_final(self) -> bool {
-        matches!(self, Status::Success | Status::Failed | Status::Closed)
-    }
-
-    /// Whether a terminal waiting on `?wait=` should be answered.
-    pub const fn is_settled(self) -> bool {
-        self.is_final() || matches!(self, Status::Unknown | Status::WaitBuyerPay)
-    }
-
-    /// The one-way rule: a final status stays; UNKNOWN never goes back to
-    /// WAIT_BUYER_PAY (only a precreate in flight, PAYING, reaches it).
-    pub fn can_move_to(self, to: Status) -> bool {
-        if self == to {
-            return true;
-        }
-        match self {
-            Status::Success | Status::Failed | Status::Closed => false,
-            // PAYING -> WAIT_BUYER_PAY: a precreate answered with its QR code.
-            Status::Paying => matches!(
-                to,
-                Status::Success
-                    | Status::Failed
-                    | Status::Closed
-                    | Status::Unknown
-                    | Status::WaitBuyerPay
-            ),
-            Status::Unknown => matches!(
-                to,
-                Status::Success | Status::Failed | Status::Closed | Status::Paying
-            ),
-            Status::WaitBuyerPay => {
-                matches!(to, Status::Success | Status::Closed | Status::Unknown)
-            }
-        }
-    }
-}
+pub use terminal::Status;
 
 /// Which API created the trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,24 +164,7 @@ impl Trade {
     }
 }
 
-/// A refund's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RefundStatus {
-    Success,
-    Failed,
-    Unknown,
-}
-
-impl RefundStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RefundStatus::Success => "SUCCESS",
-            RefundStatus::Failed => "FAILED",
-            RefundStatus::Unknown => "UNKNOWN",
-        }
-    }
-}
+pub use terminal::RefundStatus;
 
 /// A refund request as the journal holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

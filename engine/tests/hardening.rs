@@ -50,9 +50,16 @@ async fn the_header_is_judged_before_the_body_and_the_body_has_a_deadline() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(answer.contains("auth_unknown_key"), "{answer}");
     assert!(took < Duration::from_millis(600), "answered after {took:?}");
+    // A signature that cannot be one (not 32 bytes): 401 at once too.
+    let head = format!(
+        "POST /v1/pay HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\nauthorization: PSW1-HMAC-SHA256 key=T1, ts={ts}, nonce=abcdefghijklmnor, sig=AAAA\r\n\r\n"
+    );
+    let (answer, took) = raw_exchange(&addr, &head, Duration::from_secs(5)).await;
+    assert!(answer.contains("auth_bad_signature"), "{answer}");
+    assert!(took < Duration::from_millis(600), "answered after {took:?}");
     // A known key whose body never comes: 408 at the body deadline.
     let head = format!(
-        "POST /v1/pay HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\nauthorization: PSW1-HMAC-SHA256 key=T1, ts={ts}, nonce=abcdefghijklmnoq, sig=AAAA\r\n\r\n{{\"out"
+        "POST /v1/pay HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\nauthorization: PSW1-HMAC-SHA256 key=T1, ts={ts}, nonce=abcdefghijklmnoq, sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n{{\"out"
     );
     let (answer, took) = raw_exchange(&addr, &head, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");

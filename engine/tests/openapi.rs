@@ -188,10 +188,9 @@ impl Live {
             Auth::None => {}
             Auth::Psw1(key, secret) => {
                 let (ts, n) = (unix_now(), nonce());
-                let sig = engine::api::auth::sign(secret, method, pq, ts, &n, &bytes);
                 b = b.header(
                     "authorization",
-                    format!("PSW1-HMAC-SHA256 key={key}, ts={ts}, nonce={n}, sig={sig}"),
+                    terminal::header::authorization(key, secret, method, pq, ts, &n, &bytes),
                 );
             }
             Auth::Bearer(t) => b = b.header("authorization", format!("Bearer {t}")),

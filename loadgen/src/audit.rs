@@ -179,7 +179,10 @@ pub fn ledger_of(v: &serde_json::Value) -> LedgerTrade {
 }
 
 fn ledger_paid(s: &str) -> bool {
-    matches!(s, "TRADE_SUCCESS" | "TRADE_FINISHED")
+    matches!(
+        protocol::TradeStatus::parse(s),
+        Some(protocol::TradeStatus::TradeSuccess | protocol::TradeStatus::TradeFinished)
+    )
 }
 
 /// Judges one trade. `switch` is `None` when there is no switch in the run,
@@ -227,7 +230,8 @@ pub fn judge(
         Some(Some(sw)) => {
             let lpaid = ledger.is_some_and(|l| ledger_paid(&l.status));
             let lstatus = ledger.map(|l| l.status.as_str()).unwrap_or("(none)");
-            if let Some(t) = sw.total_amount.as_deref().and_then(wire_to_fen) {
+            {
+                let t = sw.total_amount.fen();
                 if t != gen.amount_fen {
                     return (
                         Conflicting,
@@ -240,11 +244,7 @@ pub fn judge(
                     if !lpaid {
                         return (Conflicting, format!("switch SUCCESS, ledger {lstatus}"));
                     }
-                    let sref = sw
-                        .refunded_amount
-                        .as_deref()
-                        .and_then(wire_to_fen)
-                        .unwrap_or(0);
+                    let sref = sw.refunded_amount.fen();
                     let lref = ledger.map(|l| l.refunded_fen).unwrap_or(0);
                     if sref != lref {
                         return (
@@ -305,7 +305,8 @@ pub fn judge_switch_only(gen: &SeenTrade, switch: Option<&SwitchTrade>) -> (Judg
             (Match, String::new())
         };
     };
-    if let Some(t) = sw.total_amount.as_deref().and_then(wire_to_fen) {
+    {
+        let t = sw.total_amount.fen();
         if t != gen.amount_fen {
             return (
                 Conflicting,
@@ -486,7 +487,7 @@ pub async fn run(
                         out_trade_no: no.clone(),
                         judgement: j,
                         generator: format!("{} ({})", gen.last_status, gen.created_by),
-                        switch: swt.map(|o| o.map(|t| t.status).unwrap_or_else(|| "(none)".into())),
+                        switch: swt.map(|o| o.map_or("(none)", |t| t.status.as_str()).to_owned()),
                         ledger: lt.map(|l| l.status),
                         detail,
                     });
@@ -555,10 +556,19 @@ mod tests {
     fn sw(status: &str, amount: &str, refunded: &str) -> SwitchTrade {
         SwitchTrade {
             out_trade_no: "X".into(),
-            status: status.into(),
-            total_amount: Some(amount.into()),
-            refunded_amount: Some(refunded.into()),
-            ..Default::default()
+            gateway_out_trade_no: None,
+            status: terminal::Status::parse(status).expect("a status"),
+            trade_no: None,
+            total_amount: amount.parse().expect("an amount"),
+            receipt_amount: None,
+            buyer_logon_id: None,
+            gmt_payment: None,
+            refunded_amount: refunded.parse().expect("an amount"),
+            qr_code: None,
+            code: None,
+            sub_code: None,
+            sub_msg: None,
+            cashier_action: None,
         }
     }
 

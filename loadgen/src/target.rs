@@ -15,18 +15,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http::Method;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use protocol::codes::Code;
+use protocol::Money;
+use terminal::wire::{PayRequest, PrecreateRequest, RefundRequest};
+use terminal::{RefundStatus, Status};
+
 use crate::error::{LoadgenError, Result};
 use crate::http::{Answer, Http};
 use crate::measure::Outcome;
 use crate::spec::{OpKind, PayCase};
+
+/// A request body as JSON bytes (plain structs: serialisation cannot fail).
+fn to_body<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
 
 /// A boxed future, for object-safe targets.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -337,28 +345,8 @@ pub struct SwitchTarget {
     nonce_seq: AtomicU64,
 }
 
-/// The switch's trade, as much as the generator reads.
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct SwitchTrade {
-    #[serde(default)]
-    pub out_trade_no: String,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub trade_no: Option<String>,
-    #[serde(default)]
-    pub total_amount: Option<String>,
-    #[serde(default)]
-    pub refunded_amount: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub sub_code: Option<String>,
-    /// The number the gateway knows the trade by, when it differs from the
-    /// terminal's (a merchant onboarded through the admin API).
-    #[serde(default)]
-    pub gateway_out_trade_no: Option<String>,
-}
+/// The switch's trade: the terminal contract's answer type.
+pub use terminal::Trade as SwitchTrade;
 
 /// The out_trade_no the gateway sees for a terminal's number `no` when the
 /// terminal's merchant was onboarded through the admin API with `smid`: the
@@ -492,28 +480,6 @@ impl SwitchTarget {
         &self.terminals[(seq % self.terminals.len() as u64) as usize]
     }
 
-    /// The `Authorization` header value for a request (API.md 1).
-    pub fn authorization(
-        key_id: &str,
-        secret: &[u8],
-        method: &str,
-        path_and_query: &str,
-        ts: u64,
-        nonce: &str,
-        body: &[u8],
-    ) -> String {
-        let body_hash = hex::encode(Sha256::digest(body));
-        let string = format!("{method}\n{path_and_query}\n{ts}\n{nonce}\n{body_hash}");
-        let sig = match Hmac::<Sha256>::new_from_slice(secret) {
-            Ok(mut mac) => {
-                mac.update(string.as_bytes());
-                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-            }
-            Err(_) => String::new(),
-        };
-        format!("PSW1-HMAC-SHA256 key={key_id}, ts={ts}, nonce={nonce}, sig={sig}")
-    }
-
     async fn call(
         &self,
         seq: u64,
@@ -527,13 +493,20 @@ impl SwitchTarget {
         loop {
             let ts = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
                 .unwrap_or(0);
             let n = self.nonce_seq.fetch_add(1, Ordering::Relaxed);
             let r: u64 = rand::thread_rng().gen();
             let nonce = format!("{}n{n:x}r{r:016x}", self.common.run_id);
-            let auth =
-                Self::authorization(&t.key_id, &t.secret, method.as_str(), pq, ts, &nonce, &body);
+            let auth = terminal::header::authorization(
+                &t.key_id,
+                &t.secret,
+                method.as_str(),
+                pq,
+                ts,
+                &nonce,
+                &body,
+            );
             let base = &self.bases[((seq + attempt) % n_bases) as usize];
             let url = format!("{base}{pq}");
             let out = self
@@ -585,15 +558,14 @@ impl SwitchTarget {
             return (Outcome::http(a.status.as_u16(), true), None);
         }
         match serde_json::from_slice::<SwitchTrade>(&a.body) {
-            Ok(t) if !t.status.is_empty() => {
-                let label = match (&t.status[..], t.sub_code.as_deref().or(t.code.as_deref())) {
-                    ("FAILED", Some(c)) => format!("FAILED {c}"),
-                    (s, _) => s.to_string(),
+            Ok(t) => {
+                let label = match (t.status, t.sub_code.as_deref().or(t.code.as_deref())) {
+                    (Status::Failed, Some(c)) => format!("FAILED {c}"),
+                    (s, _) => s.as_str().to_string(),
                 };
                 (Outcome::status(label), Some(t))
             }
-            Ok(_) => (Outcome::invalid("answer without status"), None),
-            Err(_) => (Outcome::invalid("answer not JSON"), None),
+            Err(_) => (Outcome::invalid("answer is not the documented trade"), None),
         }
     }
 
@@ -609,7 +581,7 @@ impl SwitchTarget {
     /// then `POST /v1/trades/{no}/cancel`.
     async fn cancel_flow(&self, seq: u64) -> Outcome {
         let (o, status) = self.pay_with(PayCase::Wait1004, seq, 0, "cancel").await;
-        if o.error || status.as_deref() != Some("PAYING") {
+        if o.error || status.as_deref() != Some(Status::Paying.as_str()) {
             return o;
         }
         // The cashier's reaction time: not counted in the latency.
@@ -622,10 +594,10 @@ impl SwitchTarget {
             Ok(a) => {
                 let (o, t) = self.outcome_of(&a);
                 if let Some(t) = t {
-                    if t.status == "CLOSED" {
+                    if t.status == Status::Closed {
                         self.book.cancelled(&no);
                     } else {
-                        self.book.status(&no, &t.status);
+                        self.book.status(&no, t.status.as_str());
                     }
                 }
                 o
@@ -646,23 +618,15 @@ impl SwitchTarget {
         let no = self.common.trade_no(seq);
         let amount = amount_for(seq);
         let code = auth_code(case, &mut rand::thread_rng());
-        let body = serde_json::json!({
-            "out_trade_no": no,
-            "auth_code": code,
-            "total_amount": fen_to_wire(amount),
-            "subject": "loadgen",
-        });
+        let body = PayRequest::new(no.clone(), code, Money::from_fen(amount), "loadgen");
         let pq = format!("/v1/pay?wait={wait}");
         // Entered before sending: a trade the switch may have made is audited
         // even when the answer never comes.
         self.book.created(&no, created_by, amount, "SENT", seq);
-        match self
-            .call(seq, Method::POST, &pq, body.to_string().into_bytes())
-            .await
-        {
+        match self.call(seq, Method::POST, &pq, to_body(&body)).await {
             Ok(a) => {
                 let (o, t) = self.outcome_of(&a);
-                let status = t.map(|t| t.status).unwrap_or_else(|| "NO_ANSWER".into());
+                let status = t.map_or("NO_ANSWER", |t| t.status.as_str()).to_owned();
                 self.book.created(&no, created_by, amount, &status, seq);
                 (o, Some(status))
             }
@@ -673,19 +637,10 @@ impl SwitchTarget {
     async fn precreate(&self, seq: u64) -> Outcome {
         let no = self.common.trade_no(seq);
         let amount = amount_for(seq);
-        let body = serde_json::json!({
-            "out_trade_no": no,
-            "total_amount": fen_to_wire(amount),
-            "subject": "loadgen qr",
-        });
+        let body = PrecreateRequest::new(no.clone(), Money::from_fen(amount), "loadgen qr");
         self.book.created(&no, "precreate", amount, "SENT", seq);
         let a = match self
-            .call(
-                seq,
-                Method::POST,
-                "/v1/precreate",
-                body.to_string().into_bytes(),
-            )
+            .call(seq, Method::POST, "/v1/precreate", to_body(&body))
             .await
         {
             Ok(a) => a,
@@ -693,8 +648,8 @@ impl SwitchTarget {
         };
         let (o, t) = self.outcome_of(&a);
         let Some(t) = t else { return o };
-        self.book.status(&no, &t.status);
-        if t.status != "WAIT_BUYER_PAY" {
+        self.book.status(&no, t.status.as_str());
+        if t.status != Status::WaitBuyerPay {
             return o;
         }
         let gw_no = t.gateway_out_trade_no.as_deref().unwrap_or(&no);
@@ -737,29 +692,23 @@ impl Target for SwitchTarget {
                         self.pay(PayCase::Normal, seq).await,
                     ),
                     Some((no, tseq)) => {
-                        let body = serde_json::json!({
-                            "out_request_no": format!("R{}", self.common.trade_no(seq)),
-                            "refund_amount": "0.01",
-                        });
+                        let body = RefundRequest::new(
+                            format!("R{}", self.common.trade_no(seq)),
+                            Money::from_fen(1),
+                        );
                         let pq = format!("/v1/trades/{no}/refunds");
-                        let o = match self
-                            .call(tseq, Method::POST, &pq, body.to_string().into_bytes())
-                            .await
-                        {
+                        let o = match self.call(tseq, Method::POST, &pq, to_body(&body)).await {
                             Ok(a) if a.status.is_success() => {
-                                #[derive(Deserialize)]
-                                struct Refund {
-                                    #[serde(default)]
-                                    status: String,
-                                }
-                                match serde_json::from_slice::<Refund>(&a.body) {
+                                match serde_json::from_slice::<terminal::Refund>(&a.body) {
                                     Ok(rf) => {
-                                        if rf.status == "SUCCESS" {
+                                        if rf.status == RefundStatus::Success {
                                             self.book.refunded(&no, 1);
                                         }
                                         Outcome::status(format!("REFUND {}", rf.status))
                                     }
-                                    Err(_) => Outcome::invalid("refund answer not JSON"),
+                                    Err(_) => Outcome::invalid(
+                                        "refund answer is not the documented refund",
+                                    ),
                                 }
                             }
                             Ok(a) => Outcome::http(a.status.as_u16(), true),
@@ -808,7 +757,16 @@ impl AnyNode {
     /// The outcome of a non-10000 answer: a 40004 is a business answer the
     /// mix asked for; any other code counts as an error.
     fn refused(&self) -> Outcome {
-        Outcome::gateway(&self.code, self.sub_code.as_deref(), self.code != "40004")
+        Outcome::gateway(
+            &self.code,
+            self.sub_code.as_deref(),
+            self.code() != Some(Code::BusinessFailed),
+        )
+    }
+
+    /// The gateway code, when it is one of the documented ones.
+    fn code(&self) -> Option<Code> {
+        Code::parse(&self.code)
     }
 }
 
@@ -909,21 +867,21 @@ impl GatewayTarget {
         self.book.created(&no, &name, amount, "SENT", seq);
         match self.call("alipay.trade.pay", biz).await {
             Ok(n) => {
-                let status = match n.code.as_str() {
-                    "10000" => "SUCCESS",
-                    "10003" => "WAIT_BUYER_PAY",
-                    "20000" => "UNKNOWN",
-                    "40004" => "FAILED",
+                let status = match n.code() {
+                    Some(Code::Success) => Status::Success.as_str(),
+                    Some(Code::PayInProcess) => Status::WaitBuyerPay.as_str(),
+                    Some(Code::ServiceUnavailable) => Status::Unknown.as_str(),
+                    Some(Code::BusinessFailed) => Status::Failed.as_str(),
                     _ => "OTHER",
                 };
                 self.book.created(&no, &name, amount, status, seq);
                 let expected_unknown = matches!(case, PayCase::Unknown2000 | PayCase::Unknown2001);
-                let error = match n.code.as_str() {
-                    "10000" | "10003" | "40004" => false,
-                    "20000" => !expected_unknown,
+                let error = match n.code() {
+                    Some(Code::Success | Code::PayInProcess | Code::BusinessFailed) => false,
+                    Some(Code::ServiceUnavailable) => !expected_unknown,
                     _ => true,
                 };
-                if n.code == "10000" {
+                if n.code() == Some(Code::Success) {
                     Outcome::status("SUCCESS")
                 } else {
                     Outcome::gateway(&n.code, n.sub_code.as_deref(), error)
@@ -949,7 +907,7 @@ impl GatewayTarget {
         });
         self.book.created(&no, "precreate", amount, "SENT", seq);
         match self.call("alipay.trade.precreate", biz).await {
-            Ok(n) if n.code == "10000" => {
+            Ok(n) if n.code() == Some(Code::Success) => {
                 self.book.status(&no, "WAIT_BUYER_PAY");
                 match self.common.buyer_pay(&no).await {
                     Some(o) if !o.error => {
@@ -986,9 +944,10 @@ impl Target for GatewayTarget {
                             )
                             .await
                         {
-                            Ok(n) if n.code == "10000" => {
-                                Outcome::status(n.trade_status.unwrap_or_else(|| "10000".into()))
-                            }
+                            Ok(n) if n.code() == Some(Code::Success) => Outcome::status(
+                                n.trade_status
+                                    .unwrap_or_else(|| Code::Success.as_str().into()),
+                            ),
                             Ok(n) => n.refused(),
                             Err(o) => o,
                         };
@@ -1006,7 +965,7 @@ impl Target for GatewayTarget {
                             "out_request_no": format!("R{}", self.common.trade_no(seq)),
                         });
                         let o = match self.call("alipay.trade.refund", biz).await {
-                            Ok(n) if n.code == "10000" => {
+                            Ok(n) if n.code() == Some(Code::Success) => {
                                 self.book.refunded(&no, 1);
                                 Outcome::status("REFUND SUCCESS")
                             }
@@ -1029,7 +988,7 @@ impl Target for GatewayTarget {
                             )
                             .await
                         {
-                            Ok(n) if n.code == "10000" => {
+                            Ok(n) if n.code() == Some(Code::Success) => {
                                 self.book.cancelled(&no);
                                 Outcome::status(format!(
                                     "CANCELLED {}",
@@ -1186,30 +1145,6 @@ mod tests {
                 "{smid} {no}"
             );
         }
-    }
-
-    #[test]
-    fn authorization_header_shape() {
-        let h = SwitchTarget::authorization(
-            "k1",
-            &[7u8; 32],
-            "POST",
-            "/v1/pay?wait=0",
-            1700000000,
-            "abcdefghijklmnop",
-            b"{}",
-        );
-        assert!(
-            h.starts_with("PSW1-HMAC-SHA256 key=k1, ts=1700000000, nonce=abcdefghijklmnop, sig=")
-        );
-        let sig = h.rsplit("sig=").next().unwrap();
-        assert_eq!(
-            base64::engine::general_purpose::STANDARD
-                .decode(sig)
-                .unwrap()
-                .len(),
-            32
-        );
     }
 
     #[test]

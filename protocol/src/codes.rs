@@ -178,6 +178,11 @@ pub mod sub {
     pub const ACQ_MERCHANT_STATUS_NOT_NORMAL: &str = "ACQ.MERCHANT_STATUS_NOT_NORMAL";
     /// Bill download: no bill for that date (UNCONFIRMED in SPEC).
     pub const ISP_BILL_NOT_EXIST: &str = "isp.bill_not_exist";
+    /// Bill download: the spelling without the `isp.` prefix that some
+    /// gateways send for the same case (UNCONFIRMED in SPEC).
+    pub const BILL_NOT_EXIST: &str = "BILL_NOT_EXIST";
+    /// Bill download: a day without any trade (UNCONFIRMED in SPEC).
+    pub const NO_BILL_DATA: &str = "NO_BILL_DATA";
 
     /// The Chinese `sub_msg` the gateway sends with a sub-code, where known.
     pub fn sub_msg_zh(sub_code: &str) -> Option<&'static str> {

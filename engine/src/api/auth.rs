@@ -11,10 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use dashmap::DashMap;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use crate::config::TerminalConfig;
 use crate::merchants::Registry;
@@ -59,55 +56,17 @@ impl AuthError {
     }
 }
 
-/// The parsed header.
-#[derive(Debug, PartialEq, Eq)]
-pub struct AuthHeader<'a> {
-    pub key: &'a str,
-    pub ts: i64,
-    pub nonce: &'a str,
-    pub sig: &'a str,
-}
-
-/// Parses the Authorization header value.
+/// Parses the Authorization header value (the shape is the terminal
+/// contract's, [`terminal::AuthHeader::parse`]).
 pub fn parse_header(v: &str) -> Result<AuthHeader<'_>, AuthError> {
-    let rest = v
-        .strip_prefix("PSW1-HMAC-SHA256 ")
-        .ok_or(AuthError::Malformed)?;
-    let (mut key, mut ts, mut nonce, mut sig) = (None, None, None, None);
-    for part in rest.split(',') {
-        let part = part.trim();
-        let (k, val) = part.split_once('=').ok_or(AuthError::Malformed)?;
-        let slot = match k {
-            "key" => &mut key,
-            "ts" => &mut ts,
-            "nonce" => &mut nonce,
-            "sig" => &mut sig,
-            _ => return Err(AuthError::Malformed),
-        };
-        if slot.is_some() {
-            return Err(AuthError::Malformed);
-        }
-        *slot = Some(val);
-    }
-    let (Some(key), Some(ts), Some(nonce), Some(sig)) = (key, ts, nonce, sig) else {
-        return Err(AuthError::Malformed);
-    };
-    if key.is_empty() || sig.is_empty() {
-        return Err(AuthError::Malformed);
-    }
-    let ts: i64 = ts.parse().map_err(|_| AuthError::Malformed)?;
-    if nonce.len() < 16 || nonce.len() > 64 || !nonce.bytes().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(AuthError::BadNonce);
-    }
-    Ok(AuthHeader {
-        key,
-        ts,
-        nonce,
-        sig,
+    AuthHeader::parse(v).map_err(|e| match e {
+        terminal::HeaderError::Malformed => AuthError::Malformed,
+        terminal::HeaderError::BadNonce => AuthError::BadNonce,
     })
 }
 
-pub use crate::contract::{sign, string_to_sign};
+pub use terminal::sign::{sign, string_to_sign};
+pub use terminal::AuthHeader;
 
 pub use crate::merchants::Terminal;
 
@@ -141,7 +100,7 @@ pub struct Precheck {
     pub terminal: Arc<Terminal>,
     ts: i64,
     nonce: String,
-    sig: Vec<u8>,
+    sig: [u8; 32],
 }
 
 /// The terminal registry and the nonce memory.
@@ -246,9 +205,7 @@ impl Authenticator {
         if now.abs_diff(h.ts) > self.window.as_secs() {
             return Err(AuthError::Skew);
         }
-        let sig = base64::engine::general_purpose::STANDARD
-            .decode(h.sig)
-            .map_err(|_| AuthError::BadSignature)?;
+        let sig = terminal::sign::decode_sig(h.sig).ok_or(AuthError::BadSignature)?;
         Ok(Precheck {
             terminal,
             ts: h.ts,
@@ -276,13 +233,19 @@ impl Authenticator {
         body: &[u8],
         now_ms: i64,
     ) -> Result<(), AuthError> {
-        let text = string_to_sign(method, path_and_query, p.ts, &p.nonce, body);
         let mut verified = false;
+        // Every secret is tried (the old one verifies during a rotation's
+        // grace), so the time does not tell which one matched.
         for secret in p.terminal.secrets_at(now_ms) {
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthError::BadSignature)?;
-            mac.update(text.as_bytes());
-            verified |= mac.verify_slice(&p.sig).is_ok();
+            verified |= terminal::sign::verify(
+                secret,
+                method,
+                path_and_query,
+                p.ts,
+                &p.nonce,
+                body,
+                &p.sig,
+            );
         }
         if verified {
             Ok(())
@@ -372,7 +335,13 @@ mod tests {
     }
 
     fn header(ts: i64, nonce: &str, sig: &str) -> String {
-        format!("PSW1-HMAC-SHA256 key=T1, ts={ts}, nonce={nonce}, sig={sig}")
+        AuthHeader {
+            key: "T1",
+            ts,
+            nonce,
+            sig,
+        }
+        .to_string()
     }
 
     #[test]
@@ -464,7 +433,7 @@ mod tests {
                 terminal: t.clone(),
                 ts: now,
                 nonce: format!("nonce{i:012}"),
-                sig: vec![],
+                sig: [0; 32],
             };
             assert!(a.remember_at(&p, now).is_ok(), "{i}");
         }
@@ -472,7 +441,7 @@ mod tests {
             terminal: t.clone(),
             ts: now,
             nonce: "nonceextra000000".into(),
-            sig: vec![],
+            sig: [0; 32],
         };
         assert_eq!(a.remember_at(&extra, now), Err(AuthError::NonceMemoryFull));
         assert_eq!(a.nonce_count(), cap);

@@ -131,11 +131,9 @@ impl ApiError {
         }
     }
     pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
-        let mut e = json!({"code": self.code, "message": self.message});
-        if let Some(f) = self.field {
-            e["field"] = json!(f);
-        }
-        json_response(self.status, &json!({ "error": e }))
+        let e = terminal::ErrorAnswer::new(self.code, self.message, self.field);
+        let body = serde_json::to_value(&e).unwrap_or(Value::Null);
+        json_response(self.status, &body)
     }
 }
 
@@ -287,20 +285,7 @@ fn v<T, E: std::fmt::Display>(k: &str, r: Result<T, E>) -> Result<T, ApiError> {
 /// field. Public so that the fuzz target (fuzz/, docs/FUZZING.md) drives the
 /// same code as the handler; the handler is its only other caller.
 pub fn parse_pay(body: &[u8]) -> Result<PayOrder, ApiError> {
-    let f = Fields::parse(
-        body,
-        &[
-            "out_trade_no",
-            "auth_code",
-            "total_amount",
-            "subject",
-            "scene",
-            "body",
-            "operator_id",
-            "timeout_express",
-            "goods_detail",
-        ],
-    )?;
+    let f = Fields::parse(body, terminal::wire::PayRequest::FIELDS)?;
     let operator_id = parse_operator_id(&f)?;
     let goods_detail = parse_goods_detail(&f)?;
     Ok(PayOrder {
@@ -359,19 +344,7 @@ fn parse_goods_detail(f: &Fields) -> Result<Option<Value>, ApiError> {
 
 /// The parse entry of a `POST /v1/precreate` body (as [`parse_pay`]).
 pub fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
-    let f = Fields::parse(
-        body,
-        &[
-            "out_trade_no",
-            "total_amount",
-            "subject",
-            "timeout_express",
-            "body",
-            "operator_id",
-            "goods_detail",
-            "notify_url",
-        ],
-    )?;
+    let f = Fields::parse(body, terminal::wire::PrecreateRequest::FIELDS)?;
     let notify_url = match f.opt_str("notify_url")? {
         None => None,
         Some(u) => {
@@ -405,7 +378,7 @@ pub fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
 /// The parse entry of a `POST /v1/trades/{out_trade_no}/refunds` body (as
 /// [`parse_pay`]).
 pub fn parse_refund(body: &[u8]) -> Result<RefundOrder, ApiError> {
-    let f = Fields::parse(body, &["out_request_no", "refund_amount", "refund_reason"])?;
+    let f = Fields::parse(body, terminal::wire::RefundRequest::FIELDS)?;
     Ok(RefundOrder {
         out_request_no: v(
             "out_request_no",

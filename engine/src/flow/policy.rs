@@ -62,44 +62,8 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// What the cashier should do (../API.md section 1, `cashier_action`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CashierAction {
-    /// Ask the buyer to refresh the payment code and scan again (new out_trade_no).
-    RescanCode,
-    /// The buyer should pay another way.
-    OtherPaymentMethod,
-    /// Start a new order (new out_trade_no).
-    NewOutTradeNo,
-    /// The terminal sent something wrong.
-    FixRequest,
-    /// A merchant-side problem: contract, limits, blocked account, configuration.
-    ContactAcquirer,
-    /// Not definite yet: do not hand over the goods.
-    Wait,
-}
-
-impl CashierAction {
-    pub const ALL: [CashierAction; 6] = [
-        CashierAction::RescanCode,
-        CashierAction::OtherPaymentMethod,
-        CashierAction::NewOutTradeNo,
-        CashierAction::FixRequest,
-        CashierAction::ContactAcquirer,
-        CashierAction::Wait,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            CashierAction::RescanCode => "rescan_code",
-            CashierAction::OtherPaymentMethod => "other_payment_method",
-            CashierAction::NewOutTradeNo => "new_out_trade_no",
-            CashierAction::FixRequest => "fix_request",
-            CashierAction::ContactAcquirer => "contact_acquirer",
-            CashierAction::Wait => "wait",
-        }
-    }
-}
+/// What the cashier should do (docs/API.md section 1, `cashier_action`).
+pub use terminal::CashierAction;
 
 // ---------- pay ----------
 
@@ -259,10 +223,11 @@ impl Seen {
 
 /// The gateway's trade_status strings (SPEC 5, alipay.trade.query).
 pub mod trade_status {
-    pub const WAIT_BUYER_PAY: &str = "WAIT_BUYER_PAY";
-    pub const TRADE_SUCCESS: &str = "TRADE_SUCCESS";
-    pub const TRADE_FINISHED: &str = "TRADE_FINISHED";
-    pub const TRADE_CLOSED: &str = "TRADE_CLOSED";
+    use protocol::TradeStatus;
+    pub const WAIT_BUYER_PAY: &str = TradeStatus::WaitBuyerPay.as_str();
+    pub const TRADE_SUCCESS: &str = TradeStatus::TradeSuccess.as_str();
+    pub const TRADE_FINISHED: &str = TradeStatus::TradeFinished.as_str();
+    pub const TRADE_CLOSED: &str = TradeStatus::TradeClosed.as_str();
 }
 
 /// Classifies a query answer. `tied` is false when it names another

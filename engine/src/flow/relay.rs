@@ -7,8 +7,6 @@
 //! state, each attempt is journaled (`relay` events, the row's attempt
 //! count), and pending relays are resumed after a restart.
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use serde_json::json;
 
 use super::Flows;
@@ -139,16 +137,14 @@ impl Flows {
             backoff = (backoff * 2).min(self.cfg.policy.unknown_retry_max);
         }
         while row.attempts < RELAY_ATTEMPTS {
-            let ts = now_ms() / 1000;
-            let nonce: String = rand::thread_rng()
-                .sample_iter(&Alphanumeric)
-                .take(24)
-                .map(char::from)
-                .collect();
-            let sig = crate::contract::sign(&term.secret, "POST", &pq, ts, &nonce, body.as_bytes());
-            let auth = format!(
-                "PSW1-HMAC-SHA256 key={}, ts={ts}, nonce={nonce}, sig={sig}",
-                term.key_id
+            let auth = terminal::header::authorization(
+                &term.key_id,
+                &term.secret,
+                "POST",
+                &pq,
+                now_ms() / 1000,
+                &terminal::header::new_nonce(),
+                body.as_bytes(),
             );
             let r = {
                 let _permit = self.relay_permits.acquire().await;

@@ -174,7 +174,7 @@ impl Flows {
                             Some(vec![ev(
                                 t,
                                 "late_landing_watch_done",
-                                json!({"gateway": "TRADE_CLOSED"}),
+                                json!({"gateway": protocol::TradeStatus::TradeClosed.as_str()}),
                             )])
                         })
                         .await;

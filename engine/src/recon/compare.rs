@@ -300,7 +300,9 @@ fn on_row(class: Class, row: &BillRow, amount_fen: u64, switch: Value) -> Candid
     }
 }
 
-fn trade_json(t: &Trade) -> Value {
+/// The journal's side of a difference, as the operator reads it in the
+/// reconciliation report (not the terminal's trade answer).
+fn journal_trade_view(t: &Trade) -> Value {
     json!({
         "status": t.status.as_str(),
         "total_amount": t.total_amount.to_wire(),
@@ -310,7 +312,7 @@ fn trade_json(t: &Trade) -> Value {
     })
 }
 
-fn refund_json(r: &Refund) -> Value {
+fn journal_refund_view(r: &Refund) -> Value {
     json!({
         "status": r.status.as_str(),
         "refund_amount": r.refund_amount.to_wire(),
@@ -466,7 +468,7 @@ impl<'a> Comparer<'a> {
                     self.push(Candidate {
                         smid: smid.clone(),
                         journal_status: Some(t.status),
-                        ..on_row(Class::AmountMismatch, row, amount, trade_json(&t))
+                        ..on_row(Class::AmountMismatch, row, amount, journal_trade_view(&t))
                     });
                 }
                 self.tally(row, &smid, merchant_fee as i64, clean);
@@ -477,7 +479,7 @@ impl<'a> Comparer<'a> {
                 let c = Candidate {
                     smid,
                     journal_status: Some(t.status),
-                    ..on_row(Class::StatusMismatch, row, amount, trade_json(&t))
+                    ..on_row(Class::StatusMismatch, row, amount, journal_trade_view(&t))
                 };
                 if let Some(n) = self.reversed.get_mut(&row.out_trade_no) {
                     if *n == amount {
@@ -580,7 +582,7 @@ impl<'a> Comparer<'a> {
                     self.push(Candidate {
                         smid: smid.clone(),
                         journal_status: t.as_ref().map(|t| t.status),
-                        ..on_row(Class::AmountMismatch, row, amount, refund_json(&r))
+                        ..on_row(Class::AmountMismatch, row, amount, journal_refund_view(&r))
                     });
                 }
                 self.tally(row, &smid, -(want_mf as i64), clean);
@@ -590,7 +592,7 @@ impl<'a> Comparer<'a> {
                 self.push(Candidate {
                     smid,
                     journal_status: t.as_ref().map(|t| t.status),
-                    ..on_row(Class::StatusMismatch, row, amount, refund_json(&r))
+                    ..on_row(Class::StatusMismatch, row, amount, journal_refund_view(&r))
                 });
             }
             None => {
@@ -602,7 +604,7 @@ impl<'a> Comparer<'a> {
                         Class::BillOnly,
                         row,
                         amount,
-                        t.as_ref().map_or(Value::Null, trade_json),
+                        t.as_ref().map_or(Value::Null, journal_trade_view),
                     )
                 });
             }

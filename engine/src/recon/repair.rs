@@ -228,16 +228,19 @@ pub fn decide(
 fn trade_view(out: &Outcome<QueryResponse>) -> TradeView {
     match out {
         Outcome::Unknown(why) => TradeView::NoAnswer(why.clone()),
-        Outcome::Answer(a) if a.code == Code::Success.as_str() => match a.trade_status.as_deref() {
-            Some("TRADE_SUCCESS") | Some("TRADE_FINISHED") => TradeView::Paid {
-                day: a.send_pay_date.as_deref().map(|d| gateway_day(Some(d), 0)),
-                total_fen: a.total_amount.map(Money::fen),
-                finished: a.trade_status.as_deref() == Some("TRADE_FINISHED"),
-            },
-            Some("TRADE_CLOSED") => TradeView::Closed,
-            Some("WAIT_BUYER_PAY") => TradeView::Waiting,
-            other => TradeView::NoAnswer(format!("trade_status {other:?}")),
-        },
+        Outcome::Answer(a) if a.code == Code::Success.as_str() => {
+            use protocol::TradeStatus as G;
+            match a.trade_status.as_deref().and_then(G::parse) {
+                Some(s @ (G::TradeSuccess | G::TradeFinished)) => TradeView::Paid {
+                    day: a.send_pay_date.as_deref().map(|d| gateway_day(Some(d), 0)),
+                    total_fen: a.total_amount.map(Money::fen),
+                    finished: s == G::TradeFinished,
+                },
+                Some(G::TradeClosed) => TradeView::Closed,
+                Some(G::WaitBuyerPay) => TradeView::Waiting,
+                None => TradeView::NoAnswer(format!("trade_status {:?}", a.trade_status)),
+            }
+        }
         Outcome::Answer(a) if a.sub_code() == Some(protocol::codes::sub::ACQ_TRADE_NOT_EXIST) => {
             TradeView::NotExist
         }

@@ -330,9 +330,9 @@ pub async fn fetch_bill(
     };
     if a.code != Code::Success.as_str() {
         let sub = a.sub_code.clone().unwrap_or_default();
-        if sub.eq_ignore_ascii_case("isp.bill_not_exist")
-            || sub == "BILL_NOT_EXIST"
-            || sub == "NO_BILL_DATA"
+        if sub.eq_ignore_ascii_case(protocol::codes::sub::ISP_BILL_NOT_EXIST)
+            || sub == protocol::codes::sub::BILL_NOT_EXIST
+            || sub == protocol::codes::sub::NO_BILL_DATA
         {
             return Err(ReconError::NoBill {
                 date: date.to_owned(),

@@ -223,11 +223,7 @@ impl Term {
     }
 
     pub fn auth_header(&self, method: &str, pq: &str, body: &[u8], ts: i64, nonce: &str) -> String {
-        let sig = engine::api::auth::sign(&self.secret, method, pq, ts, nonce, body);
-        format!(
-            "PSW1-HMAC-SHA256 key={}, ts={ts}, nonce={nonce}, sig={sig}",
-            self.key
-        )
+        terminal::header::authorization(&self.key, &self.secret, method, pq, ts, nonce, body)
     }
 
     /// A signed request; Err on a transport error.

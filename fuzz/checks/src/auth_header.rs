@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use engine::api::auth::{parse_header, sign, AuthError, Authenticator};
+use engine::api::auth::{parse_header, AuthError, Authenticator};
 use engine::config::TerminalConfig;
 use sha2::{Digest, Sha256};
 
@@ -91,10 +91,7 @@ fn parsed(v: &str) {
             // form: the parser splits on commas and trims).
             let clean = |s: &str| !s.contains(',') && s.trim() == s;
             if clean(h.key) && clean(h.sig) {
-                let canonical = format!(
-                    "PSW1-HMAC-SHA256 key={}, ts={}, nonce={}, sig={}",
-                    h.key, h.ts, h.nonce, h.sig
-                );
+                let canonical = h.to_string();
                 assert_eq!(parse_header(&canonical), Ok(h));
             }
         }
@@ -118,8 +115,7 @@ fn signed(a: &Authenticator, data: &[u8]) {
         .map(|b| format!("{b:02x}"))
         .collect();
     let ts = unix_now();
-    let sig = sign(&SECRET, method, &path, ts, &nonce, body);
-    let header = format!("PSW1-HMAC-SHA256 key={KEY_ID}, ts={ts}, nonce={nonce}, sig={sig}");
+    let header = terminal::header::authorization(KEY_ID, &SECRET, method, &path, ts, &nonce, body);
     let p = a
         .precheck(Some(&header))
         .unwrap_or_else(|e| panic!("a fresh signed header is refused: {e:?}"));

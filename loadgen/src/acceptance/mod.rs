@@ -35,7 +35,6 @@ use serde_json::Value;
 use crate::demo::Admin;
 use crate::error::{LoadgenError, Result};
 use crate::http::Http;
-use crate::target::SwitchTarget;
 use report::{AcceptanceReport, Evidence, LangChoice, Point, Status, TargetInfo};
 
 /// The environment variable holding the admin token (as for `payswitch`'s admin clients).
@@ -176,12 +175,12 @@ impl TermClient {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         let n = self.nonce.fetch_add(1, Ordering::Relaxed);
         let r: u64 = rand::thread_rng().gen();
         let nonce = format!("{}n{n:x}r{r:016x}", self.run_id);
-        let auth = SwitchTarget::authorization(
+        let auth = terminal::header::authorization(
             &self.key_id,
             &self.secret,
             method.as_str(),

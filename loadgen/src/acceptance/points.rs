@@ -552,7 +552,12 @@ fn is_final(status: &str) -> bool {
 fn ledger_paid(l: Option<&Value>) -> bool {
     l.and_then(|v| v.get("status"))
         .and_then(Value::as_str)
-        .is_some_and(|s| matches!(s, "TRADE_SUCCESS" | "TRADE_FINISHED"))
+        .is_some_and(|s| {
+            matches!(
+                protocol::TradeStatus::parse(s),
+                Some(protocol::TradeStatus::TradeSuccess | protocol::TradeStatus::TradeFinished)
+            )
+        })
 }
 
 fn ledger_status(l: Option<&Value>) -> String {
@@ -1214,14 +1219,14 @@ async fn errors(ctx: &Ctx, st: &mut State) -> Point {
             ctx,
             t,
             PayCase::Fail4004,
-            Expect::Failed("ACQ.PAYMENT_AUTH_CODE_INVALID"),
+            Expect::Failed(protocol::codes::sub::ACQ_PAYMENT_AUTH_CODE_INVALID),
             "40004 ACQ.PAYMENT_AUTH_CODE_INVALID"
         ),
         error_case(
             ctx,
             t,
             PayCase::Fail4005,
-            Expect::Failed("ACQ.BUYER_BALANCE_NOT_ENOUGH"),
+            Expect::Failed(protocol::codes::sub::ACQ_BUYER_BALANCE_NOT_ENOUGH),
             "40004 ACQ.BUYER_BALANCE_NOT_ENOUGH"
         ),
         repeat_case(ctx, t),
