@@ -1,13 +1,15 @@
-//! `alipay-sim`: runs the mock Alipay gateway. Parses the command line, loads
-//! key files and the profile, starts the library and waits for Ctrl-C.
+//! `alipay-sim`: runs the mock Alipay gateway. Thin: parses the command
+//! line, lets the library merge it over the configuration file
+//! ([`simulator::config::resolve`]), starts the simulator and waits for
+//! Ctrl-C. Exit codes: 0 after Ctrl-C, 1 on an error (a refused value, a
+//! file that cannot be read, a port in use), 2 on a command-line usage error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Parser;
-use simulator::{AppRegistration, FileConfig, Profile, SimConfig};
+use simulator::config::{self, Flags};
 
 /// A mock Alipay OpenAPI gateway (insecure demo keys unless --app / --alipay-private-key).
 #[derive(Debug, Parser)]
@@ -74,15 +76,60 @@ struct Args {
     demo_direct: bool,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, requires = "tls_key")]
-    tls_cert: Option<std::path::PathBuf>,
+    tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
-    tls_key: Option<std::path::PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
-fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .with_context(|| format!("--{name} must be a non-negative number"))
+impl Args {
+    /// The library's flags (every field moved over, none left behind).
+    fn into_flags(self) -> Flags {
+        let Args {
+            config,
+            listen,
+            time_scale,
+            profile,
+            apps,
+            alipay_private_key,
+            password_delay,
+            client_timeout_hint,
+            late_landing_ms,
+            timestamp_window,
+            notify_insecure_tls,
+            retain_secs,
+            fee_rates,
+            refund_window_days,
+            default_fee_bps,
+            indirect_apps,
+            demo_indirect,
+            demo_direct,
+            tls_cert,
+            tls_key,
+        } = self;
+        Flags {
+            config,
+            listen,
+            time_scale,
+            profile,
+            apps,
+            alipay_private_key,
+            password_delay_secs: password_delay,
+            client_timeout_hint_secs: client_timeout_hint,
+            late_landing_ms,
+            timestamp_window_secs: timestamp_window,
+            notify_insecure_tls,
+            retain_secs,
+            fee_rates,
+            refund_window_days,
+            default_fee_bps,
+            indirect_apps,
+            demo_indirect,
+            demo_direct,
+            tls_cert,
+            tls_key,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,107 +140,17 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let args = Args::parse();
-    let mut cfg = SimConfig::demo();
-    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 9090));
-    let mut demo_key = true;
-    // Whether the file names its apps or its indirect apps itself.
-    let mut file_names_apps = false;
-    if let Some(path) = &args.config {
-        let (file, base) = FileConfig::load(path)?;
-        demo_key = file.alipay_private_key_file.is_none();
-        file_names_apps = !file.apps.is_empty() || file.indirect_apps.is_some();
-        cfg = file.apply(cfg, &base)?;
-    }
-    if let Some(v) = args.listen {
-        cfg.listen = v;
-    }
-    if let Some(v) = args.time_scale {
-        cfg.time_scale = v;
-    }
-    if let Some(v) = args.password_delay {
-        cfg.password_delay = secs(v, "password-delay")?;
-    }
-    if let Some(v) = args.client_timeout_hint {
-        cfg.client_timeout_hint = secs(v, "client-timeout-hint")?;
-    }
-    if let Some(v) = args.late_landing_ms {
-        cfg.late_landing = Duration::from_millis(v);
-    }
-    if let Some(v) = args.timestamp_window {
-        cfg.timestamp_window = Duration::from_secs(v);
-    }
-    if args.notify_insecure_tls {
-        cfg.notify_insecure_tls = true;
-    }
-    for r in &args.fee_rates {
-        let Some((smid, bps)) = r.split_once('=') else {
-            bail!("--fee-rate must be SMID=BPS");
-        };
-        let bps: u32 = bps
-            .parse()
-            .context("--fee-rate: BPS must be a whole number")?;
-        cfg.fee_rates.insert(smid.to_owned(), bps);
-    }
-    if let Some(v) = args.default_fee_bps {
-        cfg.default_fee_bps = v;
-    }
-    if let Some(v) = args.refund_window_days {
-        cfg.refund_window_days = v;
-    }
-    if let (Some(c), Some(k)) = (args.tls_cert.clone(), args.tls_key.clone()) {
-        cfg.tls = Some((c, k));
-    }
-    if let Some(v) = args.retain_secs {
-        cfg.retention = Some(Duration::from_secs(v));
-    }
-    if !args.apps.is_empty() {
-        cfg.apps.clear();
-        for a in &args.apps {
-            let Some((id, file)) = a.split_once('=') else {
-                bail!("--app must be APP_ID=PUBLIC_KEY_FILE");
-            };
-            let public_key = std::fs::read_to_string(file)
-                .with_context(|| format!("reading the public key of app {id} from {file}"))?;
-            cfg.apps.push(AppRegistration {
-                app_id: id.to_owned(),
-                public_key,
-            });
-        }
-    }
-    for a in &args.indirect_apps {
-        if !cfg.indirect_apps.contains(a) {
-            cfg.indirect_apps.push(a.clone());
-        }
-    }
-    // The built-in demo app is an indirect acquirer's app, as an acquirer's
-    // is (seed 002): its trades must name an onboarded sub-merchant.
-    let builtin_demo = args.apps.is_empty() && !file_names_apps;
-    if (args.demo_indirect || (builtin_demo && !args.demo_direct))
-        && !cfg
-            .indirect_apps
-            .iter()
-            .any(|a| a == simulator::DEMO_APP_ID)
-    {
-        cfg.indirect_apps.push(simulator::DEMO_APP_ID.to_owned());
-    }
-    if let Some(p) = &args.alipay_private_key {
-        cfg.alipay_private_key =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-    } else if demo_key {
+    // A usage error exits 2 (clap), any other error 1 (returned here).
+    let resolved = config::resolve(&Args::parse().into_flags())?;
+    if resolved.insecure_demo_key {
         tracing::warn!("signing with the insecure demo key of deploy/keys");
-    }
-    if let Some(p) = &args.profile {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        cfg.profile = Profile::parse(&text).with_context(|| format!("profile {}", p.display()))?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let handle = simulator::start(cfg).await?;
+        let handle = simulator::start(resolved.config).await?;
         println!("alipay-sim listening on {}", handle.gateway_url());
         tokio::signal::ctrl_c()
             .await

@@ -86,6 +86,7 @@ pub enum Key {
     Differences,
     Open,
     ReconNone,
+    PlotInHtml,
 }
 
 /// The phrase in the language.
@@ -171,6 +172,7 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             Differences => "Differences",
             Open => "Open",
             ReconNone => "No reconciliation was run.",
+            PlotInHtml => "The plot is in report.html.",
         },
         Lang::Zh => match k {
             Title => "压力测试报告",
@@ -251,6 +253,7 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             Differences => "差错",
             Open => "未决",
             ReconNone => "未进行对账。",
+            PlotInHtml => "图见 report.html。",
         },
     }
 }

@@ -1,7 +1,8 @@
 //! The pressure-test report: the versioned JSON document (API.md 4) built
 //! from the measurements, the threshold verdicts, and its renderings
 //! (Markdown, one self-contained HTML file with inline SVG plots) in English
-//! or Chinese.
+//! or Chinese: [`model::build`] makes one format-neutral [`doc::Document`]
+//! of the report, which [`markdown::render`] and [`html::render`] render.
 //!
 //! Guarantees: the JSON carries `schema` = [`SCHEMA`]; a reader of an older
 //! minor form ignores fields it does not know and every added field has a
@@ -11,9 +12,11 @@
 //! non-match, or the generator itself fell behind (`valid` false).
 
 pub mod compare;
+pub mod doc;
 pub mod html;
 pub mod i18n;
 pub mod markdown;
+pub mod model;
 pub mod plots;
 
 use std::collections::BTreeMap;
@@ -543,7 +546,14 @@ pub struct Written {
     pub html: PathBuf,
 }
 
-/// Writes report.json, report.md and report.html into `dir` (created).
+/// Writes report.json, report.md and report.html into `dir` (created); the
+/// Markdown and the HTML are renderings of one [`model::build`] document.
+///
+/// # Errors
+///
+/// [`LoadgenError::Io`] when the directory or a file cannot be written,
+/// [`LoadgenError::Format`] when the JSON cannot be serialised,
+/// [`LoadgenError::Plot`] when a plot cannot be drawn.
 pub fn write_all(r: &Report, dir: &Path, lang: Lang) -> Result<Written> {
     std::fs::create_dir_all(dir).map_err(|e| LoadgenError::io("cannot create", dir, e))?;
     let json = dir.join("report.json");
@@ -553,9 +563,10 @@ pub fn write_all(r: &Report, dir: &Path, lang: Lang) -> Result<Written> {
         path: json.clone(),
         reason: e.to_string(),
     })?;
+    let doc = model::build(r, lang)?;
     write(&json, &text)?;
-    write(&markdown, &markdown::render(r, lang))?;
-    write(&html, &html::render(r, lang)?)?;
+    write(&markdown, &markdown::render(&doc))?;
+    write(&html, &html::render(&doc))?;
     Ok(Written {
         json,
         markdown,
