@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
+use crate::flow::policy::IncidentKind;
+
 const SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     60.0,
@@ -91,8 +93,6 @@ const fn histogram(name: &'static str, help: &'static str, bounds: &'static [f64
         ..family(name, Kind::Histogram, help)
     }
 }
-
-use crate::flow::policy::IncidentKind;
 
 /// The gauge of the expiry of a certificate the switch loaded.
 pub const KEY_EXPIRY: &str = "payswitch_key_expiry_timestamp_seconds";

@@ -54,9 +54,9 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
 }
 
 /// The promtool to use (`PAYSWITCH_PROMTOOL`, else `promtool` on PATH), or
-/// None when there is none, after saying so; under CI=true a missing
-/// promtool fails the test.
-fn promtool() -> Option<PathBuf> {
+/// None when there is none, after saying that `what` is skipped; under
+/// CI=true a missing promtool fails the test.
+fn promtool(what: &str) -> Option<PathBuf> {
     let p =
         PathBuf::from(std::env::var("PAYSWITCH_PROMTOOL").unwrap_or_else(|_| "promtool".into()));
     let found = Command::new(&p)
@@ -74,7 +74,7 @@ fn promtool() -> Option<PathBuf> {
         p.display()
     );
     eprintln!(
-        "skipping: promtool not found ({}); install Debian's `prometheus` package",
+        "skipping {what}: promtool not found ({}); install Debian's `prometheus` package",
         p.display()
     );
     None
@@ -207,7 +207,7 @@ fn exported(name: &str, fams: &BTreeMap<String, String>) -> bool {
 
 #[test]
 fn alerts_and_dashboard_pass_promtool() {
-    let Some(promtool) = promtool() else {
+    let Some(promtool) = promtool("promtool check/test rules") else {
         return;
     };
     let dir = monitoring_dir();
@@ -422,7 +422,7 @@ async fn every_metric_used_is_exported() {
                 assert_ne!(k, "histogram", "{m}: query its _bucket, _sum or _count");
             }
         }
-        if let Some(promtool) = promtool() {
+        if let Some(promtool) = promtool("promtool check metrics of the scrape") {
             // The exposition itself, as Prometheus would parse and lint it.
             let mut child = Command::new(promtool)
                 .args(["check", "metrics"])
