@@ -372,7 +372,13 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         default_wait: cfg.policy.default_wait,
     });
     let tls = match &cfg.server.tls {
-        Some((c, k)) => Some(load_tls(c, k)?),
+        Some((c, k)) => {
+            let tls = load_tls(c, k)?;
+            flows
+                .metrics()
+                .publish_cert_expiry("server.tls_cert_file", c);
+            Some(tls)
+        }
         None => None,
     };
     let builder = Arc::new(http_builder(&cfg.server));

@@ -5,7 +5,9 @@
 //! a payment found booked is undone: cancelled (the money goes back to the
 //! buyer), or refunded in full once the gateway's 24 h cancel limit has
 //! passed. Journaled and counted (`payswitch_late_landings_total`). The
-//! trade's status stays what the terminal was told.
+//! trade's status stays what the terminal was told. A watch that cannot
+//! do its job ends with an incident for a person, counted in
+//! `payswitch_late_landing_watch_gave_up_total{kind}`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -208,6 +210,10 @@ impl Flows {
 
     /// Ends a watch that cannot do its job, with an incident for a person.
     async fn give_up_watch(&self, slot: &Slot, kind: &str, detail: serde_json::Value) {
+        self.metrics.inc(
+            "payswitch_late_landing_watch_gave_up_total",
+            &[("kind", kind)],
+        );
         let _ = self
             .update(slot, |t| {
                 t.phase = Phase::Idle;

@@ -421,6 +421,20 @@ pub async fn metric_sum(t: &Term, name: &str) -> f64 {
         .sum()
 }
 
+/// The value of the sample `series` (a name and its labels as /metrics
+/// prints them, e.g. `payswitch_heartbeats_total{result="ok"}`) in a
+/// /metrics text; None when it is not printed. Many series are printed at 0
+/// from the start, so a test asks for a value, not for the name.
+pub fn sample_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// The simulator's ledger entry of `no`.
 pub async fn sim_trade(sim: &simulator::SimHandle, no: &str) -> (u16, Value) {
     sim_get(&sim.base_url(), &format!("/_sim/trades/{no}")).await
