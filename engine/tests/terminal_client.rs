@@ -118,7 +118,7 @@ async fn every_call_through_the_client() {
         }) => assert_eq!(code, "auth_bad_signature"),
         other => panic!("{other:?}"),
     }
-    sw.shutdown().await;
+    sw.shutdown().await.unwrap();
 }
 
 /// A proxy in front of the switch that forwards the first connection's
@@ -179,5 +179,5 @@ async fn a_lost_answer_is_retried_with_the_same_trade_and_pays_once() {
     assert_eq!(ledger.1["status"], "TRADE_SUCCESS", "{ledger:?}");
     assert_eq!(ledger.1["total_amount"], "12.34", "{ledger:?}");
     assert_eq!(ledger.1["pay_count"], 1, "{ledger:?}");
-    sw.shutdown().await;
+    sw.shutdown().await.unwrap();
 }
