@@ -7,8 +7,8 @@ import { createHash, createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { after, before, beforeEach, test } from "node:test";
 import {
-  AuthenticationError, ConflictError, ForbiddenError, InvalidRequestError, NotFoundError,
-  RateLimitedError, TerminalClient, TradeStateError, TransportError, UnavailableError,
+  AuthenticationError, ConflictError, ForbiddenError, InvalidRequestError, MAX_ANSWER_BYTES, NotFoundError,
+  ProtocolError, RateLimitedError, TerminalClient, TradeStateError, TransportError, UnavailableError,
 } from "payswitch-client";
 
 const SECRET_HEX = "33".repeat(32);
@@ -115,6 +115,12 @@ test("answers that are not retried", async () => {
   }
   script = [error(429, "rate_limited"), error(429, "rate_limited"), error(429, "rate_limited"), error(429, "rate_limited")];
   await assert.rejects(client.query("A1"), RateLimitedError);
+});
+
+test("an answer over the limit is refused", async () => {
+  script = [ok("x".repeat(MAX_ANSWER_BYTES + 10))];
+  await assert.rejects(client.query("A1"), (e) => e instanceof ProtocolError && /larger than/.test(e.message));
+  assert.equal(seen.length, 1, "not retried");
 });
 
 test("local checks send nothing", async () => {

@@ -159,6 +159,15 @@ class ClientTest(unittest.TestCase):
                                  (answer[1], answer[2]["error"]["code"], answer[2]["error"].get("field")))
                 self.srv.script.clear()
 
+    def test_an_answer_over_the_limit_is_refused(self):
+        from payswitch_client import ProtocolError
+        from payswitch_client.client import MAX_ANSWER_BYTES
+        self.srv.script = [ok("x" * (MAX_ANSWER_BYTES + 10))]
+        with self.assertRaises(ProtocolError) as e:
+            self.client.query("A1")
+        self.assertIn("larger than", str(e.exception))
+        self.assertEqual(len(self.srv.seen), 1, "not retried")
+
     def test_rate_limited_to_the_end(self):
         self.srv.script = [error(429, "rate_limited")] * 4
         with self.assertRaises(RateLimitedError):

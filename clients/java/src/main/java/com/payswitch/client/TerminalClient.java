@@ -1,11 +1,13 @@
 package com.payswitch.client;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -13,10 +15,18 @@ import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Flow;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.LongSupplier;
 import java.util.regex.Pattern;
 import javax.net.ssl.SSLHandshakeException;
@@ -342,10 +352,8 @@ public final class TerminalClient {
             byte[] data;
             Map<String, java.util.List<String>> headers;
             try {
-                HttpResponse<InputStream> resp = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
-                try (InputStream in = resp.body()) {
-                    data = in.readNBytes(MAX_ANSWER_BYTES + 1);
-                }
+                HttpResponse<byte[]> resp = exchange(req, timeout, method, path);
+                data = resp.body();
                 status = resp.statusCode();
                 headers = resp.headers().map();
             } catch (SSLHandshakeException e) {
@@ -361,9 +369,6 @@ public final class TerminalClient {
                     continue;
                 }
                 throw new TransportException(method, path, attempt, reason);
-            }
-            if (data.length > MAX_ANSWER_BYTES) {
-                throw new ProtocolException(method + " " + path + ": an answer larger than " + MAX_ANSWER_BYTES + " bytes");
             }
             if (status >= 200 && status < 300) {
                 try {
@@ -394,6 +399,92 @@ public final class TerminalClient {
                 continue;
             }
             throw err;
+        }
+    }
+
+    /** An answer over {@link #MAX_ANSWER_BYTES}. */
+    private static final class TooLarge extends IOException {
+        private static final long serialVersionUID = 1L;
+    }
+
+    /** Collects an answer's body, refusing it past {@code max} bytes (never blocks). */
+    private static final class BoundedBody implements HttpResponse.BodySubscriber<byte[]> {
+        private final CompletableFuture<byte[]> result = new CompletableFuture<>();
+        private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        private final int max;
+        private Flow.Subscription subscription;
+
+        BoundedBody(int max) {
+            this.max = max;
+        }
+
+        @Override
+        public CompletionStage<byte[]> getBody() {
+            return result;
+        }
+
+        @Override
+        public void onSubscribe(Flow.Subscription s) {
+            subscription = s;
+            s.request(Long.MAX_VALUE);
+        }
+
+        @Override
+        public void onNext(List<ByteBuffer> items) {
+            for (ByteBuffer b : items) {
+                if (result.isDone()) {
+                    return;
+                }
+                if (buf.size() + b.remaining() > max) {
+                    subscription.cancel();
+                    result.completeExceptionally(new TooLarge());
+                    return;
+                }
+                byte[] a = new byte[b.remaining()];
+                b.get(a);
+                buf.write(a, 0, a.length);
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            result.completeExceptionally(t);
+        }
+
+        @Override
+        public void onComplete() {
+            result.complete(buf.toByteArray());
+        }
+    }
+
+    /**
+     * One attempt: the whole exchange (connect, headers, body) within {@code
+     * timeout}, the body within {@link #MAX_ANSWER_BYTES}.
+     */
+    private HttpResponse<byte[]> exchange(HttpRequest req, Duration timeout, String method, String path)
+            throws IOException, ProtocolException, InterruptedException {
+        CompletableFuture<HttpResponse<byte[]>> f = http.sendAsync(req, info -> new BoundedBody(MAX_ANSWER_BYTES));
+        try {
+            return f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            f.cancel(true);
+            throw new HttpTimeoutException("no complete answer within " + timeout.toMillis() + " ms");
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            throw e;
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            while ((c instanceof CompletionException || c instanceof ExecutionException) && c.getCause() != null) {
+                c = c.getCause();
+            }
+            if (c instanceof TooLarge) {
+                throw new ProtocolException(method + " " + path + ": an answer larger than " + MAX_ANSWER_BYTES
+                        + " bytes");
+            }
+            if (c instanceof IOException) {
+                throw (IOException) c;
+            }
+            throw new IOException(c);
         }
     }
 

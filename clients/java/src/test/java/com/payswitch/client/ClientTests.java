@@ -70,6 +70,7 @@ public final class ClientTests {
         secrets();
         retries();
         notRetried();
+        bounds();
         localChecks();
         System.err.println(checks + " checks, " + failures + " failed");
         System.exit(failures == 0 ? 0 : 1);
@@ -171,6 +172,10 @@ public final class ClientTests {
             return new Object[] {"drop"};
         }
 
+        static Object[] stall() {
+            return new Object[] {"stall"};
+        }
+
         static Object[] answer(int status, String json, String... headers) {
             return new Object[] {"answer", status, json, headers};
         }
@@ -224,6 +229,19 @@ public final class ClientTests {
             seen.add(r);
             Object[] action = script.isEmpty() ? answer(200, TRADE) : script.remove(0);
             if ("drop".equals(action[0])) {
+                return;
+            }
+            if ("stall".equals(action[0])) {
+                // The headers and a part of the body, then nothing.
+                OutputStream out = s.getOutputStream();
+                out.write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"out_")
+                        .getBytes(StandardCharsets.ISO_8859_1));
+                out.flush();
+                try {
+                    Thread.sleep(8_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
                 return;
             }
             byte[] data = ((String) action[2]).getBytes(StandardCharsets.UTF_8);
@@ -376,6 +394,24 @@ public final class ClientTests {
             }
             eq(got, List.of("GET /v1/trades/A1 []", "GET /v1/trades/A1?refresh=1 []", "POST /v1/trades/A1/cancel []",
                     "POST /v1/trades/A1/close []", "GET /v1/trades/A1/refunds/R1 []"), "paths and bodies");
+        }
+    }
+
+    static void bounds() throws Exception {
+        try (Scripted s = new Scripted()) {
+            TerminalClient c = TerminalClient.builder(s.url(), "T9", SECRET_HEX)
+                    .maxAttempts(1)
+                    .timeoutMargin(Duration.ofSeconds(1))
+                    .build();
+            s.script.add(Scripted.answer(200, "\"" + "x".repeat(TerminalClient.MAX_ANSWER_BYTES + 10) + "\""));
+            ProtocolException big = raises(ProtocolException.class, () -> c.query("A1"), "an answer over the limit");
+            check(big != null && big.getMessage().contains("larger than"), "refused for its size: " + big);
+            s.script.add(Scripted.stall());
+            long t0 = System.nanoTime();
+            TransportException e = raises(TransportException.class,
+                    () -> c.pay(PayRequest.of("A1", "281234567890120000", "1.00", "x"), 1), "a body that stalls");
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            check(e != null && ms >= 1_900 && ms < 6_000, "the whole attempt is bounded by wait + margin: " + ms + " ms");
         }
     }
 
