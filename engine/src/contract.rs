@@ -5,7 +5,6 @@
 //! header live in the `terminal` crate only.
 
 use protocol::Money;
-use serde_json::Value;
 
 use crate::flow::policy;
 use crate::trade::{Refund, RefundStatus, Status, Trade};
@@ -32,11 +31,6 @@ pub fn trade_answer(t: &Trade) -> terminal::Trade {
     }
 }
 
-/// [`trade_answer`] as JSON.
-pub fn trade_json(t: &Trade) -> Value {
-    to_value(&trade_answer(t))
-}
-
 /// A refund as terminals see it; `total` is the trade's refunded total.
 pub fn refund_answer(r: &Refund, total: Money) -> terminal::Refund {
     let failed = r.status == RefundStatus::Failed;
@@ -51,14 +45,4 @@ pub fn refund_answer(r: &Refund, total: Money) -> terminal::Refund {
         sub_code: on_failure(&r.sub_code),
         sub_msg: on_failure(&r.sub_msg),
     }
-}
-
-/// [`refund_answer`] as JSON.
-pub fn refund_json(r: &Refund, total: Money) -> Value {
-    to_value(&refund_answer(r, total))
-}
-
-fn to_value<T: serde::Serialize>(v: &T) -> Value {
-    // Plain structs of strings and Money: serialisation cannot fail.
-    serde_json::to_value(v).unwrap_or_else(|e| unreachable!("answer serialises: {e}"))
 }

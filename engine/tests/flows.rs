@@ -440,16 +440,7 @@ async fn tls_terminal_api() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let sim = sim().await;
     let port = free_port();
-    let text = config_text(
-        &format!("127.0.0.1:{port}"),
-        &sim.gateway_url(),
-        &format!("https://localhost:{port}/notify/alipay"),
-        "",
-    )
-    .replace(
-        "[server]\n",
-        "[server]\ntls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n",
-    );
+    let text = tls_config_text(&sim, port);
     let path = write_config(dir.path(), &text);
     let sw = engine::start(engine::Config::load(&path).unwrap())
         .await

@@ -463,16 +463,7 @@ async fn the_tls_certificate_expiry_is_exported() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let sim = sim().await;
         let port = free_port();
-        let text = config_text(
-            &format!("127.0.0.1:{port}"),
-            &sim.gateway_url(),
-            &format!("https://localhost:{port}/notify/alipay"),
-            "",
-        )
-        .replace(
-            "[server]\n",
-            "[server]\ntls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n",
-        );
+        let text = tls_config_text(&sim, port);
         let path = write_config(dir.path(), &text);
         let sw = engine::start(engine::Config::load(&path).unwrap())
             .await

@@ -29,6 +29,12 @@ pub fn string_to_sign(
     )
 }
 
+fn keyed(secret: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
+    <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC-SHA256 accepts keys of any length"))
+}
+
 fn mac_over(
     secret: &[u8],
     method: &str,
@@ -37,9 +43,7 @@ fn mac_over(
     nonce: &str,
     body: &[u8],
 ) -> HmacSha256 {
-    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC-SHA256 accepts keys of any length"));
+    let mut mac = keyed(secret);
     mac.update(string_to_sign(method, path_and_query, ts, nonce, body).as_bytes());
     mac
 }
@@ -75,9 +79,29 @@ pub fn verify(
     body: &[u8],
     sig: &[u8],
 ) -> bool {
-    mac_over(secret, method, path_and_query, ts, nonce, body)
-        .verify_slice(sig)
-        .is_ok()
+    verify_any([secret], method, path_and_query, ts, nonce, body, sig)
+}
+
+/// Whether `sig` is the signature of the request under any of `secrets`
+/// (a rotated terminal's new and old secret). The string to sign is built
+/// once; every secret is tried, so the time does not tell which matched.
+pub fn verify_any<'s>(
+    secrets: impl IntoIterator<Item = &'s [u8]>,
+    method: &str,
+    path_and_query: &str,
+    ts: i64,
+    nonce: &str,
+    body: &[u8],
+    sig: &[u8],
+) -> bool {
+    let text = string_to_sign(method, path_and_query, ts, nonce, body);
+    let mut verified = false;
+    for secret in secrets {
+        let mut mac = keyed(secret);
+        mac.update(text.as_bytes());
+        verified |= mac.verify_slice(sig).is_ok();
+    }
+    verified
 }
 
 #[cfg(test)]

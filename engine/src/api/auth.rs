@@ -233,20 +233,16 @@ impl Authenticator {
         body: &[u8],
         now_ms: i64,
     ) -> Result<(), AuthError> {
-        let mut verified = false;
-        // Every secret is tried (the old one verifies during a rotation's
-        // grace), so the time does not tell which one matched.
-        for secret in p.terminal.secrets_at(now_ms) {
-            verified |= terminal::sign::verify(
-                secret,
-                method,
-                path_and_query,
-                p.ts,
-                &p.nonce,
-                body,
-                &p.sig,
-            );
-        }
+        // The old secret verifies too during a rotation's grace.
+        let verified = terminal::sign::verify_any(
+            p.terminal.secrets_at(now_ms).map(|s| s.as_slice()),
+            method,
+            path_and_query,
+            p.ts,
+            &p.nonce,
+            body,
+            &p.sig,
+        );
         if verified {
             Ok(())
         } else {

@@ -132,8 +132,7 @@ impl ApiError {
     }
     pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
         let e = terminal::ErrorAnswer::new(self.code, self.message, self.field);
-        let body = serde_json::to_value(&e).unwrap_or(Value::Null);
-        json_response(self.status, &body)
+        json_response(self.status, &e)
     }
 }
 
@@ -193,8 +192,20 @@ impl From<FlowError> for ApiError {
     }
 }
 
-pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+/// A 200 answer of a typed body.
+fn ok<T: serde::Serialize>(v: &T) -> Result<Response<Full<Bytes>>, ApiError> {
+    Ok(json_response(StatusCode::OK, v))
+}
+
+/// A JSON answer: `v` serialised straight into the body (no intermediate
+/// `Value` tree for typed answers).
+pub(crate) fn json_response<T: serde::Serialize + ?Sized>(
+    status: StatusCode,
+    v: &T,
+) -> Response<Full<Bytes>> {
+    // Plain data (answer structs, `Value`): serialisation cannot fail.
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -214,7 +225,7 @@ fn text_response(status: StatusCode, ctype: &'static str, body: String) -> Respo
 }
 
 /// The trade as terminals see it (API.md 1).
-pub use crate::contract::{refund_json, trade_json};
+pub use crate::contract::{refund_answer, trade_answer};
 
 // ---------- validation ----------
 
@@ -681,7 +692,6 @@ impl Api {
         }
         let q = parts.uri.query();
         let flows = &self.flows;
-        let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
         let no_arg = |no: &str| -> Result<String, ApiError> {
             OutTradeNo::parse(no)
                 .map(|n| n.into_string())
@@ -696,11 +706,11 @@ impl Api {
             ("/v1/pay", []) => {
                 let wait = parse_wait(q, self.default_wait)?;
                 let o = parse_pay(&body)?;
-                ok(trade_json(&flows.pay(tc, o, wait).await?))
+                ok(&trade_answer(&flows.pay(tc, o, wait).await?))
             }
             ("/v1/precreate", []) => {
                 let o = parse_precreate(&body)?;
-                ok(trade_json(&flows.precreate(tc, o).await?))
+                ok(&trade_answer(&flows.precreate(tc, o).await?))
             }
             ("/v1/trades/{out_trade_no}", [no]) => {
                 let no = no_arg(no)?;
@@ -709,28 +719,28 @@ impl Api {
                     None | Some("0") | Some("false") => flows.get(tc, &no).await?,
                     Some(_) => return Err(ApiError::field("refresh", "must be 0 or 1")),
                 };
-                ok(trade_json(&t))
+                ok(&trade_answer(&t))
             }
             ("/v1/trades/{out_trade_no}/cancel", [no]) => {
                 let no = no_arg(no)?;
-                ok(trade_json(&flows.cancel(tc, &no).await?))
+                ok(&trade_answer(&flows.cancel(tc, &no).await?))
             }
             ("/v1/trades/{out_trade_no}/close", [no]) => {
                 let no = no_arg(no)?;
-                ok(trade_json(&flows.close(tc, &no).await?))
+                ok(&trade_answer(&flows.close(tc, &no).await?))
             }
             ("/v1/trades/{out_trade_no}/refunds", [no]) => {
                 let no = no_arg(no)?;
                 let o = parse_refund(&body)?;
                 let (r, total) = flows.refund(tc, &no, o).await?;
-                ok(refund_json(&r, total))
+                ok(&refund_answer(&r, total))
             }
             ("/v1/trades/{out_trade_no}/refunds/{out_request_no}", [no, req_no]) => {
                 let no = no_arg(no)?;
                 let req_no = OutRequestNo::parse(req_no)
                     .map_err(|e| ApiError::field("out_request_no", e.to_string()))?;
                 let (r, total) = flows.get_refund(tc, &no, req_no.as_str()).await?;
-                ok(refund_json(&r, total))
+                ok(&refund_answer(&r, total))
             }
             // A row of the table without a handler (engine/tests/openapi.rs
             // finds it: every row must be served).

@@ -131,7 +131,7 @@ impl Flows {
             .ok()
             .and_then(|u| u.path_and_query().map(|p| p.as_str().to_owned()))
             .unwrap_or_else(|| "/".into());
-        let body = crate::contract::trade_json(&t).to_string();
+        let body = serde_json::to_string(&crate::contract::trade_answer(&t)).unwrap_or_default();
         let mut backoff = self.cfg.policy.unknown_retry_initial;
         for _ in 0..row.attempts.min(RELAY_ATTEMPTS) {
             backoff = (backoff * 2).min(self.cfg.policy.unknown_retry_max);

@@ -175,6 +175,21 @@ pub async fn switch_in_process(
     (r, format!("http://{addr}"))
 }
 
+/// A config whose terminal listener on `port` speaks TLS with the
+/// `cert.pem` / `key.pem` that [`make_test_certs`] wrote beside it.
+pub fn tls_config_text(sim: &simulator::SimHandle, port: u16) -> String {
+    config_text(
+        &format!("127.0.0.1:{port}"),
+        &sim.gateway_url(),
+        &format!("https://localhost:{port}/notify/alipay"),
+        "",
+    )
+    .replace(
+        "[server]\n",
+        "[server]\ntls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n",
+    )
+}
+
 pub fn http_client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
