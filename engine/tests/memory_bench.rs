@@ -16,8 +16,17 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Open terminal connections (`MEMORY_BENCH_CONNECTIONS` overrides).
 const CONNECTIONS: usize = 10_000;
+/// Of them, payments parked in 10003 polling (`MEMORY_BENCH_PARKED`).
 const PARKED: usize = 5_000;
+
+fn count(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -31,6 +40,8 @@ fn kib(pid: u32, field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: 10,000 connections for a minute; run it by hand (see the doc comment)"]
 async fn ten_thousand_connections_and_five_thousand_parked_payments() {
+    let connections = count("MEMORY_BENCH_CONNECTIONS", CONNECTIONS);
+    let parked = count("MEMORY_BENCH_PARKED", PARKED).min(connections);
     let sim = sim_with(|c| {
         c.time_scale = 1.0;
         // The buyer types the password after 10 minutes: every 1003 pay
@@ -53,7 +64,17 @@ async fn ten_thousand_connections_and_five_thousand_parked_payments() {
     .replace("request_timeout_ms = 1000", "request_timeout_ms = 5000")
     .replace("max_body_bytes = 8192", "max_body_bytes = 8192\nbody_read_timeout_ms = 60000");
     let cfg = write_config(dir.path(), &text);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_payswitch"))
+    // MEMORY_BENCH_WRAPPER (e.g. `heaptrack`) runs the switch under a
+    // profiler; the RSS figures are then the wrapper's, not the switch's.
+    let mut cmd = match std::env::var("MEMORY_BENCH_WRAPPER") {
+        Ok(w) if !w.is_empty() => {
+            let mut c = Command::new(w);
+            c.arg(env!("CARGO_BIN_EXE_payswitch"));
+            c
+        }
+        _ => Command::new(env!("CARGO_BIN_EXE_payswitch")),
+    };
+    let mut child = cmd
         .args(["serve", "--config"])
         .arg(&cfg)
         .current_dir(dir.path())
@@ -78,15 +99,15 @@ async fn ten_thousand_connections_and_five_thousand_parked_payments() {
     }
     let idle_rss = kib(pid, "VmRSS:");
     // 10,000 connections, each its own client (one connection each).
-    let mut terms = Vec::with_capacity(CONNECTIONS);
-    for _ in 0..CONNECTIONS {
+    let mut terms = Vec::with_capacity(connections);
+    for _ in 0..connections {
         terms.push(Term::new(&base));
     }
     let mut set = tokio::task::JoinSet::new();
     for (i, t) in terms.iter().enumerate() {
         let t = t.clone();
         set.spawn(async move {
-            if i < PARKED {
+            if i < parked {
                 // A payment parked: 10003 polling for the whole wait.
                 let (s, v) = t
                     .pay(&format!("MB_{i:05}"), &auth_code("1003"), "1.00", 50)
@@ -115,7 +136,7 @@ async fn ten_thousand_connections_and_five_thousand_parked_payments() {
     let mut by_status = std::collections::BTreeMap::new();
     while let Some(r) = set.join_next().await {
         let (i, s, st) = r.unwrap();
-        let ok = if i < PARKED {
+        let ok = if i < parked {
             s == 200 && st == "PAYING"
         } else {
             s == 200
@@ -129,7 +150,7 @@ async fn ten_thousand_connections_and_five_thousand_parked_payments() {
     let _ = child.kill();
     let _ = child.wait();
     println!(
-        "switch RSS: idle {:.1} MB, with {CONNECTIONS} connections and {PARKED} parked pays {:.1} MB, peak (VmHWM) {:.1} MB; {open} open files; answers {by_status:?}; {errors} errors",
+        "switch RSS: idle {:.1} MB, with {connections} connections and {parked} parked pays {:.1} MB, peak (VmHWM) {:.1} MB; {open} open files; answers {by_status:?}; {errors} errors",
         idle_rss as f64 / 1024.0,
         rss_loaded as f64 / 1024.0,
         hwm as f64 / 1024.0
