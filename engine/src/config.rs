@@ -20,15 +20,28 @@ use serde::Deserialize;
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration file cannot be read (or its permissions cannot be
+    /// checked).
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The configuration file.
         path: PathBuf,
+        /// What the file system said.
         source: std::io::Error,
     },
+    /// The text is not TOML, has an unknown field, or a value of the wrong
+    /// type (the parser's message, URL passwords masked).
     #[error("config is not valid TOML: {0}")]
     Toml(String),
+    /// A value is out of range, inconsistent with another, or names a file
+    /// that cannot be read or is too open.
     #[error("config field {field}: {reason}")]
-    Field { field: String, reason: String },
+    Field {
+        /// The field at fault, as in the file (`terminals[2].secret_hex`).
+        field: String,
+        /// What is wrong with it (never a secret).
+        reason: String,
+    },
 }
 
 fn field_err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -93,14 +106,17 @@ pub struct ReconConfig {
     pub at: Option<(u8, u8)>,
     /// Where reports go; default `<store folder>/recon`.
     pub out_dir: PathBuf,
-    /// Rates of merchants that carry none (those of the configuration).
+    /// The gateway rate, bps, of merchants that carry none (those of the
+    /// configuration without `gateway_fee_bps`); default 60.
     pub default_gateway_fee_bps: u32,
+    /// The merchant rate, bps, of merchants that carry none; default the
+    /// gateway default.
     pub default_merchant_fee_bps: u32,
     /// The largest bill download accepted, bytes.
     pub download_max_bytes: u64,
 }
 
-/// The settlement file (`[settlement]`, seed 002 section 6 资金流向和打款时间).
+/// The settlement file (`[settlement]`, docs/PROTOCOL.md §9.6 资金流向和打款时间).
 #[derive(Debug, Clone)]
 pub struct SettlementConfig {
     /// The acquirer's own bank: a merchant whose first bankcard's
@@ -152,6 +168,7 @@ fn d_hb_network() -> String {
 /// active terminal).
 #[derive(Debug, Clone)]
 pub struct HeartbeatConfig {
+    /// Whether heartbeats are sent at all (default `true`).
     pub enabled: bool,
     /// Between two heartbeats of a terminal (900 s; never more than 1800).
     pub interval: Duration,
@@ -483,13 +500,22 @@ fn d_rate() -> f64 {
 /// HTTP server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// The terminal API's listeners (at least one).
     pub listen: Vec<SocketAddr>,
     /// PEM certificate chain and private key, when the terminal API speaks TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Request bodies at most, bytes (256 to 16 MiB, default 64 KiB);
+    /// larger ones answer 413.
     pub max_body_bytes: usize,
+    /// The header deadline: a connection must start a request (and an
+    /// HTTP/1 request deliver its headers) within this after its accept
+    /// (default 5 s).
     pub header_read_timeout: Duration,
+    /// On SIGTERM/SIGINT, the time given to in-flight requests and flows
+    /// (default 30 s).
     pub shutdown_grace: Duration,
-    /// How far a request's `ts` may be from the switch's clock (API.md: 300 s).
+    /// How far a request's `ts` may be from the switch's clock (1 s to 1 h,
+    /// default 300 s; docs/ENGINE.md, "Authentication: a worked example").
     pub auth_window: Duration,
     /// Open connections at most, every listener together; past it a new
     /// connection is closed at once.
@@ -523,12 +549,17 @@ pub struct HttpLimits {
     /// Request headers at most, bytes (HTTP/1: the request line and
     /// headers, 431 past it; HTTP/2: the header list).
     pub max_header_bytes: usize,
+    /// HTTP/2 streams open at once per connection (1 to 10000, default 256).
     pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 initial flow-control window of a stream, bytes (default 64 KiB).
     pub h2_initial_stream_window: u32,
+    /// HTTP/2 initial flow-control window of a connection, bytes (at least
+    /// 65535, default 256 KiB).
     pub h2_initial_connection_window: u32,
     /// HTTP/2 keep-alive pings: the interval (None: off) and how long an
     /// answer may take before the connection is closed.
     pub h2_keep_alive_interval: Option<Duration>,
+    /// How long a keep-alive ping may go unanswered (default 10 s).
     pub h2_keep_alive_timeout: Duration,
 }
 
@@ -549,7 +580,7 @@ pub struct PerIpLimits {
 }
 
 /// The fingerprint key (`server.fingerprint_key_file`, else derived from the
-/// app private key); never printed.
+/// app private key); never printed. The field is the 32-byte HMAC-SHA256 key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FingerprintKey(pub [u8; 32]);
 
@@ -574,20 +605,41 @@ impl FingerprintKey {
 /// The gateway and the app the switch signs for.
 #[derive(Clone)]
 pub struct GatewayConfig {
+    /// The gateway endpoint (`…/gateway.do`); https unless
+    /// `allow_insecure_gateway`.
     pub url: String,
+    /// The Alipay app id (1 to 32 digits) every request is signed for.
     pub app_id: String,
+    /// The app private key, prepared for RSA2 signing.
     pub signer: Arc<Signer>,
+    /// The Alipay public key, prepared for verifying answers and
+    /// notifications.
     pub verifier: Arc<Verifier>,
+    /// Sent as `app_auth_token` on every request when an ISV calls on a
+    /// merchant's behalf (1 to 128 characters).
     pub app_auth_token: Option<String>,
+    /// Where Alipay posts notifications (this switch's `/notify/alipay`),
+    /// sent as `notify_url`; None: none asked for.
     pub notify_url: Option<String>,
+    /// The ISV's PID, sent as `extend_params.sys_service_provider_id`.
     pub sys_service_provider_id: Option<String>,
     /// The seller_id (PID) notifications must carry; None: not checked.
     pub seller_id: Option<String>,
+    /// Extra PEM CA roots for the gateway's TLS; None: the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Connecting to the gateway at most (default 3 s).
     pub connect_timeout: Duration,
+    /// A request without an answer in this time has an unknown outcome
+    /// (default 15 s).
     pub request_timeout: Duration,
+    /// Keep-alive connections kept to the gateway (default 256).
     pub pool_max_idle_per_host: usize,
+    /// Consecutive failures (no answer, 20000) that open the circuit
+    /// breaker: new payments then answer 503 for `breaker_cooldown`
+    /// (at least 1, default 5).
     pub breaker_failures: u32,
+    /// How long the open breaker refuses new payments before it lets one
+    /// through (default 10 s).
     pub breaker_cooldown: Duration,
 }
 
@@ -602,7 +654,7 @@ impl fmt::Debug for GatewayConfig {
     }
 }
 
-/// The flow policies (seed 002 section 7).
+/// The flow policies (docs/PROTOCOL.md §9.7).
 #[derive(Debug, Clone)]
 pub struct PolicyConfig {
     /// Interval between queries of a 10003 trade (5 s).
@@ -613,7 +665,8 @@ pub struct PolicyConfig {
     pub unknown_retry_initial: Duration,
     /// Largest back-off of the background resolution.
     pub unknown_retry_max: Duration,
-    /// `wait` of POST /v1/pay when the terminal gives none (API.md: 60).
+    /// `wait` of POST /v1/pay when the terminal gives none (0 to 60 s,
+    /// default 60; docs/ENGINE.md, "The terminal API").
     pub default_wait: Duration,
     /// When the late-landing watch queries, counted from the cancel that
     /// did not find the trade (5 s, 30 s, 2 min, 10 min); the last offset
@@ -624,8 +677,10 @@ pub struct PolicyConfig {
     pub qr_query_after_ms: Vec<u64>,
     /// The expiry of a QR trade whose precreate named no timeout_express (2 h).
     pub qr_default_timeout: Duration,
-    /// First and largest back-off of a journal commit that failed.
+    /// First back-off of a journal commit that failed (retried until it is
+    /// durable; default 50 ms).
     pub journal_retry_initial: Duration,
+    /// Largest back-off of a failed journal commit (default 2 s).
     pub journal_retry_max: Duration,
 }
 
@@ -770,15 +825,20 @@ fn default_node_id() -> String {
     }
 }
 
-/// The journal.
+/// The journal (`[store]`).
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// Which journal: SQLite (the default) or PostgreSQL.
     pub kind: StoreKind,
     /// The SQLite journal file (empty for PostgreSQL).
     pub path: PathBuf,
     /// `[store] kind = "postgres"`: the database; None for SQLite.
     pub postgres: Option<PgConfig>,
+    /// SQLite's fsync policy ([`SyncMode::Full`] for PostgreSQL, which
+    /// always commits with `synchronous_commit = on`).
     pub synchronous: SyncMode,
+    /// Commits grouped in one transaction at most (1 to 100000, default
+    /// 1024; both kinds).
     pub max_batch: usize,
     /// A cap on the journal's size in pages (SQLite `max_page_count`); past
     /// it commits fail with "database or disk is full". None: no cap.
@@ -788,12 +848,22 @@ pub struct StoreConfig {
 /// A registered terminal. Its secret never appears in `Debug`.
 #[derive(Clone)]
 pub struct TerminalConfig {
+    /// The key id the terminal signs with (`key=`; 1 to 64 letters, digits,
+    /// `_`, `-`, `.`), unique.
     pub key_id: String,
+    /// The terminal's 32-byte HMAC secret.
     pub secret: [u8; 32],
+    /// The sub-merchant its trades are for, sent as
+    /// `sub_merchant.merchant_id`; never taken from a request.
     pub smid: Option<String>,
+    /// Sent to the gateway as `store_id`.
     pub store_id: Option<String>,
+    /// Sent to the gateway as `terminal_id`.
     pub terminal_id: Option<String>,
+    /// The terminal's token bucket refills at this many requests a second
+    /// (default 50); over it requests answer 429.
     pub rate_per_sec: f64,
+    /// The token bucket's size, requests (default twice the rate, at least 2).
     pub burst: f64,
 }
 
@@ -813,18 +883,26 @@ impl fmt::Debug for TerminalConfig {
 /// merchant its `[[terminals]]` belong to (in memory only).
 #[derive(Debug, Clone)]
 pub struct MerchantConfig {
+    /// The merchant's id (1 to 64 letters, digits, `_`, `-`), unique; what a
+    /// terminal's `merchant` names.
     pub external_id: String,
+    /// Its name (default the external_id).
     pub name: String,
+    /// Its sub-merchant id at the gateway, unique among merchants.
     pub smid: Option<String>,
+    /// Where its QR results are relayed (http(s); private addresses only
+    /// with `server.relay_allow_private_addresses`).
     pub relay_url: Option<String>,
-    /// Fee rates in basis points; None: `[recon]`'s defaults.
+    /// The gateway fee rate in basis points; None: `[recon]`'s default.
     pub gateway_fee_bps: Option<u32>,
+    /// The merchant fee rate in basis points; None: `[recon]`'s default.
     pub merchant_fee_bps: Option<u32>,
 }
 
-/// The admin listener (`[admin]`, API.md 1.4).
+/// The admin listener (`[admin]`, docs/API.md §1.4).
 #[derive(Clone)]
 pub struct AdminConfig {
+    /// The admin API's own address (default `127.0.0.1:8081`; plain HTTP).
     pub listen: SocketAddr,
     /// sha256 of every accepted bearer token.
     pub token_sha256: Vec<[u8; 32]>,
@@ -845,10 +923,16 @@ impl fmt::Debug for AdminConfig {
 /// A complete, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `[server]`: the terminal listeners and their limits.
     pub server: ServerConfig,
+    /// `[gateway]`: the gateway and the app, keys prepared.
     pub gateway: GatewayConfig,
+    /// `[policy]`: polling, back-offs and watches of the flows.
     pub policy: PolicyConfig,
+    /// `[store]`: the journal.
     pub store: StoreConfig,
+    /// `[[terminals]]`: terminals registered in the file (those of the
+    /// admin API live in the journal).
     pub terminals: Vec<TerminalConfig>,
     /// `[[merchants]]`: lab merchants of the configuration's terminals.
     pub merchants: Vec<MerchantConfig>,
@@ -857,8 +941,11 @@ pub struct Config {
     pub terminal_merchant: std::collections::HashMap<String, String>,
     /// The admin listener; None: no admin API.
     pub admin: Option<AdminConfig>,
+    /// `[heartbeat]`: `monitor.heartbeat.syn`.
     pub heartbeat: HeartbeatConfig,
+    /// `[recon]`: daily reconciliation.
     pub recon: ReconConfig,
+    /// `[settlement]`: payout dates and where settlement files go.
     pub settlement: SettlementConfig,
 }
 
@@ -971,12 +1058,24 @@ impl Config {
     /// Loads and validates a config file; relative paths inside it are taken
     /// relative to the file's directory. A file that carries terminal secrets
     /// must not be readable by group or others (unless the config allows it).
+    /// Reads the key files it names.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file cannot be read or its permissions
+    /// checked; [`ConfigError::Toml`] when it is not valid TOML or has an
+    /// unknown field; [`ConfigError::Field`] for a value out of range, a key
+    /// or file that cannot be read or parsed, a key file (or this file, when
+    /// it carries terminal secrets) readable by group or others.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         Self::load_with(path, false)
     }
 
     /// As [`Config::load`]; `allow_insecure` overrides the permission checks
     /// (the `--allow-insecure-key-permissions` flag).
+    ///
+    /// # Errors
+    /// As [`Config::load`], without the permission refusals when
+    /// `allow_insecure`.
     pub fn load_with(path: &Path, allow_insecure: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.to_owned(),
@@ -1015,7 +1114,14 @@ impl Config {
             .unwrap_or(false)
     }
 
-    /// Parses and validates TOML text; relative paths are resolved against `base_dir`.
+    /// Parses and validates TOML text; relative paths are resolved against
+    /// `base_dir`. Reads the key files it names; key file permissions are
+    /// checked unless the text sets `allow_insecure_key_permissions`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Toml`] when the text is not valid TOML or has an
+    /// unknown field; [`ConfigError::Field`] for any value refused (see
+    /// [`Config::load`]).
     pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
         Self::parse(text, base_dir, false)
     }
@@ -1697,7 +1803,8 @@ impl Config {
     }
 }
 
-/// `yyyy-MM-dd`.
+/// `yyyy-MM-dd`: the format of gateway days (bill dates, settlement dates,
+/// `[settlement]` holidays).
 pub const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 

@@ -4,7 +4,8 @@
 //! Each sub-merchant has two rates in basis points ([`FeeRate`], 0..=10000):
 //! the *gateway* rate (what Alipay charges the acquirer) and the *merchant*
 //! rate (what the acquirer charges the merchant, [`FeeRates`]). Both follow
-//! the seed's rule (002, section 6, 手续费计算):
+//! the rule of the bank indirect-acquiring guide (docs/PROTOCOL.md §9.6,
+//! 手续费计算):
 //!
 //! > 支付手续费按单笔交易的商户实收（receipt_amount字段）计算。计算公式为实收金额
 //! > \* 支付手续费率后四舍五入到分，计算结果小于1分钱则免手续费。退款手续费按退款
@@ -39,7 +40,7 @@
 //!    fen like the trade fee (money is whole fen).
 //! 3. "全单退还手续费" is read as returning all the fee *that is left*, not the
 //!    whole fee again (which would return more than was charged).
-//! 4. The seed does not say what happens when proportional returns of
+//! 4. The guide does not say what happens when proportional returns of
 //!    partial refunds, each rounded up, would add up to more than the fee
 //!    (receipt 0.13 at 50%: fee 0.07, four refunds of 0.03 return 0.02 each).
 //!    A return is capped at the fee not yet returned, so the returned total
@@ -48,7 +49,7 @@
 //!    gateway reported for the trade), not recomputed; it must not exceed the
 //!    receipt.
 //!
-//! Section 6 gives no worked fee examples (its only example is the order in
+//! §9.6 gives no worked fee examples (its only example is the order in
 //! which payment tools are refunded); the examples in the tests are ours.
 
 use protocol::Money;
@@ -77,7 +78,10 @@ impl FeeRate {
     /// No fee.
     pub const ZERO: FeeRate = FeeRate(0);
 
-    /// A rate of `bps` basis points; refused above 10000 (100%).
+    /// A rate of `bps` basis points.
+    ///
+    /// # Errors
+    /// [`FeeError::RateTooHigh`] when `bps` is above [`MAX_BPS`] (100%).
     pub const fn new(bps: u32) -> Result<FeeRate, FeeError> {
         if bps > MAX_BPS {
             return Err(FeeError::RateTooHigh { bps });
@@ -107,18 +111,47 @@ impl From<FeeRate> for u32 {
 /// What is wrong with a fee computation's inputs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FeeError {
+    /// A rate above [`MAX_BPS`] (100%).
     #[error("fee rate {bps} bps is above 10000 bps (100%)")]
-    RateTooHigh { bps: u32 },
+    RateTooHigh {
+        /// The refused rate, in basis points.
+        bps: u32,
+    },
+    /// A refund of 0: a refund is at least 1 fen.
     #[error("refund amount must be at least 0.01")]
     ZeroRefund,
+    /// A refund larger than what is left of the receipt to refund.
     #[error("refund {refund} is above what is left to refund ({left})")]
-    RefundAboveLeft { refund: Money, left: Money },
+    RefundAboveLeft {
+        /// The refund asked for.
+        refund: Money,
+        /// The receipt amount not refunded yet.
+        left: Money,
+    },
+    /// The earlier refunds already add up to more than the receipt.
     #[error("refunded before ({refunded}) is above the receipt amount ({receipt})")]
-    RefundedAboveReceipt { refunded: Money, receipt: Money },
+    RefundedAboveReceipt {
+        /// The sum of the earlier refunds.
+        refunded: Money,
+        /// The trade's receipt amount.
+        receipt: Money,
+    },
+    /// A trade fee larger than the receipt it is charged on.
     #[error("fee {fee} is above the receipt amount ({receipt})")]
-    FeeAboveReceipt { fee: Money, receipt: Money },
+    FeeAboveReceipt {
+        /// The fee given.
+        fee: Money,
+        /// The trade's receipt amount.
+        receipt: Money,
+    },
+    /// The fee already returned is more than the fee itself.
     #[error("fee returned before ({returned}) is above the fee ({fee})")]
-    ReturnedAboveFee { returned: Money, fee: Money },
+    ReturnedAboveFee {
+        /// The fee the earlier refunds returned.
+        returned: Money,
+        /// The trade's fee.
+        fee: Money,
+    },
 }
 
 /// `amount × rate`: 0 when the exact product is under 1 fen, otherwise
@@ -147,6 +180,15 @@ pub fn trade_fee(receipt: Money, rate: FeeRate) -> Money {
 /// The refund that brings the refunded total to `receipt` returns all the fee
 /// that is left; any other returns `refund × rate` (0 under 1 fen, else
 /// rounded half up), capped at the fee that is left.
+///
+/// # Errors
+/// Checked in this order, nothing computed on an error:
+/// [`FeeError::FeeAboveReceipt`] when `fee > receipt`;
+/// [`FeeError::ReturnedAboveFee`] when `fee_returned_before > fee`;
+/// [`FeeError::RefundedAboveReceipt`] when `refunded_before > receipt`;
+/// [`FeeError::ZeroRefund`] when `refund` is 0;
+/// [`FeeError::RefundAboveLeft`] when `refund` is more than
+/// `receipt − refunded_before`.
 pub fn refund_fee_return(
     receipt: Money,
     fee: Money,
@@ -204,7 +246,11 @@ impl TradeFees {
         }
     }
 
-    /// A trade whose fee is known already (e.g. as the gateway reported it).
+    /// A trade whose fee is known already (e.g. as the gateway reported it),
+    /// nothing refunded yet.
+    ///
+    /// # Errors
+    /// [`FeeError::FeeAboveReceipt`] when `fee` is above `receipt`.
     pub fn with_fee(receipt: Money, fee: Money, rate: FeeRate) -> Result<TradeFees, FeeError> {
         if fee > receipt {
             return Err(FeeError::FeeAboveReceipt { fee, receipt });
@@ -218,8 +264,13 @@ impl TradeFees {
         })
     }
 
-    /// Applies a refund of `refund` and returns the fee it gives back. On an
-    /// error nothing changes.
+    /// Applies a refund of `refund` and returns the fee it gives back (see
+    /// [`refund_fee_return`]). On an error nothing changes.
+    ///
+    /// # Errors
+    /// [`FeeError::ZeroRefund`] for a refund of 0;
+    /// [`FeeError::RefundAboveLeft`] when `refund` is more than
+    /// [`TradeFees::left`].
     pub fn refund(&mut self, refund: Money) -> Result<Money, FeeError> {
         let back = refund_fee_return(
             self.receipt,
@@ -247,7 +298,7 @@ impl TradeFees {
     pub fn fee(&self) -> Money {
         self.fee
     }
-    /// The rate.
+    /// The rate the fee and its returns are computed at.
     pub fn rate(&self) -> FeeRate {
         self.rate
     }
@@ -285,14 +336,19 @@ pub struct FeeRates {
 /// A fee on each side of one amount.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FeePair {
+    /// At the gateway rate: what Alipay charges (or gives back to) the acquirer.
     pub gateway: Money,
+    /// At the merchant rate: what the acquirer charges (or gives back to) the
+    /// merchant.
     pub merchant: Money,
 }
 
 /// Both fees of one trade, refunds applied to both at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubMerchantTradeFees {
+    /// The fee at the gateway rate and its returns.
     pub gateway: TradeFees,
+    /// The fee at the merchant rate and its returns.
     pub merchant: TradeFees,
 }
 
@@ -313,7 +369,12 @@ impl SubMerchantTradeFees {
         }
     }
 
-    /// Applies a refund to both sides; on an error neither changes.
+    /// Applies a refund to both sides and returns the fee each gives back;
+    /// on an error neither changes.
+    ///
+    /// # Errors
+    /// As [`TradeFees::refund`] (both sides share the receipt, so they fail
+    /// alike): [`FeeError::ZeroRefund`] or [`FeeError::RefundAboveLeft`].
     pub fn refund(&mut self, refund: Money) -> Result<FeePair, FeeError> {
         let mut g = self.gateway;
         let mut m = self.merchant;
@@ -599,7 +660,7 @@ mod tests {
     }
 
     /// The gateway's fee in the simulator's bill follows the same reading
-    /// of the seed as the switch, so the two can be reconciled.
+    /// of docs/PROTOCOL.md §9.6 as the switch, so the two can be reconciled.
     #[test]
     fn the_simulator_computes_the_same_trade_fee() {
         for fen in (0..5_000u64).chain([8_888, 1_250, 1_249, 166, 167, 84, 83]) {

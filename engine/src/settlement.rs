@@ -1,5 +1,5 @@
 //! The settlement file: what the acquirer pays each sub-merchant for a day
-//! (seed 002 section 6 资金流向和打款时间, 手续费计算).
+//! (docs/PROTOCOL.md §9.6 资金流向和打款时间, 手续费计算).
 //!
 //! From a reconciled day (the last reconciliation run of the date, which
 //! must have ended with nothing open) the amounts are the bill's, the
@@ -27,32 +27,59 @@ use crate::recon::run::{context, parse_date, ReconError, RegistryRates};
 use crate::store::StoreError;
 use crate::trade::RefundStatus;
 
-/// The settlement file's schema version.
+/// The settlement file's schema version (the `version` field of
+/// [`Settlement`]); raised when a field changes meaning.
 pub const VERSION: u32 = 1;
 
 /// Why no settlement file was written (exit code 1).
 #[derive(Debug, thiserror::Error)]
 pub enum SettleError {
+    /// A bad `--date`, a configuration that does not load, or a journal,
+    /// registry or runtime that cannot be opened (shared with
+    /// reconciliation).
     #[error(transparent)]
     Recon(#[from] ReconError),
+    /// The journal failed while reading the day's runs, trades or refunds.
     #[error("the journal: {0}")]
     Store(#[from] StoreError),
+    /// No reconciliation run is recorded for the date (the date), and
+    /// `--unreconciled` was not given.
     #[error("{0} has not been reconciled: run `payswitch reconcile --date {0}` first, or pass --unreconciled")]
     NotReconciled(String),
+    /// The date's last reconciliation run ended with differences open, and
+    /// `--unreconciled` was not given.
     #[error("the last reconciliation of {date} left {open} difference(s) open: resolve them and reconcile again, or pass --unreconciled")]
-    OpenDifferences { date: String, open: u64 },
+    OpenDifferences {
+        /// The day asked for (`yyyy-MM-dd`).
+        date: String,
+        /// How many differences that run left open.
+        open: u64,
+    },
+    /// The report the journal holds for the date's last run does not parse
+    /// as a [`ReconReport`] (the date, the parse error).
     #[error("the reconciliation run of {0} recorded in the journal cannot be read: {1}")]
     BadRun(String, String),
+    /// The output directory cannot be created, or a file in it written.
     #[error("writing the settlement in {dir}: {error}")]
-    Io { dir: String, error: String },
+    Io {
+        /// The output directory.
+        dir: String,
+        /// What the file system said.
+        error: String,
+    },
 }
 
 /// What `payswitch settlement` asks for.
 #[derive(Debug, Clone)]
 pub struct SettleRequest {
+    /// The switch's configuration file (TOML).
     pub config: PathBuf,
+    /// The gateway day to settle, `yyyy-MM-dd` (Beijing time).
     pub date: String,
+    /// Where to write the files; `[settlement] out_dir` when `None`.
     pub out: Option<PathBuf>,
+    /// Settle from the journal alone when the day is not cleanly reconciled
+    /// (`--unreconciled`), instead of refusing.
     pub unreconciled: bool,
 }
 
@@ -61,63 +88,102 @@ pub struct SettleRequest {
 pub struct Payout {
     /// "" for trades without a sub-merchant.
     pub smid: String,
+    /// The merchant's id in the acquirer's own systems, from the registry;
+    /// `None` when the smid is not registered (or empty).
     pub external_id: Option<String>,
+    /// The merchant's name, from the registry; `None` as `external_id`.
     pub name: Option<String>,
+    /// Paid trades booked on the day.
     pub trade_count: u64,
+    /// Their receipt amounts, in yuan (`12.34`).
     pub trade_amount: String,
+    /// Successful refunds booked on the day.
     pub refund_count: u64,
+    /// Their amounts, in yuan.
     pub refund_amount: String,
-    /// What Alipay charged the acquirer (net of returns).
+    /// What Alipay charged the acquirer (net of returns), in yuan.
     pub gateway_fee: String,
-    /// What the acquirer charges the merchant (net of returns).
+    /// What the acquirer charges the merchant (net of returns), in yuan.
     pub merchant_fee: String,
-    /// trade_amount - refund_amount - merchant_fee.
+    /// trade_amount - refund_amount - merchant_fee: what the merchant is
+    /// paid, in yuan (negative when refunds exceed trades).
     pub net_amount: String,
+    /// When the acquirer pays it (`yyyy-MM-dd`, [`payout_date`]).
     pub payout_date: String,
     /// `same_bank_d1` or `next_working_day`.
     pub payout_rule: String,
+    /// `trade_amount` in fen.
     pub trade_fen: i64,
+    /// `refund_amount` in fen.
     pub refund_fen: i64,
+    /// `gateway_fee` in fen.
     pub gateway_fee_fen: i64,
+    /// `merchant_fee` in fen.
     pub merchant_fee_fen: i64,
+    /// `net_amount` in fen.
     pub net_fen: i64,
 }
 
-/// The sums of every payout.
+/// The sums of every payout (each field the sum of the [`Payout`] field of
+/// the same name; amounts in yuan, `_fen` fields in fen).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Paid trades of the day, all sub-merchants.
     pub trade_count: u64,
+    /// Their receipt amounts, in yuan.
     pub trade_amount: String,
+    /// Successful refunds of the day.
     pub refund_count: u64,
+    /// Their amounts, in yuan.
     pub refund_amount: String,
+    /// Gateway fees net of returns, in yuan.
     pub gateway_fee: String,
+    /// Merchant fees net of returns, in yuan.
     pub merchant_fee: String,
+    /// What the acquirer pays out in all, in yuan.
     pub net_amount: String,
+    /// `trade_amount` in fen.
     pub trade_fen: i64,
+    /// `refund_amount` in fen.
     pub refund_fen: i64,
+    /// `gateway_fee` in fen.
     pub gateway_fee_fen: i64,
+    /// `merchant_fee` in fen.
     pub merchant_fee_fen: i64,
+    /// `net_amount` in fen.
     pub net_fen: i64,
 }
 
-/// `settlement-YYYY-MM-DD.json`.
+/// `settlement-YYYY-MM-DD.json`: one day's payouts (a CSV of the same rows,
+/// plus a `TOTAL` row, is written beside it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
+    /// The schema version, [`VERSION`].
     pub version: u32,
+    /// The settled gateway day, `yyyy-MM-dd`.
     pub date: String,
     /// `reconciled` (from run `recon_run`) or `unreconciled` (the journal).
     pub source: String,
+    /// The number of the reconciliation run the amounts come from; `None`
+    /// when `unreconciled`.
     pub recon_run: Option<u32>,
+    /// One payout per sub-merchant, by smid (trades without one under "").
     pub merchants: Vec<Payout>,
+    /// The sums of `merchants`.
     pub totals: Totals,
 }
 
-/// A finished settlement.
+/// A finished settlement, written.
 #[derive(Debug, Clone)]
 pub struct SettleOutcome {
+    /// The command's exit code: 0 (a settlement that could not be made is a
+    /// [`SettleError`], exit code 1).
     pub exit_code: i32,
+    /// What was written.
     pub settlement: Settlement,
+    /// The JSON file written.
     pub json_path: PathBuf,
+    /// The CSV file written.
     pub csv_path: PathBuf,
 }
 
@@ -132,7 +198,10 @@ fn is_working_day(d: time::Date, cfg: &SettlementConfig) -> bool {
     !matches!(d.weekday(), time::Weekday::Saturday | time::Weekday::Sunday)
 }
 
-/// The payout date of day `d` (see the module doc) and the rule's name.
+/// The payout date (`yyyy-MM-dd`) of the trades of day `d` and the rule's
+/// name: D+1 natural day (`same_bank_d1`) when `same_bank`, else the first
+/// working day after `d` under `cfg` (`next_working_day`; at most a year
+/// ahead).
 pub fn payout_date(
     d: time::Date,
     same_bank: bool,
@@ -267,7 +336,17 @@ fn csv(s: &Settlement) -> String {
     o
 }
 
-/// Builds the settlement of a day.
+/// Builds the settlement of `date` (`yyyy-MM-dd`): from the date's last
+/// reconciliation run when it left nothing open, else, when `unreconciled`,
+/// from the journal with fees at the registry's rates. Writes nothing.
+///
+/// # Errors
+/// [`SettleError::Recon`] ([`ReconError::BadDate`]) for a bad date;
+/// [`SettleError::Store`] when the journal fails;
+/// [`SettleError::BadRun`] when the last run's report does not parse;
+/// without `unreconciled`, [`SettleError::OpenDifferences`] when the last
+/// run left differences open and [`SettleError::NotReconciled`] when there
+/// is no run.
 pub fn settle(
     cfg: &Config,
     store: &dyn crate::store::Store,
@@ -385,7 +464,16 @@ fn write(s: &Settlement, dir: &Path) -> Result<(PathBuf, PathBuf), SettleError> 
     Ok((json, csvp))
 }
 
-/// `payswitch settlement`.
+/// `payswitch settlement`: loads the configuration, opens the journal and
+/// the registry on a runtime of its own, [`settle`]s, closes the journal,
+/// writes `settlement-<date>.json` and `.csv`. Blocks; call it outside an
+/// async runtime.
+///
+/// # Errors
+/// [`SettleError::Recon`] for a bad date, a configuration that does not
+/// load, or a journal, gateway client or registry that cannot be opened;
+/// those of [`settle`]; [`SettleError::Io`] when the files cannot be
+/// written.
 pub fn settle_blocking(req: &SettleRequest) -> Result<SettleOutcome, SettleError> {
     parse_date(&req.date)?;
     let cfg = Config::load(&req.config).map_err(|e| ReconError::Config(e.to_string()))?;

@@ -54,30 +54,54 @@ pub struct LateWatch {
 /// A trade as the journal holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trade {
+    /// The Alipay app (`app_id`) the trade was sent under; with
+    /// `out_trade_no` it is the journal's key.
     pub app_id: String,
+    /// The out_trade_no the gateway sees: the terminal's own, or one made
+    /// unique across merchants ([`crate::merchants::numbers`]); see
+    /// [`Trade::terminal_out_trade_no`] for the terminal's.
     pub out_trade_no: String,
+    /// Which API created the trade (barcode pay or QR precreate).
     pub kind: Kind,
+    /// The trade's status; changed only through [`Trade::transition`].
     pub status: Status,
+    /// The background work the trade still owes (what recovery resumes).
     pub phase: Phase,
     /// SHA-256 of the request's content, for idempotency.
     pub fingerprint: String,
+    /// The key id of the terminal that created the trade.
     pub terminal: String,
+    /// The amount asked for (`total_amount`).
     pub total_amount: Money,
+    /// The order title sent to the gateway (`subject`).
     pub subject: String,
+    /// Alipay's trade number, once an answer or notification gave it.
     pub trade_no: Option<String>,
+    /// What the merchant actually received (`receipt_amount`, 商户实收), once
+    /// known: the amount fees are computed on ([`crate::fees`]).
     pub receipt_amount: Option<Money>,
+    /// The buyer's masked Alipay account, as the gateway gave it.
     pub buyer_logon_id: Option<String>,
+    /// When the buyer paid (`gmt_payment`, `yyyy-MM-dd HH:mm:ss` Beijing
+    /// time), once known; dates the trade on the bill ([`Trade::book_day`]).
     pub gmt_payment: Option<String>,
+    /// The sum of the trade's successful refunds.
     pub refunded_amount: Money,
+    /// The last gateway `code` that decided the trade (e.g. `10000`,
+    /// `40004`), if any.
     pub code: Option<String>,
+    /// The last gateway `sub_code` (a business error such as
+    /// `ACQ.TRADE_HAS_CLOSE`), if any.
     pub sub_code: Option<String>,
+    /// The gateway's `sub_msg` with `sub_code`, shown to the cashier.
     pub sub_msg: Option<String>,
+    /// The QR code content of a precreate trade, once the gateway gave it.
     pub qr_code: Option<String>,
     /// The merchant's own URL for relayed results (precreate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_notify_url: Option<String>,
     /// The terminal's own out_trade_no when it differs from `out_trade_no`
-    /// (the gateway's, made unique across merchants: merchants::numbers).
+    /// (the gateway's, made unique across merchants: [`crate::merchants::numbers`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal_no: Option<String>,
     /// A cancel stopped the pay or precreate before it was sent: the gateway
@@ -96,7 +120,9 @@ pub struct Trade {
     /// Queries the QR watch has made.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub qr_checks_done: u32,
+    /// When the trade was journalled first (Unix milliseconds).
     pub created_ms: i64,
+    /// When the trade last changed (Unix milliseconds).
     pub updated_ms: i64,
     /// The journal row's version: 0 when created, one more at every change
     /// ([`crate::store::Write::TradeNext`] replaces version − 1 only, so two
@@ -129,7 +155,9 @@ fn is_zero_u32(v: &u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("trade status cannot move from {} to {}", .from.as_str(), .to.as_str())]
 pub struct IllegalTransition {
+    /// The status the trade has (and keeps).
     pub from: Status,
+    /// The status that was refused.
     pub to: Status,
 }
 
@@ -139,7 +167,15 @@ impl Trade {
         self.terminal_no.as_deref().unwrap_or(&self.out_trade_no)
     }
 
-    /// Moves the trade to `to` if the one-way rule allows it.
+    /// Moves the trade to `to` if the one-way rule ([`Status::can_move_to`])
+    /// allows it; a final status also ends the phase (back to
+    /// [`Phase::Idle`]) unless the late-landing watch runs. Returns whether
+    /// the status changed (moving to the same status is allowed and is
+    /// `false`).
+    ///
+    /// # Errors
+    /// [`IllegalTransition`] when the rule refuses the move (e.g. out of a
+    /// final status); the trade is then unchanged.
     pub fn transition(&mut self, to: Status) -> Result<bool, IllegalTransition> {
         if !self.status.can_move_to(to) {
             return Err(IllegalTransition {
@@ -169,21 +205,35 @@ pub use terminal::RefundStatus;
 /// A refund request as the journal holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refund {
+    /// The Alipay app of the refunded trade.
     pub app_id: String,
+    /// The refunded trade's out_trade_no (the gateway's, as in
+    /// [`Trade::out_trade_no`]).
     pub out_trade_no: String,
+    /// The refund's own number, unique within its trade; retries of one
+    /// refund keep it, so the gateway refunds at most once.
     pub out_request_no: String,
+    /// The amount to give back.
     pub refund_amount: Money,
+    /// The reason sent to the gateway, if the terminal gave one.
     pub refund_reason: Option<String>,
+    /// The refund's status (one-way, like a trade's).
     pub status: RefundStatus,
+    /// SHA-256 of the request's content, for idempotency.
     pub fingerprint: String,
+    /// The last gateway `code` for the refund, if any.
     pub code: Option<String>,
+    /// The last gateway `sub_code` (a business error), if any.
     pub sub_code: Option<String>,
+    /// The gateway's `sub_msg` with `sub_code`.
     pub sub_msg: Option<String>,
     /// When the gateway says the refund was paid back (`gmt_refund_pay`,
     /// Beijing time), once known: the day it is on the gateway's bill.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gmt_refund_pay: Option<String>,
+    /// When the refund was journalled first (Unix milliseconds).
     pub created_ms: i64,
+    /// When the refund last changed (Unix milliseconds).
     pub updated_ms: i64,
 }
 
@@ -198,7 +248,7 @@ impl Refund {
 
 impl Trade {
     /// The gateway day (`yyyy-MM-dd`, Beijing time) the payment is booked on
-    /// (the bill dates a trade by gmt_payment, seed 002 section 6): the day of
+    /// (the bill dates a trade by gmt_payment, docs/PROTOCOL.md §9.6): the day of
     /// `gmt_payment`, else the day of the last update. Only meaningful for a
     /// paid trade.
     pub fn book_day(&self) -> String {

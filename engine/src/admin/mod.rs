@@ -1,4 +1,4 @@
-//! The admin API (API.md 1.4) on its own listener (`[admin] listen`),
+//! The admin API (docs/API.md §1.4) on its own listener (`[admin] listen`),
 //! never on the terminal listener.
 //!
 //! Every `/admin/v1` request carries `Authorization: Bearer <token>`; the
@@ -42,7 +42,9 @@ pub use crate::api::routes::ADMIN_ROUTES as ROUTES;
 /// The `app_id` of admin events in the journal.
 pub const ADMIN_APP_ID: &str = "admin";
 
-/// The admin listener's handler.
+/// The admin listener's handler: authenticates every `/admin/v1` request
+/// by bearer token and routes it to the merchant, store and terminal
+/// operations (see the module doc).
 pub struct Admin {
     api: Arc<Api>,
     tokens: Vec<[u8; 32]>,
@@ -59,6 +61,8 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 impl Admin {
+    /// A handler over the switch's [`Api`] (its flows, registry and
+    /// journal), accepting the bearer tokens whose sha256 is in `tokens`.
     pub fn new(api: Arc<Api>, tokens: Vec<[u8; 32]>) -> Admin {
         Admin { api, tokens }
     }
@@ -93,6 +97,10 @@ impl Admin {
     }
 
     /// Serves one request; never fails (errors become JSON answers).
+    ///
+    /// # Errors
+    /// None: the error type is [`Infallible`] (the shape hyper's services
+    /// take).
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,

@@ -34,10 +34,15 @@ pub const LAB_MERCHANT: &str = "lab";
 /// Why the registry could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The journal holds this many terminals but no registry key
+    /// (`admin.secret_key_file`) is configured to open their secrets.
     #[error("the journal holds {0} terminals with sealed secrets: admin.secret_key_file is required to open them")]
     NoKey(usize),
+    /// A sealed secret of the journal does not open (wrong key or corrupt
+    /// row).
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// A journal terminal's key_id is also in `[[terminals]]` (the key_id).
     #[error("terminal {0} of the journal is also declared in [[terminals]]; remove one of them")]
     Duplicate(String),
 }
@@ -52,6 +57,7 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// `config` or `journal`, as the admin API shows it.
     pub const fn as_str(self) -> &'static str {
         match self {
             Origin::Config => "config",
@@ -63,8 +69,12 @@ impl Origin {
 /// A merchant with its stores.
 #[derive(Debug, Clone)]
 pub struct Merchant {
+    /// The merchant as the journal holds it (for a merchant of the
+    /// configuration: built from `[[merchants]]`).
     pub record: MerchantRecord,
+    /// Its stores (only merchants of the journal have any).
     pub stores: Vec<StoreRecord>,
+    /// Where it was declared.
     pub origin: Origin,
 }
 
@@ -76,13 +86,19 @@ type Bucket = Arc<Mutex<(f64, Instant)>>;
 pub struct Terminal {
     /// key_id, the current secret, smid (the merchant's), store and terminal ids, rate.
     pub cfg: TerminalConfig,
+    /// The external_id of the merchant it belongs to.
     pub external_id: String,
+    /// Active, or suspended (no new payments).
     pub status: RegistryStatus,
+    /// The equipment type given at registration (admin API), if any.
     pub equipment_type: Option<String>,
     /// The secret before the last rotation and until when (ms) it verifies.
     pub previous: Option<([u8; 32], i64)>,
+    /// Where it was declared.
     pub origin: Origin,
+    /// When it was registered (Unix ms; 0 for the configuration's).
     pub created_ms: i64,
+    /// When it last changed (Unix ms; 0 for the configuration's).
     pub updated_ms: i64,
     bucket: Bucket,
 }
@@ -114,7 +130,9 @@ impl Terminal {
         }
     }
 
-    /// Takes one token; false when the terminal is over its rate.
+    /// Takes one token of the terminal's bucket (refilled at
+    /// `cfg.rate_per_sec`, at most `cfg.burst`); false when the terminal is
+    /// over its rate (the request answers 429).
     pub fn take_token(&self) -> bool {
         let mut b = self.bucket.lock();
         let now = Instant::now();
@@ -144,15 +162,19 @@ impl Terminal {
 /// Why a terminal may not start a new payment (403).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Suspended {
+    /// The terminal itself is suspended.
     #[error(
         "this terminal is suspended: no new payments (queries, cancels and refunds still work)"
     )]
     Terminal,
+    /// The terminal's merchant is suspended (or not in the registry).
     #[error("this terminal's merchant is suspended: no new payments (queries, cancels and refunds still work)")]
     Merchant,
 }
 
 impl Suspended {
+    /// The error code of the 403 answer: `terminal_suspended` or
+    /// `merchant_suspended`.
     pub const fn code(self) -> &'static str {
         match self {
             Suspended::Terminal => "terminal_suspended",
@@ -161,7 +183,8 @@ impl Suspended {
     }
 }
 
-/// The registry.
+/// The registry: every merchant and terminal, in memory, for the request
+/// path and the admin API.
 pub struct Registry {
     terminals: DashMap<String, Arc<Terminal>>,
     merchants: DashMap<String, Arc<Merchant>>,
@@ -305,7 +328,8 @@ impl Registry {
         self.sealer.is_some()
     }
 
-    /// Seals a secret for the journal; None without a registry key.
+    /// Seals a secret for the journal (see [`Sealer::seal`]); None without a
+    /// registry key.
     ///
     /// # Errors
     /// As [`Sealer::seal`].
@@ -321,7 +345,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError::NoKey`] without a registry key, [`RegistryError::Seal`]
-    /// when a secret does not open.
+    /// when its current or previous secret does not open.
     pub fn terminal_from_record(
         &self,
         t: &TerminalRecord,
@@ -424,7 +448,8 @@ impl Registry {
     /// Whether the terminal may start a new payment (pay, precreate).
     ///
     /// # Errors
-    /// [`Suspended::Terminal`] or [`Suspended::Merchant`].
+    /// [`Suspended::Terminal`] when the terminal is suspended;
+    /// [`Suspended::Merchant`] when its merchant is suspended or unknown.
     pub fn admit_payment(&self, t: &Terminal) -> Result<(), Suspended> {
         if t.status == RegistryStatus::Suspended {
             return Err(Suspended::Terminal);

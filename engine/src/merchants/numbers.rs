@@ -1,5 +1,6 @@
-//! The out_trade_no the gateway sees (../API.md 1.4: "A terminal's
-//! out_trade_no is unique within its merchant only").
+//! The out_trade_no the gateway sees (docs/API.md §1.4, and docs/ENGINE.md,
+//! "Each merchant owns its out_trade_no space": a terminal's out_trade_no is
+//! unique within its merchant only).
 //!
 //! All merchants of an acquirer share one app, and the gateway keeps one
 //! out_trade_no space per app; so the switch makes each merchant's numbers
@@ -21,7 +22,7 @@
 
 use sha2::{Digest, Sha256};
 
-/// The gateway's limit on out_trade_no.
+/// The gateway's limit on out_trade_no, characters.
 pub const MAX_LEN: usize = 64;
 const CODE_LEN: usize = 11;
 const KEEP_WHEN_LONG: usize = 31;
@@ -30,8 +31,12 @@ const HASH_LEN: usize = 20;
 /// Why a number cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NumberError {
+    /// A terminal of a merchant of the configuration used a number of the
+    /// onboarded shape ([`is_reserved`]); the number.
     #[error("out_trade_no {0} has the shape reserved for onboarded merchants' numbers (S + 11 lower-case base-36 characters + _); choose another")]
     Reserved(String),
+    /// The merchant's smid is not 1 to 16 decimal digits, so it has no
+    /// prefix; the smid.
     #[error("the merchant's smid {0} is not a number of at most 16 digits")]
     BadSmid(String),
 }
@@ -48,6 +53,9 @@ fn base36(mut v: u128, width: usize) -> String {
 }
 
 /// The merchant's prefix: `S` + smid in base 36 + `_` (13 characters).
+///
+/// # Errors
+/// [`NumberError::BadSmid`] when `smid` is not 1 to 16 decimal digits.
 pub fn prefix(smid: &str) -> Result<String, NumberError> {
     if smid.is_empty() || smid.len() > 16 || !smid.bytes().all(|b| b.is_ascii_digit()) {
         return Err(NumberError::BadSmid(smid.to_owned()));
@@ -91,6 +99,13 @@ pub fn smid_of(no: &str) -> Option<String> {
 /// The gateway's out_trade_no for a terminal's number: `smid` is the
 /// merchant's when it was onboarded (then the number is prefixed), `None`
 /// for a merchant of the configuration (then it is kept, unless reserved).
+/// With a smid the result is at most [`MAX_LEN`] characters, whatever the
+/// length of `no`.
+///
+/// # Errors
+/// [`NumberError::Reserved`] when there is no smid and `no` has the
+/// onboarded shape; [`NumberError::BadSmid`] when the smid is not 1 to 16
+/// decimal digits.
 pub fn gateway_out_trade_no(onboarded_smid: Option<&str>, no: &str) -> Result<String, NumberError> {
     let Some(smid) = onboarded_smid else {
         if is_reserved(no) {

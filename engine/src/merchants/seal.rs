@@ -12,16 +12,20 @@ use rand::RngCore;
 /// Why a secret could not be sealed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
+    /// The registry key was refused by the cipher.
     #[error("the registry key is not a valid AES-256 key")]
     Key,
+    /// The cipher failed while sealing (not expected).
     #[error("sealing the secret failed")]
     Seal,
-    /// Not hex, too short, tampered with, or sealed under another key.
+    /// Not hex, too short, tampered with, sealed under another key or for
+    /// another key_id (the key_id named).
     #[error("the sealed secret of terminal {0} does not open with admin.secret_key_file (wrong key or corrupt row)")]
     Open(String),
 }
 
-/// The registry key, prepared once.
+/// The registry key, prepared once: seals terminal secrets for the journal
+/// and opens them at load.
 pub struct Sealer(LessSafeKey);
 
 impl std::fmt::Debug for Sealer {
@@ -31,6 +35,8 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
+    /// Prepares the 32-byte registry key.
+    ///
     /// # Errors
     /// [`SealError::Key`] when aws-lc-rs refuses the key (never for 32 bytes).
     pub fn new(key: &[u8; 32]) -> Result<Sealer, SealError> {
@@ -38,7 +44,8 @@ impl Sealer {
         Ok(Sealer(LessSafeKey::new(k)))
     }
 
-    /// Seals a terminal secret bound to its key_id.
+    /// Seals a terminal secret bound to its key_id: hex of a fresh random
+    /// nonce, the ciphertext and the tag (120 hex digits).
     ///
     /// # Errors
     /// [`SealError::Seal`] when the cipher fails (not expected).

@@ -1,4 +1,4 @@
-//! The trade bill reader (SPEC 6): a zip holding `…_业务明细.csv` (the trade
+//! The trade bill reader (docs/PROTOCOL.md §6): a zip holding `…_业务明细.csv` (the trade
 //! detail) and `…_业务明细(汇总).csv` (the summary), both GBK CSVs with `#`
 //! comment lines before the column header row and `#` footer lines after.
 //!
@@ -21,13 +21,15 @@ use time::{Date, Month, PrimitiveDateTime, Time};
 /// The longest line accepted (bytes).
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// A signed amount in fen (refund rows are negative).
+/// A signed amount in fen (refund rows are negative); the field is the
+/// number of fen. Displays as yuan with two decimals (`-10.00`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
 pub struct Fen(pub i64);
 
 impl Fen {
     /// Parses a yuan string: optional `-`, digits, optional `.` and one or
-    /// two decimals ("88.88", "-10.00", "5").
+    /// two decimals ("88.88", "-10.00", "5"), at most 15 integer digits;
+    /// None for anything else (`+1`, `1.`, `.5`, `1.234`, full-width digits).
     pub fn parse_yuan(s: &str) -> Option<Fen> {
         // Byte-wise (a bill has a dozen amounts per row): no char searching.
         let s = s.as_bytes();
@@ -81,85 +83,170 @@ impl std::fmt::Display for Fen {
 /// Why a bill could not be read. Each names the file and line where it can.
 #[derive(Debug, thiserror::Error)]
 pub enum BillError {
+    /// The download is not a zip archive (the zip reader's message).
     #[error("not a zip archive: {0}")]
     NotZip(String),
+    /// An entry of the zip cannot be opened or inflated.
     #[error("zip entry {file}: {reason}")]
-    Zip { file: String, reason: String },
+    Zip {
+        /// The entry's name.
+        file: String,
+        /// The zip reader's message.
+        reason: String,
+    },
+    /// The zip holds no trade detail CSV.
     #[error("no trade detail CSV (…_业务明细.csv) in the zip; entries: {entries:?}")]
-    NoDetail { entries: Vec<String> },
+    NoDetail {
+        /// The names of the entries it holds.
+        entries: Vec<String>,
+    },
+    /// The zip holds no summary CSV.
     #[error("no summary CSV (…_业务明细(汇总).csv) in the zip; entries: {entries:?}")]
-    NoSummary { entries: Vec<String> },
+    NoSummary {
+        /// The names of the entries it holds.
+        entries: Vec<String>,
+    },
+    /// Reading (inflating) the file failed.
     #[error("{file}: read error at line {line}: {source}")]
     Io {
+        /// The file.
         file: String,
+        /// The line being read (1-based).
         line: u64,
+        /// What the reader said.
         #[source]
         source: std::io::Error,
     },
+    /// A line is not valid GBK.
     #[error("{file}: line {line} is not GBK-decodable")]
-    NotGbk { file: String, line: u64 },
+    NotGbk {
+        /// The file.
+        file: String,
+        /// The line (1-based).
+        line: u64,
+    },
+    /// A line is UTF-8 text, not GBK (a re-encoded bill).
     #[error("{file}: line {line} is UTF-8, not GBK")]
-    Utf8 { file: String, line: u64 },
+    Utf8 {
+        /// The file.
+        file: String,
+        /// The line (1-based).
+        line: u64,
+    },
+    /// A line is longer than [`MAX_LINE`].
     #[error("{file}: line {line} is longer than {MAX_LINE} bytes")]
-    LineTooLong { file: String, line: u64 },
+    LineTooLong {
+        /// The file.
+        file: String,
+        /// The line (1-based).
+        line: u64,
+    },
+    /// The file ends before its column header row.
     #[error("{file}: no column header row (the file ends at line {line})")]
-    NoHeader { file: String, line: u64 },
+    NoHeader {
+        /// The file.
+        file: String,
+        /// The last line read.
+        line: u64,
+    },
+    /// The header row lacks a required column.
     #[error("{file}: missing column {column} in the header row at line {line}")]
     MissingColumn {
+        /// The file.
         file: String,
+        /// The missing column's header.
         column: &'static str,
+        /// The header row's line.
         line: u64,
     },
+    /// A row has more or fewer cells than the header.
     #[error("{file}: line {line} has {found} cells, the header has {expected}")]
     CellCount {
+        /// The file.
         file: String,
+        /// The row's line.
         line: u64,
+        /// Its cells.
         found: usize,
+        /// The header's cells.
         expected: usize,
     },
+    /// An amount cell is not a yuan amount ([`Fen::parse_yuan`]).
     #[error("{file}: bad amount in column {column} at line {line}: {value:?}")]
     BadAmount {
+        /// The file.
         file: String,
+        /// The column's header.
         column: &'static str,
+        /// The row's line.
         line: u64,
+        /// The cell as written.
         value: String,
     },
+    /// A count cell of the summary is not a whole number.
     #[error("{file}: bad count in column {column} at line {line}: {value:?}")]
     BadCount {
+        /// The file.
         file: String,
+        /// The column's header.
         column: &'static str,
+        /// The row's line.
         line: u64,
+        /// The cell as written.
         value: String,
     },
+    /// A time cell is not `yyyy-MM-dd HH:mm:ss`.
     #[error("{file}: bad time in column {column} at line {line}: {value:?}")]
     BadTime {
+        /// The file.
         file: String,
+        /// The column's header.
         column: &'static str,
+        /// The row's line.
         line: u64,
+        /// The cell as written.
         value: String,
     },
+    /// A `业务类型` cell is neither `交易` nor `退款`.
     #[error("{file}: bad 业务类型 at line {line}: {value:?} (expected 交易 or 退款)")]
     BadKind {
+        /// The file.
         file: String,
+        /// The row's line.
         line: u64,
+        /// The cell as written.
         value: String,
     },
+    /// A footer line cannot be read (a totals line of another shape, or a
+    /// non-`#` line after the rows).
     #[error("{file}: bad footer line {line}: {text:?}")]
     BadFooter {
+        /// The file.
         file: String,
+        /// The line.
         line: u64,
+        /// The line as written.
         text: String,
     },
+    /// The file ends before it is complete (a cut download).
     #[error("{file}: truncated at line {line}: {what}")]
     Truncated {
+        /// The file.
         file: String,
+        /// The last line read.
         line: u64,
+        /// What is missing.
         what: &'static str,
     },
+    /// The detail footer's totals differ from what the rows add up to
+    /// ([`DetailReader::check_footer`]).
     #[error("footer {what} is {footer}, the rows add up to {rows}")]
     FooterMismatch {
+        /// Which total (`交易合计 笔数`, ...).
         what: &'static str,
+        /// The footer's value.
         footer: String,
+        /// What the rows add up to.
         rows: String,
     },
 }
@@ -403,7 +490,8 @@ fn missing(lines: &Lines<impl Read>, column: &'static str, first: &'static str) 
 
 // ---------------------------------------------------------------- detail
 
-/// The detail columns, by header name (SPEC 6), in [`BillRow`] order.
+/// The detail columns, by header name (docs/PROTOCOL.md §6), in [`BillRow`]
+/// order.
 pub const DETAIL_COLUMNS: [&str; 25] = [
     "支付宝交易号",
     "商户订单号",
@@ -447,34 +535,56 @@ pub enum BillKind {
 pub struct BillRow {
     /// The line of the file this row came from (1-based).
     pub line: u64,
+    /// `支付宝交易号`: Alipay's trade_no.
     pub trade_no: String,
+    /// `商户订单号`: the out_trade_no the gateway knows the trade by.
     pub out_trade_no: String,
+    /// `业务类型`: a payment or a refund.
     pub kind: BillKind,
+    /// `商品名称`: the trade's subject.
     pub subject: String,
+    /// `创建时间`.
     pub created_at: PrimitiveDateTime,
+    /// `完成时间`: when it was paid (or refunded); dates the row on the bill.
     pub finished_at: PrimitiveDateTime,
+    /// `门店编号`.
     pub store_id: String,
+    /// `门店名称`.
     pub store_name: String,
+    /// `操作员`.
     pub operator_id: String,
+    /// `终端号`.
     pub terminal_id: String,
     /// `对方账户`, masked by Alipay.
     pub buyer_account: String,
+    /// `订单金额（元）`: the order's total (negative on refund rows).
     pub order_amount: Fen,
     /// `商家实收（元）`: negative on refund rows.
     pub received: Fen,
+    /// `支付宝红包（元）`.
     pub alipay_red_packet: Fen,
+    /// `集分宝（元）`.
     pub jifenbao: Fen,
+    /// `支付宝优惠（元）`.
     pub alipay_discount: Fen,
+    /// `商家优惠（元）`.
     pub merchant_discount: Fen,
+    /// `券核销金额（元）`.
     pub coupon_amount: Fen,
+    /// `券名称`.
     pub coupon_name: String,
+    /// `商家红包消费金额（元）`.
     pub merchant_red_packet: Fen,
+    /// `卡消费金额（元）`.
     pub card_amount: Fen,
     /// `退款批次号/请求号` (the out_request_no on refund rows).
     pub refund_request_no: String,
-    /// `服务费（元）`; the sign convention is unconfirmed (SPEC 6): as written.
+    /// `服务费（元）`; the sign convention is unconfirmed (docs/PROTOCOL.md
+    /// §6): as written.
     pub service_fee: Fen,
+    /// `分润（元）`.
     pub profit_share: Fen,
+    /// `备注`.
     pub remark: String,
     /// The cells of columns not in [`DETAIL_COLUMNS`], in the order of
     /// [`DetailReader::extra_columns`].
@@ -484,12 +594,17 @@ pub struct BillRow {
 /// The footer totals of the detail file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DetailFooter {
+    /// `#交易合计：N笔`: the payment rows.
     pub trade_count: u64,
+    /// `商家实收共…元` of the payments.
     pub trade_received: Fen,
+    /// `商家优惠共…元` of the payments (0 when the line has none).
     pub trade_merchant_discount: Fen,
+    /// `#退款合计：N笔`: the refund rows.
     pub refund_count: u64,
     /// Negative (as written: `商家实收退款共-3000.00元`).
     pub refund_received: Fen,
+    /// `商家优惠退款共…元` of the refunds (0 when the line has none).
     pub refund_merchant_discount: Fen,
     /// `#导出时间：[…]`, when present.
     pub exported_at: Option<String>,
@@ -498,11 +613,17 @@ pub struct DetailFooter {
 /// What the rows read so far add up to (comparable with [`DetailFooter`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// Payment rows read.
     pub trade_count: u64,
+    /// Their `商家实收`.
     pub trade_received: Fen,
+    /// Their `商家优惠`.
     pub trade_merchant_discount: Fen,
+    /// Refund rows read.
     pub refund_count: u64,
+    /// Their `商家实收` (negative).
     pub refund_received: Fen,
+    /// Their `商家优惠`.
     pub refund_merchant_discount: Fen,
 }
 
@@ -513,7 +634,9 @@ enum State {
     Failed,
 }
 
-/// The streaming reader of a detail CSV: an iterator of rows.
+/// The streaming reader of a detail CSV: an iterator of rows. It ends
+/// (`None`) after the footer, or after the first error it yields; a reader
+/// that ended without error has its [`DetailReader::footer`].
 pub struct DetailReader<R> {
     lines: Lines<R>,
     header: BillHeader,
@@ -529,6 +652,13 @@ pub struct DetailReader<R> {
 impl<R: Read> DetailReader<R> {
     /// Reads the comment lines and the column header of a GBK detail CSV;
     /// `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`BillError::Io`], [`BillError::NotGbk`], [`BillError::Utf8`] or
+    /// [`BillError::LineTooLong`] for a line that cannot be read;
+    /// [`BillError::NoHeader`] or [`BillError::Truncated`] when the file
+    /// ends before a complete header row; [`BillError::MissingColumn`] when
+    /// a column of [`DETAIL_COLUMNS`] is missing.
     pub fn new(r: R, file: impl Into<String>) -> Result<Self, BillError> {
         let mut lines = Lines::new(r, file.into());
         let header = read_to_header(&mut lines)?;
@@ -574,6 +704,11 @@ impl<R: Read> DetailReader<R> {
     }
 
     /// After the last row: the footer totals agree with the rows.
+    ///
+    /// # Errors
+    /// [`BillError::Truncated`] when the footer was not read (the iterator
+    /// has not ended, or failed); [`BillError::FooterMismatch`] naming the
+    /// first total that differs.
     pub fn check_footer(&self) -> Result<(), BillError> {
         let f = self.footer.as_ref().ok_or(BillError::Truncated {
             file: self.lines.file.clone(),
@@ -890,7 +1025,8 @@ impl<R: Read> std::iter::FusedIterator for DetailReader<R> {}
 
 // ---------------------------------------------------------------- summary
 
-/// The summary columns, by header name (SPEC 6), in [`SummaryRow`] order.
+/// The summary columns, by header name (docs/PROTOCOL.md §6), in
+/// [`SummaryRow`] order.
 pub const SUMMARY_COLUMNS: [&str; 12] = [
     "门店编号",
     "门店名称",
@@ -909,24 +1045,38 @@ pub const SUMMARY_COLUMNS: [&str; 12] = [
 /// One row of the summary CSV (per store, or the `合计` row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryRow {
+    /// `门店编号` (`合计` on the total row).
     pub store_id: String,
+    /// `门店名称`.
     pub store_name: String,
+    /// `交易订单总笔数`.
     pub trade_count: u64,
+    /// `退款订单总笔数`.
     pub refund_count: u64,
+    /// `订单金额（元）`.
     pub order_amount: Fen,
+    /// `商家实收（元）`.
     pub received: Fen,
+    /// `支付宝优惠（元）`.
     pub alipay_discount: Fen,
+    /// `商家优惠（元）`.
     pub merchant_discount: Fen,
+    /// `卡消费金额（元）`.
     pub card_amount: Fen,
+    /// `服务费（元）`, as written.
     pub service_fee: Fen,
+    /// `分润（元）`.
     pub profit_share: Fen,
+    /// `实收净额（元）`.
     pub net: Fen,
 }
 
 /// The summary CSV (small: one row per store, read whole).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BillSummary {
+    /// The comment lines before the column header.
     pub header: BillHeader,
+    /// One row per store, in file order.
     pub stores: Vec<SummaryRow>,
     /// The `合计` row.
     pub total: Option<SummaryRow>,
@@ -934,6 +1084,12 @@ pub struct BillSummary {
 
 impl BillSummary {
     /// Reads a GBK summary CSV; `file` names it in errors.
+    ///
+    /// # Errors
+    /// As [`DetailReader::new`] for the lines and the header (columns of
+    /// [`SUMMARY_COLUMNS`]); [`BillError::CellCount`],
+    /// [`BillError::BadAmount`] or [`BillError::BadCount`] for a bad row;
+    /// [`BillError::Truncated`] when the file ends before `汇总列表结束`.
     pub fn read(r: impl Read, file: impl Into<String>) -> Result<BillSummary, BillError> {
         let mut lines = Lines::new(r, file.into());
         let header = read_to_header(&mut lines)?;
@@ -1047,13 +1203,21 @@ fn entry_name(raw: &[u8]) -> String {
 
 impl<'a> BillArchive<Cursor<&'a [u8]>> {
     /// The zip in memory, as downloaded.
+    ///
+    /// # Errors
+    /// As [`BillArchive::new`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, BillError> {
         BillArchive::new(Cursor::new(bytes))
     }
 }
 
 impl<R: Read + Seek> BillArchive<R> {
-    /// Opens the zip and finds `…业务明细.csv` and `…业务明细(汇总).csv`.
+    /// Opens the zip and finds `…业务明细.csv` and `…业务明细(汇总).csv`
+    /// (the first of each; entry names UTF-8, else GBK).
+    ///
+    /// # Errors
+    /// [`BillError::NotZip`] when it is not a zip archive (or its directory
+    /// cannot be read).
     pub fn new(r: R) -> Result<Self, BillError> {
         let mut zip = zip::ZipArchive::new(r).map_err(|e| BillError::NotZip(e.to_string()))?;
         let mut entries = Vec::new();
@@ -1089,6 +1253,11 @@ impl<R: Read + Seek> BillArchive<R> {
     }
 
     /// The detail rows, streamed from the inflating entry.
+    ///
+    /// # Errors
+    /// [`BillError::NoDetail`] when the zip has no detail CSV;
+    /// [`BillError::Zip`] when its entry cannot be opened; those of
+    /// [`DetailReader::new`].
     pub fn detail(&mut self) -> Result<DetailReader<zip::read::ZipFile<'_, R>>, BillError> {
         let (i, name) = self.detail.clone().ok_or_else(|| BillError::NoDetail {
             entries: self.entries.clone(),
@@ -1100,7 +1269,12 @@ impl<R: Read + Seek> BillArchive<R> {
         DetailReader::new(f, name)
     }
 
-    /// The summary file.
+    /// The summary file, read whole.
+    ///
+    /// # Errors
+    /// [`BillError::NoSummary`] when the zip has no summary CSV;
+    /// [`BillError::Zip`] when its entry cannot be opened; those of
+    /// [`BillSummary::read`].
     pub fn summary(&mut self) -> Result<BillSummary, BillError> {
         let (i, name) = self.summary.clone().ok_or_else(|| BillError::NoSummary {
             entries: self.entries.clone(),

@@ -24,7 +24,8 @@ use crate::fees::{self, FeeRate, FeeRates, TradeFees};
 use crate::store::StoreError;
 use crate::trade::{Refund, RefundStatus, Status, Trade};
 
-/// The class of a difference (API.md 3).
+/// The class of a difference (docs/RECONCILIATION.md, "The five classes,
+/// and what to do about the open ones").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
@@ -41,6 +42,7 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class, in report order.
     pub const ALL: [Class; 5] = [
         Class::BillOnly,
         Class::JournalOnly,
@@ -49,6 +51,7 @@ impl Class {
         Class::FeeMismatch,
     ];
 
+    /// The class's name in the report (`bill_only`, ...), as serialised.
     pub const fn as_str(self) -> &'static str {
         match self {
             Class::BillOnly => "bill_only",
@@ -64,17 +67,24 @@ impl Class {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Entry {
+    /// A payment (a bill row `交易`, a journal trade).
     Trade,
+    /// A refund (a bill row `退款`, a journal refund).
     Refund,
 }
 
 /// A difference found by the comparison, before any repair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    /// What kind of difference.
     pub class: Class,
+    /// About a payment or a refund.
     pub entry: Entry,
+    /// The trade's out_trade_no (the gateway's).
     pub out_trade_no: String,
+    /// Alipay's trade_no, when the bill row gives it.
     pub trade_no: Option<String>,
+    /// The refund's out_request_no, for a refund.
     pub out_request_no: Option<String>,
     /// The sub-merchant the entry belongs to, when known.
     pub smid: Option<String>,
@@ -102,13 +112,24 @@ impl Candidate {
 
 /// The journal, read by out_trade_no (point lookups).
 pub trait JournalView {
+    /// The trade of the reconciled app by out_trade_no (the gateway's).
+    ///
+    /// # Errors
+    /// The journal's [`StoreError`] when the read fails.
     fn trade(&self, out_trade_no: &str) -> Result<Option<Trade>, StoreError>;
+    /// A refund of the reconciled app by its trade and out_request_no.
+    ///
+    /// # Errors
+    /// The journal's [`StoreError`] when the read fails.
     fn refund(
         &self,
         out_trade_no: &str,
         out_request_no: &str,
     ) -> Result<Option<Refund>, StoreError>;
     /// Every refund of a trade, oldest first.
+    ///
+    /// # Errors
+    /// The journal's [`StoreError`] when the read fails.
     fn refunds_of(&self, out_trade_no: &str) -> Result<Vec<Refund>, StoreError>;
 }
 
@@ -125,7 +146,8 @@ pub trait RateBook {
     fn smid(&self, smid: &str) -> Option<FeeRates>;
 }
 
-/// The out_request_no the switch uses to undo a late landing by refund.
+/// The out_request_no the switch uses to undo a late landing by refund
+/// (a refund of that number is the switch's own, not a merchant's).
 pub fn undo_request_no(out_trade_no: &str) -> String {
     crate::flow::undo_request_no(out_trade_no)
 }
@@ -146,7 +168,8 @@ struct BookRefund {
     seen: bool,
 }
 
-/// The journal's side of one day, compact.
+/// The journal's side of one day, compact: its paid trades and done
+/// refunds, each marked once a bill row matches it.
 #[derive(Debug, Default)]
 pub struct Book {
     trades: HashMap<Box<str>, BookTrade>,
@@ -156,6 +179,7 @@ pub struct Book {
 }
 
 impl Book {
+    /// An empty book.
     pub fn new() -> Book {
         Book::default()
     }
@@ -207,10 +231,12 @@ impl Book {
         self.terminals.get(t.terminal as usize).map(|k| &**k)
     }
 
+    /// The paid trades in the book.
     pub fn trade_count(&self) -> usize {
         self.trades.len()
     }
 
+    /// The done refunds in the book.
     pub fn refund_count(&self) -> usize {
         self.refunds.len()
     }
@@ -220,9 +246,11 @@ impl Book {
 /// the switch's fees.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MerchantDay {
+    /// Payment rows of the merchant on the bill.
     pub trade_count: u64,
     /// 商家实收 of the payments, fen.
     pub trade_fen: i64,
+    /// Refund rows of the merchant on the bill.
     pub refund_count: u64,
     /// Refunded, fen (positive).
     pub refund_fen: i64,
@@ -237,13 +265,18 @@ pub struct MerchantDay {
 /// What a comparison found.
 #[derive(Debug, Default)]
 pub struct Comparison {
+    /// Detail rows compared.
     pub bill_rows: u64,
+    /// Rows that matched the journal exactly (no difference).
     pub matched: u64,
+    /// Every difference, classified; the journal-only ones sorted by
+    /// [`Candidate::key`] at the end.
     pub candidates: Vec<Candidate>,
     /// Per smid ("" for trades without a sub-merchant), from the bill.
     pub merchants: BTreeMap<String, MerchantDay>,
-    /// Journal trades and refunds of the day.
+    /// Journal trades of the day (paid, dated on it).
     pub journal_trades: u64,
+    /// Journal refunds of the day (done, dated on it).
     pub journal_refunds: u64,
 }
 
@@ -325,6 +358,8 @@ fn money(fen: u64) -> String {
 }
 
 impl<'a> Comparer<'a> {
+    /// A comparison of the day of `book`, looking up trades not in it in
+    /// `journal` and rates in `rates`.
     pub fn new(book: Book, journal: &'a dyn JournalView, rates: &'a dyn RateBook) -> Comparer<'a> {
         let out = Comparison {
             journal_trades: book.trades.len() as u64,
@@ -396,7 +431,8 @@ impl<'a> Comparer<'a> {
     /// Compares one bill row.
     ///
     /// # Errors
-    /// A journal read failed.
+    /// The journal's [`StoreError`] when a lookup of the row's trade or
+    /// refunds fails; the row then counts as not compared.
     pub fn feed(&mut self, row: &BillRow) -> Result<(), StoreError> {
         self.out.bill_rows += 1;
         match row.kind {
@@ -687,7 +723,8 @@ impl<'a> Comparer<'a> {
     }
 }
 
-/// A gateway rate by basis points (the rates of the registry are checked).
+/// A rate by basis points, capped at 100% (the rates of the registry are
+/// checked at entry, so the cap is never expected to apply).
 pub fn rate(bps: u32) -> FeeRate {
     FeeRate::new(bps.min(fees::MAX_BPS)).unwrap_or(FeeRate::ZERO)
 }

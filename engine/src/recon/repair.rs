@@ -27,8 +27,11 @@ use crate::trade::{gateway_day, now_ms, RefundStatus, Status};
 pub enum TradeView {
     /// TRADE_SUCCESS (refundable) or TRADE_FINISHED, paid on `day`.
     Paid {
+        /// The gateway day of `send_pay_date` (`yyyy-MM-dd`), when given.
         day: Option<String>,
+        /// The trade's `total_amount`, fen, when given.
         total_fen: Option<u64>,
+        /// TRADE_FINISHED (no longer refundable) rather than TRADE_SUCCESS.
         finished: bool,
     },
     /// TRADE_CLOSED: not paid, or paid and refunded in full.
@@ -46,18 +49,24 @@ pub enum TradeView {
 pub enum RefundView {
     /// REFUND_SUCCESS on `day`.
     Done {
+        /// The gateway day of `gmt_refund_pay` (`yyyy-MM-dd`), when given.
         day: Option<String>,
     },
     /// The gateway has no such refund (absent refund_status, or no trade).
     NotDone,
+    /// No usable answer (the reason).
     NoAnswer(String),
 }
 
 /// The question a candidate needs answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Question {
+    /// Nothing to ask (a fee mismatch: the gateway's answer would not
+    /// settle it).
     None,
+    /// alipay.trade.query of the trade.
     Trade,
+    /// alipay.trade.fastpay.refund.query of the refund.
     Refund,
 }
 
@@ -65,15 +74,28 @@ pub enum Question {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// No change; `resolved` says whether anyone must act.
-    Note { resolved: bool, resolution: String },
+    Note {
+        /// Whether the difference is settled (no one must act).
+        resolved: bool,
+        /// What the report says about it.
+        resolution: String,
+    },
     /// The buyer paid a trade the terminal was told is not paid: refund it
     /// in full with the switch's undo out_request_no.
-    Undo { amount_fen: u64 },
+    Undo {
+        /// The amount to refund, fen (the whole payment).
+        amount_fen: u64,
+    },
     /// The journal holds SUCCESS for a payment the gateway never took.
-    CorrectTradeToClosed { resolution: String },
+    CorrectTradeToClosed {
+        /// What the report says about it.
+        resolution: String,
+    },
     /// The journal's refund status is not the gateway's.
     CorrectRefund {
+        /// The gateway's status, which the journal takes.
         to: RefundStatus,
+        /// What the report says about it.
         resolution: String,
     },
 }
@@ -95,7 +117,8 @@ fn note(resolved: bool, resolution: impl Into<String>) -> Decision {
     }
 }
 
-/// What to do, given the candidate, the bill's date and the answer (pure).
+/// What to do, given the candidate, the bill's date (`yyyy-MM-dd`) and the
+/// answer to its [`plan`]ned question (None when not asked) (pure).
 pub fn decide(
     c: &Candidate,
     date: &str,
@@ -280,23 +303,31 @@ fn refund_view(out: &Outcome<RefundQueryResponse>) -> RefundView {
 /// A difference after the repair step: what the report shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settled {
+    /// The difference as the comparison found it.
     pub candidate: Candidate,
+    /// Whether it is settled (no one must act); open otherwise.
     pub resolved: bool,
+    /// What the report says about it: how it was settled, or what to do.
     pub resolution: String,
     /// What the repair did at the gateway or in the journal, if anything.
     pub repair: Option<Value>,
 }
 
-/// Why a repair could not be recorded: the journal failed (the run stops).
+/// Why a repair could not be recorded: the journal failed (the run stops);
+/// the field is the journal's error.
 #[derive(Debug, thiserror::Error)]
 #[error("the journal refused the reconciliation's record: {0}")]
 pub struct RepairError(#[from] pub StoreError);
 
 /// Runs the questions and repairs (see the module doc).
 pub struct Repairer {
+    /// The gateway the questions and undo refunds go to.
     pub gw: Arc<Gateway>,
+    /// The journal the repairs are recorded in (before and after each).
     pub store: Arc<dyn Store>,
+    /// The reconciled app.
     pub app_id: String,
+    /// The bill date, `yyyy-MM-dd`.
     pub date: String,
     /// At most this many gateway questions per run (then: open, "not queried").
     pub max_queries: usize,
@@ -344,7 +375,14 @@ impl Repairer {
         )
     }
 
-    /// Settles every candidate it can; journal failures stop the run.
+    /// Settles every candidate it can, in order: asks its question (at most
+    /// `max_queries` in all), decides, and applies the decision (an undo
+    /// refund at the gateway, a correction in the journal), each recorded
+    /// in the journal. One [`Settled`] per candidate.
+    ///
+    /// # Errors
+    /// [`RepairError`] when the journal refuses a record: the run stops
+    /// there (a repair already sent is known from its recorded events).
     pub async fn settle(&self, candidates: Vec<Candidate>) -> Result<Vec<Settled>, RepairError> {
         let mut out = Vec::with_capacity(candidates.len());
         let mut asked = 0usize;

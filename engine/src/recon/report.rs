@@ -1,5 +1,6 @@
-//! The reconciliation report (API.md 3): the versioned JSON, a CSV of every
-//! difference, and a Markdown and an HTML summary in English or Chinese.
+//! The reconciliation report (docs/RECONCILIATION.md, "The report"): the
+//! versioned JSON, a CSV of every difference, and a Markdown and an HTML
+//! summary in English or Chinese.
 //! Pure: [`ReconReport`] is data; the writers turn it into text. Amounts are
 //! yuan strings (the decimal form exists only in files); never a secret.
 
@@ -17,8 +18,10 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
+    /// English (the default).
     #[default]
     En,
+    /// Chinese (简体中文).
     Zh,
 }
 
@@ -40,7 +43,9 @@ pub struct Difference {
     pub class: String,
     /// `trade` or `refund`.
     pub entry: String,
+    /// The trade's out_trade_no (the gateway's).
     pub out_trade_no: String,
+    /// Alipay's trade_no, when the bill gives it.
     pub trade_no: Option<String>,
     /// Refunds only.
     pub out_request_no: Option<String>,
@@ -52,7 +57,9 @@ pub struct Difference {
     pub switch: Value,
     /// What the bill says.
     pub bill: Value,
+    /// Whether it is settled (no one must act); open otherwise.
     pub resolved: bool,
+    /// How it was settled, or what to do about it.
     pub resolution: String,
     /// What the run did about it (the journal has the same as events).
     pub repair: Option<Value>,
@@ -63,8 +70,11 @@ pub struct Difference {
 /// Counts and sums of one class.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassCount {
+    /// Differences of the class.
     pub count: u64,
+    /// Of them, resolved.
     pub resolved: u64,
+    /// Of them, open.
     pub open: u64,
     /// Sum of the amounts in question (yuan).
     pub amount: String,
@@ -75,17 +85,22 @@ pub struct ClassCount {
 pub struct Summary {
     /// Per class (every class present, zeros included).
     pub classes: BTreeMap<String, ClassCount>,
+    /// Differences in all.
     pub differences: u64,
+    /// Of them, resolved.
     pub resolved: u64,
+    /// Of them, open (the run exits 2 when any).
     pub open: u64,
 }
 
 /// The bill's own totals (footer and rows).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillTotals {
+    /// Payment rows.
     pub trade_count: u64,
     /// 商家实收 of the payments (yuan).
     pub trade_amount: String,
+    /// Refund rows.
     pub refund_count: u64,
     /// Refunded (yuan, positive).
     pub refund_amount: String,
@@ -104,25 +119,39 @@ pub struct BillTotals {
 pub struct MerchantLine {
     /// "" for trades without a sub-merchant.
     pub smid: String,
+    /// The merchant's external_id, when the registry knows the smid.
     pub external_id: Option<String>,
+    /// The merchant's name, when the registry knows the smid.
     pub name: Option<String>,
+    /// Payment rows on the bill.
     pub trade_count: u64,
+    /// Their 商家实收 (yuan).
     pub trade_amount: String,
+    /// Refund rows on the bill.
     pub refund_count: u64,
+    /// Refunded (yuan, positive).
     pub refund_amount: String,
     /// The gateway's fee net of returns, as billed (yuan).
     pub gateway_fee: String,
     /// The acquirer's fee to the merchant, net of returns (yuan).
     pub merchant_fee: String,
+    /// The gateway rate applied (bps); None when the rates are unknown.
     pub gateway_fee_bps: Option<u32>,
+    /// The merchant rate applied (bps); None when the rates are unknown.
     pub merchant_fee_bps: Option<u32>,
-    /// Fen forms for programs (the settlement reads these).
+    /// Fen forms for programs (the settlement reads these): `trade_amount`.
     pub trade_fen: i64,
+    /// `refund_amount` in fen.
     pub refund_fen: i64,
+    /// `gateway_fee` in fen.
     pub gateway_fee_fen: i64,
+    /// `merchant_fee` in fen.
     pub merchant_fee_fen: i64,
+    /// Rows of the merchant that matched the journal.
     pub matched: u64,
+    /// Differences of the merchant left open.
     pub differences_open: u64,
+    /// Differences of the merchant resolved.
     pub differences_resolved: u64,
 }
 
@@ -142,27 +171,39 @@ pub struct Changes {
 /// The whole report (`recon-YYYY-MM-DD.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconReport {
+    /// The schema version, [`VERSION`].
     pub version: u32,
+    /// The bill date, `yyyy-MM-dd` (gateway time).
     pub date: String,
+    /// The reconciled app.
     pub app_id: String,
     /// 1 for the first run of the date.
     pub run: u32,
     /// RFC 3339.
     pub generated_at: String,
+    /// Detail rows of the bill compared.
     pub bill_rows: u64,
+    /// Rows that matched the journal.
     pub matched: u64,
+    /// Journal trades paid on the date.
     pub journal_trades: u64,
+    /// Journal refunds done on the date.
     pub journal_refunds: u64,
+    /// The bill's own totals.
     pub bill: BillTotals,
+    /// Every difference, with its resolution.
     pub differences: Vec<Difference>,
+    /// Counts per class and in all.
     pub summary: Summary,
+    /// One line per sub-merchant, by smid.
     pub merchants: Vec<MerchantLine>,
+    /// What changed since the previous run of the date.
     pub changes: Changes,
     /// 0: everything matched or was resolved; 2: differences stay open.
     pub exit_code: i32,
 }
 
-/// Yuan of signed fen.
+/// Yuan of signed fen, two decimals (`-12.30`).
 pub fn yuan(fen: i64) -> String {
     let m = Money::from_fen(fen.unsigned_abs()).to_wire();
     if fen < 0 {
@@ -297,7 +338,8 @@ fn words(lang: Lang) -> &'static Words {
     }
 }
 
-/// The class's name for people.
+/// The class's name for people, in `lang` (`?` for a class name it does not
+/// know).
 pub fn class_label(class: &str, lang: Lang) -> &'static str {
     match (class, lang) {
         ("bill_only", Lang::En) => "bill only (the gateway has it, the switch does not)",
@@ -318,7 +360,7 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// The Markdown summary.
+/// The Markdown summary (`recon-YYYY-MM-DD.md`), in `lang`.
 pub fn markdown(r: &ReconReport, lang: Lang) -> String {
     let w = words(lang);
     let mut o = String::new();
@@ -427,7 +469,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The HTML summary (one self-contained page).
+/// The HTML summary (one self-contained page, `recon-YYYY-MM-DD.html`), in
+/// `lang`.
 pub fn html(r: &ReconReport, lang: Lang) -> String {
     let w = words(lang);
     let mut o = String::new();

@@ -34,7 +34,7 @@ use crate::metrics::Metrics;
 use crate::store::{ReconRunRecord, Store, StoreError, Write};
 use crate::trade::{now_ms, Refund, Trade};
 
-/// How long the bill's URL is valid after the answer (SPEC 5).
+/// How long the bill's URL is valid after the answer (docs/PROTOCOL.md §5).
 pub const URL_VALID: Duration = Duration::from_secs(30);
 /// At most this long for the whole download.
 pub const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(600);
@@ -46,38 +46,67 @@ pub const MAX_QUERIES: usize = 10_000;
 /// journaled as it happens).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconError {
+    /// `--date` is not a date `yyyy-MM-dd` (the text given).
     #[error("--date {0:?} is not a date yyyy-MM-dd")]
     BadDate(String),
+    /// The configuration does not load, or the journal, gateway client,
+    /// registry or runtime cannot be set up from it (what went wrong).
     #[error("configuration: {0}")]
     Config(String),
+    /// A journal read or the run's record failed.
     #[error("the journal: {0}")]
     Store(#[from] StoreError),
+    /// The gateway has no bill for the date (not yet, or no trades).
     #[error("the gateway has no bill for {date} ({sub_code}: {sub_msg}); a day's bill is available from 09:00 the next day, gateway time")]
     NoBill {
+        /// The bill date asked for.
         date: String,
+        /// The gateway's sub_code (`isp.bill_not_exist`, ...).
         sub_code: String,
+        /// The gateway's sub_msg.
         sub_msg: String,
     },
+    /// The gateway refused the bill query for another reason.
     #[error("the gateway refused the bill query: {code} {sub_code} {sub_msg}")]
     Refused {
+        /// The gateway's code.
         code: String,
+        /// The gateway's sub_code.
         sub_code: String,
+        /// The gateway's sub_msg.
         sub_msg: String,
     },
+    /// No verified answer to the bill query (why).
     #[error("no answer from the gateway to the bill query: {0}")]
     NoAnswer(String),
+    /// The answer has no URL, or the download failed, was too large, took
+    /// too long or could not be stored (why).
     #[error("the bill download failed (the URL is valid 30 s): {0}")]
     Download(String),
+    /// The downloaded bill cannot be read, or its footer disagrees with its
+    /// rows.
     #[error("the bill {file}: {source}")]
     Bill {
+        /// The bill file.
         file: String,
+        /// What is wrong with it.
         #[source]
         source: BillError,
     },
+    /// The summary's `合计` row counts other trades or refunds than the
+    /// detail rows (what differs).
     #[error("the bill's summary file disagrees with its detail rows: {0}")]
     Totals(String),
+    /// The report folder or a report file cannot be written.
     #[error("writing the report in {dir}: {error}")]
-    Io { dir: String, error: String },
+    Io {
+        /// The report folder.
+        dir: String,
+        /// What the file system said.
+        error: String,
+    },
+    /// The journal refused a repair's record (repairs already recorded
+    /// stay).
     #[error(transparent)]
     Journal(#[from] RepairError),
 }
@@ -85,10 +114,15 @@ pub enum ReconError {
 /// What a run needs: the switch's parts (in `serve`) or the command's own.
 #[derive(Clone)]
 pub struct ReconContext {
+    /// The configuration (`[gateway] app_id`, `[recon]`).
     pub cfg: Arc<Config>,
+    /// The journal: the book of the day, repairs, the run's record.
     pub store: Arc<dyn Store>,
+    /// The gateway: the bill query, the download, the questions.
     pub gw: Arc<Gateway>,
+    /// The registry: who a trade belongs to and at which rates.
     pub registry: Arc<Registry>,
+    /// Where the run's gauges go.
     pub metrics: Arc<Metrics>,
 }
 
@@ -97,13 +131,18 @@ pub struct ReconContext {
 pub struct ReconOutcome {
     /// 0: everything matched or was resolved; 2: differences stay open.
     pub exit_code: i32,
+    /// The report written (and recorded in the journal).
     pub report: ReconReport,
+    /// The JSON report, `recon-YYYY-MM-DD.json`.
     pub json_path: PathBuf,
     /// Every file written (JSON, CSV, Markdown, HTML).
     pub files: Vec<PathBuf>,
 }
 
 /// Checks a `yyyy-MM-dd`.
+///
+/// # Errors
+/// [`ReconError::BadDate`] when `s` is not a real date of that shape.
 pub fn parse_date(s: &str) -> Result<time::Date, ReconError> {
     time::Date::parse(s, crate::config::DAY_FORMAT).map_err(|_| ReconError::BadDate(s.to_owned()))
 }
@@ -134,6 +173,8 @@ pub struct RegistryRates {
 }
 
 impl RegistryRates {
+    /// Rates from `registry`, `[recon]`'s defaults and the `[[merchants]]`
+    /// of `cfg`; a terminal's answer is cached for the run.
     pub fn new(registry: Arc<Registry>, cfg: Arc<Config>) -> RegistryRates {
         RegistryRates {
             registry,
@@ -201,7 +242,11 @@ impl RateBook for RegistryRates {
     }
 }
 
-/// The journal's book of a day.
+/// The journal's book of a day (`yyyy-MM-dd`): the app's trades paid on
+/// it and refunds done on it, with each refund's terminal.
+///
+/// # Errors
+/// The journal's [`StoreError`] when a read fails.
 pub fn load_book(store: &dyn Store, app_id: &str, date: &str) -> Result<Book, StoreError> {
     let mut book = Book::new();
     store.visit_book_on(app_id, date, &mut |l| {
@@ -229,12 +274,20 @@ pub fn load_book(store: &dyn Store, app_id: &str, date: &str) -> Result<Book, St
 
 /// What reading and comparing the bill gave.
 pub struct Compared {
+    /// The comparison's differences and per-merchant tallies.
     pub comparison: Comparison,
+    /// The bill's own totals (`file_code` not set yet).
     pub totals: BillTotals,
 }
 
 /// Reads the bill file and compares it with the book (blocking: call it
 /// from a blocking thread). Checks the footer and the summary's 合计 row.
+///
+/// # Errors
+/// [`ReconError::Download`] when the file cannot be opened;
+/// [`ReconError::Bill`] when it cannot be read or its footer disagrees with
+/// its rows; [`ReconError::Totals`] when the summary's 合计 row does;
+/// [`ReconError::Store`] when a journal lookup fails.
 pub fn compare_file(
     path: &Path,
     book: Book,
@@ -309,7 +362,14 @@ fn before_download() {
 fn before_download() {}
 
 /// Asks for the bill's URL and downloads it to `dest`; returns the
-/// `bill_file_code`.
+/// `bill_file_code`. Downloads at most `max_bytes` to `dest` + `.part`,
+/// then renames it (so `dest` is only ever a whole download).
+///
+/// # Errors
+/// [`ReconError::NoAnswer`] when the query got no verified answer;
+/// [`ReconError::NoBill`] when the gateway has no bill for `date`;
+/// [`ReconError::Refused`] for another refusal; [`ReconError::Download`]
+/// when the answer has no URL or the download or rename fails.
 pub async fn fetch_bill(
     gw: &Gateway,
     date: &str,
@@ -493,7 +553,10 @@ pub fn publish(metrics: &Metrics, r: &ReconReport, at_ms: i64) {
 }
 
 /// Reads the last recorded run (a command's run, or the schedule's) and
-/// publishes its gauges.
+/// publishes its gauges (a report that does not parse is skipped).
+///
+/// # Errors
+/// The journal's [`StoreError`] when the read fails.
 pub fn publish_last(store: &dyn Store, metrics: &Metrics) -> Result<(), StoreError> {
     if let Some(run) = store.last_recon_run()? {
         if let Ok(r) = serde_json::from_str::<ReconReport>(&run.report) {
@@ -507,8 +570,11 @@ pub fn publish_last(store: &dyn Store, metrics: &Metrics) -> Result<(), StoreErr
 /// report into `out_dir`.
 ///
 /// # Errors
-/// [`ReconError`]: the bill could not be had or read (nothing changed), or
-/// the journal failed.
+/// [`ReconError::BadDate`]; [`ReconError::Io`] when `out_dir` or a report
+/// file cannot be written; those of [`fetch_bill`] and [`compare_file`]
+/// (the bill could not be had or read: nothing changed);
+/// [`ReconError::Journal`] when a repair's record fails;
+/// [`ReconError::Store`] when a journal read or the run's record fails.
 pub async fn reconcile(
     ctx: &ReconContext,
     date: &str,
@@ -711,14 +777,23 @@ pub async fn reconcile(
 /// What `payswitch reconcile` asks for.
 #[derive(Debug, Clone)]
 pub struct ReconRequest {
+    /// The switch's configuration file (TOML).
     pub config: PathBuf,
+    /// The bill date, `yyyy-MM-dd` (gateway time).
     pub date: String,
+    /// Where the report and the bill go; `[recon] out_dir` when `None`.
     pub out: Option<PathBuf>,
+    /// The language of the Markdown and HTML summaries.
     pub lang: Lang,
 }
 
 /// Builds the parts a run needs from the configuration alone (the command,
 /// outside `serve`): the journal, the gateway client, the registry.
+///
+/// # Errors
+/// [`ReconError::Store`] when the journal cannot be opened or its registry
+/// read; [`ReconError::Config`] when the gateway client or the registry
+/// (the registry key, sealed secrets) cannot be set up.
 pub async fn context(cfg: Config) -> Result<ReconContext, ReconError> {
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
@@ -755,7 +830,13 @@ pub async fn context(cfg: Config) -> Result<ReconContext, ReconError> {
     })
 }
 
-/// `payswitch reconcile`: loads the config, runs, closes the journal.
+/// `payswitch reconcile`: loads the config, runs on a runtime of its own,
+/// closes the journal. Blocks; call it outside an async runtime.
+///
+/// # Errors
+/// [`ReconError::BadDate`]; [`ReconError::Config`] when the configuration
+/// does not load or the runtime cannot start; those of [`context`] and
+/// [`reconcile`].
 pub fn reconcile_blocking(req: &ReconRequest) -> Result<ReconOutcome, ReconError> {
     parse_date(&req.date)?;
     let cfg = Config::load(&req.config).map_err(|e| ReconError::Config(e.to_string()))?;

@@ -29,10 +29,15 @@ use crate::trade::{Refund, Trade};
 /// Why the journal failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// The database failed (I/O, a full disk or page cap, a constraint, a
+    /// lost connection); the database's message.
     #[error("journal database error: {0}")]
     Db(String),
+    /// The journal was closed ([`Store::close`]) or its writer stopped: the
+    /// commit was not applied.
     #[error("journal writer has stopped")]
     Closed,
+    /// A row does not parse back into its record (what is wrong).
     #[error("journal record is corrupt: {0}")]
     Corrupt(String),
     /// A [`Write::NewTrade`] met an existing trade: the commit applied nothing.
@@ -43,7 +48,10 @@ pub enum StoreError {
     #[error(
         "the trade was changed by another writer (this change expected journal version {expected})"
     )]
-    Stale { expected: u64 },
+    Stale {
+        /// The version the change expected the journal to hold.
+        expected: u64,
+    },
     /// The writer's queue holds [`MAX_QUEUED_COMMITS`]: nothing was queued
     /// (backpressure: the journal is behind, not broken).
     #[error("the journal's queue is full ({MAX_QUEUED_COMMITS} commits waiting)")]
@@ -57,23 +65,39 @@ pub enum StoreError {
     #[error(
         "the journal database has schema version {database}, newer than this binary's {binary}: run a payswitch that knows version {database}"
     )]
-    SchemaTooNew { database: i64, binary: i64 },
+    SchemaTooNew {
+        /// The database's schema version.
+        database: i64,
+        /// The newest version this binary knows.
+        binary: i64,
+    },
 }
 
 /// An open journal; `sqlite` is set when it is the SQLite one (its page
 /// cap can be changed at run time).
 pub struct Opened {
+    /// The journal, whichever kind.
     pub store: Arc<dyn Store>,
+    /// The same journal as its SQLite type (for
+    /// [`sqlite::SqliteStore::set_max_pages`]); None for PostgreSQL.
     pub sqlite: Option<Arc<sqlite::SqliteStore>>,
 }
 
 /// Opens the journal `[store] kind` names (PostgreSQL: connects and applies
-/// the migrations first).
+/// the migrations first; SQLite: creates the file and migrates).
+///
+/// # Errors
+/// [`StoreError::Db`] when the database cannot be opened, connected to or
+/// migrated; [`StoreError::SchemaTooNew`] when a PostgreSQL database was
+/// migrated by a newer payswitch.
 pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Arc<dyn Store>, StoreError> {
     Ok(open_parts(cfg, metrics)?.store)
 }
 
 /// As [`open`], keeping the SQLite handle when it is SQLite.
+///
+/// # Errors
+/// As [`open`].
 pub fn open_parts(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Opened, StoreError> {
     match cfg.kind {
         StoreKind::Sqlite => {
@@ -94,12 +118,21 @@ pub fn open_parts(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Opened, St
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Migrated {
     /// PostgreSQL: the schema version before and after.
-    Postgres { from: i64, to: i64 },
+    Postgres {
+        /// The schema version before.
+        from: i64,
+        /// The schema version after ([`postgres::SCHEMA_VERSION`]).
+        to: i64,
+    },
     /// SQLite migrates at every open (additive columns): done.
     Sqlite,
 }
 
-/// Applies the journal's migrations and returns what was done.
+/// Applies the journal's migrations and returns what was done
+/// (`payswitch migrate`).
+///
+/// # Errors
+/// As [`open`].
 pub fn migrate(cfg: &StoreConfig) -> Result<Migrated, StoreError> {
     match (&cfg.kind, &cfg.postgres) {
         (StoreKind::Postgres, Some(p)) => {
@@ -127,8 +160,11 @@ pub const MAX_QUEUED_COMMITS: usize = 65_536;
 /// One entry of the append-only event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// The app of the trade the event belongs to.
     pub app_id: String,
+    /// The trade's out_trade_no (the gateway's).
     pub out_trade_no: String,
+    /// When it happened (Unix milliseconds).
     pub at_ms: i64,
     /// e.g. `pay_sending`, `gateway_answer`, `state`, `notification`.
     pub kind: String,
@@ -141,8 +177,12 @@ pub struct Event {
 /// Reconciliation and the operators look at these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
+    /// The switch's app (the one the notification or answer should have
+    /// named; a `wrong_app_id` detail holds the one it did name).
     pub app_id: String,
+    /// The out_trade_no it named.
     pub out_trade_no: String,
+    /// When it was recorded (Unix milliseconds).
     pub at_ms: i64,
     /// `orphan`, `wrong_app_id`, `wrong_seller_id`, `amount_mismatch`,
     /// `paid_while_closed`, `answer_mismatch`.
@@ -156,12 +196,17 @@ pub struct Incident {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RelayStatus {
+    /// Not delivered yet: being (or to be) retried.
     Pending,
+    /// The merchant's URL answered 2xx.
     Delivered,
+    /// No more tries: the attempts ran out, the URL was refused, or the
+    /// terminal that made the trade is no longer registered.
     GaveUp,
 }
 
 impl RelayStatus {
+    /// `pending`, `delivered` or `gave_up`, as the journal stores it.
     pub const fn as_str(self) -> &'static str {
         match self {
             RelayStatus::Pending => "pending",
@@ -174,11 +219,18 @@ impl RelayStatus {
 /// A relay of a trade's final result to the merchant's URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Relay {
+    /// The trade's app.
     pub app_id: String,
+    /// The trade's out_trade_no (the gateway's).
     pub out_trade_no: String,
+    /// Where the result is posted (the merchant's registered URL, or one
+    /// under it).
     pub url: String,
+    /// Where the relay stands.
     pub status: RelayStatus,
+    /// Delivery attempts made so far.
     pub attempts: u32,
+    /// When the row last changed (Unix milliseconds).
     pub updated_ms: i64,
 }
 
@@ -228,6 +280,7 @@ pub struct BookLine<'a> {
     pub out_trade_no: &'a str,
     /// The key_id of the terminal that made it.
     pub terminal: &'a str,
+    /// The trade's total amount, fen.
     pub total_fen: u64,
     /// The receipt amount (the total when the gateway gave none).
     pub receipt_fen: u64,
@@ -241,6 +294,7 @@ pub struct ReconRunRecord {
     pub bill_date: String,
     /// 1 for the first run of the date, then 2, 3, ...
     pub run: u32,
+    /// When the run finished (Unix milliseconds).
     pub at_ms: i64,
     /// The command's exit code: 0 all matched or resolved, 2 open differences.
     pub exit_code: i32,
@@ -254,17 +308,23 @@ pub struct ReconRunRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RegistryStatus {
+    /// May start new payments.
     Active,
+    /// No new payments (pay, precreate answer 403); queries, cancels and
+    /// refunds still work.
     Suspended,
 }
 
 impl RegistryStatus {
+    /// `ACTIVE` or `SUSPENDED`, as the journal and the admin API show it.
     pub const fn as_str(self) -> &'static str {
         match self {
             RegistryStatus::Active => "ACTIVE",
             RegistryStatus::Suspended => "SUSPENDED",
         }
     }
+    /// The status named by [`RegistryStatus::as_str`]'s text; None for any
+    /// other text.
     pub fn parse(s: &str) -> Option<RegistryStatus> {
         match s {
             "ACTIVE" => Some(RegistryStatus::Active),
@@ -279,34 +339,57 @@ impl RegistryStatus {
 pub struct MerchantRecord {
     /// The acquirer's own merchant number (primary key).
     pub external_id: String,
+    /// The merchant's name at the gateway (`name`).
     pub name: String,
+    /// The short name buyers see (`alias_name`).
     pub alias_name: String,
+    /// The customer service phone (`service_phone`).
     pub service_phone: String,
+    /// The gateway's business category (`category_id`).
     pub category_id: String,
+    /// The `source` sent at onboarding, if any.
     pub source: Option<String>,
     /// The gateway's sub_merchant_id (unique); None only for a merchant
     /// declared in the config without one.
     pub smid: Option<String>,
+    /// Whether the merchant's terminals may start new payments.
     pub status: RegistryStatus,
+    /// What Alipay charges the acquirer on its trades, bps
+    /// ([`crate::fees`]); the switch's own field.
     pub gateway_fee_bps: u32,
+    /// What the acquirer charges the merchant, bps; the switch's own field.
     pub merchant_fee_bps: u32,
+    /// Where its QR results are relayed, if anywhere.
     pub relay_url: Option<String>,
-    /// JSON arrays as the operator gave them (`[]` when absent).
+    /// JSON arrays as the operator gave them (`[]` when absent), sent to the
+    /// gateway as they are: the contacts.
     pub contact_info: serde_json::Value,
+    /// The addresses (JSON array).
     pub address_info: serde_json::Value,
+    /// The bank cards (JSON array); the first one's `bank_branch_name`
+    /// decides the payout rule ([`crate::settlement::payout_date`]).
     pub bankcard_info: serde_json::Value,
+    /// The service codes (JSON array of strings).
     pub service_codes: serde_json::Value,
+    /// When it was onboarded (Unix milliseconds).
     pub created_ms: i64,
+    /// When it last changed (Unix milliseconds).
     pub updated_ms: i64,
 }
 
 /// A store of a merchant (table `stores`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreRecord {
+    /// The merchant the store belongs to.
     pub external_id: String,
+    /// The store's id, unique within its merchant; sent to the gateway as
+    /// `store_id` with its terminals' trades.
     pub store_id: String,
+    /// The store's name.
     pub name: String,
+    /// Its address, if given.
     pub address: Option<String>,
+    /// When it was created (Unix milliseconds).
     pub created_ms: i64,
 }
 
@@ -315,19 +398,31 @@ pub struct StoreRecord {
 /// the associated data), never in clear.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct TerminalRecord {
+    /// The key id the terminal signs with (primary key).
     pub key_id: String,
+    /// The merchant it belongs to.
     pub external_id: String,
+    /// Its store (sent as `store_id`).
     pub store_id: String,
+    /// Its terminal id (sent as `terminal_id`).
     pub terminal_id: String,
+    /// The equipment type given at registration, if any.
     pub equipment_type: Option<String>,
+    /// Its token bucket's refill rate, requests a second.
     pub rate_per_sec: f64,
+    /// Its token bucket's size, requests.
     pub burst: f64,
+    /// Whether it may start new payments.
     pub status: RegistryStatus,
+    /// The current secret, sealed.
     pub secret_sealed: String,
     /// The secret before the last rotation, valid until `previous_until_ms`.
     pub previous_sealed: Option<String>,
+    /// Until when (Unix milliseconds) the previous secret verifies.
     pub previous_until_ms: Option<i64>,
+    /// When it was registered (Unix milliseconds).
     pub created_ms: i64,
+    /// When it last changed (rotation, suspension; Unix milliseconds).
     pub updated_ms: i64,
 }
 
@@ -346,12 +441,16 @@ impl std::fmt::Debug for TerminalRecord {
 /// The whole registry as the journal holds it (loaded once at start).
 #[derive(Debug, Clone, Default)]
 pub struct RegistryRecords {
+    /// Every merchant (table `merchants`).
     pub merchants: Vec<MerchantRecord>,
+    /// Every store (table `stores`).
     pub stores: Vec<StoreRecord>,
+    /// Every terminal, secrets sealed (table `terminals`).
     pub terminals: Vec<TerminalRecord>,
 }
 
-/// A pending commit; resolves when its writes are durable.
+/// A pending commit (a future); resolves `Ok` when its writes are durable,
+/// else to the [`StoreError`] that stopped them (then none of them applied).
 pub struct Commit {
     rx: Option<oneshot::Receiver<Result<(), StoreError>>>,
     ready: Option<Result<(), StoreError>>,
@@ -392,13 +491,16 @@ impl Future for Commit {
 /// Background work a node took over ([`Store::claim_work`]).
 #[derive(Debug, Clone, Default)]
 pub struct Claimed {
+    /// Trades whose lease this node took.
     pub trades: Vec<Trade>,
     /// UNKNOWN refunds of the claimed trades.
     pub refunds: Vec<Refund>,
+    /// Relays whose lease this node took.
     pub relays: Vec<Relay>,
 }
 
 impl Claimed {
+    /// Whether nothing was taken (no trade, no relay).
     pub fn is_empty(&self) -> bool {
         self.trades.is_empty() && self.relays.is_empty()
     }
@@ -407,23 +509,42 @@ impl Claimed {
 /// The journal database's connection pool, for /metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolState {
+    /// Connections open now.
     pub size: usize,
+    /// Connections at most (`store.pool_size`).
     pub max_size: usize,
+    /// Open connections idle now.
     pub available: usize,
+    /// Callers waiting for a connection.
     pub waiting: usize,
 }
 
-/// Counts of trades by status, for /metrics.
+/// Counts of trades by status (the status as the journal stores it, the
+/// count), for /metrics.
 pub type StatusCounts = Vec<(String, u64)>;
 
 /// The journal interface. Reads are synchronous and short (point lookups by
 /// primary key); call them from a blocking context when the store may be slow.
 pub trait Store: Send + Sync + 'static {
-    /// Queues writes for the next group commit.
+    /// Queues writes for the next group commit; never blocks. The
+    /// [`Commit`] resolves `Ok` once they are durable, or to
+    /// [`StoreError::Busy`] (queue full, nothing queued),
+    /// [`StoreError::Closed`], [`StoreError::Exists`] (a leading
+    /// [`Write::NewTrade`] met its trade), [`StoreError::Stale`] (a
+    /// [`Write::TradeNext`] met another version), or [`StoreError::Db`] /
+    /// [`StoreError::Retry`] (the commit applied nothing).
     fn commit(&self, writes: Vec<Write>) -> Commit;
     /// A trade by its key.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn trade(&self, app_id: &str, out_trade_no: &str) -> Result<Option<Trade>, StoreError>;
     /// A refund by its key.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn refund(
         &self,
         app_id: &str,
@@ -432,19 +553,48 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Refund>, StoreError>;
     /// Trades that recovery must drive (PAYING, UNKNOWN, WAIT_BUYER_PAY, a
     /// cancel in doubt, a late-landing watch) and refunds still UNKNOWN.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn unfinished(&self) -> Result<(Vec<Trade>, Vec<Refund>), StoreError>;
     /// Relays not delivered and not given up.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn pending_relays(&self) -> Result<Vec<Relay>, StoreError>;
     /// Incidents, oldest first; of one out_trade_no when given.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn incidents(&self, out_trade_no: Option<&str>) -> Result<Vec<Incident>, StoreError>;
     /// Every trade (audits and tests).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn all_trades(&self) -> Result<Vec<Trade>, StoreError>;
     /// A trade's events, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn events(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Event>, StoreError>;
     /// The merchant registry: every merchant, store and terminal (at start).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn registry(&self) -> Result<RegistryRecords, StoreError>;
     /// Visits the SUCCESS trades of an app that the journal dates on `day`
     /// (`yyyy-MM-dd`, gateway time; see [`Trade::book_day`]), in no order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back; the first error `f` returns stops
+    /// the visit and is returned.
     fn visit_paid_on(
         &self,
         app_id: &str,
@@ -453,6 +603,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// As [`Store::visit_paid_on`], only what reconciliation's book needs
     /// (an implementation reads it without parsing whole trade records).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back; the first error `f` returns stops
+    /// the visit and is returned.
     fn visit_book_on(
         &self,
         app_id: &str,
@@ -469,14 +624,34 @@ pub trait Store: Send + Sync + 'static {
         })
     }
     /// The SUCCESS refunds of an app dated on `day` ([`Refund::book_day`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn refunds_done_on(&self, app_id: &str, day: &str) -> Result<Vec<Refund>, StoreError>;
     /// Every refund of a trade, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn refunds_of(&self, app_id: &str, out_trade_no: &str) -> Result<Vec<Refund>, StoreError>;
     /// The reconciliation runs of a bill date, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn recon_runs(&self, bill_date: &str) -> Result<Vec<ReconRunRecord>, StoreError>;
     /// The reconciliation run recorded last, of any date.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn last_recon_run(&self) -> Result<Option<ReconRunRecord>, StoreError>;
     /// Trade counts by status.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
     fn status_counts(&self) -> Result<StatusCounts, StoreError>;
     /// Stops the writer after draining its queue; later commits fail.
     fn close(&self);
@@ -500,22 +675,39 @@ pub trait Store: Send + Sync + 'static {
     /// restart; locked rows are skipped (`FOR UPDATE SKIP LOCKED`), so two
     /// nodes never take the same row. The claimed rows are this node's
     /// until their lease lapses.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] (or [`StoreError::Retry`]) when the database
+    /// fails: nothing is claimed; [`StoreError::Corrupt`] when a claimed
+    /// row does not parse back.
     fn claim_work(&self, own_too: bool, limit: usize) -> Result<Claimed, StoreError> {
         let _ = (own_too, limit);
         Ok(Claimed::default())
     }
     /// Renews every lease this node holds; returns how many rows it holds.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] (or [`StoreError::Retry`]) when the database
+    /// fails; leases not renewed lapse after the lease time.
     fn renew_leases(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
     /// Takes, or renews when already held, the named lease (a day's
     /// reconciliation, the heartbeats) for one lease time: `true` when this
     /// node holds it.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] (or [`StoreError::Retry`]) when the database
+    /// fails: the lease is then not held.
     fn try_lease(&self, name: &str) -> Result<bool, StoreError> {
         let _ = name;
         Ok(true)
     }
     /// Gives a named lease up (the work is done).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails (the lease then lapses
+    /// by itself).
     fn release_lease(&self, name: &str) -> Result<(), StoreError> {
         let _ = name;
         Ok(())
@@ -527,6 +719,9 @@ pub trait Store: Send + Sync + 'static {
         Commit::done(Ok(()))
     }
     /// Forgets the shared nonces that expired; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails.
     fn forget_expired_nonces(&self, now_ms: i64) -> Result<u64, StoreError> {
         let _ = now_ms;
         Ok(0)

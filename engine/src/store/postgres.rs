@@ -46,8 +46,9 @@ use crate::config::{mask_url, PgConfig, StoreConfig};
 use crate::metrics::Metrics;
 use crate::trade::{Refund, RefundStatus, Status, Trade};
 
-/// The schema, one entry per version (version = index + 1). Never edit an
-/// entry that has shipped: append a new one.
+/// The schema, one entry per version (version = index + 1): the
+/// migration's name and its SQL. Never edit an entry that has shipped:
+/// append a new one.
 pub const MIGRATIONS: &[(&str, &str)] = &[("initial", SCHEMA_V1), ("several nodes", SCHEMA_V2)];
 
 /// The schema version this binary writes.
@@ -944,6 +945,12 @@ fn wait_on<T: Send + 'static>(
 
 /// Applies the migrations (`payswitch migrate`): returns (version before,
 /// version after).
+///
+/// # Errors
+/// [`StoreError::Db`] when the database cannot be reached or a migration
+/// fails (that migration is rolled back); [`StoreError::SchemaTooNew`] when
+/// the database is newer than this binary; [`StoreError::Closed`] when the
+/// store's own runtime stopped.
 pub fn migrate_database(p: &PgConfig) -> Result<(i64, i64), StoreError> {
     let rt = OwnRuntime::new()?;
     let handle = rt.handle().ok_or(StoreError::Closed)?;
@@ -956,7 +963,8 @@ pub fn migrate_database(p: &PgConfig) -> Result<(i64, i64), StoreError> {
     r
 }
 
-/// The PostgreSQL journal.
+/// The PostgreSQL journal: one writer task (pipelined group commit) and a
+/// connection pool for reads, on a small runtime of its own.
 pub struct PgStore {
     tx: RwLock<Option<mpsc::Sender<Pending>>>,
     writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -993,6 +1001,12 @@ fn registry_status(s: String) -> Result<RegistryStatus, StoreError> {
 
 impl PgStore {
     /// Connects, applies the migrations and starts the writer task.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when `cfg` is not PostgreSQL's, the TLS setup or
+    /// the connection fails, or a migration fails;
+    /// [`StoreError::SchemaTooNew`] when the database is newer than this
+    /// binary.
     pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Arc<PgStore>, StoreError> {
         let p = cfg
             .postgres
@@ -1037,6 +1051,10 @@ impl PgStore {
     }
 
     /// The schema version of the database (tests, `payswitch migrate`).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database cannot be queried,
+    /// [`StoreError::Closed`] when the store's runtime stopped.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         self.wait(async move {

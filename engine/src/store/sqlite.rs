@@ -46,7 +46,8 @@ enum Job {
 /// connections map it (the pages count twice), so 8 MiB each.
 const MMAP_BYTES: i64 = 8 << 20;
 
-/// The SQLite journal.
+/// The SQLite journal: one writer thread (group commit), one read
+/// connection. [`Store::close`] drains the writer's queue and waits for it.
 pub struct SqliteStore {
     tx: RwLock<Option<Sender<Job>>>,
     reader: Mutex<Connection>,
@@ -506,7 +507,12 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_batch: usize, metric
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the journal and starts its writer thread.
+    /// Opens (creating if needed) the journal at `cfg.path`, migrates it and
+    /// starts its writer thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the folder cannot be created, the file cannot
+    /// be opened or migrated, or the writer thread cannot start.
     pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Arc<SqliteStore>, StoreError> {
         Self::open_capped(
             &cfg.path,
@@ -522,6 +528,11 @@ impl SqliteStore {
     /// ("database or disk is full"), exactly as a full disk does. Returns
     /// the cap in force. Operators use it to bound the journal; the tests use
     /// it to make the journal fail for real and recover.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`] when the writer's queue is full,
+    /// [`StoreError::Closed`] when the journal is closed,
+    /// [`StoreError::Db`] when SQLite refuses the pragma.
     pub async fn set_max_pages(&self, pages: u64) -> Result<u64, StoreError> {
         let (done, rx) = oneshot::channel();
         self.send(Job::PageCap { pages, done })?;
@@ -538,6 +549,9 @@ impl SqliteStore {
     }
 
     /// As [`SqliteStore::open`] with explicit settings.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
     pub fn open_path(
         path: &Path,
         sync: SyncMode,
@@ -548,6 +562,9 @@ impl SqliteStore {
     }
 
     /// As [`SqliteStore::open_path`], with a cap on the journal's pages.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
     pub fn open_capped(
         path: &Path,
         sync: SyncMode,
@@ -566,6 +583,9 @@ impl SqliteStore {
     }
 
     /// As [`SqliteStore::open_capped`], with `queue` commits waiting at most.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
     pub fn open_queued(
         path: &Path,
         sync: SyncMode,
