@@ -25,54 +25,92 @@ use serde::{Deserialize, Serialize};
 use crate::http::Http;
 use crate::target::{wire_to_fen, Attribution, SeenTrade, SwitchTarget, SwitchTrade};
 
-/// The verdict on one trade.
+/// The verdict on one trade; anything but [`Judgement::Match`] fails the
+/// audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Judgement {
+    /// The views agree (or a trade that was never answered is unknown to
+    /// all of them).
     Match,
+    /// A side that must know the trade does not: the switch answered for it
+    /// but has no record, the ledger has a payment the switch does not, or
+    /// the generator was told it was paid and the ledger shows no payment.
     Missing,
+    /// The ledger shows more than one payment for it.
     Duplicate,
+    /// Status, amount or refunded amount disagree between the views.
     Conflicting,
+    /// Still not final when the settle time ran out (or a lookup failed
+    /// until then).
     Pending,
     /// Everything matches but the ledger's sub-merchant, store or terminal
     /// is not the registration of the terminal that made the trade.
     Misattributed,
 }
 
-/// The ledger entry of the simulator, as much as the audit reads.
+/// The ledger entry of the simulator (`GET /_sim/trades/{no}`,
+/// docs/SIMULATOR.md, "Control API"), as much as the audit reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct LedgerTrade {
+    /// The gateway's trade status (`TRADE_SUCCESS`, `WAIT_BUYER_PAY`,
+    /// `TRADE_CLOSED`, ...); empty if the entry has none.
     pub status: String,
+    /// `total_amount` in fen, when present and an amount.
     pub total_fen: Option<u64>,
+    /// `refunded_amount` in fen (0 when absent).
     pub refunded_fen: u64,
+    /// How many times money was taken (1 when absent); above 1 is a
+    /// [`Judgement::Duplicate`].
     pub pay_count: u64,
-    /// What the gateway recorded of the merchant side (API.md 2).
+    /// The sub-merchant the gateway recorded for the trade (the request's
+    /// `sub_merchant.merchant_id`, docs/SIMULATOR.md, "Methods and the
+    /// ledger"); `None` when absent or empty.
     pub sub_merchant_id: Option<String>,
+    /// The `store_id` the request carried; `None` when absent or empty.
     pub store_id: Option<String>,
+    /// The `terminal_id` the request carried; `None` when absent or empty.
     pub terminal_id: Option<String>,
 }
 
-/// One trade that did not match.
+/// One trade that did not match, as the report lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
+    /// The trade's out_trade_no as the generator sent it.
     pub out_trade_no: String,
+    /// What was judged (never [`Judgement::Match`]).
     pub judgement: Judgement,
+    /// What the generator saw: `STATUS (created_by)`, e.g.
+    /// `SUCCESS (pay:1003)`.
     pub generator: String,
+    /// The switch's status, `(none)` for a 404; `None` when the switch was
+    /// not asked or its lookup failed.
     pub switch: Option<String>,
+    /// The ledger's status; `None` when there is no entry, no simulator, or
+    /// the lookup failed.
     pub ledger: Option<String>,
+    /// Why, in one line (`switch SUCCESS, ledger TRADE_CLOSED`).
     pub detail: String,
 }
 
-/// The audit's result.
+/// The audit's result, the report's `audit` object. The judgement counts
+/// add up to `checked`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct AuditReport {
     /// Which sides were compared: `generator`, `switch`, `ledger`.
     pub sources: Vec<String>,
+    /// Trades judged: every trade the generator saw.
     pub checked: u64,
+    /// Of them, [`Judgement::Match`].
     pub matched: u64,
+    /// Of them, [`Judgement::Missing`].
     pub missing: u64,
+    /// Of them, [`Judgement::Duplicate`].
     pub duplicate: u64,
+    /// Of them, [`Judgement::Conflicting`].
     pub conflicting: u64,
+    /// Of them, [`Judgement::Pending`] (a lookup task that failed counts
+    /// here too).
     pub pending: u64,
     /// Trades that matched but carry another terminal's registration.
     #[serde(default)]
@@ -81,9 +119,12 @@ pub struct AuditReport {
     /// not run (no known registrations or no ledger).
     #[serde(default)]
     pub attribution: Option<AttributionCheck>,
+    /// Whether every trade matched, at least one other side than the
+    /// generator was compared, and no attribution differed.
     pub passed: bool,
-    /// Up to 100 problems, for the report.
+    /// Up to 100 problems, by out_trade_no, for the report.
     pub problems: Vec<Problem>,
+    /// How long the audit took, seconds (to 1/100).
     pub seconds: f64,
 }
 
@@ -123,7 +164,12 @@ pub fn attribution_diff(expected: &Attribution, ledger: &LedgerTrade) -> Option<
     (!diffs.is_empty()).then(|| diffs.join("; "))
 }
 
-/// Reads one ledger entry; `Ok(None)` is a 404.
+/// Reads the ledger entry of out_trade_no `no` from the simulator at
+/// `sim_base` (`GET /_sim/trades/{no}`); `Ok(None)` is a 404.
+///
+/// # Errors
+/// A message: the transport error, `HTTP nnn` for another non-2xx status,
+/// or `ledger entry not JSON`.
 pub async fn fetch_ledger(
     http: &Http,
     sim_base: &str,
@@ -160,7 +206,9 @@ fn str_field(v: &serde_json::Value, k: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Reads a ledger entry from its JSON.
+/// Reads a ledger entry from its JSON (`status` or `trade_status`; amounts
+/// as strings in yuan or numbers); missing fields get the defaults noted on
+/// [`LedgerTrade`].
 pub fn ledger_of(v: &serde_json::Value) -> LedgerTrade {
     LedgerTrade {
         status: v
@@ -185,8 +233,11 @@ fn ledger_paid(s: &str) -> bool {
     )
 }
 
-/// Judges one trade. `switch` is `None` when there is no switch in the run,
-/// `Some(None)` when the switch answered 404.
+/// Judges one trade from the three views, with a one-line reason (empty for
+/// a match). `switch` is `None` when there is no switch in the run,
+/// `Some(None)` when the switch answered 404; `ledger` is `None` when the
+/// ledger has no entry (or there is no simulator). Does not judge
+/// attribution (see [`attribution_diff`]).
 pub fn judge(
     gen: &SeenTrade,
     switch: Option<Option<&SwitchTrade>>,
@@ -291,7 +342,9 @@ pub fn judge(
 }
 
 /// Judges one trade with the switch's journal as the only other view (no
-/// ledger to read): what the generator was told must be what the journal says.
+/// ledger to read): what the generator was told must be what the journal
+/// says. `switch` is `None` for a 404. Returns the judgement and a one-line
+/// reason (empty for a match).
 pub fn judge_switch_only(gen: &SeenTrade, switch: Option<&SwitchTrade>) -> (Judgement, String) {
     use Judgement::*;
     let answered = !matches!(gen.last_status.as_str(), "SENT" | "NO_ANSWER");
@@ -388,11 +441,14 @@ fn judge_gateway(gen: &SeenTrade, ledger: Option<&LedgerTrade>) -> (Judgement, S
     }
 }
 
-/// Runs the audit over the trades the generator saw.
+/// Runs the audit over the trades the generator saw (out_trade_no to what
+/// it saw), 32 lookups at a time.
 ///
 /// `switch` is the switch target when there is one; `sim_base` the
 /// simulator's base URL when there is one. With neither, nothing can be
-/// checked and the report says so.
+/// checked and the report says so (`passed` is false). A trade judged
+/// [`Judgement::Pending`] is re-read every 250 ms (with `refresh=1` at the
+/// switch) until it is not, or `settle` has passed since the audit began.
 pub async fn run(
     trades: BTreeMap<String, SeenTrade>,
     switch: Option<Arc<SwitchTarget>>,

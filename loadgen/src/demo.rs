@@ -34,7 +34,8 @@ use crate::report;
 use crate::run::{self, ModelKind, RunArgs, TargetKind};
 use crate::target::{demo_keys, Terminal};
 
-/// `loadgen demo` arguments.
+/// `loadgen demo` arguments (the field docs are the `--help` text); read by
+/// [`run_demo`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Open-model rate, requests per second.
@@ -85,11 +86,14 @@ pub struct DemoArgs {
 pub const DEFAULT_MIX: &str =
     "pay=70,pay:1003=5,pay:2000=5,pay:4004=3,precreate=7,query=5,refund=3,cancel=2";
 
-/// `loadgen internal-sim` arguments.
+/// `loadgen internal-sim` arguments (a hidden subcommand: the demo's
+/// simulator child, see [`internal_sim`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct InternalSimArgs {
+    /// Where to listen, IP:PORT.
     #[arg(long)]
     pub listen: String,
+    /// The simulator's time scale (password delay and notification intervals divided by it).
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
     /// An indirect app (repeatable): its trades need an onboarded sub-merchant.
@@ -97,9 +101,11 @@ pub struct InternalSimArgs {
     pub app_indirect: Vec<String>,
 }
 
-/// `loadgen internal-switch` arguments.
+/// `loadgen internal-switch` arguments (a hidden subcommand: the demo's
+/// switch child, see [`internal_switch`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct InternalSwitchArgs {
+    /// The switch's configuration file (payswitch.toml).
     #[arg(long)]
     pub config: PathBuf,
 }
@@ -128,7 +134,14 @@ async fn shutdown_signal() {
     }
 }
 
-/// Runs the simulator in this process until the parent goes away.
+/// Runs the simulator in this process (the demo app, its keys, `a`'s
+/// listen address, time scale and indirect apps) until the parent goes away
+/// (closes our stdin) or Ctrl-C; prints `LISTENING addr` on stdout once
+/// bound.
+///
+/// # Errors
+/// [`LoadgenError::Arg`] when `--listen` is not IP:PORT;
+/// [`LoadgenError::Process`] (`simulator`) when it cannot start.
 #[cfg(feature = "demo")]
 pub async fn internal_sim(a: InternalSimArgs) -> Result<()> {
     let mut cfg = simulator::SimConfig::demo();
@@ -150,7 +163,12 @@ pub async fn internal_sim(a: InternalSimArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs the switch in this process until the parent goes away.
+/// Runs the switch in this process with the configuration `a.config` until
+/// the parent goes away (closes our stdin) or Ctrl-C.
+///
+/// # Errors
+/// [`LoadgenError::Process`]: `switch config` when the configuration cannot
+/// be loaded, `switch` when the switch fails to start or run.
 #[cfg(feature = "demo")]
 pub async fn internal_switch(a: InternalSwitchArgs) -> Result<()> {
     let cfg = engine::Config::load(&a.config).map_err(|e| LoadgenError::Process {
@@ -166,6 +184,9 @@ pub async fn internal_switch(a: InternalSwitchArgs) -> Result<()> {
 }
 
 /// Without the `demo` feature there is no simulator in this binary.
+///
+/// # Errors
+/// Always [`LoadgenError::Process`] (`simulator`).
 #[cfg(not(feature = "demo"))]
 pub async fn internal_sim(_a: InternalSimArgs) -> Result<()> {
     let _ = shutdown_signal;
@@ -176,6 +197,9 @@ pub async fn internal_sim(_a: InternalSimArgs) -> Result<()> {
 }
 
 /// Without the `demo` feature there is no switch in this binary.
+///
+/// # Errors
+/// Always [`LoadgenError::Process`] (`switch`).
 #[cfg(not(feature = "demo"))]
 pub async fn internal_switch(_a: InternalSwitchArgs) -> Result<()> {
     Err(LoadgenError::Process {
@@ -184,27 +208,32 @@ pub async fn internal_switch(_a: InternalSwitchArgs) -> Result<()> {
     })
 }
 
-/// A child process that is killed when dropped.
+/// A child process that is killed when dropped (after a 500 ms grace), made
+/// by [`spawn_self`].
 pub struct ChildGuard {
+    /// What it is (`simulator`, `switch`), for messages.
     pub name: &'static str,
     child: Option<Child>,
+    /// The file its stdout and stderr go to.
     pub log: PathBuf,
 }
 
 impl ChildGuard {
-    /// The child's pid.
+    /// The child's pid; 0 once it was stopped.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
-    /// Whether it exited already (with its status).
+    /// Its exit status if it has exited already; `None` while it runs (or
+    /// once it was stopped).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child
             .as_mut()
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// Asks the child to stop (closes its stdin), waits up to `grace`, then kills it.
+    /// Asks the child to stop (closes its stdin), waits up to `grace`, then
+    /// kills it; blocks the thread meanwhile. Does nothing the second time.
     pub fn stop(&mut self, grace: Duration) {
         if let Some(mut c) = self.child.take() {
             drop(c.stdin.take());
@@ -220,7 +249,8 @@ impl ChildGuard {
         }
     }
 
-    /// The last lines of the child's log.
+    /// The last 15 lines of the child's log (empty if it cannot be read),
+    /// for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -234,7 +264,14 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Starts `loadgen <args>` (this binary) as a child, its output in `log`.
+/// Starts `loadgen <args>` (this binary) as a child in its own process group
+/// (a Ctrl-C reaches only the parent), its stdout and stderr in `log`
+/// (created), its stdin a pipe whose closing tells it to exit. `name` is for
+/// messages.
+///
+/// # Errors
+/// [`LoadgenError::Process`] when this binary cannot be found or the child
+/// cannot start; [`LoadgenError::Io`] when `log` cannot be created.
 pub fn spawn_self(name: &'static str, args: &[&str], log: &Path) -> Result<ChildGuard> {
     let exe = std::env::current_exe().map_err(|e| LoadgenError::Process {
         what: name,
@@ -266,7 +303,11 @@ pub fn spawn_self(name: &'static str, args: &[&str], log: &Path) -> Result<Child
     })
 }
 
-/// A free loopback port (bound and released; the child binds it right after).
+/// A free loopback port (bound and released; the child binds it right
+/// after, so another process could take it in between).
+///
+/// # Errors
+/// [`LoadgenError::Process`] (`port`) when 127.0.0.1:0 cannot be bound.
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| LoadgenError::Process {
         what: "port",
@@ -280,7 +321,12 @@ pub fn free_port() -> Result<u16> {
         })
 }
 
-/// Waits until `url` answers 2xx, the child exits, or `limit` passes.
+/// Waits until `url` answers 2xx (polled every 100 ms), the child exits, or
+/// `limit` passes.
+///
+/// # Errors
+/// [`LoadgenError::Process`] when the child exited first or `limit` passed,
+/// with the tail of its log.
 pub async fn wait_ready(child: &mut ChildGuard, url: &str, limit: Duration) -> Result<()> {
     let http = Http::new(Duration::from_secs(2));
     let end = Instant::now() + limit;
@@ -327,17 +373,25 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 /// Writes the demo app private key and the demo Alipay public key into
 /// `dir` as `app-private.pem` and `alipay-public.pem`, mode 0600 (the switch
 /// refuses key files others can read).
+///
+/// # Errors
+/// [`LoadgenError::Io`] when a file cannot be created or written.
 pub fn write_demo_keys(dir: &Path) -> Result<()> {
     write_private(&dir.join("app-private.pem"), demo_keys::APP_PRIVATE)?;
     write_private(&dir.join("alipay-public.pem"), demo_keys::ALIPAY_PUBLIC)
 }
 
-/// Writes `text` to `path` with mode 0600.
+/// Writes `text` to `path` with mode 0600 (created or truncated).
+///
+/// # Errors
+/// [`LoadgenError::Io`] when the file cannot be created or written.
 pub fn write_private_file(path: &Path, text: &str) -> Result<()> {
     write_private(path, text)
 }
 
-/// Registers `n` terminals with random secrets.
+/// Makes `n` (at least 1) terminals `demo-term-001`.. with random 32-byte
+/// secrets and no registration, for a switch config's `[[terminals]]` (see
+/// [`switch_config`]).
 pub fn make_terminals(n: usize) -> Vec<Terminal> {
     let mut rng = rand::thread_rng();
     (0..n.max(1))
@@ -401,7 +455,7 @@ pub fn switch_config(sw_port: u16, sim_port: u16, terminals: &[Terminal]) -> Str
     s
 }
 
-/// The switch configuration of the demo (API of engine/src/config.rs): no
+/// The switch configuration of the demo (the format of engine/src/config.rs): no
 /// `[[terminals]]`; an `[admin]` listener on `admin_port` accepting the
 /// token whose sha256 is `token_sha256` (hex), with the registry key in
 /// `registry.key` next to the config (see [`write_admin_files`]).
@@ -448,7 +502,12 @@ impl Admin {
         hex::encode(Sha256::digest(self.token.as_bytes()))
     }
 
-    /// One JSON request; the answer's status and JSON body (Null when none).
+    /// One JSON request to `path` (e.g. `/admin/v1/merchants`) with the
+    /// bearer token; the answer's HTTP status and JSON body (Null when it is
+    /// empty or not JSON). Any status is `Ok`.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Target`] when there is no answer (a transport error).
     pub async fn call(
         &self,
         http: &Http,
@@ -482,6 +541,9 @@ impl Admin {
 /// Writes a random admin token (`admin.token`) and a random registry key
 /// (`registry.key`, 64 hex digits) into `dir`, both mode 0600, and returns
 /// the admin client for `base`.
+///
+/// # Errors
+/// [`LoadgenError::Io`] when a file cannot be created or written.
 pub fn write_admin_files(dir: &Path, base: &str) -> Result<Admin> {
     let mut rng = rand::thread_rng();
     let mut tok = [0u8; 32];
@@ -523,13 +585,19 @@ fn admin_err(what: &str, status: u16, v: &Value) -> LoadgenError {
     }
 }
 
-/// Onboards the demo's merchants through the admin API (API.md 1.4):
+/// Onboards the demo's merchants through the admin API (docs/API.md §1.4):
 /// [`DEMO_MERCHANTS`] merchants (the switch onboards each at the gateway
 /// and gets its smid), [`STORES_PER_MERCHANT`] stores each, and `n`
 /// terminals spread round-robin over the stores (consecutive terminals
 /// alternate between the merchants). Repeatable on the same switch for the
 /// merchants and stores (the admin API answers 200 with the existing one);
 /// a terminal that exists already is an error (its secret is not shown again).
+///
+/// # Errors
+/// [`LoadgenError::Target`] when the admin API does not answer;
+/// [`LoadgenError::Process`] (`onboarding`) when it answers with another
+/// status than 200/201 (201 for a terminal), or a merchant without a smid,
+/// or a terminal without its key id and secret.
 pub async fn onboard(http: &Http, admin: &Admin, n: usize) -> Result<Onboarded> {
     let mut merchants = Vec::new();
     for i in 0..DEMO_MERCHANTS {
@@ -608,7 +676,12 @@ pub async fn onboard(http: &Http, admin: &Admin, n: usize) -> Result<Onboarded> 
     })
 }
 
-/// The smids `GET /_sim/merchants` lists.
+/// The smids `GET /_sim/merchants` of the simulator at `sim_base` lists,
+/// in onboarding order.
+///
+/// # Errors
+/// [`LoadgenError::Target`] when there is no answer, or the answer has no
+/// `merchants` list.
 pub async fn sim_merchants(http: &Http, sim_base: &str) -> Result<Vec<String>> {
     let url = format!("{}/_sim/merchants", sim_base.trim_end_matches('/'));
     let a = http.get(&url).await.map_err(|e| LoadgenError::Target {
@@ -750,7 +823,18 @@ async fn day_of_gateway(http: &Http, sim_base: &str) -> Option<String> {
     }
 }
 
-/// `loadgen demo`. Returns whether the verdict passed.
+/// `loadgen demo`: starts the simulator and the switch (falling back to the
+/// gateway directly, with a note, if the switch does not start or onboard),
+/// runs the load, stops the switch and reconciles the run's gateway days
+/// (feature `demo`), writes the report to `--out` and prints the summary.
+/// The temporary directory is removed unless `--keep-temp`. Returns whether
+/// the verdict passed.
+///
+/// # Errors
+/// [`LoadgenError::Io`] when the temporary directory or a file in it cannot
+/// be created, [`LoadgenError::Process`] when the simulator does not start,
+/// errors of [`run::prepare`] for a bad `--rate`, `--mix`, ..., and those of
+/// [`report::write_all`] when the report cannot be written.
 pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
     let tmp = tempfile::Builder::new()
         .prefix("loadgen-demo-")

@@ -16,8 +16,15 @@ use hyper_util::rt::TokioIo;
 
 use crate::error::{LoadgenError, Result};
 
-/// Binds `listen` and serves until the future is dropped; returns the bound
-/// address through `on_bound` first.
+/// Binds `listen` (`host:port`, port 0 for any free one) and answers `200 ok`
+/// on every connection until the future is dropped. `on_bound` is called
+/// once with the bound address before the first accept (`loadgen
+/// internal-echo` prints it as `LISTENING addr`); a failed accept is skipped,
+/// never fatal.
+///
+/// # Errors
+/// [`LoadgenError::Arg`] (for `--listen`) when the address does not parse or
+/// cannot be bound. Once bound it does not return.
 pub async fn serve(listen: &str, on_bound: impl FnOnce(SocketAddr)) -> Result<()> {
     let l = tokio::net::TcpListener::bind(listen)
         .await

@@ -14,31 +14,44 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// A transport failure.
+/// A request that got no HTTP answer (an HTTP error status is an
+/// [`Answer`], not this).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {detail}")]
 pub struct TransportError {
-    /// `timeout`, `connect`, `reset`, `closed`, `body`, `request`, `other`.
+    /// The stable kind the report groups by: `timeout` (no whole answer
+    /// within the client's timeout), `connect` (no connection), `reset`
+    /// (connection reset by the peer), `closed` (connection closed or aborted
+    /// mid-exchange), `body` (the answer's body could not be read),
+    /// `request` (the request could not be built, e.g. a bad URL or header),
+    /// `other`.
     pub kind: &'static str,
+    /// The error and its chain of causes, for the log; not stable.
     pub detail: String,
 }
 
-/// A pooled client.
+/// A pooled HTTP/1.1 client (plain TCP, `TCP_NODELAY`, up to 4096 idle
+/// keep-alive connections per host, idle ones dropped after 30 s). Cheap to
+/// clone: the clones share the pool. One is shared by all the workers of a
+/// run.
 #[derive(Clone, Debug)]
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
 }
 
-/// An answer: status and body.
+/// An HTTP answer, whatever its status: status and whole body.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The whole body, read to its end.
     pub body: Bytes,
 }
 
 impl Http {
-    /// A client with `timeout` per request (connect, send, whole body).
+    /// A client with `timeout` per request, covering connect, send and the
+    /// whole body; it is also the connect timeout of a new connection.
     pub fn new(timeout: Duration) -> Self {
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
@@ -50,7 +63,14 @@ impl Http {
         Http { client, timeout }
     }
 
-    /// Sends one request and reads the whole answer.
+    /// Sends one request (`url` absolute, `headers` as name and value) over a
+    /// pooled connection and reads the whole answer.
+    ///
+    /// # Errors
+    /// A [`TransportError`] of kind `request` when the request cannot be
+    /// built, `timeout` when no whole answer came within the client's
+    /// timeout, `body` when the body broke off, and `connect`, `reset`,
+    /// `closed` or `other` from the connection.
     pub async fn send(
         &self,
         method: Method,
@@ -89,7 +109,10 @@ impl Http {
         }
     }
 
-    /// GET with no body.
+    /// [`Http::send`] of a `GET` with no headers and no body.
+    ///
+    /// # Errors
+    /// As [`Http::send`].
     pub async fn get(&self, url: &str) -> Result<Answer, TransportError> {
         self.send(Method::GET, url, &[], Bytes::new()).await
     }

@@ -22,27 +22,35 @@ use crate::measure::Recorder;
 use crate::spec::{Mix, Stage};
 use crate::target::Target;
 
-/// How the load is offered.
+/// How the load is offered; serialised into the report as the `model`
+/// object, tagged `open` or `closed`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "model", rename_all = "snake_case")]
 pub enum Model {
-    /// A fixed arrival rate per stage.
+    /// A fixed arrival rate per stage, whatever the target's latency.
     Open {
+        /// The stages, run one after the other (rates in requests per
+        /// second, see [`Stage`]).
         stages: Vec<Stage>,
         /// At most this many requests in flight; beyond it the generator
         /// waits (and the wait shows up as lag and latency).
         max_in_flight: usize,
     },
-    /// `terminals` virtual terminals for `duration`.
+    /// `terminals` virtual terminals for `duration`: the rate is whatever
+    /// the target sustains.
     Closed {
+        /// How many terminals send at once (at least 1 is run), each one
+        /// request at a time.
         terminals: usize,
+        /// How long they send, in the report as seconds.
         #[serde(with = "crate::spec::duration_secs")]
         duration: Duration,
     },
 }
 
 impl Model {
-    /// The planned length of the run.
+    /// The planned length of the run: the stages' total for the open model,
+    /// `duration` for the closed one (the drain not counted).
     pub fn duration(&self) -> Duration {
         match self {
             Model::Open { stages, .. } => stages.iter().map(|s| s.duration).sum(),
@@ -51,16 +59,20 @@ impl Model {
     }
 }
 
-/// The bounds and knobs of a run.
+/// The bounds and knobs of one load phase, given to [`run`].
 #[derive(Debug, Clone)]
 pub struct RunPlan {
+    /// How the load is offered.
     pub model: Model,
+    /// Which operations are sent, in what shares.
     pub mix: Mix,
     /// Stop after this many requests (0: no bound).
     pub max_requests: u64,
-    /// How long to wait for requests in flight after the last send.
+    /// How long to wait for requests in flight after the last send; those
+    /// still open then are abandoned (their tasks aborted, not recorded).
     pub drain: Duration,
-    /// Seed of the operation choice.
+    /// Seed of the operation choice: the same seed gives the same sequence
+    /// of operations (per terminal in the closed model).
     pub seed: u64,
     /// The sequence number of the first request (out_trade_no are made from
     /// it, so consecutive runs of one generator, e.g. staircase steps, must
@@ -68,7 +80,8 @@ pub struct RunPlan {
     pub first_seq: u64,
 }
 
-/// The intended send times of the open model, relative to the start.
+/// The intended send times of the open model, relative to the start: an
+/// iterator-like sequence made from the stages alone, so it never drifts.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     stages: Vec<Stage>,
@@ -80,7 +93,8 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The schedule of the stages.
+    /// The schedule of `stages`, run in order; a stage with a rate of 0
+    /// throughout gets no request, and its time still passes.
     pub fn new(stages: &[Stage]) -> Self {
         Schedule {
             stages: stages.to_vec(),
@@ -135,16 +149,22 @@ impl Schedule {
     }
 }
 
-/// Live state for the progress line.
+/// Live state of a load phase, written by [`run`] and read by the progress
+/// line ([`crate::progress::spawn`]).
 #[derive(Debug, Default)]
 pub struct Live {
+    /// Set when [`run`] has finished sending and draining.
     pub done: AtomicBool,
+    /// Requests sent and not yet answered.
     pub in_flight: AtomicU64,
 }
 
-/// Runs the plan against the target, recording into `rec`. Returns when the
-/// bounds are reached and the requests in flight answered (or the drain time
-/// passed). `stop` ends the run early (Ctrl-C).
+/// Runs the plan against the target, recording each send and each outcome
+/// into `rec` (whose start is the schedule's origin). Returns when the time
+/// or request bound is reached and the requests in flight answered (or
+/// [`RunPlan::drain`] passed); then sets [`Live::done`]. `stop` ends the run
+/// early (Ctrl-C): no new request is sent once it is set. Requests are
+/// numbered from [`RunPlan::first_seq`].
 pub async fn run(
     target: Arc<dyn Target>,
     plan: &RunPlan,

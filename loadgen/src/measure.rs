@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 
 use crate::spec::OpKind;
 
-/// The family of an outcome.
+/// The family of an outcome: how far the request got.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -37,9 +37,11 @@ pub enum OutcomeKind {
     Invalid,
 }
 
-/// What one request came to.
+/// What one request came to, as a [`crate::target::Target`] reports it to
+/// the [`Recorder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// The outcome's family.
     pub kind: OutcomeKind,
     /// The label reports group by, e.g. `SUCCESS`, `10003`, `HTTP 409`.
     pub label: String,
@@ -51,6 +53,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A [`OutcomeKind::Status`] outcome labelled `s` (`SUCCESS`,
+    /// `REFUND SUCCESS`, ...), not an error.
     pub fn status(s: impl Into<String>) -> Self {
         Outcome {
             kind: OutcomeKind::Status,
@@ -59,6 +63,9 @@ impl Outcome {
             pause: Duration::ZERO,
         }
     }
+    /// A [`OutcomeKind::Gateway`] outcome labelled `code sub_code` (just
+    /// `code` without a sub_code); `error` says whether it counts against
+    /// the target (an expected business refusal does not).
     pub fn gateway(code: &str, sub_code: Option<&str>, error: bool) -> Self {
         let label = match sub_code {
             Some(s) if !s.is_empty() => format!("{code} {s}"),
@@ -71,6 +78,8 @@ impl Outcome {
             pause: Duration::ZERO,
         }
     }
+    /// A [`OutcomeKind::Http`] outcome labelled `HTTP status`; `error` as
+    /// in [`Outcome::gateway`].
     pub fn http(status: u16, error: bool) -> Self {
         Outcome {
             kind: OutcomeKind::Http,
@@ -79,6 +88,8 @@ impl Outcome {
             pause: Duration::ZERO,
         }
     }
+    /// A [`OutcomeKind::Transport`] outcome labelled `transport kind` (a
+    /// [`crate::http::TransportError::kind`]); always an error.
     pub fn transport(kind: &str) -> Self {
         Outcome {
             kind: OutcomeKind::Transport,
@@ -87,6 +98,8 @@ impl Outcome {
             pause: Duration::ZERO,
         }
     }
+    /// A [`OutcomeKind::Invalid`] outcome labelled `invalid why` (e.g.
+    /// `invalid signature`); always an error.
     pub fn invalid(why: &str) -> Self {
         Outcome {
             kind: OutcomeKind::Invalid,
@@ -117,7 +130,8 @@ fn hist_with(sigfig: u8) -> Histogram<u64> {
     h
 }
 
-/// Records `us` microseconds, saturating into the histogram's range.
+/// Records `us` microseconds into `h` (0 counts as 1), saturating into the
+/// histogram's range if it cannot grow: a value is never dropped.
 pub fn record(h: &mut Histogram<u64>, us: u64) {
     let v = us.max(1);
     if h.record(v).is_err() {
@@ -125,10 +139,13 @@ pub fn record(h: &mut Histogram<u64>, us: u64) {
     }
 }
 
-/// Counts and latencies of a set of requests.
+/// Counts and latencies of a set of requests (all of a run, or one
+/// operation's).
 #[derive(Debug, Clone)]
 pub struct Stats {
+    /// Requests completed.
     pub requests: u64,
+    /// Of them, those whose [`Outcome::error`] was set.
     pub errors: u64,
     /// Latency (corrected in the open model), microseconds.
     pub hist: Histogram<u64>,
@@ -136,11 +153,14 @@ pub struct Stats {
     pub outcomes: BTreeMap<String, OutcomeStats>,
 }
 
-/// One outcome's share of a [`Stats`].
+/// One outcome's share of a [`Stats`]; its count is the histogram's length.
 #[derive(Debug, Clone)]
 pub struct OutcomeStats {
+    /// The outcome's family.
     pub kind: OutcomeKind,
+    /// Whether the outcome counts as an error (as its first occurrence said).
     pub error: bool,
+    /// Latencies of the requests with this outcome, microseconds.
     pub hist: Histogram<u64>,
 }
 
@@ -184,7 +204,9 @@ pub struct Second {
     pub offered: u64,
     /// Requests that completed in this second.
     pub completed: u64,
+    /// Of them, the errors.
     pub errors: u64,
+    /// Their latencies, microseconds, at 2 significant digits (1 %).
     pub hist: Histogram<u64>,
 }
 
@@ -199,25 +221,36 @@ impl Default for Second {
     }
 }
 
-/// Everything measured during a run.
+/// Everything measured during a run, as [`Recorder::snapshot`] returns it.
 #[derive(Debug, Clone, Default)]
 pub struct Measurements {
+    /// All completed requests.
     pub total: Stats,
     /// Service time: from the actual send, microseconds (all requests).
     pub service: Option<Histogram<u64>>,
     /// Send lag: actual minus intended send time, microseconds.
     pub lag: Option<Histogram<u64>>,
+    /// The completed requests per operation (the one the target reports it
+    /// did, which may differ from the one drawn).
     pub per_op: BTreeMap<OpKind, Stats>,
+    /// One entry per second since the start, index 0 the first second (at
+    /// most 7 days; later seconds land in the last one).
     pub seconds: Vec<Second>,
-    /// Requests the schedule intended (open model); sent so far.
+    /// Requests the schedule intended (open model), counted as each is
+    /// sent, so equal to `sent`: the rest of the schedule after a stop or
+    /// the request bound is not counted.
     pub intended: u64,
+    /// Requests sent so far.
     pub sent: u64,
-    /// First and last actual send, relative to the start, seconds.
+    /// First actual send, relative to the start, seconds.
     pub first_send: Option<f64>,
+    /// Last actual send, relative to the start, seconds.
     pub last_send: Option<f64>,
 }
 
-/// A thread-safe recorder shared by the scheduler and the request tasks.
+/// A thread-safe recorder shared by the scheduler and the request tasks:
+/// one mutex over the [`Measurements`], held for a few histogram updates per
+/// call (a poisoned lock is recovered, not a panic).
 #[derive(Debug)]
 pub struct Recorder {
     start: Instant,
@@ -225,7 +258,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for a run that starts at `start`.
+    /// A recorder for a run that starts at `start` (second 0 of the series,
+    /// the origin of the schedule).
     pub fn new(start: Instant) -> Self {
         Recorder {
             start,
@@ -237,7 +271,7 @@ impl Recorder {
         }
     }
 
-    /// The run's start.
+    /// The run's start, as given to [`Recorder::new`].
     pub fn start(&self) -> Instant {
         self.start
     }
@@ -251,6 +285,8 @@ impl Recorder {
     }
 
     /// A request is sent: `intended` is its scheduled time, `actual` now.
+    /// Counts it as offered in the second of `intended` and records the send
+    /// lag.
     pub fn sent(&self, intended: Instant, actual: Instant) {
         let s = self.second_of(intended);
         let rel = actual.saturating_duration_since(self.start).as_secs_f64();
@@ -268,7 +304,10 @@ impl Recorder {
         grow(&mut m.seconds, s).offered += 1;
     }
 
-    /// A request completed.
+    /// A request of operation `op` completed at `done` with `outcome`:
+    /// records its latency from `intended` and its service time from
+    /// `actual`, both less [`Outcome::pause`], in the total, in `op` and in
+    /// the second of `done`.
     pub fn completed(
         &self,
         op: OpKind,
@@ -296,7 +335,8 @@ impl Recorder {
         record(&mut sec.hist, lat);
     }
 
-    /// A live view for the progress line: (sent, completed, errors, p99 us).
+    /// A live view for the progress line: (sent, completed, errors, p99 of
+    /// the latency in microseconds).
     pub fn live(&self) -> (u64, u64, u64, u64) {
         let m = self.lock();
         (
@@ -307,7 +347,8 @@ impl Recorder {
         )
     }
 
-    /// Completions in the last whole second before `now`.
+    /// The last whole second before `now`: (offered, completed); (0, 0)
+    /// in the first second.
     pub fn last_second(&self, now: Instant) -> (u64, u64) {
         let s = self.second_of(now);
         let m = self.lock();
@@ -317,7 +358,7 @@ impl Recorder {
         }
     }
 
-    /// The measurements so far.
+    /// A copy of the measurements so far (the lock is held while copying).
     pub fn snapshot(&self) -> Measurements {
         self.lock().clone()
     }
@@ -331,7 +372,7 @@ fn grow(v: &mut Vec<Second>, i: usize) -> &mut Second {
     &mut v[i]
 }
 
-/// A duration in whole microseconds, saturating.
+/// A duration in whole microseconds (truncated), saturating at `u64::MAX`.
 pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -7,18 +7,26 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The machine the run was on.
+/// The machine the run was on, as the report's `machine` object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Machine {
+    /// The CPU's model name from /proc/cpuinfo, `unknown` if none.
     pub cpu_model: String,
+    /// Logical CPUs this process may use (at least 1).
     pub cores: usize,
+    /// Total memory (MemTotal), bytes; 0 if unknown.
     pub memory_bytes: u64,
+    /// The distribution's PRETTY_NAME from /etc/os-release, else the OS
+    /// family (`linux`).
     pub os: String,
+    /// The kernel release; empty if unknown.
     pub kernel: String,
+    /// The host name; empty if unknown.
     pub hostname: String,
 }
 
-/// Reads the machine's description.
+/// Reads the machine's description from /proc and /etc/os-release; a
+/// missing field gets the default noted on [`Machine`].
 pub fn machine() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo
@@ -68,7 +76,8 @@ fn kib_field(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// CPU seconds (user + system) of a process, from /proc/<pid>/stat.
+/// CPU seconds (user + system) of process `pid` since it started, from
+/// `/proc/<pid>/stat`; `None` when the process is gone or the file unreadable.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces: split after
@@ -81,7 +90,8 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-/// Peak resident memory (VmHWM) of a process, bytes.
+/// Peak resident memory (VmHWM) of process `pid` since it started, bytes;
+/// `None` when the process is gone or the file unreadable.
 pub fn peak_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     kib_field(&status, "VmHWM:")
@@ -92,6 +102,7 @@ pub fn peak_rss(pid: u32) -> Option<u64> {
 pub struct ProcessUsage {
     /// `switch`, `simulator` or `loadgen`.
     pub name: String,
+    /// Its process id.
     pub pid: u32,
     /// CPU seconds spent during the load (end minus start).
     pub cpu_seconds: Option<f64>,
@@ -101,16 +112,21 @@ pub struct ProcessUsage {
     pub peak_rss_bytes: Option<u64>,
 }
 
-/// Samples a process before and after the load.
+/// Samples a process before and after the load: made by
+/// [`ProcessProbe::start`] when the load begins, read by
+/// [`ProcessProbe::finish`] when it ends.
 #[derive(Debug, Clone)]
 pub struct ProcessProbe {
+    /// The name given to the usage (`switch`, `simulator`, `loadgen`).
     pub name: String,
+    /// The process measured.
     pub pid: u32,
     cpu_start: Option<f64>,
 }
 
 impl ProcessProbe {
-    /// Starts measuring `pid` now.
+    /// Starts measuring `pid` now (reads its CPU seconds); `name` is copied
+    /// into the [`ProcessUsage`].
     pub fn start(name: &str, pid: u32) -> Self {
         ProcessProbe {
             name: name.to_string(),
@@ -119,7 +135,10 @@ impl ProcessProbe {
         }
     }
 
-    /// The usage since [`ProcessProbe::start`], over `wall_secs` of load.
+    /// The usage since [`ProcessProbe::start`], over `wall_secs` seconds of
+    /// load: CPU seconds and average cores are `None` if either reading
+    /// failed (average cores also when `wall_secs` is not positive), and
+    /// average cores are rounded to 1/1000.
     pub fn finish(&self, wall_secs: f64) -> ProcessUsage {
         let cpu = match (self.cpu_start, cpu_seconds(self.pid)) {
             (Some(a), Some(b)) => Some((b - a).max(0.0)),

@@ -13,7 +13,12 @@ use crate::load::Live;
 use crate::measure::Recorder;
 use crate::report::fmt_us;
 
-/// Spawns the progress task; it ends when the run is done.
+/// Spawns the progress task on the current tokio runtime, or returns `None`
+/// when stderr is not a terminal. Once a second it reads `rec` (counts, p99,
+/// the last full second's offered and achieved rates) and `live` (requests
+/// in flight) and rewrites the line, prefixed by `label` (the stage's name);
+/// it prints a final newline and ends after the first tick that sees
+/// [`Live::done`]. Called by [`crate::run`] for each load phase.
 pub fn spawn(
     rec: Arc<Recorder>,
     live: Arc<Live>,

@@ -21,7 +21,8 @@ use serde_json::Value;
 use crate::http::Http;
 use crate::report::{ReconDay, SettlementCheck};
 
-/// The simulator's clock: (offset seconds, gateway day yyyy-MM-dd).
+/// The simulator's clock (`GET /_sim/clock`): (offset from the wall clock in
+/// seconds, gateway day `yyyy-MM-dd`); `None` when it cannot be read.
 pub async fn sim_clock(http: &Http, sim_base: &str) -> Option<(i64, String)> {
     let url = format!("{}/_sim/clock", sim_base.trim_end_matches('/'));
     let a = http.get(&url).await.ok()?;
@@ -171,7 +172,9 @@ async fn settle(config: &Path, date: &str, out: &Path, recon: &Value) -> Settlem
 /// Moves the simulator's clock one day forward, reconciles each of `days`
 /// with the switch's configuration `config` (the journal must not be in use
 /// by a running switch), writes the reconciliation's files into `out`, and
-/// sets the clock back.
+/// sets the clock back (a failure to set it back is printed on stderr).
+/// Returns one [`ReconDay`] per day, in order; if the clock cannot be moved,
+/// every day is one with `error` set.
 pub async fn reconcile_days(
     http: &Http,
     sim_base: &str,

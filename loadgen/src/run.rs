@@ -20,7 +20,7 @@ use crate::report::{self, LoadInfo, Report, RunInfo, StepReport, TargetInfo};
 use crate::spec::{self, Metric, Mix, Stage, Threshold};
 use crate::target::{self, demo_keys, Common, GatewayTarget, SwitchTarget, Target, Terminal};
 
-/// Which system is driven.
+/// Which system is driven (`--target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TargetKind {
     /// The switch's terminal API.
@@ -31,10 +31,12 @@ pub enum TargetKind {
     Http,
 }
 
-/// Which load model.
+/// Which load model (`--model`); see [`Model`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelKind {
+    /// A fixed arrival rate (--rate, --stages or --staircase).
     Open,
+    /// --concurrency virtual terminals, each waiting for its answer.
     Closed,
 }
 
@@ -51,7 +53,8 @@ fn one_url(urls: &[String]) -> Result<Option<String>> {
     }
 }
 
-/// `loadgen run` arguments.
+/// `loadgen run` arguments (the field docs are the `--help` text). Checked
+/// by [`prepare`]; the demo fills one in for its own run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The system under test.
@@ -66,7 +69,7 @@ pub struct RunArgs {
     /// (gateway target: derived from --url when it ends in /gateway.do).
     #[arg(long)]
     pub sim: Option<String>,
-    /// TOML file with [[terminals]] key_id / secret_hex (the switch's config works).
+    /// TOML file with `[[terminals]]` key_id / secret_hex (the switch's config works).
     #[arg(long)]
     pub terminals: Option<PathBuf>,
     /// App id for the gateway target.
@@ -148,31 +151,57 @@ pub struct RunArgs {
     pub pids: Vec<String>,
 }
 
-/// Everything a run needs, checked.
+/// Everything a run needs, checked: made by [`prepare`], used by
+/// [`measure`] and [`execute`].
 pub struct Prepared {
+    /// The system under test.
     pub target: Arc<dyn Target>,
+    /// The same target when it is the switch (the audit reads its journal
+    /// through it); `None` for the gateway and http targets.
     pub switch: Option<Arc<SwitchTarget>>,
+    /// What the report says of the target (kind, URL, terminals).
     pub target_info: TargetInfo,
+    /// The simulator's base URL, for buyer-pay and the ledger audit.
     pub sim_base: Option<String>,
+    /// The pooled client shared by the target and the audit.
     pub http: Http,
+    /// The load (for a staircase, its first step; the steps are made from
+    /// it).
     pub plan: RunPlan,
+    /// `--staircase`, when given.
     pub staircase: Option<Staircase>,
+    /// The pass/fail thresholds.
     pub thresholds: Vec<Threshold>,
+    /// Per-request timeout (more than 0).
     pub timeout: Duration,
+    /// The highest p99 of the send lag for a valid run.
     pub max_lag: Duration,
+    /// How long the audit waits for trades still in flight to settle.
     pub settle: Duration,
+    /// `wait` of `POST /v1/pay`, seconds (switch target only).
     pub pay_wait: Option<u32>,
+    /// The processes to measure, as (name, pid).
     pub probes: Vec<(String, u32)>,
+    /// Whether to audit after the load (not `--no-audit`).
     pub audit: bool,
+    /// The run id, prefix of every out_trade_no and nonce
+    /// ([`new_run_id`]).
     pub run_id: String,
 }
 
-/// A staircase: hold steps of increasing rate.
+/// A staircase (`--staircase start=100,step=100,hold=10s,max=2000`): hold
+/// steps of increasing rate until one breaks the p99 or errors threshold
+/// (or the send lag bound); the report keeps the best passing step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Staircase {
+    /// The first step's rate, requests per second (default 100).
     pub start: f64,
+    /// How much each step adds, requests per second (default 100).
     pub step: f64,
+    /// How long each step holds its rate (default 10 s, more than 0).
     pub hold: Duration,
+    /// The highest rate tried, requests per second (default 100 000, at
+    /// least `start`).
     pub max: f64,
 }
 
@@ -238,7 +267,16 @@ fn read_key(arg: &'static str, p: &Option<PathBuf>, default: &str) -> Result<Str
 }
 
 /// Checks the arguments and builds the target. `terminals` overrides
-/// `--terminals` (the demo passes the ones it registered).
+/// `--terminals` (the demo passes the ones it registered). Sends nothing.
+///
+/// # Errors
+/// [`LoadgenError::Arg`] naming the option for any value that does not parse
+/// or is out of range (durations, rates, stages, staircase, mix, thresholds,
+/// `--pid`, `--concurrency`, `--max-in-flight`, a URL that is not `http://`
+/// with a host, several `--url` for a target that takes one, a switch
+/// target without terminals, a bad terminal secret); [`LoadgenError::Io`] or
+/// [`LoadgenError::Format`] from reading `--terminals`; [`LoadgenError::Io`]
+/// or [`LoadgenError::Key`] for an unreadable key file or key.
 pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared> {
     let timeout = spec::parse_duration("--timeout", &a.timeout)?;
     if timeout.is_zero() {
@@ -473,11 +511,13 @@ fn check_url(arg: &'static str, u: &str) -> Result<()> {
     }
 }
 
-/// What one load measured: the recorder, its wall time, and the processes
-/// under test during exactly that load.
+/// What one load measured: the recorder, its wall time in seconds, and the
+/// processes under test during exactly that load.
 pub type Measured = (Arc<Recorder>, f64, Vec<ProcessUsage>);
 
-/// Measures one load (no audit, no report).
+/// Measures one load of `plan` against `p.target` (no audit, no report),
+/// with the progress line labelled `label` and the processes of
+/// [`Prepared::probes`] sampled around it. `stop` ends it early.
 pub async fn measure(p: &Prepared, plan: &RunPlan, label: &str, stop: Arc<AtomicBool>) -> Measured {
     let probes: Vec<ProcessProbe> = p
         .probes
@@ -496,7 +536,10 @@ pub async fn measure(p: &Prepared, plan: &RunPlan, label: &str, stop: Arc<Atomic
     (rec, wall, processes)
 }
 
-/// Runs the prepared load, audits, and builds the report (not yet written).
+/// Runs the prepared load (or its staircase), audits when there is a switch
+/// or a simulator to check against and the audit is on, and builds the
+/// report (not yet written). `notes` are added to the report's notes, after
+/// which come notes on what was not run or measured.
 pub async fn execute(p: &Prepared, stop: Arc<AtomicBool>, notes: Vec<String>) -> Report {
     let started_at = now_rfc3339();
     let mut steps = Vec::new();
@@ -647,14 +690,16 @@ async fn run_staircase(
     }
 }
 
-/// Now as RFC 3339 UTC.
+/// Now as RFC 3339 UTC (`2024-05-01T12:00:00.123456789Z`); empty if it
+/// cannot be formatted.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
-/// Sets `stop` on Ctrl-C.
+/// A stop flag that a spawned task sets on Ctrl-C (needs a tokio runtime):
+/// give it to [`measure`] or [`execute`] to end the load early.
 pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
@@ -666,8 +711,14 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     stop
 }
 
-/// `loadgen run`: prepare, run, write the report, print a summary. Returns
-/// whether the verdict passed.
+/// `loadgen run`: prepare, run, write the report to `--out`, print a summary
+/// on stdout. Returns whether the verdict passed.
+///
+/// # Errors
+/// As [`prepare`]; then those of [`report::write_all`]
+/// ([`LoadgenError::Io`] when the directory or a file cannot be written,
+/// [`LoadgenError::Format`] when the JSON cannot be serialised,
+/// [`LoadgenError::Plot`] when a plot cannot be drawn).
 pub async fn run_cli(a: &RunArgs) -> Result<bool> {
     let p = prepare(a, None)?;
     let stop = stop_on_ctrl_c();
@@ -677,7 +728,9 @@ pub async fn run_cli(a: &RunArgs) -> Result<bool> {
     Ok(r.verdict.passed)
 }
 
-/// A short text summary with the report paths.
+/// The short text summary `loadgen run` prints: the verdict with the main
+/// figures, each threshold, the audit's counts, the verdict's reasons, and
+/// the paths of the written report.
 pub fn summary(r: &Report, w: &report::Written) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();

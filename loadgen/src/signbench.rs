@@ -15,52 +15,79 @@ use serde::Serialize;
 /// The demo app key (public, insecure): the benchmark needs a real 2048-bit key.
 const DEMO_KEY: &str = include_str!("../../deploy/keys/demo-app-private.pem");
 
-/// A sign string of the size the switch signs for alipay.trade.pay.
+/// A sign string of the size the switch signs for alipay.trade.pay (about
+/// 450 bytes: the common parameters and a biz_content with a sub-merchant).
 pub const SAMPLE_SIGN_STRING: &str = "app_id=2021000000000001&biz_content={\"out_trade_no\":\"T20261122000001\",\"scene\":\"bar_code\",\"auth_code\":\"281234567890121234\",\"subject\":\"Store 1 counter 2\",\"total_amount\":\"88.88\",\"store_id\":\"NJ_001\",\"terminal_id\":\"POS_0001\",\"sub_merchant\":{\"merchant_id\":\"2088000000000001\"}}&charset=utf-8&format=JSON&method=alipay.trade.pay&sign_type=RSA2&timestamp=2026-11-22 10:00:00&version=1.0";
 
-/// Which RSA backend to measure.
+/// Which RSA backend to measure (`--backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
+    /// aws-lc-rs, the switch's default backend.
     AwsLcRs,
+    /// ring; only in a binary built with the `ring` feature.
     Ring,
 }
 
 /// One thread's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThreadResult {
+    /// The thread's index, from 0.
     pub thread: usize,
+    /// Signatures per second over the sign phase.
     pub sign_per_sec: f64,
+    /// Verifications per second over the verify phase.
     pub verify_per_sec: f64,
 }
 
-/// The whole run (API.md section 3: `--json` prints this object).
+/// The whole run (docs/LOADGEN.md, "Commands": `--json` prints this
+/// object).
 #[derive(Debug, Clone, Serialize)]
 pub struct SignBenchResult {
+    /// Threads run, each on its own core where possible.
     pub threads: usize,
+    /// Length of each phase (sign, then verify), seconds.
     pub seconds: f64,
+    /// The backend's name as the protocol crate reports it.
     pub backend: &'static str,
+    /// Signatures per second, all threads together.
     pub sign_per_sec: f64,
+    /// Verifications per second, all threads together.
     pub verify_per_sec: f64,
+    /// Each thread's figures (a thread that panicked is left out).
     pub per_thread: Vec<ThreadResult>,
 }
 
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SignBenchError {
+    /// `threads` was 0.
     #[error("--threads must be at least 1")]
     NoThreads,
+    /// `seconds` was 0, negative or NaN.
     #[error("--seconds must be greater than 0")]
     NoTime,
+    /// The backend asked for is not compiled in (ring without the `ring`
+    /// feature); the text says how to build it.
     #[error("the {0} backend is not compiled into this binary")]
     BackendMissing(&'static str),
+    /// The built-in demo key could not be loaded by the backend.
     #[error("benchmark key: {0}")]
     Key(#[from] protocol::KeyError),
+    /// The first signature (the one verified later) failed.
     #[error("signing failed: {0}")]
     Sign(#[from] protocol::SignError),
 }
 
-/// Runs the benchmark.
+/// Runs the benchmark: `threads` threads sign [`SAMPLE_SIGN_STRING`] with
+/// the demo app's 2048-bit key for `seconds`, then (after all have finished
+/// signing) verify for `seconds`. Blocks for about twice `seconds`.
+///
+/// # Errors
+/// [`SignBenchError::NoThreads`] or [`SignBenchError::NoTime`] for a bad
+/// argument, [`SignBenchError::BackendMissing`] for ring in a build without
+/// it, [`SignBenchError::Key`] or [`SignBenchError::Sign`] when the backend
+/// cannot load the key or sign.
 pub fn run(
     threads: usize,
     seconds: f64,
@@ -156,7 +183,8 @@ fn run_with<S: SigningKey + 'static, V: VerifyingKey + 'static>(
     })
 }
 
-/// The human-readable form.
+/// The human-readable form: a header line, one line per thread, the total,
+/// and the `openssl speed` command to compare with.
 pub fn render_text(r: &SignBenchResult) -> String {
     let mut out = format!(
         "RSA2 (SHA256withRSA, 2048-bit), backend {}, {} thread(s), {:.1} s per phase\n",

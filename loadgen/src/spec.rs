@@ -13,7 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LoadgenError, Result};
 
-/// Parses `500ms`, `10s`, `2m`, `1.5s`, `250us`; a bare number is seconds.
+/// Parses `500ms`, `10s`, `2m`, `1.5s`, `250us`, `1h`; a bare number is
+/// seconds. `arg` names the option in the error.
+///
+/// # Errors
+/// [`LoadgenError::Arg`] when `s` is not a number with one of those units, or
+/// is negative, not finite or longer than 7 days.
 pub fn parse_duration(arg: &'static str, s: &str) -> Result<Duration> {
     let t = s.trim();
     let (num, mult) = if let Some(n) = t.strip_suffix("us") {
@@ -44,7 +49,12 @@ pub fn parse_duration(arg: &'static str, s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// A positive request rate in requests per second.
+/// Parses a request rate in requests per second (`500`, `500/s`,
+/// fractions allowed). `arg` names the option in the error.
+///
+/// # Errors
+/// [`LoadgenError::Arg`] when `s` is not a number, or not above 0 and at
+/// most 10 000 000 per second.
 pub fn parse_rate(arg: &'static str, s: &str) -> Result<f64> {
     let v: f64 = s
         .trim()
@@ -61,18 +71,21 @@ pub fn parse_rate(arg: &'static str, s: &str) -> Result<f64> {
     Ok(v)
 }
 
-/// One stage of an open-model run: the rate goes linearly from `from` to `to`
-/// requests per second over `duration`.
+/// One stage of an open-model run: the rate goes linearly from `from_rate` to
+/// `to_rate` requests per second over `duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
+    /// The rate at the stage's start, requests per second (0 or more).
     pub from_rate: f64,
+    /// The rate at the stage's end, requests per second.
     pub to_rate: f64,
+    /// How long the stage lasts; in the report as seconds.
     #[serde(with = "duration_secs")]
     pub duration: Duration,
 }
 
 impl Stage {
-    /// A constant rate.
+    /// A stage at a constant `rate` (requests per second) for `duration`.
     pub fn hold(rate: f64, duration: Duration) -> Self {
         Stage {
             from_rate: rate,
@@ -87,8 +100,15 @@ impl Stage {
     }
 }
 
-/// Parses `ramp:0-200/10s,hold:200/20s` (stages in order). `hold:R/D` is a
-/// constant rate, `ramp:A-B/D` goes linearly from A to B.
+/// Parses `--stages`: `ramp:0-200/10s,hold:200/20s` (stages in order).
+/// `hold:R/D` is a constant rate R, `ramp:A-B/D` goes linearly from A (0 or
+/// more) to B over D; rates as [`parse_rate`], durations as
+/// [`parse_duration`].
+///
+/// # Errors
+/// [`LoadgenError::Arg`] (for `--stages`) naming the bad part: an unknown
+/// kind, a missing `/DURATION` or `FROM-TO`, a bad rate or duration, a stage
+/// of 0 s, or no stage at all.
 pub fn parse_stages(s: &str) -> Result<Vec<Stage>> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -131,31 +151,35 @@ pub fn parse_stages(s: &str) -> Result<Vec<Stage>> {
 }
 
 /// The buyer behaviour a payment asks the simulator for, by the last four
-/// digits of its auth code (API.md 2, magic values).
+/// digits of its auth code (docs/SIMULATOR.md, "Magic values"). In a mix it
+/// is written `pay:NNNN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PayCase {
     /// An ordinary auth code: the profile decides (default: success).
     Normal,
-    /// `1003`: 10003, then paid after the password delay.
+    /// `1003`: code 10003 (waiting for the buyer's password), then paid
+    /// after the password delay.
     Wait1003,
-    /// `1004`: 10003, never paid.
+    /// `1004`: code 10003, never paid (WAIT_BUYER_PAY until cancelled or
+    /// closed).
     Wait1004,
-    /// `2000`: 20000, but paid.
+    /// `2000`: code 20000 (unknown), but the trade was paid.
     Unknown2000,
-    /// `2001`: 20000, no trade.
+    /// `2001`: code 20000 (unknown), and no trade was created.
     Unknown2001,
-    /// `4004`: 40004 invalid auth code.
+    /// `4004`: code 40004 `ACQ.PAYMENT_AUTH_CODE_INVALID`, no trade.
     Fail4004,
-    /// `4005`: 40004 balance not enough, closed trade.
+    /// `4005`: code 40004 `ACQ.BUYER_BALANCE_NOT_ENOUGH`, a closed trade.
     Fail4005,
-    /// `9001`: the gateway hangs.
+    /// `9001`: the gateway holds the connection without answering, then
+    /// drops it; the trade was paid.
     Hang9001,
-    /// `9002`: the connection is reset.
+    /// `9002`: the connection is reset before any answer; no trade.
     Reset9002,
 }
 
 impl PayCase {
-    /// The last four digits of the auth code.
+    /// The last four digits of the auth code (`0000` for [`PayCase::Normal`]).
     pub fn suffix(self) -> &'static str {
         match self {
             PayCase::Normal => "0000",
@@ -186,7 +210,7 @@ impl PayCase {
     }
 }
 
-/// An operation of the mix.
+/// An operation of the mix: what one request of the load does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum OpKind {
     /// A barcode payment with the given magic auth code.
@@ -202,7 +226,8 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    /// The name used in reports: `pay`, `pay:1003`, `precreate`, ...
+    /// The name used in reports and in `--mix`: `pay`, `pay:1003`,
+    /// `precreate`, `query`, `refund`, `cancel`.
     pub fn name(self) -> String {
         match self {
             OpKind::Pay(PayCase::Normal) => "pay".into(),
@@ -214,7 +239,9 @@ impl OpKind {
         }
     }
 
-    /// Parses a name as [`OpKind::name`] writes it.
+    /// Parses a name as [`OpKind::name`] writes it (also `pay:ok`,
+    /// `pay:normal`, `pay:0000` for a plain payment); `None` for anything
+    /// else.
     pub fn parse(s: &str) -> Option<OpKind> {
         let s = s.trim();
         if let Some(case) = s.strip_prefix("pay:") {
@@ -240,18 +267,27 @@ impl fmt::Display for OpKind {
 /// The operation mix: operations with their relative weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mix {
+    /// Each operation once, in the order given, with its weight; the
+    /// weights sum to more than 0 in a parsed mix, and an operation's share
+    /// is its weight over that sum.
     pub entries: Vec<(OpKind, u32)>,
 }
 
 impl Mix {
-    /// Payments only.
+    /// Plain payments only (`pay=1`).
     pub fn pay_only() -> Self {
         Mix {
             entries: vec![(OpKind::Pay(PayCase::Normal), 1)],
         }
     }
 
-    /// Parses `pay=70,pay:1003=5,precreate=10,query=10,refund=3,cancel=2`.
+    /// Parses `--mix`: `pay=70,pay:1003=5,precreate=10,query=10,refund=3,cancel=2`.
+    /// A name without `=W` has weight 1; a name given twice has its weights
+    /// added.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Arg`] (for `--mix`) for an unknown operation, a
+    /// weight that is not a whole number, or weights that sum to 0.
     pub fn parse(s: &str) -> Result<Mix> {
         let mut entries: Vec<(OpKind, u32)> = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -289,7 +325,8 @@ impl Mix {
         Ok(Mix { entries })
     }
 
-    /// The operation for a uniform number `u` in [0, 1).
+    /// The operation for a uniform number `u` in [0, 1) (clamped): the
+    /// entries cover that interval in order, each by its share.
     pub fn pick(&self, u: f64) -> OpKind {
         let total: u64 = self.entries.iter().map(|e| u64::from(e.1)).sum();
         let mut x = (u.clamp(0.0, 1.0) * total as f64) as u64;
@@ -305,7 +342,8 @@ impl Mix {
             .unwrap_or(OpKind::Pay(PayCase::Normal))
     }
 
-    /// `pay=70,pay:1003=5,...`
+    /// The mix as [`Mix::parse`] reads it: `pay=70,pay:1003=5,...`, every
+    /// weight written.
     pub fn to_spec(&self) -> String {
         self.entries
             .iter()
@@ -319,11 +357,17 @@ impl Mix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// The median latency (`p50`, `median`), microseconds.
     P50,
+    /// The 90th percentile latency (`p90`), microseconds.
     P90,
+    /// The 99th percentile latency (`p99`), microseconds.
     P99,
+    /// The 99.9th percentile latency (`p99.9`, `p999`), microseconds.
     P999,
+    /// The highest latency (`max`), microseconds.
     Max,
+    /// The mean latency (`mean`, `avg`), microseconds.
     Mean,
     /// Error share in percent.
     Errors,
@@ -331,21 +375,25 @@ pub enum Metric {
     Tps,
 }
 
-/// A comparison.
+/// A threshold's comparison, serialised as its operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cmp {
+    /// `<`: the measured value must be below the limit.
     #[serde(rename = "<")]
     Lt,
+    /// `<=`: at most the limit.
     #[serde(rename = "<=")]
     Le,
+    /// `>`: above the limit.
     #[serde(rename = ">")]
     Gt,
+    /// `>=`: at least the limit.
     #[serde(rename = ">=")]
     Ge,
 }
 
 impl Cmp {
-    /// `actual CMP limit`.
+    /// Whether `actual CMP limit` holds (the threshold passes).
     pub fn holds(self, actual: f64, limit: f64) -> bool {
         match self {
             Cmp::Lt => actual < limit,
@@ -355,7 +403,7 @@ impl Cmp {
         }
     }
 
-    /// The operator as text.
+    /// The operator as text: `<`, `<=`, `>`, `>=`.
     pub fn as_str(self) -> &'static str {
         match self {
             Cmp::Lt => "<",
@@ -374,13 +422,25 @@ pub struct Threshold {
     pub spec: String,
     /// The operation it applies to; `None` for all requests.
     pub op: Option<String>,
+    /// What is measured.
     pub metric: Metric,
+    /// How the measured value is compared with the limit.
     pub cmp: Cmp,
+    /// The limit, in the metric's unit: microseconds for a latency, percent
+    /// for errors, requests per second for TPS; finite, 0 or more.
     pub limit: f64,
 }
 
 impl Threshold {
-    /// Parses `p99<50ms`, `errors<0.1%`, `tps>=1000`, `pay.p99.9<=200ms`.
+    /// Parses `--threshold`: `p99<50ms`, `errors<0.1%`, `tps>=1000`,
+    /// `pay.p99.9<=200ms` (spaces ignored, names case-insensitive). A latency
+    /// is read as [`parse_duration`] reads it (a bare number is seconds); an
+    /// error share without `%` is a fraction (`0.001` is 0.1 %).
+    ///
+    /// # Errors
+    /// [`LoadgenError::Arg`] (for `--threshold`) for a missing operator, an
+    /// unknown metric or operation, or a limit that does not parse or is
+    /// negative or not finite.
     pub fn parse(s: &str) -> Result<Threshold> {
         let bad = |why: &str| LoadgenError::arg("--threshold", s, why.to_string());
         let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -468,21 +528,32 @@ impl Metric {
         })
     }
 
-    /// Whether the metric is a latency (microseconds).
+    /// Whether the metric is a latency (its limit in microseconds), i.e.
+    /// neither [`Metric::Errors`] nor [`Metric::Tps`].
     pub fn is_latency(self) -> bool {
         !matches!(self, Metric::Errors | Metric::Tps)
     }
 }
 
-/// Serde helper: a [`Duration`] as floating seconds.
+/// Serde helper for `#[serde(with = "...")]`: a [`Duration`] as floating
+/// seconds (the report's convention).
 pub mod duration_secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// Writes `d` as an `f64` of seconds.
+    ///
+    /// # Errors
+    /// Whatever the serializer returns for an `f64`.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
+    /// Reads an `f64` of seconds.
+    ///
+    /// # Errors
+    /// The deserializer's error when the value is not a number, or a custom
+    /// one when it is negative or not finite.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         if !v.is_finite() || v < 0.0 {

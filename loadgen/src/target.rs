@@ -36,28 +36,35 @@ fn to_body<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// A boxed future, for object-safe targets.
+/// A boxed, `Send` future borrowing for `'a`: what [`Target::execute`]
+/// returns, so that a target can be a `dyn Target`.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Something the generator can send operations to.
+/// Something the generator can send operations to: [`SwitchTarget`],
+/// [`GatewayTarget`] or [`PlainTarget`]. Shared by all the request tasks of
+/// a run (hence `Send + Sync`).
 pub trait Target: Send + Sync {
     /// Runs one operation; `seq` is unique within the run. Returns the
     /// operation actually performed (a follow-up with no trade to follow
     /// becomes a payment) and its outcome.
     fn execute(&self, op: OpKind, seq: u64) -> BoxFut<'_, (OpKind, Outcome)>;
-    /// `switch` or `gateway`.
+    /// `switch`, `gateway` or `http`: what the report calls the target.
     fn kind(&self) -> &'static str;
-    /// The trades seen so far.
+    /// The trades seen so far (empty for a [`PlainTarget`]), for the audit.
     fn book(&self) -> &TradeBook;
 }
 
-/// What the generator saw of one trade.
+/// What the generator saw of one trade, for the audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenTrade {
-    /// The operation that created it (`pay:1003`, `precreate`, ...).
+    /// The operation that created it (`pay:1003`, `precreate`, `cancel`, ...).
     pub created_by: String,
+    /// The amount asked for, fen (see [`amount_for`]).
     pub amount_fen: u64,
-    /// The last status the generator saw for it.
+    /// The last status the generator saw for it: a switch or gateway status
+    /// (`SUCCESS`, `PAYING`, `CLOSED`, ...), or `SENT` (no answer yet),
+    /// `NO_ANSWER` (an answer that was not a trade), `BUYER_PAID` (the
+    /// simulator's buyer paid a precreated trade), `OTHER`.
     pub last_status: String,
     /// Refunds the target confirmed, fen.
     pub refunded_fen: u64,
@@ -68,7 +75,9 @@ pub struct SeenTrade {
     pub seq: u64,
 }
 
-/// Trades made during the run, for follow-ups and the audit.
+/// Trades made during the run, for follow-ups and the audit. A mutex over a
+/// map by out_trade_no and the pools that follow-ups pick from; a poisoned
+/// lock is recovered.
 #[derive(Debug, Default)]
 pub struct TradeBook {
     inner: Mutex<BookInner>,
@@ -88,7 +97,10 @@ impl TradeBook {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Enters a new trade.
+    /// Enters trade `no` (or replaces what was known of it: the refund and
+    /// cancel marks are reset) with the operation that made it, its amount
+    /// in fen, the status seen and the request's `seq`. A `SUCCESS` trade
+    /// becomes available to refunds and cancels.
     pub fn created(&self, no: &str, created_by: &str, amount_fen: u64, status: &str, seq: u64) {
         let mut b = self.lock();
         if !b.trades.contains_key(no) {
@@ -110,7 +122,8 @@ impl TradeBook {
         }
     }
 
-    /// Updates the last status seen.
+    /// Updates the last status seen of trade `no`; an unknown `no` is
+    /// ignored.
     pub fn status(&self, no: &str, status: &str) {
         if let Some(t) = self.lock().trades.get_mut(no) {
             t.last_status = status.to_string();
@@ -163,18 +176,20 @@ impl TradeBook {
         Some((no, seq))
     }
 
-    /// All trades seen, by out_trade_no.
+    /// A copy of all trades seen, by out_trade_no.
     pub fn snapshot(&self) -> BTreeMap<String, SeenTrade> {
         self.lock().trades.clone()
     }
 }
 
-/// Formats fen as the wire amount, `88.88`.
+/// Formats an amount in fen as the wire amount in yuan with two decimals:
+/// 8888 is `88.88`.
 pub fn fen_to_wire(fen: u64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
-/// Parses a wire amount to fen; `None` when it is not one.
+/// Parses a wire amount in yuan (`88.88`) to fen; `0` and `0.00` are 0;
+/// `None` when it is not an amount.
 pub fn wire_to_fen(s: &str) -> Option<u64> {
     protocol::Money::parse_amount(s)
         .ok()
@@ -200,19 +215,21 @@ pub fn auth_code(case: PayCase, rng: &mut impl Rng) -> String {
     s
 }
 
-/// The amount of the `seq`-th trade: 1.00 to 100.99, below the 1000.00
-/// that the simulator answers with a password wait.
+/// The amount of the `seq`-th trade in fen: 1.00 to 100.99 yuan (a
+/// deterministic spread), below the 1000.00 that the simulator answers with a
+/// password wait.
 pub fn amount_for(seq: u64) -> u64 {
     100 + (seq.wrapping_mul(7919) % 10_000)
 }
 
-/// Common settings of both targets.
+/// Common settings of the switch and gateway targets.
 #[derive(Debug, Clone)]
 pub struct Common {
     /// The run's prefix for out_trade_no (unique per run).
     pub run_id: String,
     /// The simulator's base URL (control API), when there is one.
     pub sim_base: Option<String>,
+    /// The pooled client every request goes through.
     pub http: Http,
 }
 
@@ -235,9 +252,13 @@ impl Common {
     }
 }
 
-/// A registered terminal of the switch.
+/// A registered terminal of the switch, as a `[[terminals]]` entry of a
+/// terminals file or of the switch's config (see [`load_terminals`]). Its
+/// `Debug` leaves the secret out.
 #[derive(Clone, Deserialize)]
 pub struct Terminal {
+    /// The key id the switch knows it by (the `Authorization` header's
+    /// key).
     pub key_id: String,
     /// The 32-byte secret, hex.
     pub secret_hex: String,
@@ -266,7 +287,8 @@ impl Terminal {
         }
     }
 
-    /// What its trades must carry at the gateway; `None` when nothing is known.
+    /// What its trades must carry at the gateway (from `smid`, `store_id`,
+    /// `terminal_id`); `None` when none of them is known.
     pub fn attribution(&self) -> Option<Attribution> {
         let a = Attribution {
             sub_merchant_id: self.smid.clone(),
@@ -282,8 +304,11 @@ impl Terminal {
 /// checked.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Attribution {
+    /// The sub-merchant id (smid) the ledger's trade must carry.
     pub sub_merchant_id: Option<String>,
+    /// The store id it must carry.
     pub store_id: Option<String>,
+    /// The terminal id it must carry.
     pub terminal_id: Option<String>,
 }
 
@@ -305,7 +330,13 @@ struct TerminalKey {
 }
 
 /// Reads terminals from a TOML file with `[[terminals]]` tables holding
-/// `key_id` and `secret_hex` (the switch's own config file works).
+/// `key_id` and `secret_hex`, optionally `smid`, `store_id`, `terminal_id`
+/// (the switch's own config file works: other keys are ignored). The
+/// secrets are checked by [`SwitchTarget::new`], not here.
+///
+/// # Errors
+/// [`LoadgenError::Io`] when the file cannot be read; [`LoadgenError::Format`]
+/// when it is not such TOML or has no `[[terminals]]` entry.
 pub fn load_terminals(path: &std::path::Path) -> Result<Vec<Terminal>> {
     #[derive(Deserialize)]
     struct File {
@@ -330,7 +361,9 @@ pub fn load_terminals(path: &std::path::Path) -> Result<Vec<Terminal>> {
     Ok(f.terminals)
 }
 
-/// The switch's terminal API.
+/// The switch's terminal API (`/v1`, docs/API.md §1), driven as the
+/// registered terminals: request `seq` is signed by terminal
+/// `seq % terminals` and its out_trade_no is the run id followed by `seq`.
 pub struct SwitchTarget {
     /// The switch nodes (one or more, e.g. behind no load balancer): the
     /// requests go round them by sequence number.
@@ -345,7 +378,8 @@ pub struct SwitchTarget {
     nonce_seq: AtomicU64,
 }
 
-/// The switch's trade: the terminal contract's answer type.
+/// The switch's trade: the terminal contract's answer type
+/// ([`terminal::Trade`]).
 pub use terminal::Trade as SwitchTrade;
 
 /// The out_trade_no the gateway sees for a terminal's number `no` when the
@@ -384,14 +418,26 @@ pub fn onboarded_gateway_no(smid: &str, no: &str) -> Option<String> {
 }
 
 impl SwitchTarget {
-    /// A target at `base` (e.g. `http://127.0.0.1:8080`) with the terminals.
+    /// A target at `base` (e.g. `http://127.0.0.1:8080`) with the terminals;
+    /// `pay_wait` is the `wait` of `POST /v1/pay`, seconds. As
+    /// [`SwitchTarget::spread`] with one node.
+    ///
+    /// # Errors
+    /// As [`SwitchTarget::spread`].
     pub fn new(base: &str, terminals: &[Terminal], common: Common, pay_wait: u32) -> Result<Self> {
         Self::spread(&[base.to_owned()], terminals, common, pay_wait)
     }
 
     /// A target of several switch nodes sharing one journal: request `seq`
     /// goes to node `seq % n`, so one trade's pay, queries, cancel and
-    /// refunds reach different nodes, as through a load balancer.
+    /// refunds reach different nodes, as through a load balancer. A node that
+    /// refuses the connection is skipped for the next one (the request
+    /// re-signed), as a load balancer would.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Arg`] when `bases` or `terminals` is empty, or a
+    /// terminal's `secret_hex` is not hexadecimal or not 32 bytes (the
+    /// message names `terminals[i].secret_hex`, never the secret).
     pub fn spread(
         bases: &[String],
         terminals: &[Terminal],
@@ -531,7 +577,13 @@ impl SwitchTarget {
         }
     }
 
-    /// GET /v1/trades/{no}, optionally with refresh=1. `Ok(None)` is a 404.
+    /// `GET /v1/trades/{no}` (with `refresh=1` if `refresh`: the switch
+    /// asks the gateway first), signed by the terminal of request `seq` (the
+    /// one that made the trade). `Ok(None)` is a 404. Used by the audit.
+    ///
+    /// # Errors
+    /// A message: the transport error, `HTTP nnn` for any other non-2xx
+    /// status, or `unreadable trade` when a 2xx body is not a trade.
     pub async fn fetch_trade(
         &self,
         no: &str,
@@ -731,7 +783,10 @@ impl Target for SwitchTarget {
     }
 }
 
-/// The gateway directly, as a signing app client.
+/// The gateway (`gateway.do`) directly, as a signing app client: RSA2
+/// requests, verified answers. Follow-ups are `alipay.trade.query`,
+/// `.refund` and `.cancel` of trades made earlier; a precreated trade is paid
+/// through the simulator's control API when [`Common::sim_base`] is set.
 pub struct GatewayTarget {
     url: String,
     app_id: String,
@@ -770,7 +825,9 @@ impl AnyNode {
     }
 }
 
-/// The demo app (API.md 2): id and keys, INSECURE, for the demo and tests.
+/// The demo app (docs/SIMULATOR.md, "Starting it"; deploy/keys/README.md):
+/// id and keys, INSECURE, for the demo and tests. The keys are compiled in
+/// from deploy/keys.
 pub mod demo_keys {
     /// The demo app id the simulator serves.
     pub const APP_ID: &str = "2021000000000001";
@@ -785,7 +842,14 @@ pub mod demo_keys {
 }
 
 impl GatewayTarget {
-    /// A target at `url` (…/gateway.do) signing as `app_id` with the key text.
+    /// A target at `url` (…/gateway.do) signing as `app_id` with
+    /// `app_private_key` and verifying answers with `alipay_public_key` (key
+    /// text: PEM or bare base64, as [`protocol::RsaSigner::from_text`] and
+    /// [`protocol::RsaVerifier::from_text`] read it).
+    ///
+    /// # Errors
+    /// [`LoadgenError::Key`] naming `--app-private-key` or
+    /// `--alipay-public-key` when that key cannot be read.
     pub fn new(
         url: &str,
         app_id: &str,
@@ -1014,7 +1078,7 @@ impl Target for GatewayTarget {
     }
 }
 
-/// A default timeout for target requests.
+/// A default timeout for one target request: 10 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A plain HTTP GET of one URL: the trivial target of benchmarks and tests
