@@ -1,6 +1,6 @@
-//! Trade bills (SPEC 6): a zip holding the detail and summary CSV files of a
-//! day (`yyyy-MM-dd`) or month (`yyyy-MM`) in Alipay's layout, GBK-encoded,
-//! built from the ledger.
+//! Trade bills (docs/PROTOCOL.md §6): a zip holding the detail and summary
+//! CSV files of a day (`yyyy-MM-dd`) or month (`yyyy-MM`) in Alipay's
+//! layout, GBK-encoded, built from the ledger.
 //!
 //! Guarantees: the detail file has the comment header, the 25-column header
 //! row, one `交易` row per payment and one `退款` row (negative amounts) per
@@ -19,13 +19,17 @@ use crate::state::Sim;
 /// Why a bill could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BillError {
+    /// `bill_date` is neither a valid `yyyy-MM-dd` day nor a `yyyy-MM` month.
     #[error("bill_date must be yyyy-MM-dd or yyyy-MM")]
     BadDate,
+    /// The zip writer failed (not expected with an in-memory buffer).
     #[error("zip: {0}")]
     Zip(String),
 }
 
-/// The [start, end) of a bill date in Beijing time.
+/// The [start, end) of a bill date in Beijing time: a day (`yyyy-MM-dd`)
+/// or a month (`yyyy-MM`); `None` for anything else or a date that does not
+/// exist.
 pub fn date_range(bill_date: &str) -> Option<(OffsetDateTime, OffsetDateTime)> {
     let b = bill_date.as_bytes();
     let num = |s: &str| s.parse::<i32>().ok();
@@ -93,9 +97,9 @@ fn row(cells: &[String]) -> String {
 }
 
 /// The fee on an amount at `bps` basis points: rounded half up to the fen;
-/// a result under one fen before rounding is no fee (seed 002 section 6).
+/// a result under one fen before rounding is no fee (docs/PROTOCOL.md §9.6).
 pub fn fee_fen(amount_fen: u64, bps: u32) -> u64 {
-    // Seed 002 §6: "四舍五入到分，计算结果小于1分钱则免手续费": a result
+    // docs/PROTOCOL.md §9.6: "四舍五入到分，计算结果小于1分钱则免手续费": a result
     // under 1 fen before rounding is free (0.5 to 0.99 fen is not rounded up).
     let p = u128::from(amount_fen) * u128::from(bps);
     if p < 10_000 {
@@ -106,7 +110,8 @@ pub fn fee_fen(amount_fen: u64, bps: u32) -> u64 {
 
 /// The fee a trade pays and the fee each of its refunds returns: refunds
 /// return it proportionally with the same rule, the refund that completes
-/// the trade's refunds returns what is left.
+/// the trade's refunds returns what is left. Amounts in fen; `bps` in basis
+/// points (1/10000).
 pub fn trade_fees(t: &Trade, bps: u32) -> (u64, Vec<u64>) {
     let fee = fee_fen(t.total.fen(), bps);
     let (mut refunded, mut returned) = (0u64, 0u64);
@@ -124,7 +129,9 @@ pub fn trade_fees(t: &Trade, bps: u32) -> (u64, Vec<u64>) {
     (fee, out)
 }
 
-/// The fee rate the gateway applies to a trade (by its smid).
+/// The fee rate the gateway applies to a trade, basis points: its smid's
+/// [`SimConfig::fee_rates`](crate::SimConfig::fee_rates) entry, else
+/// [`SimConfig::default_fee_bps`](crate::SimConfig::default_fee_bps).
 pub fn fee_bps(sim: &Sim, t: &Trade) -> u32 {
     t.sub_merchant_id
         .as_ref()
@@ -254,7 +261,15 @@ pub fn row_count(sim: &Sim, app_id: &str, (start, end): (OffsetDateTime, OffsetD
     n
 }
 
-/// Builds the bill zip of an app for a date.
+/// Builds the bill zip of an app for a date (`yyyy-MM-dd` or `yyyy-MM`):
+/// the detail and summary files, with the discrepancies injected for that
+/// date (`POST /_sim/bills/{date}/inject`). `_bill_type` is not used: both
+/// bill types get the trade bill.
+///
+/// # Errors
+///
+/// [`BillError::BadDate`] when `bill_date` is not a day or a month;
+/// [`BillError::Zip`] when the zip cannot be written.
 pub fn build_zip(
     sim: &Sim,
     app_id: &str,
@@ -415,7 +430,8 @@ mod tests {
     fn fees_round_half_up_and_under_a_fen_are_free() {
         assert_eq!(fee_fen(1000, 60), 6);
         assert_eq!(fee_fen(83, 60), 0); // 0.498 fen
-        assert_eq!(fee_fen(84, 60), 0); // 0.504 fen: under 1 fen, free (seed 002 §6)
+                                        // 0.504 fen: under 1 fen, free (docs/PROTOCOL.md §9.6).
+        assert_eq!(fee_fen(84, 60), 0);
         assert_eq!(fee_fen(166, 60), 0); // 0.996 fen
         assert_eq!(fee_fen(167, 60), 1); // 1.002 fen
         assert_eq!(fee_fen(2500, 60), 15);

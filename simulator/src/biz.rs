@@ -13,11 +13,16 @@ use protocol::{
 };
 use serde_json::{Map, Value};
 
-/// A biz_content field that cannot be taken.
+/// A biz_content field that cannot be taken: the 40004 answer the method
+/// gives for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{sub_code}: {sub_msg}")]
 pub struct BizError {
+    /// The answer's `sub_code` (`ACQ.INVALID_PARAMETER` unless the gateway
+    /// has a more precise one, such as `ACQ.TOTAL_FEE_EXCEED`).
     pub sub_code: &'static str,
+    /// The answer's `sub_msg`, in Chinese as the gateway words it, naming
+    /// the field (`缺少必选参数<field>`, `参数无效: <field> <why>`).
     pub sub_msg: String,
 }
 
@@ -30,7 +35,8 @@ impl BizError {
     }
 }
 
-/// A parsed biz_content object.
+/// A parsed biz_content object. The accessors read one field each and
+/// check it against the gateway's limits.
 #[derive(Debug, Clone)]
 pub struct Biz(Map<String, Value>);
 
@@ -49,6 +55,10 @@ impl Biz {
     }
 
     /// A string field; numbers and booleans are taken as their text; empty is absent.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when the field is an array or an object.
     pub fn opt(&self, name: &str) -> Result<Option<String>, BizError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -61,6 +71,11 @@ impl Biz {
     }
 
     /// A required string field.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` (`缺少必选参数<name>`) when it is absent or
+    /// empty; as [`Biz::opt`] otherwise.
     pub fn req(&self, name: &str) -> Result<String, BizError> {
         self.opt(name)?.ok_or_else(|| BizError {
             sub_code: sub::ACQ_INVALID_PARAMETER,
@@ -68,13 +83,24 @@ impl Biz {
         })
     }
 
+    /// The required `out_trade_no`, checked by `protocol`'s `OutTradeNo`.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is absent or not a valid out_trade_no.
     pub fn out_trade_no(&self) -> Result<String, BizError> {
         let s = self.req("out_trade_no")?;
         OutTradeNo::parse(&s).map_err(|e| BizError::invalid("out_trade_no", &e.to_string()))?;
         Ok(s)
     }
 
-    /// Either out_trade_no or trade_no (trade_no wins when both are given).
+    /// Either out_trade_no or trade_no (trade_no wins when both are given),
+    /// as `(out_trade_no, trade_no)`.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when neither is given, the out_trade_no is not
+    /// valid, or the trade_no is not at most 64 digits.
     pub fn trade_ref(&self) -> Result<(Option<String>, Option<String>), BizError> {
         let otn = self.opt("out_trade_no")?;
         let tn = self.opt("trade_no")?;
@@ -95,6 +121,12 @@ impl Biz {
         Ok((otn, tn))
     }
 
+    /// The buyer's required `auth_code` (the barcode). Never echoed in an error.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is absent;
+    /// `ACQ.PAYMENT_AUTH_CODE_INVALID` when it is not a valid auth code.
     pub fn auth_code(&self) -> Result<AuthCode, BizError> {
         let s = self.opt("auth_code")?.ok_or_else(|| BizError {
             sub_code: sub::ACQ_INVALID_PARAMETER,
@@ -108,7 +140,12 @@ impl Biz {
         })
     }
 
-    /// An amount field of at least 0.01; too large is ACQ.TOTAL_FEE_EXCEED.
+    /// A required amount field (yuan, two decimals at most) of at least 0.01.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.TOTAL_FEE_EXCEED` when it is above the gateway's limit;
+    /// `ACQ.INVALID_PARAMETER` when it is absent, not an amount, or zero.
     pub fn amount(&self, name: &str) -> Result<Money, BizError> {
         let s = self.req(name)?;
         Money::parse_amount(&s).map_err(|e| match e {
@@ -120,12 +157,22 @@ impl Biz {
         })
     }
 
+    /// The required `subject` (the order title), checked by `protocol`'s `Subject`.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is absent or too long.
     pub fn subject(&self) -> Result<String, BizError> {
         let s = self.req("subject")?;
         Subject::parse(&s).map_err(|e| BizError::invalid("subject", &e.to_string()))?;
         Ok(s)
     }
 
+    /// Checks the optional `scene` of a barcode pay.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is neither `bar_code` nor `wave_code`.
     pub fn scene(&self) -> Result<(), BizError> {
         match self.opt("scene")? {
             None => Ok(()),
@@ -135,6 +182,11 @@ impl Biz {
         }
     }
 
+    /// The optional `store_id`, checked by `protocol`'s `StoreId`.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is not a valid store id.
     pub fn store_id(&self) -> Result<Option<String>, BizError> {
         let v = self.opt("store_id")?;
         if let Some(s) = &v {
@@ -143,6 +195,11 @@ impl Biz {
         Ok(v)
     }
 
+    /// The optional `terminal_id`, checked by `protocol`'s `TerminalId`.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is not a valid terminal id.
     pub fn terminal_id(&self) -> Result<Option<String>, BizError> {
         let v = self.opt("terminal_id")?;
         if let Some(s) = &v {
@@ -151,7 +208,13 @@ impl Biz {
         Ok(v)
     }
 
-    /// The time-out in minutes (`1c`: until the end of the day, taken as 24 h).
+    /// The optional `timeout_express` in minutes (`1c`: until the end of the
+    /// day, taken as 24 h).
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is not a valid `timeout_express`
+    /// (`Nm`, `Nh` or `Nd` from one minute to 15 days, or `1c`).
     pub fn timeout_minutes(&self) -> Result<Option<u32>, BizError> {
         match self.opt("timeout_express")? {
             None => Ok(None),
@@ -163,6 +226,12 @@ impl Biz {
         }
     }
 
+    /// The optional `out_request_no` (a refund's idempotency key), checked
+    /// by `protocol`'s `OutRequestNo`.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is not a valid out_request_no.
     pub fn out_request_no(&self) -> Result<Option<String>, BizError> {
         let v = self.opt("out_request_no")?;
         if let Some(s) = &v {
@@ -172,7 +241,11 @@ impl Biz {
         Ok(v)
     }
 
-    /// A free text field limited to `max` characters.
+    /// An optional free text field limited to `max` characters.
+    ///
+    /// # Errors
+    ///
+    /// `ACQ.INVALID_PARAMETER` when it is longer, or as [`Biz::opt`].
     pub fn text(&self, name: &str, max: usize) -> Result<Option<String>, BizError> {
         let v = self.opt(name)?;
         if let Some(s) = &v {

@@ -16,19 +16,30 @@ use serde::Deserialize;
 
 use crate::{AppRegistration, Profile, ProfileError, SimConfig, SimError, DEMO_APP_ID};
 
-/// The file's shape.
+/// The shape of a `--config` TOML file. Every key is optional (absent
+/// leaves the [`SimConfig`] value it is applied over); an unknown key is
+/// refused. Each key sets the [`SimConfig`] field of the same name, in the
+/// unit its name carries.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
+    /// [`SimConfig::listen`].
     pub listen: Option<SocketAddr>,
+    /// [`SimConfig::time_scale`] (checked positive at start).
     pub time_scale: Option<f64>,
+    /// [`SimConfig::password_delay`], seconds (fractions allowed, not negative).
     pub password_delay_secs: Option<f64>,
+    /// [`SimConfig::client_timeout_hint`], seconds (fractions allowed, not negative).
     pub client_timeout_hint_secs: Option<f64>,
+    /// [`SimConfig::timestamp_window`], whole seconds.
     pub timestamp_window_secs: Option<u64>,
     /// Magic 9003: milliseconds from the dropped connection to the landing (not scaled).
     pub late_landing_ms: Option<u64>,
+    /// [`SimConfig::default_trade_timeout`], whole seconds (at most 366 days).
     pub default_trade_timeout_secs: Option<u64>,
+    /// [`SimConfig::max_body_bytes`].
     pub max_body_bytes: Option<usize>,
+    /// [`SimConfig::notify_insecure_tls`].
     pub notify_insecure_tls: Option<bool>,
     /// Forget paid or closed trades unchanged for this many seconds.
     pub retain_secs: Option<u64>,
@@ -47,12 +58,14 @@ pub struct FileConfig {
     pub profile: Option<Profile>,
 }
 
-/// One app of the file.
+/// One `[[app]]` table of the file: an app id and exactly one of
+/// `public_key_file` and `public_key`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileApp {
+    /// [`AppRegistration::app_id`].
     pub app_id: String,
-    /// The public key file...
+    /// The public key file (PEM or bare base64; relative to the file's folder)...
     pub public_key_file: Option<PathBuf>,
     /// ...or the key text inline (PEM or bare base64).
     pub public_key: Option<String>,
@@ -74,12 +87,23 @@ fn secs(v: f64, field: &str) -> Result<Duration, SimError> {
 }
 
 impl FileConfig {
-    /// Parses the TOML text of a configuration file.
+    /// Parses the TOML text of a configuration file (no file is read yet).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Config`] when the text is not TOML, holds an unknown key
+    /// or a value of the wrong type (the message names the key).
     pub fn parse(text: &str) -> Result<FileConfig, SimError> {
         toml::from_str(text).map_err(|e| SimError::Config(e.to_string()))
     }
 
-    /// Reads and parses a configuration file.
+    /// Reads and parses a configuration file; returns it with the folder its
+    /// relative paths start from (the file's own folder).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Config`] when the file cannot be read (the message names
+    /// it) or [`FileConfig::parse`] refuses its text.
     pub fn load(path: &Path) -> Result<(FileConfig, PathBuf), SimError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Config(format!("cannot read {}: {e}", path.display())))?;
@@ -91,7 +115,16 @@ impl FileConfig {
     }
 
     /// Applies the file over `cfg` (usually [`SimConfig::demo`]), reading key
-    /// and profile files relative to `base`.
+    /// and profile files relative to `base`. Apps, when the file names any,
+    /// replace those of `cfg`.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Config`] when a duration is negative or not a number, a
+    /// key or profile file cannot be read, an app gives both or neither of
+    /// `public_key_file` and `public_key`, or both `profile_file` and
+    /// `[profile]` are given; [`SimError::Profile`] when the profile is not
+    /// valid.
     pub fn apply(self, mut cfg: SimConfig, base: &Path) -> Result<SimConfig, SimError> {
         if let Some(v) = self.listen {
             cfg.listen = v;
@@ -221,7 +254,7 @@ pub struct Flags {
     pub tls_key: Option<PathBuf>,
 }
 
-/// The merged configuration.
+/// The merged configuration: what [`resolve`] and [`merge`] return.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// What [`crate::start`] takes.
@@ -237,22 +270,30 @@ pub enum ConfigError {
     /// A flag's value was refused; `flag` is its name without the dashes.
     #[error("--{flag} {value:?}: {reason}")]
     Flag {
+        /// The flag, without its leading dashes (`fee-rate`).
         flag: &'static str,
+        /// The value as given (never key material: flags name key files).
         value: String,
+        /// What the value should have been.
         reason: String,
     },
     /// A file a flag names could not be read (`what` says which file).
     #[error("reading {what} from {}", path.display())]
     Read {
+        /// Which file, in words (`the signing key (--alipay-private-key)`).
         what: String,
+        /// The path as given.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// The `--profile` file is not a valid profile.
     #[error("profile {}", path.display())]
     Profile {
+        /// The `--profile` path.
         path: PathBuf,
+        /// Why the profile was refused (names the profile field).
         #[source]
         source: ProfileError,
     },
@@ -390,7 +431,7 @@ fn apply_scalars(cfg: &mut SimConfig, f: &Flags) -> Result<(), ConfigError> {
 /// `--app`, `--app-indirect`, `--demo-indirect`, `--demo-direct`. The
 /// built-in demo app (served when neither `--app` nor the file names an app
 /// or an indirect app) is an indirect acquirer's app, as an acquirer's is
-/// (seed 002): its trades must name an onboarded sub-merchant, unless
+/// (docs/PROTOCOL.md §9): its trades must name an onboarded sub-merchant, unless
 /// `--demo-direct`.
 fn apply_apps(cfg: &mut SimConfig, f: &Flags, file_names_apps: bool) -> Result<(), ConfigError> {
     if !f.apps.is_empty() {

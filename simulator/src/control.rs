@@ -21,11 +21,14 @@ use crate::methods;
 use crate::profile::Profile;
 use crate::state::Sim;
 
-/// A control API answer.
+/// A control API answer, as the server sends it.
 #[derive(Debug)]
 pub struct ControlResponse {
+    /// The HTTP status (200, 400, 404, 409, 410).
     pub status: StatusCode,
+    /// `application/json`, `application/x-pem-file` or `application/zip`.
     pub content_type: &'static str,
+    /// The body.
     pub body: Vec<u8>,
 }
 
@@ -45,28 +48,50 @@ fn not_found() -> ControlResponse {
     error(StatusCode::NOT_FOUND, "not found")
 }
 
-/// The ledger entry of a trade as the control API shows it.
+/// The ledger entry of a trade as the control API shows it
+/// (`GET /_sim/trades/{out_trade_no}`): a [`Trade`] with amounts in yuan
+/// and times as `yyyy-MM-dd HH:mm:ss` Beijing time.
 #[derive(Debug, Clone, Serialize)]
 pub struct TradeView {
+    /// [`Trade::app_id`].
     pub app_id: String,
+    /// [`Trade::out_trade_no`].
     pub out_trade_no: String,
+    /// [`Trade::trade_no`].
     pub trade_no: String,
+    /// The trade status (`WAIT_BUYER_PAY`, `TRADE_SUCCESS`...).
     pub status: &'static str,
+    /// Which method created it (`pay`, `precreate`, `create`).
     pub kind: crate::ledger::TradeKind,
+    /// [`Trade::subject`].
     pub subject: String,
+    /// [`Trade::total`].
     pub total_amount: Money,
+    /// The amount paid (zero before payment).
     pub receipt_amount: Money,
+    /// [`Trade::refunded`].
     pub refunded_amount: Money,
+    /// [`Trade::pay_count`]: 0 or 1, never more.
     pub pay_count: u32,
+    /// [`Trade::buyer_user_id`].
     pub buyer_user_id: Option<String>,
+    /// [`Trade::buyer_logon_id`].
     pub buyer_logon_id: Option<String>,
+    /// [`Trade::created_at`].
     pub gmt_create: String,
+    /// [`Trade::paid_at`].
     pub gmt_payment: Option<String>,
+    /// [`Trade::closed_at`].
     pub gmt_close: Option<String>,
+    /// [`Trade::notify_url`].
     pub notify_url: Option<String>,
+    /// [`Trade::qr_code`].
     pub qr_code: Option<String>,
+    /// [`Trade::store_id`].
     pub store_id: Option<String>,
+    /// [`Trade::terminal_id`].
     pub terminal_id: Option<String>,
+    /// [`Trade::operator_id`].
     pub operator_id: Option<String>,
     /// `sub_merchant.merchant_id` as the request carried it (null when absent).
     pub sub_merchant_id: Option<String>,
@@ -76,13 +101,18 @@ pub struct TradeView {
     pub landed_late: bool,
     /// The payment's funding tools (`fund_bill_list`; empty before payment).
     pub funds: Vec<FundView>,
+    /// Its refunds, oldest first.
     pub refunds: Vec<RefundView>,
+    /// Every status it had, oldest first.
     pub history: Vec<HistoryView>,
 }
 
+/// One funding tool of a payment or refund and its amount.
 #[derive(Debug, Clone, Serialize)]
 pub struct FundView {
+    /// The tool's wire name (`ALIPAYACCOUNT`...).
     pub fund_channel: &'static str,
+    /// The amount from that tool.
     pub amount: Money,
 }
 
@@ -96,25 +126,36 @@ fn fund_views(parts: &[(crate::profile::FundChannel, u64)]) -> Vec<FundView> {
         .collect()
 }
 
+/// One refund of a [`TradeView`].
 #[derive(Debug, Clone, Serialize)]
 pub struct RefundView {
+    /// [`Refund::out_request_no`](crate::ledger::Refund::out_request_no).
     pub out_request_no: String,
+    /// The amount refunded.
     pub refund_amount: Money,
-    /// The funding tools this refund took from (seed 002's order).
+    /// The funding tools this refund took from (docs/PROTOCOL.md §9.6's order).
     pub refund_detail_item_list: Vec<FundView>,
+    /// When it was booked, `yyyy-MM-dd HH:mm:ss` Beijing time.
     pub at: String,
+    /// `store_id` as the refund request carried it.
     pub store_id: Option<String>,
+    /// `terminal_id` as the refund request carried it.
     pub terminal_id: Option<String>,
+    /// `operator_id` as the refund request carried it.
     pub operator_id: Option<String>,
 }
 
+/// One status change of a [`TradeView`].
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryView {
+    /// The status it moved to.
     pub status: &'static str,
+    /// When, `yyyy-MM-dd HH:mm:ss` Beijing time.
     pub at: String,
 }
 
 impl TradeView {
+    /// The view of `t` as it is (no time-out or refund window applied).
     pub fn of(t: &Trade) -> TradeView {
         TradeView {
             app_id: t.app_id.clone(),
@@ -216,7 +257,9 @@ fn not_booked(sim: &Sim, out_trade_no: &str) -> ControlResponse {
     json_resp(StatusCode::NOT_FOUND, &v)
 }
 
-/// Handles `/_sim/<rest>`.
+/// Handles `/_sim/<rest>`: `rest` is the path after `/_sim/`, `query` the
+/// raw query string, `body` the request body. Routes are listed in
+/// docs/SIMULATOR.md; an unknown route answers 404.
 pub fn handle(
     sim: &Arc<Sim>,
     method: &Method,

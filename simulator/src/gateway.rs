@@ -3,7 +3,7 @@
 //! signature and answers the gateway's own errors, then hands the request to
 //! [`crate::methods`] and signs the answer.
 //!
-//! Which errors are signed (SPEC 2.3): errors found before the app and the
+//! Which errors are signed (docs/PROTOCOL.md §2.3): errors found before the app and the
 //! method are known (missing parameters, unknown app, unknown method, a
 //! sign_type the app has no key for) are unsigned; every answer after that
 //! (bad signature, bad timestamp, charset or format, malformed biz_content,
@@ -54,8 +54,12 @@ use crate::state::Sim;
 pub enum GatewayReply {
     /// Answer this body (HTTP 200, `content_type`), after `delay`.
     Body {
+        /// The response bytes, in the request's charset.
         body: Vec<u8>,
+        /// `application/json;charset=utf-8` or `application/json;charset=GBK`.
         content_type: &'static str,
+        /// The profile's latency for the method (zero for errors and the
+        /// methods outside the trade product).
         delay: Duration,
     },
     /// Hold the connection (the request was executed) then drop it.
@@ -79,17 +83,22 @@ fn status(code: Code, sub_code: &str, sub_msg: Option<String>) -> String {
 /// product (merchant onboarding, the heartbeat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnyMethod {
+    /// A trade method (alipay.trade.*, the bill URL query).
     Trade(Method),
+    /// ant.merchant.expand.indirect.* or monitor.heartbeat.syn.
     Ext(ExtMethod),
 }
 
 impl AnyMethod {
+    /// Reads a `method` parameter; `None` for a method the gateway does not
+    /// serve (`isv.invalid-method`).
     pub fn parse(s: &str) -> Option<AnyMethod> {
         Method::parse(s)
             .map(AnyMethod::Trade)
             .or_else(|| ExtMethod::parse(s).map(AnyMethod::Ext))
     }
 
+    /// The method name (`alipay.trade.pay`...).
     pub fn as_str(self) -> &'static str {
         match self {
             AnyMethod::Trade(m) => m.as_str(),
@@ -97,6 +106,7 @@ impl AnyMethod {
         }
     }
 
+    /// The key its answer is under (`alipay_trade_pay_response`...).
     pub fn response_node(self) -> &'static str {
         match self {
             AnyMethod::Trade(m) => m.response_node(),
@@ -108,7 +118,9 @@ impl AnyMethod {
 /// The charset of a request (and of its response).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charset {
+    /// UTF-8 (also the default when `charset` is absent).
     Utf8,
+    /// GBK (`GBK`, `GB2312` and `GB18030` are all taken as GBK).
     Gbk,
 }
 
@@ -217,7 +229,9 @@ fn merge_gbk(query: &[u8], body: &[u8]) -> Vec<(String, String)> {
     out
 }
 
-/// Handles one `/gateway.do` request (query string and body as received).
+/// Handles one `/gateway.do` request (query string and body as received):
+/// the front door's checks (the table above), then the method, then the
+/// signature. Called by the server for every GET or POST of `/gateway.do`.
 pub fn handle(sim: &Arc<Sim>, query: &[u8], body: &[u8]) -> GatewayReply {
     // Decoded as UTF-8 first; the charset parameter is ASCII either way, and a
     // GBK request is decoded again from its bytes.

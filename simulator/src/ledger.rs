@@ -8,8 +8,8 @@
 //! exceed the amount paid. Identifiers look like Alipay's: 28-digit,
 //! date-prefixed trade numbers, `2088` + 12-digit buyer ids, masked logon ids.
 //! The income of each (app, sub-merchant, gateway day) is kept as running
-//! counters (O(1) per payment and refund), for the refund rule of seed 002
-//! section 6.
+//! counters (O(1) per payment and refund), for the refund rule of
+//! docs/PROTOCOL.md §9.6.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,52 +32,83 @@ pub enum TradeKind {
     Create,
 }
 
-/// One refund of a trade.
+/// One refund of a trade (a successful alipay.trade.refund, or the refund
+/// of a paid trade's cancel).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
+    /// The refund's idempotency key: the request's `out_request_no`, or the
+    /// out_trade_no when it sent none (and for a cancel).
     pub out_request_no: String,
+    /// The amount refunded.
     pub amount: Money,
+    /// `refund_reason` as sent (`cancel` for a cancel's refund).
     pub reason: Option<String>,
+    /// When it was booked (wall clock).
     pub at: OffsetDateTime,
-    /// As the refund request carried them.
+    /// `store_id` as the refund request carried it.
     pub store_id: Option<String>,
+    /// `terminal_id` as the refund request carried it.
     pub terminal_id: Option<String>,
+    /// `operator_id` as the refund request carried it.
     pub operator_id: Option<String>,
 }
 
-/// One trade.
+/// One trade. Times are wall clock (UTC); the wire shows them in Beijing time.
 #[derive(Debug, Clone)]
 pub struct Trade {
     /// Unique per trade object across resets; background tasks check it.
     pub serial: u64,
+    /// The app that created it.
     pub app_id: String,
+    /// The merchant's order number (unique per app).
     pub out_trade_no: String,
+    /// The gateway's 28-digit trade number ([`trade_no`]).
     pub trade_no: String,
+    /// Which method created it.
     pub kind: TradeKind,
+    /// The current status.
     pub status: TradeStatus,
+    /// `total_amount` as requested.
     pub total: Money,
+    /// `subject` as requested.
     pub subject: String,
+    /// `body` (the order description) as requested.
     pub body: Option<String>,
+    /// `store_id` as requested.
     pub store_id: Option<String>,
+    /// `terminal_id` as requested.
     pub terminal_id: Option<String>,
+    /// `operator_id` as requested.
     pub operator_id: Option<String>,
     /// `sub_merchant.merchant_id` as the request carried it (the smid).
     pub sub_merchant_id: Option<String>,
     /// Hash of the auth code (the code itself is a credential and is not kept).
     pub auth_code_hash: Option<u64>,
+    /// The buyer's `2088...` user id ([`buyer_from`]), once known (at a
+    /// barcode pay, a create's `buyer_id`, or when the buyer pays).
     pub buyer_user_id: Option<String>,
+    /// The buyer's masked logon id, with `buyer_user_id`.
     pub buyer_logon_id: Option<String>,
+    /// When the trade was created (`gmt_create`).
     pub created_at: OffsetDateTime,
+    /// When the money was taken (`gmt_payment`).
     pub paid_at: Option<OffsetDateTime>,
+    /// When it became TRADE_CLOSED (`gmt_close`).
     pub closed_at: Option<OffsetDateTime>,
     /// An unpaid trade closes by itself at this time.
     pub expires_at: OffsetDateTime,
+    /// Its refunds, oldest first.
     pub refunds: Vec<Refund>,
+    /// The sum of `refunds` (never above `total`).
     pub refunded: Money,
+    /// Every status it had, with when it got it, oldest first (starts with
+    /// WAIT_BUYER_PAY at creation).
     pub history: Vec<(TradeStatus, OffsetDateTime)>,
     /// How many times money was taken for this trade (0 or 1).
     pub pay_count: u32,
+    /// The request's `notify_url`: where its notifications go (none without).
     pub notify_url: Option<String>,
+    /// The QR code URL of a precreated trade.
     pub qr_code: Option<String>,
     /// After a successful cancel: `close` or `refund`.
     pub cancel_action: Option<&'static str>,
@@ -96,7 +127,9 @@ pub struct Trade {
 /// gateway had not booked it (profile `behaviour.cancel_unknown`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelledUnknown {
+    /// The app that sent the cancel.
     pub app_id: String,
+    /// The out_trade_no it named.
     pub out_trade_no: String,
     /// The first such cancel.
     pub at: OffsetDateTime,
@@ -114,11 +147,14 @@ pub struct CancelledUnknown {
 pub struct PendingLanding {
     /// The trade as it will be booked (still WAIT_BUYER_PAY).
     pub trade: Trade,
+    /// When it is due to land (wall clock).
     pub lands_at: OffsetDateTime,
 }
 
 impl Trade {
-    /// Moves the trade to `status`, recording the change.
+    /// Moves the trade to `status`, recording the change in `history` (no
+    /// entry when it already has it) and setting `closed_at` the first time
+    /// it is TRADE_CLOSED. Checks no transition rule: callers do.
     pub fn set_status(&mut self, status: TradeStatus, at: OffsetDateTime) {
         if self.status != status {
             self.status = status;
@@ -129,8 +165,9 @@ impl Trade {
         }
     }
 
-    /// Takes the buyer's money: TRADE_SUCCESS, `pay_count` + 1. Refuses when
-    /// the trade is not waiting for payment (so money is never taken twice).
+    /// Takes the buyer's money: TRADE_SUCCESS, `pay_count` + 1, `paid_at`.
+    /// Refuses (returns false, changes nothing) when the trade is not
+    /// waiting for payment (so money is never taken twice).
     pub fn mark_paid(&mut self, at: OffsetDateTime) -> bool {
         if self.status != TradeStatus::WaitBuyerPay || self.pay_count > 0 {
             return false;
@@ -161,8 +198,9 @@ impl Trade {
         }
     }
 
-    /// The tools the `index`-th refund of the trade took from: in the seed's
-    /// priority order, continuing where the earlier refunds left off.
+    /// The tools the `index`-th refund of the trade took from: in the
+    /// priority order of docs/PROTOCOL.md §9.6, continuing where the earlier
+    /// refunds left off (empty for an index without a refund).
     pub fn refund_detail(&self, index: usize) -> Vec<(FundChannel, u64)> {
         let Some(r) = self.refunds.get(index) else {
             return Vec::new();
@@ -185,7 +223,8 @@ impl Trade {
         false
     }
 
-    /// Closes an unpaid trade whose time-out has passed. Returns whether it did.
+    /// Closes an unpaid trade whose time-out (`expires_at`) has passed at
+    /// `now`, as of `expires_at`. Returns whether it did.
     pub fn expire_if_due(&mut self, now: OffsetDateTime) -> bool {
         if self.status == TradeStatus::WaitBuyerPay && now >= self.expires_at {
             self.set_status(TradeStatus::TradeClosed, self.expires_at);
@@ -214,7 +253,8 @@ impl Trade {
     }
 }
 
-/// The ledger key of a trade.
+/// The ledger key of a trade: `app_id` and `out_trade_no` joined by a
+/// control character that neither may hold.
 pub fn key(app_id: &str, out_trade_no: &str) -> String {
     let mut k = String::with_capacity(app_id.len() + out_trade_no.len() + 1);
     k.push_str(app_id);
@@ -227,8 +267,12 @@ pub fn key(app_id: &str, out_trade_no: &str) -> String {
 /// by out_trade_no alone (for the control API).
 #[derive(Debug, Default)]
 pub struct Ledger {
+    /// Every trade, by [`key`].
     pub trades: DashMap<String, Trade>,
+    /// trade_no -> [`key`].
     pub by_trade_no: DashMap<String, String>,
+    /// out_trade_no -> [`key`] of the last trade indexed under it (any app;
+    /// for the control API, which names trades by out_trade_no alone).
     pub by_out_trade_no: DashMap<String, String>,
     /// Cancels of unbooked out_trade_nos, by ledger key. Lock order: a
     /// `trades` shard may be held while this map is touched, never the reverse.
@@ -246,11 +290,15 @@ pub struct Ledger {
 /// refunds made (cancels that refunded included) that day, in fen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayIncome {
+    /// The app (acquirer or merchant) the income belongs to.
     pub app_id: String,
+    /// The sub-merchant (smid) of the trades; `None` for trades without one.
     pub sub_merchant_id: Option<String>,
     /// The gateway day (Beijing).
     pub day: Date,
+    /// Payments booked that day, fen.
     pub paid: u64,
+    /// Refunds made that day (a paid trade's cancel included), fen.
     pub refunded: u64,
 }
 
@@ -265,7 +313,9 @@ impl DayIncome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the day's income ({balance} fen) does not cover the refund ({amount} fen)")]
 pub struct IncomeShort {
+    /// The day's balance before the refund ([`DayIncome::balance`]), fen.
     pub balance: i128,
+    /// The refund asked for, fen.
     pub amount: u64,
 }
 
@@ -287,14 +337,17 @@ impl Ledger {
         self.serial.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Records the indexes of a new trade.
+    /// Records the indexes of a new trade stored (or about to be stored)
+    /// under key `k`.
     pub fn index(&self, k: &str, t: &Trade) {
         self.by_trade_no.insert(t.trade_no.clone(), k.to_owned());
         self.by_out_trade_no
             .insert(t.out_trade_no.clone(), k.to_owned());
     }
 
-    /// The key of the trade a request names: `trade_no` wins over `out_trade_no`.
+    /// The key of the trade a request names: `trade_no` wins over
+    /// `out_trade_no`. `None` when no trade of `app_id` matches (a trade_no
+    /// of another app included).
     pub fn resolve(
         &self,
         app_id: &str,
@@ -368,6 +421,11 @@ impl Ledger {
     /// Takes a refund of `fen` from the income of (app, smid, day). With
     /// `check`, refuses (taking nothing) when the day's balance is short.
     /// The check and the booking happen under one entry lock.
+    ///
+    /// # Errors
+    ///
+    /// [`IncomeShort`] when `check` is set and the day's balance is below
+    /// `fen`; never without `check`.
     pub fn debit_income(
         &self,
         app_id: &str,
@@ -406,7 +464,8 @@ impl Ledger {
         v
     }
 
-    /// Forgets everything.
+    /// Forgets everything but the serial counter (`POST /_sim/reset`), so a
+    /// trade made after a reset never takes an earlier trade's serial.
     pub fn clear(&self) {
         self.trades.clear();
         self.by_trade_no.clear();

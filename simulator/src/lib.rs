@@ -18,6 +18,8 @@
 //! Start it in-process with [`start`] and a [`SimConfig`] (see
 //! [`SimConfig::demo`]), or run the `alipay-sim` binary.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod bill;
 pub mod biz;
@@ -50,13 +52,18 @@ pub const DEMO_ALIPAY_PRIVATE_KEY: &str = include_str!("../../deploy/keys/demo-a
 /// The simulated gateway's demo public key (insecure).
 pub const DEMO_ALIPAY_PUBLIC_KEY: &str = include_str!("../../deploy/keys/demo-alipay-public.pem");
 
-/// The default refund window, in days (seed 002 section 6: three months).
+/// The default refund window, in days (docs/PROTOCOL.md §9.6: three months).
 pub const DEFAULT_REFUND_WINDOW_DAYS: u32 = 90;
 
 /// An app the gateway accepts: its id and its public key text (PEM or bare base64).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRegistration {
+    /// The request parameter `app_id` that selects this app (16 digits on
+    /// the real gateway; any non-empty text here).
     pub app_id: String,
+    /// The app's RSA public key, PEM or bare base64: verifies the `sign` of
+    /// its requests. Parsed once at [`start`]; a key that does not parse is
+    /// [`SimError::AppKey`].
     pub public_key: String,
 }
 
@@ -107,7 +114,7 @@ pub struct SimConfig {
     pub default_fee_bps: u32,
     /// How long after payment a trade can be refunded, in days of gateway
     /// time (`--refund-window-days`, default 90: "支付宝默认支持三个月内的退款",
-    /// seed 002 section 6); past it the trade is TRADE_FINISHED. 1 to 3660.
+    /// docs/PROTOCOL.md §9.6); past it the trade is TRADE_FINISHED. 1 to 3660.
     pub refund_window_days: u32,
     /// Serve HTTPS with this PEM certificate chain and private key
     /// (`--tls-cert`, `--tls-key`); None: plain HTTP.
@@ -173,12 +180,15 @@ impl SimConfig {
         c
     }
 
-    /// The refund window as a duration.
+    /// [`SimConfig::refund_window_days`] as a duration (whole days of
+    /// gateway time after payment).
     pub fn refund_window(&self) -> time::Duration {
         time::Duration::days(i64::from(self.refund_window_days))
     }
 
-    /// Divides a protocol interval by the time scale.
+    /// Divides a protocol interval (a password delay, a notification retry
+    /// interval) by [`SimConfig::time_scale`]; `d` unchanged when the scale is
+    /// not a positive finite number.
     pub fn scaled(&self, d: Duration) -> Duration {
         if self.time_scale > 0.0 && self.time_scale.is_finite() {
             d.div_f64(self.time_scale)
@@ -194,31 +204,57 @@ impl Default for SimConfig {
     }
 }
 
-/// Why the simulator could not start.
+/// Why the simulator could not start, or a configuration file was refused.
+/// No variant quotes key material.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// An app's public key ([`AppRegistration::public_key`]) does not parse.
     #[error("the public key of app {app_id} was refused: {source}")]
     AppKey {
+        /// The app whose key was refused.
         app_id: String,
+        /// Why `protocol` refused it.
         source: protocol::KeyError,
     },
+    /// [`SimConfig::alipay_private_key`] does not parse as an RSA private key.
     #[error("the simulator's private key was refused: {0}")]
     AlipayKey(protocol::KeyError),
+    /// The listener could not be bound (a port in use, an address not local).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for ([`SimConfig::listen`]).
         addr: SocketAddr,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// A value out of its range (the time scale, the refund window, an
+    /// indirect app that is not an app...), a configuration file that cannot
+    /// be read or parsed, or a notification TLS setup that failed; the
+    /// message names the field or the file.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The `--tls-cert` / `--tls-key` files cannot be read, hold no
+    /// certificate or key, or do not make a TLS configuration.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The profile is not valid ([`Profile::validate`]).
     #[error(transparent)]
     Profile(#[from] ProfileError),
 }
 
 /// Binds the listener, spawns the simulator onto the current tokio runtime
 /// and returns at once.
+///
+/// # Errors
+///
+/// [`SimError::Bind`] when the listener cannot be bound;
+/// [`SimError::Tls`] when [`SimConfig::tls`] names files that do not make a
+/// TLS configuration; [`SimError::AppKey`] or [`SimError::AlipayKey`] when a
+/// key does not parse; [`SimError::Profile`] when the profile is not valid;
+/// [`SimError::Config`] when the time scale is not a positive finite number,
+/// `default_trade_timeout` exceeds 366 days, `refund_window_days` is outside
+/// 1 to 3660, an indirect app is not one of the apps, or the notification
+/// client cannot be set up.
 pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     server::start(cfg).await
 }

@@ -27,38 +27,62 @@ pub const INDIRECT_LEVEL: &str = "INDIRECT_LEVEL_M1";
 /// How many heartbeats are kept (the oldest are dropped beyond).
 pub const HEARTBEAT_CAP: usize = 100_000;
 
-/// Every field of a create (and what a modify may change).
+/// Every field of a create (and what a modify may change), as checked by
+/// [`crate::methods::indirect`]; serialised under the request's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct MerchantInfo {
+    /// The acquirer's own id of the merchant; unique per app, never changed.
     pub external_id: String,
+    /// The merchant's registered name (at most 128 characters).
     pub name: String,
+    /// The short name buyers see (at most 64 characters).
     pub alias_name: String,
+    /// The customer service phone (digits and `-`).
     pub service_phone: String,
+    /// The business category; required unless `mcc` and `org_pid` are given.
     pub category_id: Option<String>,
+    /// The 4-digit merchant category code (UnionPay / NetsUnion onboarding,
+    /// with `org_pid`).
     pub mcc: Option<String>,
+    /// The pid (`2088` + 12 digits) of the organisation, with `mcc`.
     pub org_pid: Option<String>,
+    /// The pid of the institution the merchant comes from.
     pub source: Option<String>,
+    /// The business licence number.
     pub business_license: Option<String>,
+    /// The kind of licence (`NATIONAL_LEGAL`, `NATIONAL_LEGAL_MERGE`,
+    /// `INST_RGST_CTF`).
     pub business_license_type: Option<String>,
+    /// The contacts (at least one).
     pub contact_info: Vec<IndirectContactInfo>,
+    /// The business addresses.
     pub address_info: Vec<IndirectAddressInfo>,
+    /// The settlement bank cards.
     pub bankcard_info: Vec<IndirectBankcardInfo>,
+    /// The merchant's Alipay logon ids.
     pub logon_id: Vec<String>,
+    /// The contents of the merchant's payment codes.
     pub pay_code_info: Vec<String>,
     /// The services granted (a modify's list replaces it).
     pub service_codes: Vec<String>,
+    /// Where the merchant sells (web sites, apps...).
     pub site_info: Vec<IndirectSiteInfo>,
+    /// A free remark (at most 512 characters).
     pub memo: Option<String>,
 }
 
 /// One onboarded sub-merchant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubMerchant {
+    /// Its smid: `2088` + 12 digits ([`smid_of`]).
     pub sub_merchant_id: String,
     /// The app (acquirer) that onboarded it; only its trades may name the smid.
     pub app_id: String,
+    /// Its current record.
     pub info: MerchantInfo,
+    /// When it was onboarded (wall clock).
     pub created_at: OffsetDateTime,
+    /// When it was last modified (its creation before any modify).
     pub modified_at: OffsetDateTime,
     /// How many modifies were applied.
     pub modify_count: u32,
@@ -71,20 +95,29 @@ impl SubMerchant {
     }
 }
 
-/// The control API's view of a sub-merchant.
+/// The control API's view of a sub-merchant (`GET /_sim/merchants`): the
+/// record's fields flattened, times in gateway format.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubMerchantView {
+    /// [`SubMerchant::sub_merchant_id`].
     pub sub_merchant_id: String,
+    /// [`SubMerchant::app_id`].
     pub app_id: String,
+    /// Always [`INDIRECT_LEVEL`].
     pub indirect_level: &'static str,
+    /// The record, its fields at the top level.
     #[serde(flatten)]
     pub info: MerchantInfo,
+    /// [`SubMerchant::created_at`], `yyyy-MM-dd HH:mm:ss` Beijing time.
     pub gmt_create: String,
+    /// [`SubMerchant::modified_at`], same format.
     pub gmt_modified: String,
+    /// [`SubMerchant::modify_count`].
     pub modify_count: u32,
 }
 
 impl SubMerchantView {
+    /// The view of `m`.
     pub fn of(m: &SubMerchant) -> SubMerchantView {
         SubMerchantView {
             sub_merchant_id: m.sub_merchant_id.clone(),
@@ -163,7 +196,7 @@ impl MerchantBook {
         Created::New(m)
     }
 
-    /// The merchant of `app_id` with this smid.
+    /// The merchant of `app_id` with this smid (`None` for another app's).
     pub fn get(&self, app_id: &str, smid: &str) -> Option<SubMerchant> {
         self.book
             .read()
@@ -188,7 +221,9 @@ impl MerchantBook {
     }
 
     /// Replaces the record of `smid` with what `f` makes of it (under the
-    /// lock); `f` may refuse with an error. `None` when the smid is unknown.
+    /// lock), counting the modify; `f` may refuse with an error, which
+    /// leaves the record unchanged and is returned. `None` when the smid is
+    /// unknown.
     pub fn modify<E>(
         &self,
         smid: &str,
@@ -227,15 +262,19 @@ impl MerchantBook {
 pub struct Heartbeat {
     /// Arrival number, from 1 (not reset).
     pub seq: u64,
+    /// The app that sent it.
     pub app_id: String,
-    /// When the simulator received it (gateway time) and in Unix milliseconds.
+    /// When the simulator received it, `yyyy-MM-dd HH:mm:ss` Beijing time.
     pub received_at: String,
+    /// The same instant, Unix milliseconds.
     pub received_at_ms: i128,
     /// `equipment_id` as sent (null when missing).
     pub equipment_id: Option<String>,
-    /// What the simulator answered.
+    /// The `code` the simulator answered (`10000`, `20000`, `40004`).
     pub code: String,
+    /// The `sub_code` it answered, if any.
     pub sub_code: Option<String>,
+    /// The `sub_msg` it answered, if any.
     pub sub_msg: Option<String>,
     /// Every biz_content field as sent.
     pub fields: Map<String, Value>,
@@ -254,6 +293,7 @@ impl HeartbeatLog {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Keeps `h`, dropping the oldest beyond [`HEARTBEAT_CAP`].
     pub fn record(&self, h: Heartbeat) {
         let mut l = self.list.lock();
         if l.len() >= HEARTBEAT_CAP {
@@ -272,6 +312,7 @@ impl HeartbeatLog {
             .collect()
     }
 
+    /// Forgets every heartbeat (`POST /_sim/reset`); arrival numbers go on.
     pub fn clear(&self) {
         self.list.lock().clear();
     }

@@ -1,7 +1,7 @@
 //! The trade methods of the simulated gateway, over the ledger: pay,
 //! precreate, create, query, cancel, close, refund, fastpay.refund.query and
 //! the bill download URL, with the real gateway's rules for repeated requests
-//! (SPEC 7) and the magic values and profile draws that choose outcomes.
+//! (docs/PROTOCOL.md §7) and the magic values and profile draws that choose outcomes.
 //! Submodules: [`indirect`] (ant.merchant.expand.indirect.*, and the
 //! `sub_merchant.merchant_id` check of an indirect app's trades) and
 //! [`heartbeat`] (monitor.heartbeat.syn).
@@ -44,7 +44,9 @@ pub enum Fault {
 /// The outcome of a method: the response node (compact JSON, `/` escaped) or a fault.
 #[derive(Debug, Clone)]
 pub struct MethodReply {
+    /// The `<method>_response` node the front door signs (empty with a fault).
     pub node_json: String,
+    /// What the connection does instead of answering, if anything.
     pub fault: Option<Fault>,
 }
 
@@ -75,8 +77,9 @@ fn sub_msg(code: &str) -> String {
     sub::sub_msg_zh(code).unwrap_or("业务处理失败").to_owned()
 }
 
-/// The `sub_msg` of an alipay.trade.pay answer: the seed's description (seed
-/// 004's error table) where the sub-code is in it, else [`sub_msg`].
+/// The `sub_msg` of an alipay.trade.pay answer: the description of
+/// alipay.trade.pay's error table (docs/PROTOCOL.md §10) where the sub-code
+/// is in it, else [`sub_msg`].
 fn pay_sub_msg(code: &str) -> String {
     pay_sub_code_doc(code).map_or_else(|| sub_msg(code), |d| d.description.to_owned())
 }
@@ -163,7 +166,7 @@ fn take_money(sim: &Sim, t: &mut Trade, at: OffsetDateTime) -> bool {
 }
 
 /// The alipay.trade.refund answer node: the SDK's RefundResponse with the
-/// funding tools of this refund (`refund_detail_item_list`, seed 002 section 6).
+/// funding tools of this refund (`refund_detail_item_list`, docs/PROTOCOL.md §9.6).
 #[derive(Debug, serde::Serialize)]
 struct RefundNode {
     #[serde(flatten)]
@@ -235,7 +238,8 @@ enum AnswerFault {
     OutTradeNoSuffixed,
 }
 
-/// The magic value `41NN` (NN = 01..37): seed 004's NN-th pay sub-code.
+/// The magic value `41NN` (NN = 01..37): the NN-th sub-code of
+/// alipay.trade.pay's error table (docs/PROTOCOL.md §10).
 fn magic_sub_code(last4: &str) -> Option<PayScenario> {
     let nn: usize = last4.strip_prefix("41")?.parse().ok()?;
     let doc = PAY_SUB_CODES.get(nn.checked_sub(1)?)?;
@@ -437,8 +441,9 @@ fn tampered_pay_node(t: &Trade, f: AnswerFault) -> String {
     serialize_node(&r)
 }
 
-/// A 40004 answer to a pay: the seed's sub_msg, zero amounts, the
-/// out_trade_no and (when a trade was booked) its trade_no and buyer.
+/// A 40004 answer to a pay: the sub_msg of docs/PROTOCOL.md §10, zero
+/// amounts, the out_trade_no and (when a trade was booked) its trade_no and
+/// buyer.
 fn pay_failed(sub_code: &str, out: &str, booked: Option<&Trade>) -> MethodReply {
     let (tn, bl) = booked.map_or((None, None), |t| {
         (Some(t.trade_no.clone()), t.buyer_logon_id.clone())
@@ -472,7 +477,14 @@ fn pay_in_process_node(t: &Trade) -> String {
 /// Trades whose status changed, for the notifier (sent after the lock is released).
 type Changed = Vec<Trade>;
 
-/// alipay.trade.pay
+/// alipay.trade.pay: the barcode payment. A new out_trade_no gets the
+/// outcome its auth code's magic value or the profile draws (success, 10003
+/// with a password payment later, 20000, 40004, a hang, a reset, a 9003
+/// late landing); a repeat of a known one answers from the ledger (10003
+/// again while waiting, `ACQ.TRADE_HAS_SUCCESS`, `ACQ.TRADE_HAS_CLOSE`,
+/// `ACQ.CONTEXT_INCONSISTENT` when the amount, subject or kind differ,
+/// `ACQ.TRADE_BUYER_NOT_MATCH` for another auth code) and never takes money
+/// twice.
 pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) -> MethodReply {
     let parsed = (|| -> Result<_, BizError> {
         let out = biz.out_trade_no()?;
@@ -489,7 +501,8 @@ pub fn pay(sim: &Arc<Sim>, app_id: &str, notify_url: Option<&str>, biz: &Biz) ->
         Err(e) => {
             let out = biz.opt("out_trade_no").ok().flatten();
             // A field-naming ACQ.INVALID_PARAMETER keeps its own message; the
-            // other sub-codes of the pay table carry the seed's description.
+            // other sub-codes of the pay table carry their description in
+            // docs/PROTOCOL.md §10.
             let msg = match pay_sub_code_doc(e.sub_code) {
                 Some(d) if e.sub_code != sub::ACQ_INVALID_PARAMETER => d.description.to_owned(),
                 _ => e.sub_msg,
@@ -755,7 +768,11 @@ fn qr_code(out_trade_no: &str, serial: u64) -> String {
     s
 }
 
-/// alipay.trade.precreate and alipay.trade.create
+/// alipay.trade.precreate (a QR code to scan) and alipay.trade.create (a
+/// JSAPI trade for `buyer_id` / `buyer_open_id`), chosen by `method`: books a
+/// WAIT_BUYER_PAY trade, paid later by the buyer (`POST
+/// /_sim/trades/{no}/buyer-pay`). A repeat with the same amount and subject
+/// answers the same trade while it waits.
 pub fn precreate(
     sim: &Arc<Sim>,
     method: Method,
@@ -957,7 +974,9 @@ fn with_trade<R>(
     r
 }
 
-/// alipay.trade.query
+/// alipay.trade.query: the trade as the ledger holds it (closed first when
+/// its time-out passed, finished when its refund window did), or 40004
+/// `ACQ.TRADE_NOT_EXIST`.
 pub fn query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     let (otn, tn) = match biz.trade_ref() {
         Ok(v) => v,
@@ -1246,7 +1265,7 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
             let Some(new_total) = t.refunded.checked_add(amount).filter(|n| *n <= t.total) else {
                 return failed!(RefundResponse, sub::ACQ_REFUND_AMT_NOT_EQUAL_TOTAL);
             };
-            // Seed 002 section 6: the sub-merchant's income of the day must
+            // docs/PROTOCOL.md §9.6: the sub-merchant's income of the day must
             // cover the refund; checked and booked under one counter lock.
             let check = sim.profile().behaviour.refund_needs_day_income;
             if sim
@@ -1284,7 +1303,9 @@ pub fn refund(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     .unwrap_or_else(|| failed!(RefundResponse, sub::ACQ_TRADE_NOT_EXIST))
 }
 
-/// alipay.trade.fastpay.refund.query
+/// alipay.trade.fastpay.refund.query: the refund of `out_request_no`
+/// (`refund_status` `REFUND_SUCCESS`, its amount and funding tools); a 10000
+/// without refund fields when the trade has no such refund.
 pub fn refund_query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     let parsed = (|| -> Result<_, BizError> {
         let r = biz.trade_ref()?;
@@ -1380,7 +1401,7 @@ pub fn bill_url(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     }
 }
 
-/// Whether a bill period can be served (SPEC 5).
+/// Whether a bill period can be served (docs/PROTOCOL.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BillAvailability {
     /// Today, the future, or before the app existed: `isp.bill_not_exist`.

@@ -52,11 +52,13 @@ pub const MAX_ATTEMPTS: u32 = 8;
 pub struct Attempt {
     /// 1 to 8; a duplicate sent after success carries the next number.
     pub attempt: u32,
-    /// When the attempt was due (gateway time, then unix milliseconds).
+    /// When the attempt was due, `yyyy-MM-dd HH:mm:ss.SSS` Beijing time.
     pub scheduled_at: String,
+    /// The same instant, Unix milliseconds.
     pub scheduled_at_ms: i64,
-    /// When it was sent.
+    /// When it was sent, `yyyy-MM-dd HH:mm:ss.SSS` Beijing time.
     pub sent_at: String,
+    /// The same instant, Unix milliseconds.
     pub sent_at_ms: i64,
     /// The receiver's HTTP status, when it answered.
     pub http_status: Option<u16>,
@@ -73,11 +75,17 @@ pub struct Attempt {
 /// One notification (one status change of one trade) and its attempts.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotifyRecord {
+    /// The `notify_id` field, the same on every attempt.
     pub notify_id: String,
+    /// The trade's app.
     pub app_id: String,
+    /// The trade's out_trade_no.
     pub out_trade_no: String,
+    /// The trade's trade_no.
     pub trade_no: String,
+    /// The status notified (`TRADE_SUCCESS`...).
     pub trade_status: String,
+    /// Where it is sent (the trade's notify_url).
     pub notify_url: String,
     /// `pending`, `delivered` or `failed` (8 attempts without success).
     pub state: &'static str,
@@ -86,6 +94,7 @@ pub struct NotifyRecord {
     /// The form fields sent, without `sign`, `sign_type` and `notify_time`
     /// (which each attempt sets afresh).
     pub fields: std::collections::BTreeMap<String, String>,
+    /// Every attempt made so far, in order.
     pub attempts: Vec<Attempt>,
 }
 
@@ -163,7 +172,9 @@ fn tls_config(insecure: bool) -> Result<ClientConfig, String> {
     Ok(config)
 }
 
-/// Sends notifications and keeps their records.
+/// Sends notifications and keeps their records, by out_trade_no. Each
+/// notification is delivered by its own task, which ends at delivery, after
+/// the last attempt, at shutdown or at [`Notifier::clear`].
 pub struct Notifier {
     client: HttpClient,
     records: DashMap<String, Vec<Arc<Mutex<NotifyRecord>>>>,
@@ -200,6 +211,11 @@ fn wall_of(i: Instant) -> OffsetDateTime {
 
 impl Notifier {
     /// A notifier; `insecure_tls` accepts any receiver certificate.
+    ///
+    /// # Errors
+    ///
+    /// The TLS error, as text, when the client TLS configuration cannot be
+    /// built (no safe protocol version with the crypto provider).
     pub fn new(insecure_tls: bool) -> Result<Notifier, String> {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -228,7 +244,8 @@ impl Notifier {
         self.records.clear();
     }
 
-    /// Forgets the finished records of trades the ledger forgot.
+    /// Forgets the records of trades the ledger forgot (by out_trade_no),
+    /// unless one of them is still `pending`.
     pub fn forget(&self, out_trade_nos: &[String]) {
         for o in out_trade_nos {
             self.records
@@ -236,7 +253,7 @@ impl Notifier {
         }
     }
 
-    /// The records of one trade, or of all trades.
+    /// The records of one trade (in the order queued), or of all trades.
     pub fn list(&self, out_trade_no: Option<&str>) -> Vec<NotifyRecord> {
         match out_trade_no {
             Some(o) => self
@@ -271,7 +288,10 @@ impl Notifier {
     }
 
     /// Queues a notification for a trade whose status changed, when the trade
-    /// has a notify_url and the profile enables that status.
+    /// has a notify_url and the profile enables that status
+    /// (`notify.enabled`, `notify.statuses`): records it and spawns its
+    /// delivery on the current tokio runtime. It takes no ledger lock; the
+    /// methods call it after releasing the trade's.
     pub fn trade_changed(&self, sim: &Sim, t: &Trade) {
         let Some(url) = t.notify_url.as_deref().filter(|u| !u.is_empty()) else {
             return;

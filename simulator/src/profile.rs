@@ -18,12 +18,23 @@ use serde::{Deserialize, Serialize};
 /// Why a profile was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
+    /// The text is not TOML, or not a profile's shape (an unknown key, a
+    /// value of the wrong type); the message names the key.
     #[error("profile is not valid TOML: {0}")]
     Toml(String),
+    /// As [`ProfileError::Toml`], for text that starts with `{`.
     #[error("profile is not valid JSON: {0}")]
     Json(String),
+    /// The profile parses but a value is out of its range
+    /// ([`Profile::validate`]).
     #[error("profile field {field}: {reason}")]
-    Invalid { field: String, reason: String },
+    Invalid {
+        /// The field at fault, as a path (`pay.wait_password`,
+        /// `behaviour.fund_mix[1].fund_channel`, `latency.default`).
+        field: String,
+        /// What the value should have been.
+        reason: String,
+    },
 }
 
 /// The random scenario profile. `Default` answers every request with success
@@ -68,7 +79,7 @@ pub struct Behaviour {
     /// monitoring gateway does. Default off: signed like every other method.
     pub heartbeat_unsigned: bool,
     /// alipay.trade.refund needs the day's income of the trade's (app,
-    /// sub-merchant) to cover it (seed 002 section 6: payments booked this
+    /// sub-merchant) to cover it (docs/PROTOCOL.md §9.6: payments booked this
     /// gateway day minus the refunds already made this day), else 40004
     /// ACQ.SELLER_BALANCE_NOT_ENOUGH. Default on.
     pub refund_needs_day_income: bool,
@@ -93,29 +104,33 @@ impl Default for Behaviour {
 }
 
 /// A funding tool (`fund_channel`), in the order refunds take from them
-/// (seed 002 section 6): PCREDIT first, MDISCOUNT last.
+/// (docs/PROTOCOL.md §9.6): PCREDIT first, MDISCOUNT last. The declaration
+/// order is that priority order (`Ord` sorts by it). On the wire (profile
+/// `behaviour.fund_mix`, `fund_bill_list`) each is its upper-case name
+/// ([`FundChannel::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "&'static str")]
 pub enum FundChannel {
-    /// 花呗
+    /// `PCREDIT`, 花呗 (Huabei consumer credit).
     Pcredit,
-    /// 银行卡
+    /// `BANKCARD`, 银行卡 (a bank card).
     Bankcard,
-    /// 支付宝账户
+    /// `ALIPAYACCOUNT`, 支付宝账户 (the buyer's Alipay balance); the tool of
+    /// a payment without a fund mix.
     Alipayaccount,
-    /// 商家储值卡
+    /// `MCARD`, 商家储值卡 (the merchant's stored-value card).
     Mcard,
-    /// 预付卡
+    /// `PCARD`, 预付卡 (a prepaid card).
     Pcard,
-    /// 集分宝
+    /// `POINT`, 集分宝 (Alipay points).
     Point,
-    /// 支付宝红包
+    /// `COUPON`, 支付宝红包 (an Alipay red packet).
     Coupon,
-    /// 折扣券
+    /// `DISCOUNT`, 折扣券 (an Alipay discount coupon).
     Discount,
-    /// 商户红包
+    /// `MCOUPON`, 商户红包 (the merchant's red packet).
     Mcoupon,
-    /// 商户优惠券
+    /// `MDISCOUNT`, 商户优惠券 (the merchant's discount coupon).
     Mdiscount,
 }
 
@@ -176,6 +191,7 @@ impl TryFrom<String> for FundChannel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FundShare {
+    /// The tool; each appears at most once in a mix.
     pub fund_channel: FundChannel,
     /// Whole percent, 1 to 100; the shares of a mix add up to 100.
     pub percent: u32,
@@ -200,7 +216,7 @@ pub fn split_funds(mix: &[FundShare], total: u64) -> Vec<(FundChannel, u64)> {
     parts
 }
 
-/// The tools a refund takes from, in priority order (seed 002 section 6):
+/// The tools a refund takes from, in priority order (docs/PROTOCOL.md §9.6):
 /// the amounts of `paid` (tool, fen) that the refunded total `before + amount`
 /// covers beyond what the earlier refunds (`before`) took.
 pub fn refund_split(
@@ -300,16 +316,32 @@ pub struct FaultShares {
     pub unknown_error: f64,
 }
 
-/// A latency distribution, in milliseconds.
+/// A latency distribution, in milliseconds: how long the simulator waits
+/// before sending a trade method's answer. In a profile, a table with
+/// `kind = "fixed" | "uniform" | "log_normal"` and the fields of that kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Latency {
     /// Always `ms`.
-    Fixed { ms: f64 },
+    Fixed {
+        /// The latency, milliseconds (not negative).
+        ms: f64,
+    },
     /// Uniform in [min_ms, max_ms].
-    Uniform { min_ms: f64, max_ms: f64 },
+    Uniform {
+        /// The lower bound, milliseconds (not negative).
+        min_ms: f64,
+        /// The upper bound, milliseconds (at least `min_ms`).
+        max_ms: f64,
+    },
     /// Log-normal with the given median and sigma (of the underlying normal).
-    LogNormal { median_ms: f64, sigma: f64 },
+    LogNormal {
+        /// The median, milliseconds (positive).
+        median_ms: f64,
+        /// The standard deviation of the underlying normal (not negative;
+        /// 0 is always the median).
+        sigma: f64,
+    },
 }
 
 /// Notification delivery options.
@@ -393,7 +425,15 @@ fn check_share(field: &str, v: f64) -> Result<(), ProfileError> {
 }
 
 impl Profile {
-    /// Parses a profile from TOML or JSON text (JSON when it starts with `{`).
+    /// Parses a profile from TOML or JSON text (JSON when it starts with `{`)
+    /// and [validates](Profile::validate) it.
+    ///
+    /// # Errors
+    ///
+    /// [`ProfileError::Toml`] or [`ProfileError::Json`] when the text does
+    /// not parse into a profile (an unknown key, a wrong type, an unknown
+    /// enum value such as `behaviour.cancel_unknown`);
+    /// [`ProfileError::Invalid`] when [`Profile::validate`] refuses it.
     pub fn parse(text: &str) -> Result<Profile, ProfileError> {
         let p: Profile = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| ProfileError::Json(e.to_string()))?
@@ -404,7 +444,16 @@ impl Profile {
         Ok(p)
     }
 
-    /// Checks shares and distributions.
+    /// Checks shares and distributions: every share in 0..=1 and the shares
+    /// of `pay` and of `faults` adding up to at most 1; the
+    /// `pay.business_failed_sub_codes` in alipay.trade.pay's error table
+    /// (docs/PROTOCOL.md §10); the `notify.statuses` trade statuses; a
+    /// `behaviour.fund_mix` of distinct tools with whole percents of 1 to
+    /// 100 adding up to 100; latency bounds not negative nor inverted.
+    ///
+    /// # Errors
+    ///
+    /// [`ProfileError::Invalid`] naming the first field that breaks a rule.
     pub fn validate(&self) -> Result<(), ProfileError> {
         let p = &self.pay;
         check_share("pay.wait_password", p.wait_password)?;
@@ -417,7 +466,7 @@ impl Profile {
                 return Err(ProfileError::Invalid {
                     field: "pay.business_failed_sub_codes".into(),
                     reason: format!(
-                        "{c} is not a sub-code of alipay.trade.pay's error table (seed 004)"
+                        "{c} is not a sub-code of alipay.trade.pay's error table (docs/PROTOCOL.md §10)"
                     ),
                 });
             }
@@ -498,7 +547,8 @@ impl Profile {
 }
 
 impl Latency {
-    /// Draws one latency (capped at one hour).
+    /// Draws one latency from `rng` (negative draws are zero; capped at one
+    /// hour).
     pub fn sample(&self, rng: &mut ChaCha8Rng) -> Duration {
         let ms = match self {
             Latency::Fixed { ms } => *ms,
@@ -519,7 +569,9 @@ impl Latency {
     }
 }
 
-/// FNV-1a, 64 bits: a hash that is stable across builds and platforms.
+/// FNV-1a, 64 bits, over `parts` with a separator after each part: a hash
+/// that is stable across builds and platforms (unlike `std`'s hasher), for
+/// seeds, derived identifiers and draws.
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in parts {
@@ -535,6 +587,9 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 /// The generator of one decision: seed, trade, method and call number.
+/// `purpose` names the decision (a method name, `notify:TRADE_SUCCESS`...);
+/// `call` counts earlier calls of it for the trade ([`crate::state::Sim::next_call`]),
+/// so retries draw afresh while a replay of the same requests draws the same.
 pub fn rng_for(seed: u64, out_trade_no: &str, purpose: &str, call: u64) -> ChaCha8Rng {
     let h = fnv1a(&[
         &seed.to_le_bytes(),
@@ -623,7 +678,7 @@ duplicate_share = 0.5
             paid,
             vec![(Alipayaccount, 7_000), (Point, 1_000), (Mdiscount, 2_000)]
         );
-        // Seed 002 section 6's examples.
+        // docs/PROTOCOL.md §9.6's examples.
         assert_eq!(
             refund_split(&paid, 0, 7_500),
             vec![(Alipayaccount, 7_000), (Point, 500)]

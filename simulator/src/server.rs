@@ -33,7 +33,8 @@ use crate::gateway::{self, GatewayReply};
 use crate::state::Sim;
 use crate::{control, SimConfig, SimError};
 
-/// A running simulator.
+/// A running simulator, as [`crate::start`] returns it;
+/// [`SimHandle::shutdown`] stops it and waits until it has stopped.
 #[derive(Debug)]
 pub struct SimHandle {
     addr: SocketAddr,
@@ -43,17 +44,20 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
-    /// The bound address.
+    /// The bound address (the real port when [`crate::SimConfig::listen`]
+    /// asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT/gateway.do`
+    /// `http://127.0.0.1:PORT/gateway.do` (`https://` with TLS): the gateway
+    /// URL to give a client.
     pub fn gateway_url(&self) -> String {
         format!("{}/gateway.do", self.base_url())
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` with TLS; `127.0.0.1` when
+    /// listening on an unspecified address): the base of `/_sim/...`.
     pub fn base_url(&self) -> String {
         self.sim.base_url.clone()
     }
@@ -63,7 +67,14 @@ impl SimHandle {
         &self.sim.public_key_pem
     }
 
-    /// Replaces the random scenario profile.
+    /// Replaces the random scenario profile for the requests that follow
+    /// (as `PUT /_sim/profile` does).
+    ///
+    /// # Errors
+    ///
+    /// [`ProfileError::Invalid`](crate::ProfileError::Invalid) when
+    /// [`Profile::validate`](crate::Profile::validate) refuses `p`; the
+    /// current profile stays.
     pub fn set_profile(&self, p: crate::Profile) -> Result<(), crate::ProfileError> {
         p.validate()?;
         *self.sim.profile.write() = Arc::new(p);
@@ -79,6 +90,10 @@ impl SimHandle {
 }
 
 /// Binds and spawns (see [`crate::start`]).
+///
+/// # Errors
+///
+/// As [`crate::start`].
 pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     let listen = cfg.listen;
     let listener = TcpListener::bind(listen)

@@ -20,19 +20,34 @@ use crate::notify::Notifier;
 use crate::profile::Profile;
 use crate::{SimConfig, SimError};
 
-/// The shared state of one running simulator.
+/// The shared state of one running simulator, built once by [`Sim::new`]
+/// at start and shared as a [`SharedSim`] by the connection tasks, the
+/// methods, the control API and the background tasks (password payments,
+/// 9003 landings, notifications, the retention sweeper).
 pub struct Sim {
+    /// The configuration it started with (never changed afterwards).
     pub cfg: SimConfig,
+    /// The verifier of each app's requests, by app id (prepared once).
     pub apps: HashMap<String, Verifier>,
+    /// Signs every response and notification with the simulator's key.
     pub signer: Arc<Signer>,
+    /// The PEM public key of `signer`, served by `GET /_sim/alipay-public-key`.
     pub public_key_pem: String,
+    /// Every trade the simulated gateway knows.
     pub ledger: Ledger,
+    /// The current scenario profile; replaced whole by `PUT /_sim/profile`
+    /// or [`crate::SimHandle::set_profile`], read through [`Sim::profile()`].
     pub profile: RwLock<Arc<Profile>>,
+    /// Sends notifications and records their attempts.
     pub notifier: Notifier,
+    /// Turns `true` when the simulator shuts down: every sleep and
+    /// background task watches it.
     pub shutdown: watch::Receiver<bool>,
-    /// `http://127.0.0.1:PORT`, once bound.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), once bound: the base of
+    /// bill download URLs.
     pub base_url: String,
-    /// Calls per (trade, method), for the fault draws of the profile.
+    /// Calls per (trade, method), for the fault draws of the profile
+    /// ([`Sim::next_call`]); cleared by `POST /_sim/reset`.
     pub calls: DashMap<String, u64>,
     /// The indirect apps (`SimConfig::indirect_apps`).
     pub indirect: HashSet<String>,
@@ -58,7 +73,19 @@ impl std::fmt::Debug for Sim {
 }
 
 impl Sim {
-    /// Prepares keys and state.
+    /// Checks the configuration, prepares keys and builds the empty state;
+    /// `base_url` is what [`Sim::base_url`] holds, `shutdown` the receiver
+    /// every background task watches. Called by [`crate::start`].
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Profile`] when the profile is not valid;
+    /// [`SimError::Config`] when the time scale is not a positive finite
+    /// number, `default_trade_timeout` exceeds 366 days,
+    /// `refund_window_days` is outside 1 to 3660, an indirect app is not one
+    /// of the apps, or the notification client cannot be set up;
+    /// [`SimError::AppKey`] when an app's public key does not parse;
+    /// [`SimError::AlipayKey`] when the simulator's private key does not.
     pub fn new(
         cfg: SimConfig,
         base_url: String,
@@ -146,7 +173,8 @@ impl Sim {
             .date()
     }
 
-    /// The current profile.
+    /// The current profile (a cheap clone of the `Arc`; a profile replaced
+    /// meanwhile does not change the one returned).
     pub fn profile(&self) -> Arc<Profile> {
         self.profile.read().clone()
     }
@@ -159,7 +187,8 @@ impl Sim {
         n
     }
 
-    /// Sleeps for `d` unless the simulator shuts down first (returns false then).
+    /// Sleeps for `d` unless the simulator shuts down first (returns false
+    /// then, and at once when it is already shutting down).
     pub async fn sleep(&self, d: std::time::Duration) -> bool {
         let mut rx = self.shutdown.clone();
         if *rx.borrow() {
@@ -171,7 +200,8 @@ impl Sim {
         }
     }
 
-    /// Sleeps until `deadline` unless the simulator shuts down first.
+    /// Sleeps until `deadline` unless the simulator shuts down first
+    /// (returns false then, as [`Sim::sleep`]).
     pub async fn sleep_until(&self, deadline: tokio::time::Instant) -> bool {
         let mut rx = self.shutdown.clone();
         if *rx.borrow() {
@@ -184,5 +214,5 @@ impl Sim {
     }
 }
 
-/// The shared state handle.
+/// The shared state handle, as the tasks hold it.
 pub type SharedSim = Arc<Sim>;

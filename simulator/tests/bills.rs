@@ -1,4 +1,4 @@
-//! alipay.data.dataservice.bill.downloadurl.query (SPEC 5): T+1 in gateway
+//! alipay.data.dataservice.bill.downloadurl.query (docs/PROTOCOL.md §5): T+1 in gateway
 //! time (the shifted clock), `isp.bill_not_exist` for today, the future and
 //! days before the app existed, `EMPTY_DATA_WITH_BILL_FILE` for a past day
 //! without rows, `smid` not filtering a trade bill, the 30-second URL.

@@ -1,8 +1,8 @@
-//! Refund rules of seed 002 section 6 (退款条件、顺序): the sub-merchant's
+//! Refund rules of docs/PROTOCOL.md §9.6 (退款条件、顺序): the sub-merchant's
 //! income of the gateway day must cover a refund (ACQ.SELLER_BALANCE_NOT_ENOUGH),
 //! refunds are possible for the refund window only (TRADE_FINISHED,
 //! ACQ.TRADE_HAS_FINISHED), and a refund takes from the payment's funding
-//! tools in the seed's priority order (`refund_detail_item_list`).
+//! tools in that section's priority order (`refund_detail_item_list`).
 
 mod common;
 
@@ -263,7 +263,7 @@ async fn the_window_is_configurable() {
 async fn refunds_take_from_the_funding_tools_in_the_seed_order() {
     let sim = sim().await;
     let gw = Gw::new(&sim);
-    // Seed 002 section 6: order 100, paid 70, merchant coupon 20, points 10.
+    // docs/PROTOCOL.md §9.6: order 100, paid 70, merchant coupon 20, points 10.
     put_profile(
         &gw,
         r#"{"behaviour": {"fund_mix": [

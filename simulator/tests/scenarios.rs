@@ -259,7 +259,7 @@ async fn every_pay_sub_code_by_magic_value_and_profile() {
             .node();
         assert_eq!(r["code"], "10000", "{last4}");
     }
-    // 4004 and 4005 as before (the sub_msg is the seed's description).
+    // 4004 and 4005 as before (the sub_msg is the description of docs/PROTOCOL.md §10).
     let r = gw
         .call(Method::TradePay, &pay_biz("SC_4004", "1.00", "4004"))
         .await

@@ -1,8 +1,8 @@
-//! `monitor.heartbeat.syn` (交易保障 / 收银机心跳, SPEC 5): validates the
-//! heartbeat ([`validate`], pure), answers 10000 with the acquirer's `pid`
-//! (or 20000 when the profile's `behaviour.heartbeat_fail` is set, or 40004
-//! `ACQ.INVALID_PARAMETER` naming the field), and records every call, valid
-//! or not, with all its fields and the time received.
+//! `monitor.heartbeat.syn` (交易保障 / 收银机心跳, docs/PROTOCOL.md §5):
+//! validates the heartbeat ([`validate`], pure), answers 10000 with the
+//! acquirer's `pid` (or 20000 when the profile's `behaviour.heartbeat_fail`
+//! is set, or 40004 `ACQ.INVALID_PARAMETER` naming the field), and records
+//! every call, valid or not, with all its fields and the time received.
 
 use protocol::codes::sub;
 use protocol::response::{serialize_node, HeartbeatSynResponse};
@@ -16,10 +16,17 @@ use crate::state::Sim;
 
 type R<T> = Result<T, BizError>;
 
+/// The values of the required `product` field, as the F2F demo sends them.
 pub const PRODUCTS: &[&str] = &["FP", "MP"];
+/// The values of the required `type` field: the kind of equipment (cash
+/// register, store, vending machine, POS...).
 pub const TYPES: &[&str] = &["CR", "STORE", "VM", "MD", "SOFT_POS", "POS", "ALI_POS"];
+/// The values of the required `equipment_status` field (a bare number is
+/// taken as its text).
 pub const EQUIPMENT_STATUSES: &[&str] = &["10", "20", "30", "40", "41"];
+/// The values `exception_info` may join with `|` (printer, scanner, other).
 pub const EXCEPTIONS: &[&str] = &["HE_PRINTER", "HE_SCANER", "HE_OTHER"];
+/// The values of a `trade_info` entry's `STAT`.
 pub const TRADE_STATS: &[&str] = &["S", "I", "F", "P", "X", "Y", "Z", "C"];
 /// Most `trade_info` entries in one heartbeat (the demo's limit).
 pub const MAX_TRADE_INFO: usize = 30;
@@ -109,6 +116,15 @@ fn trade_info(v: &Value) -> R<()> {
 
 /// Checks a heartbeat (pure): the demo's required fields, the enums, the
 /// time format and `trade_info`.
+///
+/// # Errors
+///
+/// A [`BizError`] with `ACQ.INVALID_PARAMETER` naming the first field at
+/// fault: `缺少必选参数<field>` when a required field (`product`, `type`,
+/// `equipment_id`, `equipment_status`, `time`, a `trade_info` entry's `OTN`,
+/// `TC` or `STAT`) is missing, `参数无效: <field> <why>` when a value is not
+/// one of its enum, too long, not `yyyy-MM-dd HH:mm:ss`, or not the JSON
+/// shape it must have.
 pub fn validate(biz: &Biz) -> R<()> {
     one_of(biz, "product", PRODUCTS, true)?;
     one_of(biz, "type", TYPES, true)?;
@@ -148,7 +164,8 @@ pub fn validate(biz: &Biz) -> R<()> {
     Ok(())
 }
 
-/// monitor.heartbeat.syn
+/// monitor.heartbeat.syn: answers and records the heartbeat in
+/// [`Sim::heartbeats`], valid or not.
 pub fn heartbeat(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     let at = now();
     let verdict = validate(biz);

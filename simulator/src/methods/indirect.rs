@@ -1,6 +1,7 @@
-//! `ant.merchant.expand.indirect.create`, `.query` and `.modify` (SPEC 5,
-//! 银行间连商户入驻), and the check that a trade of an indirect app names an
-//! onboarded sub-merchant (`sub_merchant.merchant_id`, seed 002 section 7).
+//! `ant.merchant.expand.indirect.create`, `.query` and `.modify`
+//! (docs/PROTOCOL.md §5, 银行间连商户入驻), and the check that a trade of an
+//! indirect app names an onboarded sub-merchant (`sub_merchant.merchant_id`,
+//! docs/PROTOCOL.md §9.7).
 //!
 //! Each method first decides from the request alone (parse and validate
 //! every field: [`parse_create`], [`parse_patch`], [`apply_patch`]), then
@@ -10,7 +11,7 @@
 //! field (`缺少必选参数<field>` or `参数无效: <field> <why>`; nested fields as
 //! `contact_info[0].mobile`), except a trade whose sub-merchant lacks the
 //! `F2F` service (40004 `ACQ.ACCESS_FORBIDDEN`). The real sub-codes are
-//! UNCONFIRMED (SPEC 5); the limits below are the simulator's choice
+//! UNCONFIRMED (docs/PROTOCOL.md §5); the limits below are the simulator's choice
 //! (UNCONFIRMED, documented in docs/SIMULATOR.md).
 
 use protocol::codes::sub;
@@ -182,11 +183,19 @@ fn strings(m: &Map<String, Value>, name: &str, shape: Shape) -> R<Option<Vec<Str
         .map(Some)
 }
 
+/// The values of `contact_info[].type` (legal person, controller, agent, other).
 pub const CONTACT_TYPES: &[&str] = &["LEGAL_PERSON", "CONTROLLER", "AGENT", "OTHER"];
+/// The values of `contact_info[].tag[]`.
 pub const CONTACT_TAGS: &[&str] = &["02", "06", "11", "08"];
+/// The values of `business_license_type`.
 pub const LICENSE_TYPES: &[&str] = &["NATIONAL_LEGAL", "NATIONAL_LEGAL_MERGE", "INST_RGST_CTF"];
+/// The values of `service_codes[]`; a trade of an indirect app needs `F2F`.
 pub const SERVICE_CODES: &[&str] = &["F2F", "PC", "APP", "PRE_F2F", "PRE_APP"];
+/// The values of `address_info[].type` (the only one documented, and the default).
 pub const ADDRESS_TYPES: &[&str] = &["BUSINESS_ADDRESS"];
+/// The values of `site_info[].site_type`: `01` web (needs `site_url`),
+/// `02` app (needs `site_name`), `03` service window, `04` official
+/// account, `05` other, `06` mini program.
 pub const SITE_TYPES: &[&str] = &["01", "02", "03", "04", "05", "06"];
 
 fn contact(o: &Map<String, Value>, p: &str) -> R<IndirectContactInfo> {
@@ -294,29 +303,58 @@ fn site(o: &Map<String, Value>, p: &str) -> R<IndirectSiteInfo> {
 }
 
 /// The fields of a create or modify as sent, each checked; absent is `None`.
+/// Each field is the [`MerchantInfo`] field of the same name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Patch {
+    /// [`MerchantInfo::external_id`]: letters, digits, `_`, `-`, at most 64.
     pub external_id: Option<String>,
+    /// [`MerchantInfo::name`]: at most 128 characters.
     pub name: Option<String>,
+    /// [`MerchantInfo::alias_name`]: at most 64 characters.
     pub alias_name: Option<String>,
+    /// [`MerchantInfo::service_phone`]: digits and `-`, at most 20.
     pub service_phone: Option<String>,
+    /// [`MerchantInfo::category_id`]: letters, digits, `_`, `-`, at most 32.
     pub category_id: Option<String>,
+    /// [`MerchantInfo::mcc`]: 4 digits.
     pub mcc: Option<String>,
+    /// [`MerchantInfo::org_pid`]: a pid, `2088` + 12 digits.
     pub org_pid: Option<String>,
+    /// [`MerchantInfo::source`]: a pid, `2088` + 12 digits.
     pub source: Option<String>,
+    /// [`MerchantInfo::business_license`]: letters, digits, `_`, `-`, at most 64.
     pub business_license: Option<String>,
+    /// [`MerchantInfo::business_license_type`]: one of [`LICENSE_TYPES`].
     pub business_license_type: Option<String>,
+    /// [`MerchantInfo::contact_info`], each contact checked.
     pub contact_info: Option<Vec<IndirectContactInfo>>,
+    /// [`MerchantInfo::address_info`], each address checked (its `type`
+    /// defaulted to `BUSINESS_ADDRESS`).
     pub address_info: Option<Vec<IndirectAddressInfo>>,
+    /// [`MerchantInfo::bankcard_info`], each card checked.
     pub bankcard_info: Option<Vec<IndirectBankcardInfo>>,
+    /// [`MerchantInfo::logon_id`]: at most 100 characters each.
     pub logon_id: Option<Vec<String>>,
+    /// [`MerchantInfo::pay_code_info`]: at most 512 characters each.
     pub pay_code_info: Option<Vec<String>>,
+    /// [`MerchantInfo::service_codes`]: each one of [`SERVICE_CODES`],
+    /// duplicates collapsed.
     pub service_codes: Option<Vec<String>>,
+    /// [`MerchantInfo::site_info`], each site checked.
     pub site_info: Option<Vec<IndirectSiteInfo>>,
+    /// [`MerchantInfo::memo`]: at most 512 characters.
     pub memo: Option<String>,
 }
 
-/// Reads and checks every field present (pure).
+/// Reads and checks every field present (pure); every list holds at most
+/// [`MAX_LIST`] entries.
+///
+/// # Errors
+///
+/// A [`BizError`] with `ACQ.INVALID_PARAMETER` naming the first field at
+/// fault (nested ones with their index, `contact_info[0].mobile`): a value
+/// of the wrong shape or enum, too long, a list that is not a JSON array or
+/// is too long, a required field of a nested entry missing.
 pub fn parse_patch(biz: &Biz) -> R<Patch> {
     let m = biz.fields();
     let mut service_codes = strings(m, "service_codes", Shape::OneOf(SERVICE_CODES))?;
@@ -369,6 +407,13 @@ fn check_record(info: &MerchantInfo) -> R<()> {
 
 /// The record a create asks for (pure): required fields, defaults
 /// (`service_codes` `["F2F"]`, address `type` `BUSINESS_ADDRESS`).
+///
+/// # Errors
+///
+/// As [`parse_patch`]; and `ACQ.INVALID_PARAMETER` (`缺少必选参数<field>`)
+/// when `external_id`, `name`, `alias_name`, `service_phone` or
+/// `contact_info` is missing, or neither `category_id` nor both `mcc` and
+/// `org_pid` are given.
 pub fn parse_create(biz: &Biz) -> R<MerchantInfo> {
     let p = parse_patch(biz)?;
     let info = MerchantInfo {
@@ -398,6 +443,12 @@ pub fn parse_create(biz: &Biz) -> R<MerchantInfo> {
 /// A modify over `info` (pure): every field sent replaces the current one,
 /// lists as a whole (so `service_codes` replaces the set: a service left out
 /// is cancelled); fields not sent stay. The external_id cannot change.
+///
+/// # Errors
+///
+/// `ACQ.INVALID_PARAMETER` when the patch's `external_id` is not the
+/// record's, or the result breaks a create rule (no `category_id` nor
+/// `mcc` with `org_pid`; no contact).
 pub fn apply_patch(info: &MerchantInfo, p: Patch) -> R<MerchantInfo> {
     if p.external_id
         .as_ref()
@@ -504,7 +555,8 @@ fn find(sim: &Sim, app_id: &str, biz: &Biz) -> R<SubMerchant> {
         .ok_or_else(|| invalid("external_id", "商户不存在"))
 }
 
-/// ant.merchant.expand.indirect.query
+/// ant.merchant.expand.indirect.query: the record of the merchant named by
+/// `sub_merchant_id` (or `external_id`, with `org_pid` when sent), of this app.
 pub fn query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     match find(sim, app_id, biz) {
         Ok(m) => MethodReply::node(serialize_node(&query_node(&m))),
@@ -512,7 +564,8 @@ pub fn query(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     }
 }
 
-/// ant.merchant.expand.indirect.modify
+/// ant.merchant.expand.indirect.modify: [`apply_patch`] to the merchant
+/// named as for [`query`], under the book's lock.
 pub fn modify(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
     let decided = (|| -> R<(SubMerchant, Patch)> {
         let m = find(sim, app_id, biz)?;
@@ -533,7 +586,13 @@ pub fn modify(sim: &Sim, app_id: &str, biz: &Biz) -> MethodReply {
 }
 
 /// `sub_merchant.merchant_id` of a trade request, when sent: `sub_merchant`
-/// is an object (or a string holding one, as the seed describes it).
+/// is an object (or a string holding one, as docs/PROTOCOL.md §9 describes it).
+///
+/// # Errors
+///
+/// `ACQ.INVALID_PARAMETER` when `sub_merchant` is not a JSON object (nor a
+/// string holding one), its `merchant_id` is missing or not letters,
+/// digits, `_`, `-` of at most 32, or its `merchant_type` is not so either.
 pub fn sub_merchant_id(biz: &Biz) -> R<Option<String>> {
     let parsed;
     let o = match biz.fields().get("sub_merchant") {
@@ -555,6 +614,13 @@ pub fn sub_merchant_id(biz: &Biz) -> R<Option<String>> {
 
 /// For an indirect app, the trade must name an onboarded smid of that app
 /// holding the F2F service; other apps' trades pass (the smid is recorded).
+///
+/// # Errors
+///
+/// For an indirect app: `ACQ.INVALID_PARAMETER` naming
+/// `sub_merchant.merchant_id` when `smid` is `None` or not a sub-merchant
+/// this app onboarded; `ACQ.ACCESS_FORBIDDEN` when that sub-merchant lacks
+/// the `F2F` service.
 pub fn check_trade(sim: &Sim, app_id: &str, smid: Option<&str>) -> R<()> {
     if !sim.is_indirect(app_id) {
         return Ok(());
