@@ -158,7 +158,7 @@ fn main() {
         println!("sign (RSA2-2048, {}, thread CPU time): {:.1} us; verify: {:.1} us; sign+verify: {:.1} us",
             Signer::from_text(&std::fs::read_to_string(keys_dir().join("demo-app-private.pem")).unwrap()).unwrap().backend(),
             sign * 1e6, verify * 1e6, (sign + verify) * 1e6);
-        println!("journal synchronous={sync}, notify_url {}", if notify { "set (precreate only: a barcode pay carries none, seed 002 s.7)" } else { "unset" });
+        println!("journal synchronous={sync}, notify_url {}", if notify { "set (precreate only: a barcode pay carries none, docs/PROTOCOL.md §9.7)" } else { "unset" });
         println!("switch: {n:.0} successful pays in {wall:.1} s ({:.0}/s) with {terminals} terminals; CPU {:.2} s", n / wall, cpu1 - cpu0);
         println!("switch CPU per successful pay: {:.1} us", per_pay * 1e6);
         println!("ratio CPU per pay / (sign + verify): {:.2}  (goal <= 1.25)", per_pay / (sign + verify));

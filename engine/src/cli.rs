@@ -1,5 +1,5 @@
 //! `payswitch merchants|stores|terminals ...`: thin clients of the admin
-//! API (API.md 1.4, [`engine::admin`]'s routes).
+//! API (docs/API.md §1.4, [`engine::admin`]'s routes).
 //!
 //! Each command is one request (built by a pure [`Plan`]), sent with
 //! `Authorization: Bearer <token>` to `--admin URL` (http or https; rustls
@@ -30,7 +30,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Map, Value};
 
-/// The admin listener's default address (API.md 1.4).
+/// The admin listener's default address (docs/API.md §1.4).
 pub const DEFAULT_ADMIN: &str = "http://127.0.0.1:8081";
 /// The environment variable holding the token when `--token-file` is absent.
 pub const TOKEN_ENV: &str = "PAYSWITCH_ADMIN_TOKEN";
@@ -1221,7 +1221,7 @@ fn render(view: View, status: u16, v: &Value) -> String {
             let count = cell(&v["terminal_count"]);
             format!(
                 "merchant {} (smid {}, {}) has {count} terminal(s).\n\
-                 The admin API has no endpoint listing a merchant's terminals (API.md 1.4): \
+                 The admin API has no endpoint listing a merchant's terminals (docs/API.md §1.4): \
                  the merchant's answer gives their count only.\n\
                  Show one with `payswitch terminals show KEY_ID` (the key id `terminals add` printed).\n\n{}",
                 cell(&v["external_id"]),

@@ -1,6 +1,6 @@
 //! The terminal contract as the switch writes it: a journaled [`Trade`] or
 //! [`Refund`] turned into the answer types of `payswitch-terminal`
-//! (docs/API.md section 1, with `cashier_action`). One place, used by the
+//! (docs/API.md §1, with `cashier_action`). One place, used by the
 //! API and by the relay to merchants; the JSON shape, the signature and the
 //! header live in the `terminal` crate only.
 
@@ -9,7 +9,10 @@ use protocol::Money;
 use crate::flow::policy;
 use crate::trade::{Refund, RefundStatus, Status, Trade};
 
-/// A trade as terminals (and merchants, through a relay) see it.
+/// A trade as terminals (and merchants, through a relay) see it: the
+/// terminal's own out_trade_no (and the gateway's, when the switch prefixed
+/// it), the amounts, and `code` / `sub_code` / `sub_msg` only when the trade
+/// failed, with the cashier's next action from [`policy::cashier_action`].
 pub fn trade_answer(t: &Trade) -> terminal::Trade {
     let failed = t.status == Status::Failed;
     let on_failure = |v: &Option<String>| if failed { v.clone() } else { None };
@@ -31,7 +34,9 @@ pub fn trade_answer(t: &Trade) -> terminal::Trade {
     }
 }
 
-/// A refund as terminals see it; `total` is the trade's refunded total.
+/// A refund as terminals see it; `total` is the trade's refunded total
+/// (all its successful refunds, this one included when it succeeded).
+/// `code` / `sub_code` / `sub_msg` are set only when the refund failed.
 pub fn refund_answer(r: &Refund, total: Money) -> terminal::Refund {
     let failed = r.status == RefundStatus::Failed;
     let on_failure = |v: &Option<String>| if failed { v.clone() } else { None };

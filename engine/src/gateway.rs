@@ -36,10 +36,15 @@ use crate::metrics::Metrics;
 /// Why the gateway client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// `gateway.url` does not parse as a URI (the parser's reason).
     #[error("gateway.url is not a valid URI: {0}")]
     Url(String),
+    /// `gateway.ca_file` cannot be read, holds a certificate that does not
+    /// parse or is refused, or holds no certificate at all.
     #[error("gateway.ca_file: {0}")]
     Ca(String),
+    /// The rustls client configuration could not be built (no protocol
+    /// version the aws-lc-rs provider supports).
     #[error("TLS setup failed: {0}")]
     Tls(String),
 }
@@ -53,9 +58,14 @@ pub enum Outcome<T> {
     Unknown(String),
 }
 
-/// Access to the common status fields of a typed response.
+/// Access to the common status fields of a typed response: what
+/// [`Gateway::call`] needs to count a call and feed the circuit breaker.
+/// Implemented for every `protocol::response` type the switch sends for.
 pub trait Answer: DeserializeOwned + Send + 'static {
+    /// The gateway code (`10000`, `10003`, `20000`, `40004`...).
     fn code(&self) -> &str;
+    /// The business sub-code (`ACQ.TRADE_HAS_SUCCESS`...), when the answer
+    /// carries one.
     fn sub_code(&self) -> Option<&str>;
 }
 
@@ -84,7 +94,9 @@ struct BreakerState {
     open_until: Option<Instant>,
 }
 
-/// Consecutive-failure circuit breaker.
+/// Consecutive-failure circuit breaker: after `threshold` failures in a row
+/// it opens for `cooldown`, then lets traffic through again (half-open); one
+/// success closes it. Thread-safe (one short lock per call).
 pub struct Breaker {
     threshold: u32,
     cooldown: Duration,
@@ -92,6 +104,8 @@ pub struct Breaker {
 }
 
 impl Breaker {
+    /// A closed breaker that opens after `threshold` consecutive failures
+    /// and stays open `cooldown` each time.
     pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
         Breaker {
             threshold,
@@ -105,6 +119,9 @@ impl Breaker {
 
     /// `Err(remaining)` while open. After the cool-down it lets traffic
     /// through again (half-open); the next failure re-opens it.
+    ///
+    /// # Errors
+    /// The time left before the cool-down ends, while the breaker is open.
     pub fn admit(&self) -> Result<(), Duration> {
         let s = self.state.lock();
         match s.open_until {
@@ -120,6 +137,9 @@ impl Breaker {
         }
     }
 
+    /// Records one call's result: a success (`ok`) closes the breaker and
+    /// resets the count; a failure counts and, at the threshold, (re-)opens
+    /// it for the cool-down.
     pub fn record(&self, ok: bool) {
         let mut s = self.state.lock();
         if ok {
@@ -133,6 +153,8 @@ impl Breaker {
         }
     }
 
+    /// Whether the breaker refuses traffic now (open and still cooling
+    /// down).
     pub fn is_open(&self) -> bool {
         self.admit().is_err()
     }
@@ -140,10 +162,13 @@ impl Breaker {
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// The most of a merchant's answer to a relay that is read.
+/// The most of a merchant's answer to a relay that is read, in bytes
+/// ([`Gateway::post_json`]; only the status matters).
 pub const RELAY_ANSWER_MAX_BYTES: usize = 4096;
 
-/// The gateway client.
+/// The gateway client: one per switch, shared by every flow. Holds the
+/// keep-alive pool, the prepared signer and verifier (in its
+/// [`GatewayConfig`]) and the circuit breaker.
 pub struct Gateway {
     client: HttpsClient,
     uri: http::Uri,
@@ -172,7 +197,13 @@ fn tls_config(cfg: &GatewayConfig) -> Result<rustls::ClientConfig, GatewayError>
 }
 
 impl Gateway {
-    /// Builds the client (no connection is made yet).
+    /// Builds the client (no connection is made yet). TLS trusts
+    /// `gateway.ca_file` when set, the platform's roots otherwise.
+    ///
+    /// # Errors
+    /// [`GatewayError::Url`] when `gateway.url` is not a URI;
+    /// [`GatewayError::Ca`] when `gateway.ca_file` cannot be read or holds no
+    /// usable certificate; [`GatewayError::Tls`] when rustls cannot be set up.
     pub fn new(cfg: GatewayConfig, metrics: Arc<Metrics>) -> Result<Gateway, GatewayError> {
         let uri: http::Uri = cfg
             .url
@@ -222,12 +253,16 @@ impl Gateway {
         })
     }
 
-    /// The app id requests are signed for.
+    /// The app id requests are signed for (`gateway.app_id`).
     pub fn app_id(&self) -> &str {
         &self.cfg.app_id
     }
 
     /// Whether a new trade may be started: `Err(remaining)` while the breaker is open.
+    ///
+    /// # Errors
+    /// The time left before the breaker lets new trades through, while it
+    /// is open.
     pub fn admit_new_trade(&self) -> Result<(), Duration> {
         self.breaker.admit()
     }
@@ -237,18 +272,25 @@ impl Gateway {
         self.breaker.is_open()
     }
 
-    /// The configured notify_url.
+    /// The configured `gateway.notify_url` (sent with precreates), if any.
     pub fn notify_url(&self) -> Option<&str> {
         self.cfg.notify_url.as_deref()
     }
 
-    /// The sys_service_provider_id for extend_params, when configured.
+    /// The `sys_service_provider_id` for `extend_params` (the ISV's PID),
+    /// when configured.
     pub fn sys_service_provider_id(&self) -> Option<&str> {
         self.cfg.sys_service_provider_id.as_deref()
     }
 
     /// POSTs a JSON body to any URL over the same pool (results relayed to
-    /// a merchant's notify_url); returns the HTTP status.
+    /// a merchant's notify_url); returns the HTTP status. At most
+    /// [`RELAY_ANSWER_MAX_BYTES`] of the answer are read; the whole exchange
+    /// is bounded by `gateway.request_timeout`. Not counted by the breaker.
+    ///
+    /// # Errors
+    /// The reason as text when the request cannot be built from `url`, the
+    /// connection fails, or no answer comes within the time-out.
     pub async fn post_json(
         &self,
         url: &str,
@@ -287,7 +329,9 @@ impl Gateway {
     /// within `deadline`. Returns the bytes written.
     ///
     /// # Errors
-    /// The reason, naming the HTTP status or the I/O failure.
+    /// The reason as text: a bad URL, a connection error, an HTTP status
+    /// other than 200 (with the start of its body), a body over `max_bytes`,
+    /// `dest` not created or written, or `deadline` passed.
     pub async fn download(
         &self,
         url: &str,
@@ -341,7 +385,13 @@ impl Gateway {
         }
     }
 
-    /// Signs and sends one request, verifies the answer.
+    /// Signs and sends one request of the trade product, verifies the
+    /// answer. With `with_notify_url` the configured notify_url goes in the
+    /// common parameters. Every call feeds the circuit breaker (an unknown
+    /// outcome or a 20000 is a failure) and is counted in
+    /// `payswitch_gateway_calls_total{method,code}` and
+    /// `payswitch_gateway_seconds{method}`. Never fails: anything but a
+    /// verified answer is [`Outcome::Unknown`].
     pub async fn call<T: Answer>(
         &self,
         method: Method,
@@ -366,6 +416,7 @@ impl Gateway {
     /// Signs and sends one request of a method outside the trade product
     /// (merchant onboarding), verifies the answer. It does not count
     /// towards the circuit breaker: onboarding must not stop payments.
+    /// Counted as [`Gateway::call`] is.
     pub async fn call_ext<T: Answer>(&self, method: ExtMethod, biz_content: &str) -> Outcome<T> {
         let t0 = Instant::now();
         let out = self
@@ -416,8 +467,12 @@ impl Gateway {
     /// monitoring gateway answers unsigned: an unsigned answer is taken as
     /// it stands, a signed one must verify. `Ok` with the answer's code.
     ///
+    /// Not counted by the breaker.
+    ///
     /// # Errors
-    /// The reason when no answer came, or a signed answer did not verify.
+    /// The reason as text when signing fails, no answer came (connection
+    /// error, HTTP error status, time-out, not UTF-8), or a signed answer
+    /// did not verify.
     pub async fn heartbeat(
         &self,
         url: Option<&http::Uri>,

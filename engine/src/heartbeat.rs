@@ -1,4 +1,4 @@
-//! Heartbeats (交易保障, seed 000 and seed 002; SPEC 5 `monitor.heartbeat.syn`):
+//! Heartbeats (交易保障, docs/PROTOCOL.md §8 and §9; §5 `monitor.heartbeat.syn`):
 //! every `heartbeat.interval_secs` (900 s by default, at most 1800) the switch
 //! sends one heartbeat per active terminal of an active merchant, with that
 //! terminal's barcode pays since its last heartbeat as `trade_info` (at most
@@ -26,7 +26,14 @@ const HEARTBEAT_LEASE: &str = "heartbeats";
 /// The equipment type sent when a terminal has none (收银机).
 const DEFAULT_EQUIPMENT_TYPE: &str = "CR";
 
-/// The biz_content of one terminal's heartbeat.
+/// The biz_content of one terminal's heartbeat, as the official demo sends
+/// it: product `FP`, `type` (the terminal's equipment type, `CR` when it has
+/// none), `equipment_id`, `equipment_status` `30`, `time` (gateway time,
+/// `yyyy-MM-dd HH:mm:ss`), `network_type`, and when given `store_id`,
+/// `sys_service_provider_id` and `trade_info` (the pays as a JSON array in a
+/// string: `OTN` out_trade_no, `TC` seconds taken, `STAT` outcome letter;
+/// omitted when there is no pay). The caller bounds `pays` to
+/// [`crate::flow::paylog::PAYS_PER_TERMINAL`].
 pub fn heartbeat_biz(
     equipment_type: Option<&str>,
     equipment_id: &str,
@@ -61,7 +68,10 @@ pub fn heartbeat_biz(
     biz.to_string()
 }
 
-/// Sends heartbeats until the switch stops.
+/// Sends heartbeats until the switch stops: returns at once when
+/// `heartbeat.enabled` is false, otherwise every `heartbeat.interval` while
+/// this node holds the `heartbeats` lease (one node of several sends them).
+/// Spawned by [`crate::server::start`].
 pub async fn run(flows: Arc<Flows>) {
     let hb = flows.config().heartbeat.clone();
     if !hb.enabled {

@@ -28,7 +28,15 @@ fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Writes a new key pair into `dir` (created if needed); returns the paths.
+/// Writes a new key pair into `dir` (created if needed); returns the paths
+/// of the four files, in the order of the module's list. Each file is
+/// synced before the next is written.
+///
+/// # Errors
+/// [`EngineError::Key`] when one of the four files already exists (nothing
+/// is written), a file cannot be created, or the key cannot be generated;
+/// [`EngineError::Io`] when `dir` cannot be created or a file cannot be
+/// written or synced (the files before it stay).
 pub fn keygen(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     std::fs::create_dir_all(dir)?;
     let names = [

@@ -65,7 +65,7 @@ enum Cmd {
         /// The bill date, yyyy-MM-dd (gateway time; yesterday or earlier).
         #[arg(long)]
         date: String,
-        /// The report's folder (default: [recon] out_dir, or <store folder>/recon).
+        /// The report's folder (default: `[recon] out_dir`, or `<store folder>/recon`).
         #[arg(long)]
         out: Option<PathBuf>,
         /// The summary's language: en or zh.
@@ -80,7 +80,7 @@ enum Cmd {
         /// The day, yyyy-MM-dd.
         #[arg(long)]
         date: String,
-        /// The folder (default: [settlement] out_dir, or <store folder>/settlement).
+        /// The folder (default: `[settlement] out_dir`, or `<store folder>/settlement`).
         #[arg(long)]
         out: Option<PathBuf>,
         /// From the journal alone when the day is not reconciled (or has open differences).

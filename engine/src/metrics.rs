@@ -32,8 +32,11 @@ const SIZES: &[f64] = &[
 /// What a family is, as `# TYPE` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Only goes up (`_total` names).
     Counter,
+    /// A value that goes up and down (set by a job or read at render).
     Gauge,
+    /// Observations in buckets (latencies in seconds, batch sizes).
     Histogram,
 }
 
@@ -50,7 +53,9 @@ impl Kind {
 /// One metric family the switch records.
 #[derive(Debug)]
 pub struct Family {
+    /// The metric name (`payswitch_...`).
     pub name: &'static str,
+    /// The `# TYPE` of the family.
     pub kind: Kind,
     /// The `# HELP` text (one line, no backslash).
     pub help: &'static str,
@@ -94,7 +99,9 @@ const fn histogram(name: &'static str, help: &'static str, bounds: &'static [f64
     }
 }
 
-/// The gauge of the expiry of a certificate the switch loaded.
+/// The gauge of the expiry of a certificate the switch loaded (Unix
+/// seconds, label `key`: the setting the file came from), set by
+/// [`Metrics::publish_cert_expiry`].
 pub const KEY_EXPIRY: &str = "payswitch_key_expiry_timestamp_seconds";
 
 /// Every family the switch records, in name order. A name recorded but
@@ -321,7 +328,9 @@ impl Hist {
     }
 }
 
-/// The switch's metrics registry.
+/// The switch's metrics registry: one per switch, shared as `Arc<Metrics>`;
+/// every call is a lock-free update of an atomic once the series exists.
+/// Label values are escaped for the text format.
 #[derive(Default)]
 pub struct Metrics {
     counters: DashMap<(String, String), AtomicU64>,
@@ -354,7 +363,8 @@ fn label_str(labels: &[(&str, &str)]) -> String {
 }
 
 impl Metrics {
-    /// Adds one to a counter.
+    /// Adds one to a counter (the series `name{labels}` is made on first
+    /// use).
     pub fn inc(&self, name: &str, labels: &[(&str, &str)]) {
         self.add(name, labels, 1);
     }
@@ -409,12 +419,14 @@ impl Metrics {
             .observe(v);
     }
 
-    /// Records a latency.
+    /// Records a latency in the histogram `name{labels}`, in seconds (bucket
+    /// bounds from 0.5 ms to 60 s).
     pub fn observe(&self, name: &str, labels: &[(&str, &str)], d: Duration) {
         self.observe_in(name, labels, SECONDS, d.as_secs_f64());
     }
 
-    /// Records one journal group commit of `commits` commits.
+    /// Records one journal group commit of `commits` commits that took `d`
+    /// (`payswitch_journal_batch_size` and `payswitch_journal_commit_seconds`).
     pub fn journal_batch(&self, commits: usize, d: Duration) {
         self.journal_batches.fetch_add(1, Ordering::Relaxed);
         self.journal_commits
@@ -637,7 +649,9 @@ fn der_take(b: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     Some((b.get(head..end)?, b.get(end..)?))
 }
 
-/// Formats gauge labels.
+/// Formats gauge labels as the text format writes them, for
+/// [`Metrics::set_gauges`] and [`Metrics::render`]: `k="v",...`, values
+/// escaped (`"`, `\\`, newline).
 pub fn labels(l: &[(&str, &str)]) -> String {
     label_str(l)
 }

@@ -2,8 +2,8 @@
 //! [`crate::flow::Flows::notified`].
 //!
 //! Guarantees: a notification is acted on only after its signature verifies
-//! with the Alipay public key (all fields but `sign` and `sign_type`, SPEC
-//! 3.2); a badly signed or malformed one answers `fail` (400). A verified one
+//! with the Alipay public key (all fields but `sign` and `sign_type`,
+//! docs/PROTOCOL.md §3.2); a badly signed or malformed one answers `fail` (400). A verified one
 //! is journaled (applied, a duplicate, an incident or an orphan) before the
 //! gateway hears `success`; when the journal cannot take it the answer is
 //! `fail` (503) and the gateway retries. Counted in
@@ -14,7 +14,10 @@ use http::StatusCode;
 use crate::flow::Flows;
 
 /// Verifies, journals and applies one notification body (a form);
-/// returns the HTTP status and the body to answer.
+/// returns the HTTP status and the body to answer: `200 success` once
+/// journaled, `400 fail` when it does not verify or parse, `503 fail` when
+/// the journal cannot take it (the gateway retries). Called by the API's
+/// `POST /notify/alipay` route.
 pub async fn receive(flows: &Flows, body: &[u8]) -> (StatusCode, &'static str) {
     let m = flows.metrics();
     let params = protocol::request::decode_form(body);

@@ -36,7 +36,9 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::{EngineError, StoreError};
 
-/// A running switch.
+/// A running switch, as [`start`] returns it: its bound addresses, its
+/// journal and flows, and [`Running::shutdown`], which a caller should
+/// always await (it is what flushes and closes the journal).
 pub struct Running {
     addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
@@ -317,7 +319,20 @@ fn http_builder(s: &crate::config::ServerConfig) -> Builder<TokioExecutor> {
     builder
 }
 
-/// Starts the switch: journal, gateway client, recovery, listeners.
+/// Starts the switch: journal, gateway client, registry, recovery (the
+/// unfinished trades are driven on in the background), the heartbeats, the
+/// daily reconciliation, then every listener (`server.listen`, and
+/// `[admin]`'s when configured). Returns once all are bound and serving.
+///
+/// # Errors
+/// [`EngineError::Store`] when the journal cannot be opened or its
+/// registry or status counts read; [`EngineError::Gateway`] when the
+/// gateway client cannot be built; [`EngineError::Registry`] when the
+/// admin secret key or the registry's records are refused;
+/// [`EngineError::Flow`] when recovery cannot list the unfinished work;
+/// [`EngineError::Tls`] when `server.tls_cert_file` or `server.tls_key_file`
+/// cannot be read or used; [`EngineError::Bind`] when an address cannot be
+/// listened on; [`EngineError::Io`] when a bound address cannot be read.
 pub async fn start(config: Config) -> Result<Running, EngineError> {
     let cfg = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
@@ -521,6 +536,11 @@ impl Running {
     /// does: past the cap every commit fails with SQLITE_FULL ("database or
     /// disk is full"), as a full disk does. Returns the cap in force.
     /// SQLite only: a PostgreSQL journal answers an error.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the journal is not SQLite;
+    /// [`StoreError::Closed`] when the journal is closed; [`StoreError::Busy`]
+    /// when its queue is full; the SQLite error when the cap cannot be set.
     pub async fn set_journal_max_pages(&self, pages: u64) -> Result<u64, crate::StoreError> {
         match &self.sqlite {
             Some(s) => s.set_max_pages(pages).await,
@@ -536,7 +556,12 @@ impl Running {
     }
 
     /// Graceful shutdown: stop accepting, finish requests and flows up to the
-    /// grace period, flush and close the journal.
+    /// grace period, flush and close the journal. Flows still running at
+    /// the end of `server.shutdown_grace` are left to recovery at the next
+    /// start.
+    ///
+    /// # Errors
+    /// [`EngineError::Io`] when the task that closes the journal fails.
     pub async fn shutdown(self) -> Result<(), EngineError> {
         tracing::info!("shutting down: no new connections");
         let _ = self.stop.send(true);
@@ -563,7 +588,12 @@ impl Running {
     }
 }
 
-/// Runs the switch until `shutdown` completes, then shuts down gracefully.
+/// Runs the switch until `shutdown` completes, then shuts down gracefully
+/// (what the `payswitch` binary does, with Ctrl-C and SIGTERM as
+/// `shutdown`).
+///
+/// # Errors
+/// Those of [`start`] and of [`Running::shutdown`].
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
     let r = start(config).await?;
     shutdown.await;

@@ -1,4 +1,4 @@
-//! The admin API (API.md 1.4) of the real `payswitch` binary against the
+//! The admin API (docs/API.md §1.4) of the real `payswitch` binary against the
 //! real simulator: bearer tokens, merchant onboarding through
 //! `ant.merchant.expand.indirect.create` (idempotent on external_id),
 //! stores, terminals that authenticate at once, suspension, rotation with a

@@ -1,5 +1,5 @@
 //! The switch (library, in-process) against the real simulator on loopback,
-//! time-scaled: every magic value ends in the state the seeds prescribe and
+//! time-scaled: every magic value ends in the state docs/PROTOCOL.md §9.7 and §10 prescribe and
 //! the simulator's ledger agrees with the journal.
 
 mod common;

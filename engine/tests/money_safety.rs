@@ -1007,7 +1007,7 @@ async fn finding8_relays_resume_after_restart() {
     sim.shutdown().await;
 }
 
-/// Every pay sub-code of seed 004's table: the terminal gets the sub_code,
+/// Every pay sub-code of docs/PROTOCOL.md §10's table: the terminal gets the sub_code,
 /// its exact description and the cashier action; ACQ.SYSTEM_ERROR ends
 /// CLOSED (query, query, cancel; nothing booked) and ACQ.TRADE_HAS_SUCCESS
 /// ends SUCCESS confirmed by query.

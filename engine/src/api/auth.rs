@@ -1,4 +1,4 @@
-//! Terminal authentication (API.md 1) and per-terminal rate limiting.
+//! Terminal authentication (docs/API.md §1) and per-terminal rate limiting.
 //!
 //! `Authorization: PSW1-HMAC-SHA256 key=<id>, ts=<unix s>, nonce=<16-64 [A-Za-z0-9]>, sig=<b64>`
 //! where `sig = base64(HMAC-SHA256(secret, METHOD "\n" PATH_AND_QUERY "\n" ts "\n" nonce "\n" hex(sha256(body))))`.
@@ -19,20 +19,29 @@ use crate::merchants::Registry;
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// No `Authorization` header (or one that is not text).
     #[error("the Authorization header is missing")]
     Missing,
+    /// The header is not `PSW1-HMAC-SHA256 key=..., ts=..., nonce=..., sig=...`.
     #[error(
         "the Authorization header is not PSW1-HMAC-SHA256 key=..., ts=..., nonce=..., sig=..."
     )]
     Malformed,
+    /// The nonce is not 16 to 64 ASCII letters or digits.
     #[error("the nonce must be 16 to 64 letters or digits")]
     BadNonce,
+    /// The key id is not a terminal of the registry.
     #[error("unknown key id")]
     UnknownKey,
+    /// `ts` is further than the window from the switch's clock.
     #[error("the timestamp is more than the allowed window away from the switch's clock")]
     Skew,
+    /// The signature does not decode to 32 bytes or does not match (under
+    /// the current secret, or the old one during a rotation's grace).
     #[error("the signature does not match")]
     BadSignature,
+    /// The nonce was already used by this terminal inside the window (or on
+    /// another node sharing the journal).
     #[error("this nonce was already used")]
     Replay,
     /// More nonces inside the window than the terminal's rate allows.
@@ -58,6 +67,10 @@ impl AuthError {
 
 /// Parses the Authorization header value (the shape is the terminal
 /// contract's, [`terminal::AuthHeader::parse`]).
+///
+/// # Errors
+/// [`AuthError::Malformed`] when the value is not the header's shape;
+/// [`AuthError::BadNonce`] when its nonce is not 16 to 64 letters or digits.
 pub fn parse_header(v: &str) -> Result<AuthHeader<'_>, AuthError> {
     AuthHeader::parse(v).map_err(|e| match e {
         terminal::HeaderError::Malformed => AuthError::Malformed,
@@ -96,14 +109,20 @@ impl TerminalNonces {
 
 /// A request's Authorization header checked for what costs nothing (known
 /// key, timestamp inside the window), before its body is read.
+/// Made by [`Authenticator::precheck`], consumed by
+/// [`Authenticator::verify`] and [`Authenticator::remember`].
 pub struct Precheck {
+    /// The terminal the header's key id names.
     pub terminal: Arc<Terminal>,
     ts: i64,
     nonce: String,
     sig: [u8; 32],
 }
 
-/// The terminal registry and the nonce memory.
+/// The terminal registry and the nonce memory: one per switch, used by
+/// every `/v1` request. The clock window (`window`, e.g. 300 s) bounds how
+/// far a timestamp may be from the switch's clock; nonces are remembered
+/// for twice that.
 pub struct Authenticator {
     registry: Arc<Registry>,
     nonces: DashMap<String, parking_lot::Mutex<TerminalNonces>>,
@@ -118,7 +137,8 @@ fn unix_now() -> i64 {
 }
 
 impl Authenticator {
-    /// An authenticator of these terminals only (in memory).
+    /// An authenticator of these terminals only (in memory; tests and
+    /// benches), with a clock window of `window`.
     pub fn new(terminals: &[TerminalConfig], window: Duration) -> Authenticator {
         Authenticator::with_registry(Arc::new(Registry::in_memory(terminals)), window)
     }
@@ -138,7 +158,14 @@ impl Authenticator {
         &self.registry
     }
 
-    /// Authenticates a request; returns its terminal.
+    /// Authenticates a request in one go (precheck, verify, remember, at
+    /// the current clock); returns its terminal. The server runs the three
+    /// steps apart so that no body is read for a bad header; this is for
+    /// callers that hold the whole request.
+    ///
+    /// # Errors
+    /// Every [`AuthError`], as [`Authenticator::precheck`],
+    /// [`Authenticator::verify`] and [`Authenticator::remember`] give them.
     pub fn check(
         &self,
         header: Option<&str>,
@@ -194,7 +221,14 @@ impl Authenticator {
     }
 
     /// The first step, before the body is read: the header's shape, a
-    /// known key, a timestamp inside the window.
+    /// known key, a timestamp inside the window, a signature of the right
+    /// length. Remembers nothing.
+    ///
+    /// # Errors
+    /// [`AuthError::Missing`], [`AuthError::Malformed`],
+    /// [`AuthError::BadNonce`], [`AuthError::UnknownKey`],
+    /// [`AuthError::Skew`], or [`AuthError::BadSignature`] when `sig` does
+    /// not decode to 32 bytes.
     pub fn precheck(&self, header: Option<&str>) -> Result<Precheck, AuthError> {
         self.precheck_at(header, crate::trade::now_ms().div_euclid(1000))
     }
@@ -214,7 +248,13 @@ impl Authenticator {
         })
     }
 
-    /// The second step, once the body is in: the signature (constant time).
+    /// The second step, once the body is in: the signature (constant time)
+    /// over `method`, `path_and_query` (as sent), the header's ts and nonce,
+    /// and the body's SHA-256.
+    ///
+    /// # Errors
+    /// [`AuthError::BadSignature`] when no secret of the terminal (the old
+    /// one included during a rotation's grace) gives this signature.
     pub fn verify(
         &self,
         p: &Precheck,
@@ -252,6 +292,11 @@ impl Authenticator {
 
     /// The last step, after the rate limit admitted the request: the nonce
     /// is refused when used before, else remembered (bounded per terminal).
+    ///
+    /// # Errors
+    /// [`AuthError::Replay`] when this terminal used the nonce inside the
+    /// last two windows; [`AuthError::NonceMemoryFull`] when the terminal
+    /// holds as many nonces as its rate admits in two windows.
     pub fn remember(&self, p: &Precheck) -> Result<(), AuthError> {
         self.remember_at(p, crate::trade::now_ms().div_euclid(1000))
     }

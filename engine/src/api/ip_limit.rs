@@ -104,7 +104,10 @@ pub enum Admission {
     Refused,
 }
 
-/// The per-source table.
+/// The per-source table: authentication failures per window and
+/// unauthenticated connections per source address, bounded by
+/// `server.per_ip_table_max`. One per switch, shared by the accept loop and
+/// the handlers; thread-safe.
 pub struct IpLimiter {
     cfg: PerIpLimits,
     table: DashMap<IpAddr, Entry>,
@@ -114,6 +117,8 @@ pub struct IpLimiter {
 }
 
 impl IpLimiter {
+    /// An empty table with these limits (no metrics until
+    /// [`IpLimiter::with_metrics`]).
     pub fn new(cfg: PerIpLimits) -> IpLimiter {
         IpLimiter {
             cfg,
@@ -173,7 +178,10 @@ impl IpLimiter {
             .unwrap_or(false)
     }
 
-    /// A new connection from `ip`.
+    /// A new connection from `ip` (called at accept): refused when its
+    /// source holds `server.per_ip_unauthenticated_connections` connections
+    /// that have not authenticated, admitted (untracked) when the table is
+    /// full.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
         let key = source_key(ip);
         let cap = self.cfg.unauthenticated_connections;

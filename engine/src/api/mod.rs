@@ -1,4 +1,4 @@
-//! The terminal API (API.md 1) and the gateway-facing and operator endpoints.
+//! The terminal API (docs/API.md §1) and the gateway-facing and operator endpoints.
 //!
 //! A hyper server (HTTP/1.1 and HTTP/2 by the hyper-util auto builder; TLS by
 //! rustls when configured) with a header read time-out and a body size limit.
@@ -31,7 +31,7 @@ use crate::flow::{FlowError, Flows, PayOrder, PrecreateOrder, RefundOrder};
 use auth::Authenticator;
 use routes::RouteMatch;
 
-/// The largest notification body read (a real one is about 2 KiB).
+/// The largest notification body read, in bytes (a real one is about 2 KiB).
 pub const NOTIFY_MAX_BODY_BYTES: usize = 16 * 1024;
 /// Unverifiable notifications a source may send per window before it is
 /// refused (429, unread) for the rest of the window.
@@ -42,11 +42,16 @@ pub const NOTIFY_WINDOW_MS: i64 = 10_000;
 /// first, then all).
 const NOTIFY_SOURCES_MAX: usize = 10_000;
 
-/// The connection's peer address, put on every request by the server.
+/// The connection's peer address, put in every request's extensions by the
+/// server: what the per-source limits ([`ip_limit`], [`NotifyGuard`]) count
+/// by.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub std::net::SocketAddr);
 
-/// Unverifiable notifications per source address, per window.
+/// Unverifiable notifications per source address, per window of
+/// [`NOTIFY_WINDOW_MS`]: a source past [`NOTIFY_FAILURES_PER_WINDOW`] is
+/// answered 429 before its body is read. Remembers at most 10 000 sources
+/// (expired windows dropped first, then all). Thread-safe.
 #[derive(Default)]
 pub struct NotifyGuard {
     failures: dashmap::DashMap<std::net::IpAddr, (u32, i64)>,
@@ -61,7 +66,8 @@ impl NotifyGuard {
             .is_some_and(|e| now - e.1 < NOTIFY_WINDOW_MS && e.0 >= NOTIFY_FAILURES_PER_WINDOW)
     }
 
-    /// Counts an unverifiable notification from `ip`.
+    /// Counts an unverifiable notification from `ip` (a new window starts
+    /// when the last one has passed).
     pub fn failed(&self, ip: std::net::IpAddr) {
         let now = crate::trade::now_ms();
         if self.failures.len() >= NOTIFY_SOURCES_MAX {
@@ -78,26 +84,39 @@ impl NotifyGuard {
     }
 }
 
-/// Shared state of the handlers.
+/// Shared state of the handlers of the terminal listener (`/v1`,
+/// `/notify/alipay`, `/healthz`): built once by the server, shared as
+/// `Arc<Api>` by every connection.
 pub struct Api {
+    /// The flows every `/v1` operation is handed to.
     pub flows: Arc<Flows>,
+    /// Terminal authentication (keys, clock window, nonces).
     pub auth: Authenticator,
     /// Authentication failures and unauthenticated connections per source.
     pub ip_limit: Arc<ip_limit::IpLimiter>,
     /// Unverifiable notifications per source.
     pub notify_guard: NotifyGuard,
+    /// The largest `/v1` body read, in bytes (413 above it;
+    /// `server.max_body_bytes`).
     pub max_body: usize,
     /// A body must arrive within this (408 otherwise).
     pub body_timeout: Duration,
+    /// How long a pay waits for its outcome when the request gives no
+    /// `wait` (`policy.default_wait`; `wait` may ask 0 to 60 s).
     pub default_wait: Duration,
 }
 
-/// An error answer: `{"error": {"code", "message", "field"}}`.
+/// An error answer: `{"error": {"code", "message", "field"}}` (docs/API.md §1).
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status (400, 401, 404, 409, 413, 429, 503...).
     pub status: StatusCode,
+    /// The error code (`invalid_field`, `missing_field`, `invalid_json`,
+    /// `not_found`, `conflict`, `trade_state`, `journal_unavailable`...).
     pub code: &'static str,
+    /// The sentence for a person.
     pub message: String,
+    /// The request field at fault, when one is.
     pub field: Option<String>,
 }
 
@@ -224,7 +243,7 @@ fn text_response(status: StatusCode, ctype: &'static str, body: String) -> Respo
     r
 }
 
-/// The trade as terminals see it (API.md 1).
+/// The trade and the refund as terminals see them (docs/API.md §1).
 pub use crate::contract::{refund_answer, trade_answer};
 
 // ---------- validation ----------
@@ -295,6 +314,14 @@ fn v<T, E: std::fmt::Display>(k: &str, r: Result<T, E>) -> Result<T, ApiError> {
 /// field by field into a [`PayOrder`], or a 400 [`ApiError`] naming the
 /// field. Public so that the fuzz target (fuzz/, docs/FUZZING.md) drives the
 /// same code as the handler; the handler is its only other caller.
+///
+/// # Errors
+/// An [`ApiError`] with status 400: `invalid_json` when the body is not a
+/// JSON object; `missing_field` when `out_trade_no`, `auth_code`,
+/// `total_amount` or `subject` is absent; `invalid_field` (with the field)
+/// for a field that is not of this request, not a string, or refused by
+/// its validator (`body` over 128 characters, `operator_id` not 1 to 28 of
+/// `[A-Za-z0-9_-]`, `goods_detail` not an array of at most 100 objects...).
 pub fn parse_pay(body: &[u8]) -> Result<PayOrder, ApiError> {
     let f = Fields::parse(body, terminal::wire::PayRequest::FIELDS)?;
     let operator_id = parse_operator_id(&f)?;
@@ -354,6 +381,11 @@ fn parse_goods_detail(f: &Fields) -> Result<Option<Value>, ApiError> {
 }
 
 /// The parse entry of a `POST /v1/precreate` body (as [`parse_pay`]).
+///
+/// # Errors
+/// As [`parse_pay`] (`auth_code` and `scene` are not fields here), and
+/// `invalid_field` when `notify_url` is not an http(s) URL of at most 256
+/// characters.
 pub fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
     let f = Fields::parse(body, terminal::wire::PrecreateRequest::FIELDS)?;
     let notify_url = match f.opt_str("notify_url")? {
@@ -388,6 +420,12 @@ pub fn parse_precreate(body: &[u8]) -> Result<PrecreateOrder, ApiError> {
 
 /// The parse entry of a `POST /v1/trades/{out_trade_no}/refunds` body (as
 /// [`parse_pay`]).
+///
+/// # Errors
+/// An [`ApiError`] with status 400: `invalid_json`, `missing_field`
+/// (`out_request_no`, `refund_amount`) or `invalid_field` (an unknown
+/// field, a refused out_request_no or amount, `refund_reason` empty, over
+/// 256 characters or with control characters).
 pub fn parse_refund(body: &[u8]) -> Result<RefundOrder, ApiError> {
     let f = Fields::parse(body, terminal::wire::RefundRequest::FIELDS)?;
     Ok(RefundOrder {
@@ -437,7 +475,12 @@ fn endpoint_label(method: &HttpMethod, path: &str) -> &'static str {
 }
 
 impl Api {
-    /// Serves one request; never fails (errors become JSON answers).
+    /// Serves one request; never fails (errors become JSON answers). Counts
+    /// it in `payswitch_requests_total{endpoint,status}` and
+    /// `payswitch_request_seconds{endpoint}`, and adds `Allow` to a 405.
+    ///
+    /// # Errors
+    /// None: the error type is [`Infallible`] (hyper's service signature).
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,

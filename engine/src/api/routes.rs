@@ -69,7 +69,8 @@ fn path_params<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
     }
 }
 
-/// Finds `method path` in `table`.
+/// Finds `method path` in `table` (the first row whose template and method
+/// match); a path some row has under another method is [`RouteMatch::WrongMethod`].
 pub fn find<'a>(
     table: &'static [(&'static str, &'static str)],
     method: &str,

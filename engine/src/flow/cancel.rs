@@ -40,7 +40,17 @@ fn paid_is_refused(t: Trade) -> Result<Trade, FlowError> {
 }
 
 impl Flows {
-    /// POST /v1/trades/{no}/cancel.
+    /// POST /v1/trades/{no}/cancel: journals "cancel pending", starts the
+    /// cancel loop (alipay.trade.cancel until a definite answer) and waits
+    /// up to 30 s for the trade to settle. A trade that is final already is
+    /// answered as it stands; a pay not yet sent is closed and never sent.
+    ///
+    /// # Errors
+    /// [`FlowError::NotFound`] when there is no such trade or `term` may not
+    /// see it; [`FlowError::NotAllowed`] when the trade is paid (SUCCESS is
+    /// final; reverse it with a refund), also when the payment wins the race
+    /// with this request; [`FlowError::Store`] when the journal cannot be
+    /// read.
     pub async fn cancel(
         self: &Arc<Self>,
         term: &TerminalConfig,
@@ -63,7 +73,15 @@ impl Flows {
     }
 
     /// POST /v1/trades/{no}/close: alipay.trade.close; anything but a clean
-    /// close falls back to the cancel policy.
+    /// close falls back to the cancel policy. Waits up to 30 s for the trade
+    /// to settle, as [`Flows::cancel`] does.
+    ///
+    /// # Errors
+    /// [`FlowError::NotFound`] when there is no such trade or `term` may not
+    /// see it; [`FlowError::NotAllowed`] when the trade is paid (SUCCESS is
+    /// final; reverse it with a refund), also when the payment wins the race
+    /// with this request; [`FlowError::Store`] when the journal cannot be
+    /// read.
     pub async fn close(
         self: &Arc<Self>,
         term: &TerminalConfig,

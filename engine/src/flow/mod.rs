@@ -1,16 +1,21 @@
 //! The trade flows: the only writer of trade and refund state, in three
 //! layers.
 //!
-//! - [`cell`]: the per-trade slot. A change is applied to a copy, committed
+//! - `cell`: the per-trade slot. A change is applied to a copy, committed
 //!   to the journal (retried with back-off while the journal fails), and only
 //!   then published; waiters; eviction once final.
 //! - [`policy`]: the money rules as pure functions from (state, gateway
 //!   answer) to the next step. No I/O; unit-, property- and model-tested.
-//! - one driver per operation: [`pay`], [`precreate`] (with the QR watch),
-//!   [`cancel`] (cancel and close), [`watch`] (the late-landing watch and the
-//!   undo of a late payment), [`refund`], [`notified`], [`recovery`] and
-//!   [`relay`] (final QR results to the merchant). Drivers only send, commit
-//!   and wait; every decision comes from `policy`.
+//! - one driver per operation, each a set of [`Flows`] methods: `pay`
+//!   ([`Flows::pay`]), `precreate` (with the QR watch, [`Flows::precreate`]),
+//!   `cancel` (cancel and close, [`Flows::cancel`], [`Flows::close`]),
+//!   `watch` (the late-landing watch and the undo of a late payment),
+//!   `refund` ([`Flows::refund`]), `notified` ([`Flows::notified`]),
+//!   `recovery` ([`Flows::recover`]) and `relay` (final QR results to the
+//!   merchant). Drivers only send, commit and wait; every decision comes
+//!   from [`policy`].
+//! - [`paylog`]: the recent barcode pays of each terminal, for the
+//!   heartbeat.
 //!
 //! Guarantees:
 //! - every change is durable before it is visible and before the next
@@ -66,21 +71,36 @@ pub(crate) use cell::{RefundSlot, Slot};
 /// Why a flow request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
+    /// No trade (or refund) by that number that the asking terminal may
+    /// see: never created, created by a terminal of another sub-merchant,
+    /// or outside its merchant's number space (HTTP 404 `not_found`).
     #[error("no such trade")]
     NotFound,
+    /// The out_trade_no or out_request_no was already used for a different
+    /// request (HTTP 409 `conflict`); the sentence says which.
     #[error("{0}")]
     Conflict(String),
+    /// The trade's state forbids the operation: a cancel or close of a paid
+    /// trade, a refund of a trade that is not paid (HTTP 409 `trade_state`).
     #[error("{0}")]
     NotAllowed(String),
     /// A field of the request is refused by the money rules (e.g. a refund
     /// above what is still refundable).
     #[error("{field}: {message}")]
     Invalid {
+        /// The request field at fault (`refund_amount`, `out_trade_no`,
+        /// `notify_url`).
         field: &'static str,
+        /// Why it is refused.
         message: String,
     },
+    /// The gateway's circuit breaker is open: new payments are refused for
+    /// the given number of milliseconds (queries, cancels and refunds still
+    /// go out).
     #[error("the gateway is failing; new payments are refused for {0} ms")]
     CircuitOpen(u128),
+    /// Shutdown has started: new trades are refused (running flows go on
+    /// until the grace period ends).
     #[error("the switch is shutting down")]
     ShuttingDown,
     /// The switch holds as many trades in memory as it may.
@@ -92,44 +112,73 @@ pub enum FlowError {
     /// The journal's queue is full: nothing was sent.
     #[error("the journal is behind (its queue is full)")]
     JournalBusy,
+    /// The journal could not be read (or a journaled trade vanished)
+    /// while the request was being served.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// A validated barcode payment.
+/// A validated barcode payment (`POST /v1/pay`, docs/API.md §1), as the API
+/// hands it to [`Flows::pay`]. Every other field goes with the terminal into
+/// the request's fingerprint: a repeat with the same out_trade_no must carry
+/// the same values.
 #[derive(Debug, Clone)]
 pub struct PayOrder {
+    /// The terminal's own trade number (the gateway's is derived from it
+    /// in the merchant's number space).
     pub out_trade_no: OutTradeNo,
+    /// The buyer's payment code as scanned (never journaled in clear).
     pub auth_code: AuthCode,
+    /// The amount to charge, in yuan with two decimals.
     pub total_amount: Money,
+    /// The order title shown to the buyer.
     pub subject: Subject,
+    /// `bar_code` or `wave_code`.
     pub scene: Scene,
+    /// A longer description of the order, passed to the gateway as is.
     pub body: Option<String>,
+    /// The cashier's id, passed to the gateway as is.
     pub operator_id: Option<String>,
+    /// How long the buyer has to pay (`5m`, `2h`...), passed to the gateway.
     pub timeout_express: Option<TimeoutExpress>,
+    /// The gateway's `goods_detail` array, passed through unchanged.
     pub goods_detail: Option<serde_json::Value>,
 }
 
-/// A validated QR precreate.
+/// A validated QR precreate (`POST /v1/precreate`, docs/API.md §1), as the
+/// API hands it to [`Flows::precreate`].
 #[derive(Debug, Clone)]
 pub struct PrecreateOrder {
+    /// The terminal's own trade number.
     pub out_trade_no: OutTradeNo,
+    /// The amount to charge, in yuan with two decimals.
     pub total_amount: Money,
+    /// The order title shown to the buyer.
     pub subject: Subject,
+    /// How long the QR code may be paid (`5m`, `2h`...); the switch closes
+    /// the trade at its expiry (`policy.qr_default_timeout` when absent).
     pub timeout_express: Option<TimeoutExpress>,
+    /// A longer description of the order, passed to the gateway as is.
     pub body: Option<String>,
+    /// The cashier's id, passed to the gateway as is.
     pub operator_id: Option<String>,
+    /// The gateway's `goods_detail` array, passed through unchanged.
     pub goods_detail: Option<serde_json::Value>,
     /// Where the final result is relayed: the merchant's registered relay
     /// URL or a URL under it (checked by the flow); None: the registered one.
     pub notify_url: Option<String>,
 }
 
-/// A validated refund request.
+/// A validated refund request (`POST /v1/trades/{no}/refunds`,
+/// docs/API.md §1), as the API hands it to [`Flows::refund`].
 #[derive(Debug, Clone)]
 pub struct RefundOrder {
+    /// The refund's number, unique within its trade: a repeat with the same
+    /// number is the same refund (idempotent here and at the gateway).
     pub out_request_no: OutRequestNo,
+    /// The amount to return, in yuan; at most what is still refundable.
     pub refund_amount: Money,
+    /// The reason passed to the gateway, if any.
     pub refund_reason: Option<String>,
 }
 
@@ -138,7 +187,10 @@ pub struct RefundOrder {
 /// per interval is let through as a probe).
 const JOURNAL_PROBE_MS: i64 = 1_000;
 
-/// The switch's flows over one store and one gateway.
+/// The switch's flows over one store and one gateway: the trade and refund
+/// cache, the drivers of every operation, readiness and drain. One per
+/// switch, shared as `Arc<Flows>` by the API, the notification edge, the
+/// heartbeats and the background jobs. The only writer of trade state.
 pub struct Flows {
     /// This value's own `Arc`, for tasks started from `&self`.
     me: Weak<Flows>,
@@ -231,6 +283,8 @@ impl Fingerprint {
 }
 
 /// Whether a terminal may see a trade: its creator, or a terminal of the same sub-merchant.
+/// `creator_smid` is the sub-merchant id of the terminal that created `t`
+/// (None: no sub-merchant, then only the creator sees it).
 pub fn visible_to(t: &Trade, term: &TerminalConfig, creator_smid: Option<&str>) -> bool {
     t.terminal == term.key_id || (creator_smid.is_some() && creator_smid == term.smid.as_deref())
 }
@@ -278,6 +332,9 @@ impl Flows {
         Fingerprint::of(&self.cfg.server.fingerprint_key, v)
     }
 
+    /// The flows over `store` and `gw`, with an empty cache (call
+    /// [`Flows::init_counts`] and [`Flows::recover`] before serving; the
+    /// server's start does both).
     pub fn new(
         cfg: Arc<Config>,
         store: Arc<dyn Store>,
@@ -316,12 +373,12 @@ impl Flows {
         &self.cfg
     }
 
-    /// The switch's metrics.
     /// The metrics registry, shared (background jobs that set gauges).
     pub fn metrics_arc(&self) -> Arc<Metrics> {
         self.metrics.clone()
     }
 
+    /// The switch's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
@@ -468,7 +525,12 @@ impl Flows {
         }
     }
 
-    /// Loads the status counts from the journal (at start).
+    /// Loads the status counts from the journal (at start, before any
+    /// trade is served; adds to the counts in memory).
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the journal cannot be read (or the blocking
+    /// task that reads it fails).
     pub async fn init_counts(&self) -> Result<(), StoreError> {
         let store = self.store.clone();
         let counts = tokio::task::spawn_blocking(move || store.status_counts())
@@ -498,7 +560,7 @@ impl Flows {
         }
     }
 
-    /// Cached trades (tests).
+    /// Cached trades (tests): the same number as [`Flows::cached_trades`].
     pub fn cached(&self) -> usize {
         self.trades.len()
     }
@@ -507,7 +569,13 @@ impl Flows {
         self.registry.smid_of(key)
     }
 
-    /// A trade visible to `term`, or NotFound.
+    /// `GET /v1/trades/{no}`: the trade as the journal (or the cache) holds
+    /// it, if `term` may see it; `no` is the terminal's out_trade_no.
+    ///
+    /// # Errors
+    /// [`FlowError::NotFound`] when there is no such trade, `term` may not
+    /// see it, or `no` lies outside its merchant's number space;
+    /// [`FlowError::Store`] when the journal cannot be read.
     pub async fn get(&self, term: &TerminalConfig, no: &str) -> Result<Trade, FlowError> {
         Ok(self.visible_slot(term, no).await?.1)
     }
@@ -627,7 +695,9 @@ pub(crate) fn boundary(name: &'static str) {
 #[inline(always)]
 pub(crate) fn boundary(_name: &'static str) {}
 
-/// Every boundary name, for the crash matrix.
+/// Every failpoint boundary name, for the crash matrix
+/// (`engine/tests/crash.rs`): with the `failpoints` feature,
+/// `FAILPOINTS=<name>=return` aborts the process at that step.
 pub const BOUNDARIES: [&str; 9] = [
     "pay_after_send_committed",
     "pay_after_send",

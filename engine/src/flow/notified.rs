@@ -19,13 +19,23 @@ use crate::trade::{now_ms, Phase, Status};
 /// What became of a notification (for the metric's label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notified {
+    /// It moved the trade (its status, and the payment's fields when paid).
     Applied,
+    /// Journaled only: the trade stays as it is (a repeat, a state the
+    /// trade has passed, or a cancel in doubt that only its answer decides).
     Duplicate,
+    /// Journaled as an incident of that kind, the trade's status unchanged:
+    /// its facts do not match the trade (app_id, seller_id, amount...), or
+    /// it says paid for a trade held CLOSED or FAILED (then the undo of the
+    /// late landing starts).
     Incident(IncidentKind),
+    /// For an out_trade_no the switch never saw: journaled as an orphan.
     Orphan,
 }
 
 impl Notified {
+    /// The `result` label of `payswitch_notifications_total`: `applied`,
+    /// `journaled`, `incident` or `orphan`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Notified::Applied => "applied",
@@ -38,7 +48,15 @@ impl Notified {
 
 impl Flows {
     /// Journals a verified notification and applies it once. `Err` only when
-    /// the journal cannot take it (the gateway then retries).
+    /// the journal cannot take it (the gateway then retries). Called by
+    /// [`crate::notify::receive`] once the signature has verified.
+    ///
+    /// # Errors
+    /// [`FlowError::JournalUnavailable`] when the notification's commit
+    /// fails (it is not retried here: the gateway retries what was not
+    /// answered `success`); [`FlowError::Store`] when the trade cannot be
+    /// read from the journal, or its change cannot be committed before the
+    /// switch stops.
     pub async fn notified(&self, n: &protocol::Notification) -> Result<Notified, FlowError> {
         use protocol::TradeStatus as TS;
         let raw: serde_json::Map<String, serde_json::Value> =

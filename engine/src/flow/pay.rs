@@ -68,6 +68,23 @@ impl Flows {
     }
 
     /// POST /v1/pay: starts (once) the barcode payment and waits up to `wait`.
+    /// Returns the trade as it stands when it is settled (final, UNKNOWN, or
+    /// waiting with nothing in doubt) or when `wait` ends; the payment goes
+    /// on in its own task either way. A repeat of the same request (same
+    /// out_trade_no and content) gets the trade it already started, never a
+    /// second payment.
+    ///
+    /// # Errors
+    /// [`FlowError::Invalid`] (`out_trade_no`) when the number cannot be
+    /// mapped into the merchant's number space; [`FlowError::Conflict`] when
+    /// the out_trade_no was used for a different request; when a new trade
+    /// is not admitted: [`FlowError::ShuttingDown`],
+    /// [`FlowError::CircuitOpen`], [`FlowError::Busy`] (the cache is full) or
+    /// [`FlowError::JournalUnavailable`] (the journal failed within the last
+    /// second); when the trade cannot be created:
+    /// [`FlowError::JournalBusy`] (queue full) or
+    /// [`FlowError::JournalUnavailable`]; [`FlowError::Store`] when the
+    /// journal cannot be read. In every error case nothing was sent.
     pub async fn pay(
         self: &Arc<Self>,
         term: &TerminalConfig,
@@ -130,7 +147,15 @@ impl Flows {
         Ok(slot.wait_settled(wait).await)
     }
 
-    /// GET /v1/trades/{no}?refresh=1: asks the gateway first.
+    /// GET /v1/trades/{no}?refresh=1: asks the gateway first
+    /// (alipay.trade.query) and applies a definite answer (paid or closed)
+    /// unless a cancel is in doubt; a final trade is answered as it stands.
+    ///
+    /// # Errors
+    /// [`FlowError::NotFound`] when there is no such trade or `term` may not
+    /// see it; [`FlowError::Store`] when the journal cannot be read. A query
+    /// without a definite answer is not an error: the trade is returned
+    /// unchanged.
     pub async fn refresh(&self, term: &TerminalConfig, no: &str) -> Result<Trade, FlowError> {
         let (slot, t) = self.visible_slot(term, no).await?;
         if t.status.is_final() || t.phase == Phase::CancelPending {
@@ -150,7 +175,7 @@ impl Flows {
     }
 
     /// The barcode payment. No notify_url: barcode payments have no
-    /// asynchronous notification (seed 002 section 7); they are settled by
+    /// asynchronous notification (docs/PROTOCOL.md §9.7); they are settled by
     /// their answer and by queries only. `sending` is the send guard, taken
     /// before the trade was visible.
     async fn drive_pay(

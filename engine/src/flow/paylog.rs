@@ -1,5 +1,5 @@
 //! The recent barcode pays of each terminal, for the heartbeat's
-//! `trade_info` (交易保障, SPEC 5 `monitor.heartbeat.syn`): out_trade_no,
+//! `trade_info` (交易保障, docs/PROTOCOL.md §5 `monitor.heartbeat.syn`): out_trade_no,
 //! seconds the pay took, and its outcome letter. Bounded: at most
 //! [`PAYS_PER_TERMINAL`] per terminal (the heartbeat's own limit), oldest
 //! dropped first; taken (and emptied) by each heartbeat.
@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 /// The heartbeat's limit of trade_info entries.
 pub const PAYS_PER_TERMINAL: usize = 30;
 
-/// The outcome letter of a pay in `trade_info.STAT` (SPEC 5).
+/// The outcome letter of a pay in `trade_info.STAT` (docs/PROTOCOL.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayStat {
     /// S: success (10000).
@@ -26,6 +26,7 @@ pub enum PayStat {
 }
 
 impl PayStat {
+    /// The letter the heartbeat sends: `S`, `I`, `F` or `C`.
     pub const fn letter(self) -> &'static str {
         match self {
             PayStat::Success => "S",
@@ -39,20 +40,27 @@ impl PayStat {
 /// One pay as the heartbeat reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PayRecord {
+    /// The gateway's out_trade_no of the pay (`trade_info.OTN`).
     pub out_trade_no: String,
     /// Seconds from the terminal's request to the gateway's answer, capped at 99.
+    /// (`trade_info.TC`).
     pub took_secs: f64,
+    /// The pay's first outcome (`trade_info.STAT`).
     pub stat: PayStat,
 }
 
-/// Recent pays per terminal key id.
+/// Recent pays per terminal key id, at most [`PAYS_PER_TERMINAL`] each.
+/// Written by the pay flow, emptied by the heartbeats; thread-safe.
 #[derive(Default)]
 pub struct PayLog {
     by_terminal: DashMap<String, Mutex<VecDeque<PayRecord>>>,
 }
 
 impl PayLog {
-    /// Records a pay's first answer.
+    /// Records a pay's first answer for `terminal` (its key id); `took_ms`
+    /// from the terminal's request to that answer (negative counts as 0,
+    /// capped at 99 s). The oldest entry is dropped when the terminal's 30
+    /// are taken.
     pub fn record(&self, terminal: &str, out_trade_no: &str, took_ms: i64, stat: PayStat) {
         let took_secs = (took_ms.max(0) as f64 / 1000.0).min(99.0);
         let rec = PayRecord {

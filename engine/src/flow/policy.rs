@@ -7,7 +7,7 @@
 //! rendered as tables by [`state_table_markdown`] and [`pay_sub_code_table_markdown`];
 //! docs/ENGINE.md carries both and a test checks that they are equal.
 //!
-//! The rules (seed 002 section 7, seed 004, DESIGN.md):
+//! The rules (docs/PROTOCOL.md §9.7 and §10, docs/ARCHITECTURE.md):
 //! - pay 10000: SUCCESS. 10003: PAYING, poll, then cancel.
 //! - 20000, ACQ.SYSTEM_ERROR, ACQ.TRADE_HAS_SUCCESS, an unknown code, a lost
 //!   answer, an answer not tied to its request: query, query once more,
@@ -33,13 +33,16 @@ pub enum Reply<'a> {
     /// A verified answer: its code (`None`: a code this switch does not
     /// know) and sub-code.
     Answer {
+        /// The gateway code; `None` for a code this switch does not know.
         code: Option<Code>,
+        /// The business sub-code, when the answer carries one.
         sub_code: Option<&'a str>,
     },
 }
 
 impl<'a> Reply<'a> {
-    /// From the wire fields of a verified answer.
+    /// From the wire fields of a verified answer (`code` as the gateway
+    /// wrote it; an unknown code becomes `None`).
     pub fn answer(code: &str, sub_code: Option<&'a str>) -> Reply<'a> {
         Reply::Answer {
             code: Code::parse(code),
@@ -62,7 +65,7 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// What the cashier should do (docs/API.md section 1, `cashier_action`).
+/// What the cashier should do (docs/API.md §1, `cashier_action`).
 pub use terminal::CashierAction;
 
 // ---------- pay ----------
@@ -81,6 +84,8 @@ pub enum PayStep {
 }
 
 impl PayStep {
+    /// The step as docs/ENGINE.md's tables write it (`SUCCESS`, `FAILED`,
+    /// `PAYING, poll then cancel`, `query, query again, then cancel`).
     pub const fn as_str(self) -> &'static str {
         match self {
             PayStep::Success => "SUCCESS",
@@ -92,7 +97,9 @@ impl PayStep {
 }
 
 /// The next step and the cashier's action for a 40004 sub-code of
-/// alipay.trade.pay (seed 004's table, and the remedy it gives).
+/// alipay.trade.pay (docs/PROTOCOL.md §10's table, and the remedy it
+/// gives). A sub-code the table does not list is FAILED, contact the
+/// acquirer.
 pub fn pay_sub_code(sub_code: &str) -> (PayStep, CashierAction) {
     use CashierAction as A;
     use PayStep::{Fail, Resolve};
@@ -179,6 +186,11 @@ pub enum PrecreateStep {
     Cancel,
 }
 
+/// The next step after the answer to alipay.trade.precreate. `tied` is false
+/// when the answer names another out_trade_no or total_amount than the
+/// request; `has_qr` whether it carries a `qr_code`. Anything but a tied
+/// 10000 with a QR code or a definite refusal is cancelled: the QR code
+/// never reached the terminal.
 pub fn precreate_answer(reply: Reply<'_>, tied: bool, has_qr: bool) -> PrecreateStep {
     match reply {
         Reply::Lost => PrecreateStep::Cancel,
@@ -212,6 +224,7 @@ pub enum Seen {
 }
 
 impl Seen {
+    /// Every value, in the order of docs/ENGINE.md's table.
     pub const ALL: [Seen; 5] = [
         Seen::Paid,
         Seen::Closed,
@@ -221,12 +234,16 @@ impl Seen {
     ];
 }
 
-/// The gateway's trade_status strings (SPEC 5, alipay.trade.query).
+/// The gateway's trade_status strings (docs/PROTOCOL.md §5, alipay.trade.query).
 pub mod trade_status {
     use protocol::TradeStatus;
+    /// Created, not paid yet (a QR code waiting for its buyer).
     pub const WAIT_BUYER_PAY: &str = TradeStatus::WaitBuyerPay.as_str();
+    /// Paid; still refundable.
     pub const TRADE_SUCCESS: &str = TradeStatus::TradeSuccess.as_str();
+    /// Paid and no longer refundable.
     pub const TRADE_FINISHED: &str = TradeStatus::TradeFinished.as_str();
+    /// Closed unpaid at expiry or by a cancel, or fully refunded.
     pub const TRADE_CLOSED: &str = TradeStatus::TradeClosed.as_str();
 }
 
@@ -261,10 +278,12 @@ pub enum QueryStep {
 }
 
 /// How many queries resolve an unknown pay outcome before the cancel
-/// (seed 002 section 7: query, then retry the query once).
+/// (docs/PROTOCOL.md §9.7: query, then retry the query once).
 pub const RESOLVE_QUERIES: u32 = 2;
 
-/// Resolving an unknown outcome, after query number `done` (1-based).
+/// Resolving an unknown outcome, after query number `done` (1-based): a
+/// definite query ends it, WAIT_BUYER_PAY turns it into polling, anything
+/// else queries again until [`RESOLVE_QUERIES`] are done, then cancels.
 pub fn resolve_after_query(seen: Seen, done: u32) -> QueryStep {
     match seen {
         Seen::Paid => QueryStep::Final(Status::Success),
@@ -275,7 +294,8 @@ pub fn resolve_after_query(seen: Seen, done: u32) -> QueryStep {
     }
 }
 
-/// Polling a 10003 trade, after poll number `done` of `count` (1-based).
+/// Polling a 10003 trade, after poll number `done` of `count` (1-based):
+/// paid or closed ends it; otherwise poll again, and cancel after the last.
 pub fn poll_after_query(seen: Seen, done: u32, count: u32) -> QueryStep {
     match seen {
         Seen::Paid => QueryStep::Final(Status::Success),
@@ -304,13 +324,16 @@ pub enum CancelSeen {
     Retry,
 }
 
-/// The cancel answer's `action` values (SPEC 5, alipay.trade.cancel).
+/// The cancel answer's `action` values (docs/PROTOCOL.md §5, alipay.trade.cancel).
 pub mod cancel_action {
+    /// The trade was not paid: the gateway closed it.
     pub const CLOSE: &str = "close";
+    /// The trade was paid: the gateway refunded the buyer in full.
     pub const REFUND: &str = "refund";
 }
 
-/// Classifies an alipay.trade.cancel answer.
+/// Classifies an alipay.trade.cancel answer: its `action` and
+/// `retry_flag` fields as the gateway wrote them.
 pub fn cancel_seen(reply: Reply<'_>, action: Option<&str>, retry_flag: Option<&str>) -> CancelSeen {
     match reply.code() {
         Some(Code::Success) if retry_flag == Some("Y") => CancelSeen::Retry,
@@ -338,8 +361,12 @@ pub enum CancelStep {
     ClosedAndWatch,
     /// The cancel was refused: query to learn the truth.
     Query,
-    /// Cancel again after a back-off; `unknown`: the trade is UNKNOWN now.
-    Retry { unknown: bool },
+    /// Cancel again after a back-off.
+    Retry {
+        /// The trade is UNKNOWN now ([`CANCEL_FAILURES_TO_UNKNOWN`] cancels
+        /// without a definite answer).
+        unknown: bool,
+    },
 }
 
 /// Cancels without a definite answer after which the trade shows UNKNOWN.
@@ -360,7 +387,9 @@ pub fn cancel_next(seen: CancelSeen, may_land: bool, failures: u32) -> CancelSte
     }
 }
 
-/// After a refused cancel, what the query showed.
+/// After a refused cancel, what the query showed decides the next step
+/// (`may_land` as in [`cancel_next`]). A paid trade is answered `Retry`
+/// here: the caller checks [`refused_cancel_is_paid`] first.
 pub fn refused_cancel_after_query(seen: Seen, may_land: bool) -> CancelStep {
     match seen {
         // SUCCESS is handled by the caller as final (the cancel could not
@@ -388,6 +417,8 @@ pub enum CloseStep {
     Cancel,
 }
 
+/// After the answer to alipay.trade.close: only a 10000 closes the trade;
+/// anything else goes on as a cancel.
 pub fn close_answer(reply: Reply<'_>) -> CloseStep {
     match reply.code() {
         Some(Code::Success) => CloseStep::Closed,
@@ -412,6 +443,9 @@ pub enum WatchStep {
     Retry,
 }
 
+/// The late-landing watch after a query: money or an open trade at the
+/// gateway is undone, TRADE_CLOSED ends the watch, ACQ.TRADE_NOT_EXIST
+/// waits for the next offset, no definite answer retries the check.
 pub fn watch_after_query(seen: Seen) -> WatchStep {
     match seen {
         Seen::Paid | Seen::Waiting => WatchStep::Undo,
@@ -422,11 +456,13 @@ pub fn watch_after_query(seen: Seen) -> WatchStep {
 }
 
 /// How long after its start a watch whose checks go unanswered gives up
-/// (with an incident): inside the gateway's 24 h cancel limit.
+/// (with an incident), in milliseconds (23 h): inside the gateway's 24 h
+/// cancel limit.
 pub const WATCH_GIVE_UP_MS: i64 = 23 * 3_600_000;
 
-/// The time of the watch's check number `done` (0-based), or `None` when
-/// every check is done. `offsets_ms` are counted from the watch's start.
+/// The time (Unix ms) of the watch's check number `done` (0-based), or
+/// `None` when every check is done. `offsets_ms` are counted from the
+/// watch's start (`started_ms`, Unix ms).
 pub fn watch_check_at(started_ms: i64, offsets_ms: &[u64], done: u32) -> Option<i64> {
     let off = *offsets_ms.get(usize::try_from(done).ok()?)?;
     started_ms.checked_add(i64::try_from(off).ok()?)
@@ -443,6 +479,10 @@ pub enum UndoStep {
     Retry,
 }
 
+/// The undo of a late landing after its cancel (`seen` classified by
+/// [`cancel_seen`]): closed is done; a refusal with
+/// ACQ.TRADE_CANCEL_TIME_OUT (past 24 h) turns into a full refund; anything
+/// else is tried again.
 pub fn undo_after_cancel(reply: Reply<'_>, seen: CancelSeen) -> UndoStep {
     match seen {
         CancelSeen::Closed => UndoStep::Done,
@@ -466,6 +506,9 @@ pub enum QrStep {
     Close,
 }
 
+/// The QR watch after a query, at `now_ms` for a trade expiring at
+/// `expires_ms` (both Unix ms): paid or closed is final; otherwise close it
+/// once expired, or check again later.
 pub fn qr_after_query(seen: Seen, now_ms: i64, expires_ms: i64) -> QrStep {
     match seen {
         Seen::Paid => QrStep::Final(Status::Success),
@@ -475,8 +518,9 @@ pub fn qr_after_query(seen: Seen, now_ms: i64, expires_ms: i64) -> QrStep {
     }
 }
 
-/// When the QR watch queries: `after_ms` from creation (1 min, 5 min by
-/// default), then at expiry. `None` when every check is done.
+/// When the QR watch queries (Unix ms), check number `done` (0-based):
+/// `after_ms` from creation (1 min, 5 min by default; those past the
+/// expiry are skipped), then at expiry. `None` when every check is done.
 pub fn qr_check_at(created_ms: i64, expires_ms: i64, after_ms: &[u64], done: u32) -> Option<i64> {
     let mut times: Vec<i64> = after_ms
         .iter()
@@ -505,15 +549,20 @@ pub struct NotifyFacts {
 /// The trade_status of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotifiedStatus {
+    /// TRADE_SUCCESS or TRADE_FINISHED.
     Paid,
+    /// TRADE_CLOSED.
     Closed,
+    /// Any other status (WAIT_BUYER_PAY): informative only.
     Waiting,
+    /// No trade_status in the notification.
     Missing,
 }
 
 /// The trade a notification names, as the switch holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
+    /// The trade's status in the journal.
     pub status: Status,
     /// A cancel is in doubt: only its answer decides the trade.
     pub cancel_pending: bool,
@@ -522,14 +571,19 @@ pub struct Held {
 /// Why a notification does not move a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IncidentKind {
+    /// The notification's app_id is not the switch's.
     WrongAppId,
+    /// Its seller_id is not the configured `gateway.seller_id`.
     WrongSellerId,
+    /// Its total_amount is missing or differs from the trade's.
     AmountMismatch,
     /// Paid at the gateway while the switch holds the trade CLOSED or FAILED.
     PaidWhileClosed,
 }
 
 impl IncidentKind {
+    /// The incident's kind as journaled and as the `kind` label of
+    /// `payswitch_notify_incidents_total` (`wrong_app_id`...).
     pub const fn as_str(self) -> &'static str {
         match self {
             IncidentKind::WrongAppId => "wrong_app_id",
@@ -556,8 +610,12 @@ pub enum NotifyStep {
     Orphan,
 }
 
-/// Which app_id / seller_id failures are checked before the trade is even
-/// looked up (they are not about a trade of ours).
+/// What a verified notification does to the trade it names (`held`: `None`
+/// when the switch never saw the out_trade_no). The app_id and seller_id
+/// are checked before the trade matters (a failure is not about a trade of
+/// ours), then whether the trade is known, then the amount; only then the
+/// status: a final trade and a cancel in doubt are never moved, and a paid
+/// notification for a CLOSED or FAILED trade is undone as a late landing.
 pub fn on_notification(held: Option<Held>, n: NotifyFacts) -> NotifyStep {
     if !n.app_id_ok {
         return NotifyStep::Incident(IncidentKind::WrongAppId);
@@ -592,16 +650,29 @@ pub fn on_notification(held: Option<Held>, n: NotifyFacts) -> NotifyStep {
 /// Why a refund is refused before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefundRefusal {
+    /// The trade is not SUCCESS (its status given).
     #[error("only a paid (SUCCESS) trade can be refunded; this one is {}", .0.as_str())]
     NotPaid(Status),
+    /// The amount is above what is still refundable.
     #[error("refund_amount {asked} is more than the {available} still refundable (total minus refunded minus refunds in flight)")]
-    Ceiling { asked: Money, available: Money },
+    Ceiling {
+        /// The refund's amount.
+        asked: Money,
+        /// Total minus refunded minus refunds in flight.
+        available: Money,
+    },
+    /// Refunded plus in flight does not fit in a [`Money`].
     #[error("the refunded sums of this trade overflow")]
     Overflow,
 }
 
 /// The refund ceiling: `amount <= total - refunded - in_flight`, in checked
 /// arithmetic (a sum that cannot be represented is refused, never wrapped).
+///
+/// # Errors
+/// [`RefundRefusal::NotPaid`] when `status` is not SUCCESS;
+/// [`RefundRefusal::Overflow`] when `refunded + in_flight` overflows;
+/// [`RefundRefusal::Ceiling`] when `amount` is above what is left.
 pub fn refund_admissible(
     status: Status,
     total: Money,
@@ -628,13 +699,18 @@ pub fn refund_admissible(
 /// The next step of a refund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefundStep {
+    /// The money went back (`fund_change` Y, or REFUND_SUCCESS by query).
     Success,
+    /// A definite refusal: the refund did not happen.
     Failed,
     /// Ask alipay.trade.fastpay.refund.query, then resend (same
     /// out_request_no: idempotent at the gateway).
     Query,
 }
 
+/// After the answer to alipay.trade.refund (`fund_change` as the gateway
+/// wrote it): only 10000 with `fund_change` Y is a success, only a 40004
+/// other than ACQ.SYSTEM_ERROR a failure; anything else is asked again.
 pub fn refund_answer(reply: Reply<'_>, fund_change: Option<&str>) -> RefundStep {
     match reply.code() {
         Some(Code::Success) if fund_change == Some("Y") => RefundStep::Success,
@@ -648,6 +724,9 @@ pub fn refund_answer(reply: Reply<'_>, fund_change: Option<&str>) -> RefundStep 
 /// The refund_status of alipay.trade.fastpay.refund.query.
 pub const REFUND_SUCCESS: &str = "REFUND_SUCCESS";
 
+/// After the answer to alipay.trade.fastpay.refund.query: 10000 with
+/// [`REFUND_SUCCESS`] is a success; anything else (the refund not found
+/// yet included) queries and resends again, never a failure.
 pub fn refund_query_answer(reply: Reply<'_>, refund_status: Option<&str>) -> RefundStep {
     match reply.code() {
         Some(Code::Success) if refund_status == Some(REFUND_SUCCESS) => RefundStep::Success,
@@ -767,7 +846,8 @@ pub fn state_table_markdown() -> String {
     s
 }
 
-/// The table of seed 004's pay sub-codes: next step and cashier action.
+/// The table of the pay sub-codes (docs/PROTOCOL.md §10): next step and
+/// cashier action, as docs/ENGINE.md carries it.
 pub fn pay_sub_code_table_markdown() -> String {
     let mut s = String::from("| sub_code | seed 004's description | next step | cashier_action |\n| --- | --- | --- | --- |\n");
     for d in protocol::codes::PAY_SUB_CODES {
@@ -1019,7 +1099,7 @@ mod tests {
         }
 
         /// 40004 is never an unknown outcome except for the two sub-codes
-        /// the seed says to query; a lost answer is never final.
+        /// docs/PROTOCOL.md §10 says to query; a lost answer is never final.
         #[test]
         fn only_definite_answers_are_final(r in any_reply()) {
             let step = pay_answer(r, true);

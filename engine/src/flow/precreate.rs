@@ -60,7 +60,26 @@ impl Flows {
         }
     }
 
-    /// POST /v1/precreate.
+    /// POST /v1/precreate: creates (once) the QR trade, sends
+    /// alipay.trade.precreate and waits up to 60 s for the QR code. The trade
+    /// is then owned by the QR watch until it is final (queried, closed at
+    /// expiry); its final result is relayed to the merchant when
+    /// `o.notify_url` or the merchant's registered relay URL says so.
+    ///
+    /// # Errors
+    /// [`FlowError::Invalid`] (`notify_url`) when the request names a
+    /// relay URL that is not the merchant's registered one or under it, or
+    /// the merchant has none;
+    /// [`FlowError::Invalid`] (`out_trade_no`) when the number cannot be
+    /// mapped into the merchant's number space; [`FlowError::Conflict`] when
+    /// the out_trade_no was used for a different request; when a new trade
+    /// is not admitted: [`FlowError::ShuttingDown`],
+    /// [`FlowError::CircuitOpen`], [`FlowError::Busy`] (the cache is full) or
+    /// [`FlowError::JournalUnavailable`] (the journal failed within the last
+    /// second); when the trade cannot be created:
+    /// [`FlowError::JournalBusy`] (queue full) or
+    /// [`FlowError::JournalUnavailable`]; [`FlowError::Store`] when the
+    /// journal cannot be read. In every error case nothing was sent.
     pub async fn precreate(
         self: &Arc<Self>,
         term: &TerminalConfig,

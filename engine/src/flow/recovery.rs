@@ -23,7 +23,13 @@ impl Flows {
     /// Drives every unfinished trade, refund and relay the journal holds
     /// (on a shared journal: those whose lease lapsed and those this node's
     /// name held before a restart; the rest are other nodes' work).
-    /// Returns the number of trades and refunds picked up.
+    /// Returns the number of trades and refunds picked up. Called once by
+    /// the server's start, before the listeners open.
+    ///
+    /// # Errors
+    /// [`FlowError::Store`] when the journal cannot list (or claim) the
+    /// unfinished work or read the trade of an unfinished refund; the work
+    /// already handed to its drivers goes on.
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize), FlowError> {
         let store = self.store.clone();
         let claimed = tokio::task::spawn_blocking(move || {
@@ -142,7 +148,8 @@ impl Flows {
     /// Renews this node's leases and takes over lapsed work, every third of
     /// the lease time, until the switch stops (shared journals only). A
     /// renewal that fails marks the journal failing (`/readyz`), as a failed
-    /// commit does.
+    /// commit does. `lease` is the journal's lease time; nothing is started
+    /// on a journal that is not shared.
     pub fn start_lease_keeper(self: &Arc<Self>, lease: Duration) {
         if !self.store.shared() {
             return;

@@ -48,6 +48,11 @@ impl Flows {
     }
 
     /// GET /v1/trades/{no}/refunds/{req}: the refund and the trade's refunded total.
+    ///
+    /// # Errors
+    /// [`FlowError::NotFound`] when there is no such trade, `term` may not
+    /// see it, or the trade has no refund `req`; [`FlowError::Store`] when
+    /// the journal cannot be read.
     pub async fn get_refund(
         &self,
         term: &TerminalConfig,
@@ -62,7 +67,22 @@ impl Flows {
         Ok((slot.published(), t.refunded_amount))
     }
 
-    /// POST /v1/trades/{no}/refunds.
+    /// POST /v1/trades/{no}/refunds: admits the refund under the trade's
+    /// lock (never above what is still refundable, refunds in flight
+    /// counted), journals it with "about to send", starts its driver and
+    /// waits up to 30 s for its outcome. Returns the refund (UNKNOWN when the
+    /// wait ends first; the driver goes on) and the trade's refunded total. A
+    /// repeat with the same out_request_no and content is the same refund.
+    ///
+    /// # Errors
+    /// [`FlowError::NotFound`] when there is no such trade or `term` may not
+    /// see it; [`FlowError::NotAllowed`] when the trade is not paid;
+    /// [`FlowError::Invalid`] (`refund_amount`) when the amount is above
+    /// what is still refundable; [`FlowError::Conflict`] when the
+    /// out_request_no was used with a different amount or reason;
+    /// [`FlowError::JournalUnavailable`] when the journal failed recently or
+    /// cannot take the refund (nothing is sent); [`FlowError::Store`] when
+    /// the journal cannot be read.
     pub async fn refund(
         self: &Arc<Self>,
         term: &TerminalConfig,

@@ -19,7 +19,13 @@ pub const RELAY_ATTEMPTS: u32 = 8;
 /// Relay POSTs in flight at most (the others wait their turn).
 pub const RELAYS_IN_FLIGHT: usize = 64;
 
-/// Why a relay URL is refused before anything is sent.
+/// Why a relay URL is refused before anything is sent; `None` when it may
+/// be relayed to. Refused: a URL that does not parse, a scheme other than
+/// http(s), no host and, unless `allow_private`
+/// (`server.relay_allow_private_addresses`, labs only), a loopback name or a
+/// loopback, private, link-local, shared (100.64/10), unspecified or
+/// broadcast address. Checked when the configuration is validated, when a
+/// merchant's relay URL is registered (admin API) and before each relay.
 pub fn relay_destination_refused(url: &str, allow_private: bool) -> Option<String> {
     let Ok(u) = url.parse::<http::Uri>() else {
         return Some("not a valid URL".into());

@@ -27,7 +27,9 @@ use crate::trade::{now_ms, LateWatch, Phase};
 const MAX_UNDOS: u32 = 3;
 
 /// The out_request_no of the refund that undoes a late landing past the
-/// cancel limit (at most 64 characters, like every out_request_no).
+/// cancel limit (at most 64 characters, like every out_request_no): `LL`
+/// and the first 60 bytes of the gateway's out_trade_no. Deterministic, so
+/// that a repeated undo is the same refund at the gateway.
 pub fn undo_request_no(out_trade_no: &str) -> String {
     let keep = out_trade_no.len().min(60);
     format!("LL{}", &out_trade_no[..keep])

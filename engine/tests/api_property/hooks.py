@@ -32,7 +32,7 @@ RELAY_URL = os.environ.get("PAYSWITCH_RELAY_URL", "http://127.0.0.1:9/relay")
 
 
 def psw1_header(method, path_and_query, body, key_id=KEY_ID, secret=SECRET):
-    """The Authorization value of ENGINE.md, "Authentication: a worked example"."""
+    """The Authorization value of docs/ENGINE.md, "Authentication: a worked example"."""
     ts = str(int(time.time()))
     nonce = secrets.token_hex(12)
     string = "\n".join(

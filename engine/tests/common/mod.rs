@@ -1,6 +1,6 @@
 //! Test harness: the real simulator in-process, the switch (library or the
 //! real `payswitch` binary) on loopback, and a terminal client that signs
-//! requests the way API.md 1 says.
+//! requests the way docs/API.md §1 says.
 #![allow(dead_code)]
 
 pub mod journal;
