@@ -849,7 +849,7 @@ pub fn state_table_markdown() -> String {
 /// The table of the pay sub-codes (docs/PROTOCOL.md §10): next step and
 /// cashier action, as docs/ENGINE.md carries it.
 pub fn pay_sub_code_table_markdown() -> String {
-    let mut s = String::from("| sub_code | seed 004's description | next step | cashier_action |\n| --- | --- | --- | --- |\n");
+    let mut s = String::from("| sub_code | description (docs/PROTOCOL.md §10) | next step | cashier_action |\n| --- | --- | --- | --- |\n");
     for d in protocol::codes::PAY_SUB_CODES {
         let (step, action) = pay_sub_code(d.sub_code);
         s.push_str(&format!(
