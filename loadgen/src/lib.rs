@@ -23,7 +23,7 @@
 //! | [`target`] | the switch (HMAC terminals) and gateway (RSA2 app) targets |
 //! | [`http`] | the pooled HTTP client and transport error kinds |
 //! | [`measure`] | outcomes, HdrHistograms, the per-second series |
-//! | [`acceptance`] | the business acceptance self-check (seed 002 §8 业务验收) and its checklist |
+//! | [`acceptance`] | the business acceptance self-check (业务验收, docs/PROTOCOL.md §9.8) and its checklist |
 //! | [`audit`] | generator vs switch journal vs simulator ledger |
 //! | [`procstat`] | CPU seconds, peak RSS, machine description from /proc |
 //! | [`report`] | JSON schema, Markdown, HTML with plots, compare |
@@ -33,7 +33,13 @@
 //! | [`progress`] | the live progress line |
 //! | [`echo`] | a trivial endpoint for the generator-vs-wrk benchmark |
 //! | [`signbench`] | RSA2 sign/verify throughput |
+//! | [`error`] | [`LoadgenError`], the error of every fallible function |
+//!
+//! The commands, the report's JSON schema and how to read the figures are
+//! in docs/LOADGEN.md; the acceptance checklist's in docs/API.md §7.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod acceptance;
 pub mod audit;

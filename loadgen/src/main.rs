@@ -19,7 +19,7 @@ struct Cli {
 enum Cmd {
     /// Start the simulator and the switch, run a short mixed load, audit, report into ./report/.
     Demo(loadgen::demo::DemoArgs),
-    /// The business acceptance self-check (seed 002 §8): one scenario per point, a PASS/FAIL checklist.
+    /// The business acceptance self-check (业务验收, docs/PROTOCOL.md §9.8): one scenario per point, a PASS/FAIL checklist.
     Acceptance(Box<loadgen::acceptance::AcceptanceArgs>),
     /// Run a load against the switch or the gateway and write the report.
     Run(Box<loadgen::run::RunArgs>),

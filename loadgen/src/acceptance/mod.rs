@@ -1,7 +1,10 @@
-//! `loadgen acceptance`: the business acceptance self-check of seed 002 §8
-//! (业务验收) against a running switch and gateway simulator, through their
-//! documented interfaces only (the terminal API, the admin API 1.4, the
-//! simulator's control API), as an outside integrator would.
+//! `loadgen acceptance`: the business acceptance self-check of the bank
+//! indirect-acquiring guide (银行间连业务接入指南, 业务验收; docs/PROTOCOL.md
+//! §9.8) against a running switch and gateway simulator, through their
+//! documented interfaces only (the terminal API, the admin API of
+//! docs/API.md §1.4, the simulator's control API), as an outside integrator
+//! would. The command line and the JSON checklist are described in
+//! docs/API.md §7 and docs/LOADGEN.md, "Business acceptance".
 //!
 //! One scenario per point: (1) onboarding sends the merchant's real name
 //! and normative fields, (2) smid, store_id and terminal_id reach the
@@ -17,6 +20,10 @@
 //! never appear in the report, on stdout or in an error); exit 0 when every
 //! selected point passed, 2 when one failed, 1 on an error (unreachable
 //! target, bad argument).
+//!
+//! Called by the `loadgen acceptance` subcommand through [`run_acceptance`];
+//! the pieces ([`TermClient`], [`Ctx`], [`redact`], [`evidence`]) are public
+//! for the scenarios in [`points`] and for tests.
 
 pub mod points;
 #[cfg(feature = "demo")]
@@ -40,7 +47,8 @@ use report::{AcceptanceReport, Evidence, LangChoice, Point, Status, TargetInfo};
 /// The environment variable holding the admin token (as for `payswitch`'s admin clients).
 pub const TOKEN_ENV: &str = "PAYSWITCH_ADMIN_TOKEN";
 
-/// `loadgen acceptance` arguments.
+/// The arguments of `loadgen acceptance` (docs/API.md §7 lists them with
+/// their defaults); checked by [`run_acceptance`] before anything is sent.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AcceptanceArgs {
     /// The switch's terminal API, e.g. http://127.0.0.1:8080.
@@ -91,7 +99,11 @@ pub struct AcceptanceArgs {
     pub settle: String,
 }
 
-/// A terminal of the switch, signing its requests (API.md 1).
+/// A terminal of the switch: sends requests to the terminal API signed
+/// `PSW1-HMAC-SHA256` with its key (docs/API.md §1), each with a fresh
+/// timestamp and a nonce made of the run id, a counter and a random part.
+///
+/// Its `Debug` shows the base URL and key id only, never the secret.
 pub struct TermClient {
     base: String,
     key_id: String,
@@ -110,10 +122,14 @@ impl std::fmt::Debug for TermClient {
     }
 }
 
-/// An HTTP exchange: status (None: transport failure) and JSON body.
+/// One HTTP exchange as the scenarios see it: the status and the body.
 #[derive(Debug, Clone)]
 pub struct Exchange {
+    /// The answer's HTTP status; `None` when no answer came (connection
+    /// refused or reset, time-out), the error then being in `body`.
     pub status: Option<u16>,
+    /// The answer's body as JSON; a body that is not JSON is kept as a JSON
+    /// string of its text, and a transport failure as a string naming it.
     pub body: Value,
 }
 
@@ -125,19 +141,27 @@ impl Exchange {
         }
     }
 
-    /// Whether the status is 2xx.
+    /// Whether an answer came with a 2xx status.
     pub fn ok(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 
-    /// A string field of the body.
+    /// The top-level string field `k` of the body; `None` when it is
+    /// missing or not a string.
     pub fn str(&self, k: &str) -> Option<&str> {
         self.body.get(k).and_then(Value::as_str)
     }
 }
 
 impl TermClient {
-    /// A terminal `key_id` with its secret (64 hex digits).
+    /// The terminal `key_id` of the switch at `base` (the terminal API, e.g.
+    /// `http://127.0.0.1:8080`; a trailing `/` is dropped), signing with
+    /// `secret_hex` (its 32-byte secret as 64 hex digits, surrounding
+    /// white space ignored); `run_id` starts every nonce it sends.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Arg`] (for `--secret-hex`, the value not shown) when
+    /// the secret is not 64 hex digits.
     pub fn new(
         base: &str,
         key_id: &str,
@@ -165,12 +189,15 @@ impl TermClient {
         })
     }
 
-    /// The terminal's key id.
+    /// The terminal's key id (the `key_id` of its `Authorization` header).
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
 
-    /// One signed request.
+    /// Sends one signed request: `method` on `pq` (path and query, e.g.
+    /// `/v1/pay?wait=30`) with `body` as JSON (none: an empty body), and
+    /// never retries. Every outcome is an [`Exchange`]: a transport failure
+    /// is one with no status.
     pub async fn call(&self, method: Method, pq: &str, body: Option<&Value>) -> Exchange {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let ts = std::time::SystemTime::now()
@@ -213,15 +240,19 @@ impl TermClient {
     }
 }
 
-/// Masks an auth code: its last four digits only.
+/// Masks an auth code for the report: every character but the last four
+/// becomes `*` (`281234567890121003` → `**************1003`); a code of four
+/// characters or fewer is unchanged.
 pub fn mask_code(code: &str) -> String {
     let n = code.chars().count();
     let tail: String = code.chars().skip(n.saturating_sub(4)).collect();
     format!("{}{tail}", "*".repeat(n.saturating_sub(4)))
 }
 
-/// A copy of `v` fit for the report: `auth_code` masked, `secret_hex`,
-/// tokens and passwords replaced.
+/// A copy of `v` fit for the report, at every depth: `auth_code` strings
+/// masked by [`mask_code`], and the values of `secret_hex`,
+/// `previous_secret_hex`, `token` and `password` replaced by
+/// `"(not reported)"`.
 pub fn redact(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
@@ -243,15 +274,28 @@ pub fn redact(v: &Value) -> Value {
     }
 }
 
-/// What every point shares.
+/// What every point shares: the targets, the run id and the run's limits,
+/// made once by [`run_acceptance`] from the checked arguments.
 pub struct Ctx {
+    /// The HTTP client of every exchange (its time-out allows `pay_wait`
+    /// plus 20 seconds).
     pub http: Http,
+    /// The switch's terminal API, without a trailing `/`.
     pub url: String,
+    /// The switch's admin API and its bearer token.
     pub admin: Admin,
+    /// The simulator's base URL (its control API is under `/_sim/`).
     pub sim: String,
+    /// `AC` and the start time in hexadecimal milliseconds: the external_id
+    /// of point 1's merchant and the prefix of every out_trade_no, nonce and
+    /// out_request_no of the run.
     pub run_id: String,
+    /// `wait` of `POST /v1/pay`, seconds (0 to 60).
     pub pay_wait: u32,
+    /// How long a trade may take to reach a final state after the pay
+    /// answer (`--settle`).
     pub settle: Duration,
+    /// The switch's configuration file, for point 5 (`--config`).
     pub config: Option<PathBuf>,
     /// The checklist's directory (point 5 writes the reconciliation there).
     pub out: PathBuf,
@@ -260,7 +304,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// An admin API call, as evidence and its exchange.
+    /// Calls the admin API (`method` on `path`, bearer token attached) and
+    /// returns the redacted evidence of the exchange, labelled `step` and
+    /// sourced `admin`, with the exchange itself (unredacted, for checks).
     pub async fn admin_call(
         &self,
         step: &str,
@@ -282,7 +328,9 @@ impl Ctx {
         (evidence("admin", step, &method, path, body, &x), x)
     }
 
-    /// A simulator control API GET (or POST with a body).
+    /// Calls the simulator's control API (`method` on `path` under
+    /// [`Ctx::sim`], `body` as JSON): the redacted evidence (source
+    /// `simulator`) and the exchange. A body that is not JSON reads as null.
     pub async fn sim_call(
         &self,
         step: &str,
@@ -311,7 +359,8 @@ impl Ctx {
         (evidence("simulator", step, &method, path, body, &x), x)
     }
 
-    /// A terminal API call, as evidence and its exchange.
+    /// A signed terminal API call by `t` (see [`TermClient::call`]): the
+    /// redacted evidence (source `switch`) and the exchange.
     pub async fn term_call(
         &self,
         t: &TermClient,
@@ -325,7 +374,9 @@ impl Ctx {
     }
 }
 
-/// Evidence of one exchange (redacted).
+/// The evidence of one exchange for the report: `source` (`switch`,
+/// `admin`, `simulator`), what the `step` was for, the method, the path, and
+/// the request and answer bodies passed through [`redact`].
 pub fn evidence(
     source: &str,
     step: &str,
@@ -345,7 +396,12 @@ pub fn evidence(
     }
 }
 
-/// Which points `--points` selects.
+/// The points `--points` selects (e.g. `"4, 1,2"`), sorted: numbers 1 to 5
+/// separated by commas, blanks and empty parts ignored.
+///
+/// # Errors
+/// [`LoadgenError::Arg`] when a part is not a number from 1 to 5, a point
+/// is given twice, or no point is given.
 pub fn parse_points(s: &str) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -427,8 +483,25 @@ fn skipped(id: u8) -> Point {
     }
 }
 
-/// `loadgen acceptance`: runs the selected points and writes the checklist.
-/// `Ok(true)` when every selected point passed.
+/// `loadgen acceptance`: checks the arguments, checks that the switch's
+/// terminal and admin APIs and the simulator answer, runs the selected
+/// points in order (the others are reported as skipped), and writes the
+/// checklist into `--out` (see [`report::write_all`]); prints one line per
+/// point and the files written. `Ok(true)` when no selected point failed
+/// and at least one passed (exit 0), `Ok(false)` otherwise (exit 2).
+///
+/// # Errors
+/// - [`LoadgenError::Arg`]: a bad `--points`, `--settle`, fee rate (above
+///   10000 bps) or `--pay-wait` (above 60); a URL that is not `http(s)://`;
+///   no admin token, or an empty one; point 5 selected without `--config`;
+///   `--key-id` without a valid `--secret-hex`.
+/// - [`LoadgenError::Io`]: the token file cannot be read, or the checklist
+///   cannot be written.
+/// - [`LoadgenError::Target`]: the terminal API, the admin API or the
+///   simulator does not answer its health check with a 2xx.
+/// - [`LoadgenError::Format`]: the checklist cannot be serialised.
+///
+/// A point that fails is not an error: it is a FAIL in the checklist.
 pub async fn run_acceptance(a: &AcceptanceArgs) -> Result<bool> {
     let selected = parse_points(&a.points)?;
     let settle = crate::spec::parse_duration("--settle", &a.settle)?;
@@ -544,7 +617,9 @@ pub async fn run_acceptance(a: &AcceptanceArgs) -> Result<bool> {
     Ok(r.passed)
 }
 
-/// A JSON object from pairs, for evidence of a computed step.
+/// The evidence of a step that is not an HTTP exchange (a comparison, a
+/// reconciliation's result): `answer` (redacted) under `source` and `step`,
+/// with no method, path, request or status.
 pub fn note_evidence(source: &str, step: &str, answer: Value) -> Evidence {
     Evidence {
         source: source.into(),

@@ -1,5 +1,6 @@
-//! The scenarios of the acceptance points 1 to 4 (seed 002 §8 业务验收);
-//! point 5 is in `recon.rs` beside this file.
+//! The scenarios of the acceptance points 1 to 4 (业务验收 of the bank
+//! indirect-acquiring guide, docs/PROTOCOL.md §9.8); point 5 is in
+//! `recon.rs` beside this file (`loadgen/src/acceptance/recon.rs`).
 //!
 //! Guarantees: each point returns a [`Point`] whatever happens (a failed
 //! request is a failed check with the error as evidence, never a panic);
@@ -19,7 +20,9 @@ use super::{note_evidence, Ctx, Exchange, TermClient};
 use crate::spec::PayCase;
 use crate::target::{auth_code, wire_to_fen};
 
-/// The stable key of a point.
+/// The stable key of point `id` in the JSON checklist: `onboarding` (1),
+/// `attribution` (2), `password` (3), `errors` (4), `reconciliation` (5 and
+/// any other number).
 pub fn key_of(id: u8) -> &'static str {
     match id {
         1 => "onboarding",
@@ -30,15 +33,22 @@ pub fn key_of(id: u8) -> &'static str {
     }
 }
 
-/// What the switch has registered for the terminal under test.
+/// What the switch has registered for the terminal under test (read from
+/// `GET /admin/v1/terminals/{key_id}`): what point 2 expects on every trade
+/// in the gateway's ledger. `None`: not registered (or not readable).
 #[derive(Debug, Clone, Default)]
 pub struct Registration {
+    /// The sub-merchant id (smid) of the terminal's merchant.
     pub smid: Option<String>,
+    /// The store the terminal is in.
     pub store_id: Option<String>,
+    /// The terminal's own id at the gateway.
     pub terminal_id: Option<String>,
 }
 
-/// What the points hand on to each other.
+/// What the points hand on to each other, in order: the terminal under
+/// test (given with `--key-id` or created by point 1), its registration,
+/// point 1's merchant and the gateway days point 5 reconciles.
 pub struct State {
     given: Option<Arc<TermClient>>,
     created: Option<Arc<TermClient>>,
@@ -47,11 +57,13 @@ pub struct State {
     pub merchant: Option<(String, Option<String>)>,
     /// Gateway days (yyyy-MM-dd, gateway time) of the run's trades.
     pub gateway_days: BTreeSet<String>,
+    /// Remarks for the checklist's notes (the JSON's `notes`).
     pub notes: Vec<String>,
 }
 
 impl State {
-    /// The state before point 1; `given` is the `--key-id` terminal.
+    /// The state before point 1; `given` is the `--key-id` terminal, if
+    /// any (else point 1 creates one).
     pub fn new(given: Option<TermClient>) -> Self {
         State {
             given: given.map(Arc::new),
@@ -67,8 +79,11 @@ impl State {
         self.given.clone().or_else(|| self.created.clone())
     }
 
-    /// One payment and one 0.01 refund with the terminal under test, for
-    /// a reconciliation when points 2 to 4 made no trade (point 5 alone).
+    /// One payment of 30.00 and, once it succeeded, one refund of 0.01 with
+    /// the terminal under test, for a reconciliation when points 2 to 4 made
+    /// no trade (point 5 alone); checks and evidence go to `c`, the trades'
+    /// gateway days to [`State::gateway_days`]. Nothing happens without a
+    /// terminal.
     pub async fn own_trades(&mut self, ctx: &Ctx, c: &mut Case) {
         let Some(t) = self.terminal() else {
             return;
@@ -105,7 +120,9 @@ impl State {
         self.gateway_days.extend(days);
     }
 
-    /// The terminal under test, for the report.
+    /// The terminal under test for the report's target (`origin` `given`
+    /// or `created`, with its registration once read); `None` when there is
+    /// none.
     pub fn terminal_info(&self) -> Option<TerminalInfo> {
         let t = self.terminal()?;
         let reg = self.reg.clone().unwrap_or_default();
@@ -124,18 +141,25 @@ impl State {
     }
 }
 
-/// The checks and evidence of a point or one of its cases.
+/// The checks and evidence of a point or one of its cases, collected as
+/// the scenario goes and turned into a [`Point`] by [`Case::into_point`].
 #[derive(Debug, Default)]
 pub struct Case {
+    /// Every check made, passed or not, in order.
     pub checks: Vec<Check>,
+    /// The redacted exchanges and results the checks were made on.
     pub evidence: Vec<Evidence>,
+    /// One English phrase per failed check (label and detail), for the
+    /// point's summary.
     pub problems: Vec<String>,
     /// The same problems, in Chinese.
     pub problems_zh: Vec<String>,
 }
 
 impl Case {
-    /// Adds a check; a failed one is also a problem (named in the summary).
+    /// Adds a check labelled `en` and `zh` with what was compared in
+    /// `detail`; a failed one is also a problem (named in the summary).
+    /// Returns `passed`, so that a scenario can stop after a failed check.
     pub fn check(&mut self, en: &str, zh: &str, passed: bool, detail: impl Into<String>) -> bool {
         let detail = detail.into();
         if !passed {
@@ -151,7 +175,8 @@ impl Case {
         passed
     }
 
-    /// Adds evidence.
+    /// Adds a piece of evidence (already redacted, see
+    /// [`super::evidence`]).
     pub fn ev(&mut self, e: Evidence) {
         self.evidence.push(e);
     }
@@ -163,7 +188,10 @@ impl Case {
         self.problems_zh.extend(o.problems_zh);
     }
 
-    /// The point: PASS when checks ran and none failed.
+    /// The point `id`: PASS with the summaries `pass_en` and `pass_zh`
+    /// when checks ran and none failed; FAIL naming every problem when one
+    /// failed, or "nothing was checked" when no check ran. `seconds` is left
+    /// at 0 for the caller to set.
     pub fn into_point(self, id: u8, pass_en: String, pass_zh: String) -> Point {
         let (status, summary, summary_zh) = if self.problems.is_empty() && !self.checks.is_empty() {
             (Status::Pass, pass_en, pass_zh)
@@ -193,7 +221,9 @@ impl Case {
     }
 }
 
-/// Runs point `id`.
+/// Runs point `id` (1 to 5; any other number runs point 5) and returns its
+/// verdict; never fails, a failure being a FAIL with the evidence. Point 5
+/// needs the `demo` feature and fails as not available without it.
 pub async fn run_point(ctx: &Ctx, st: &mut State, id: u8) -> Point {
     match id {
         1 => onboarding(ctx, st).await,
@@ -236,8 +266,10 @@ fn or_none(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("(none)")
 }
 
-/// The body of point 1's merchant: every field the gateway holds, in the
-/// normative shape (SPEC 5, seed 002 §7).
+/// The body of point 1's merchant for `POST /admin/v1/merchants`, with
+/// `external_id` and the fee rates (gateway, merchant; basis points): every
+/// field the gateway holds, in the normative shape (docs/PROTOCOL.md §5,
+/// §9.7). The data are fictitious.
 pub fn merchant_body(external_id: &str, (gateway_fee_bps, merchant_fee_bps): (u32, u32)) -> Value {
     json!({
         "external_id": external_id,
@@ -273,7 +305,8 @@ pub fn merchant_body(external_id: &str, (gateway_fee_bps, merchant_fee_bps): (u3
     })
 }
 
-/// The gateway's fields of a merchant (what point 1 compares).
+/// The merchant fields the gateway keeps, compared one by one by point 1
+/// between [`merchant_body`] and what the simulator received.
 pub const GATEWAY_FIELDS: [&str; 9] = [
     "external_id",
     "name",
@@ -286,8 +319,10 @@ pub const GATEWAY_FIELDS: [&str; 9] = [
     "service_codes",
 ];
 
-/// `None` when everything sent arrived unchanged in `got` (keys the
-/// gateway adds are allowed); else the first difference, named by its path.
+/// `None` when everything in `sent` arrived unchanged in `got`, at every
+/// depth (keys the gateway adds are allowed; a number and its text compare
+/// equal); else the first difference, named by its path from `path` (e.g.
+/// `contact_info[0].mobile: sent …, the gateway has …`).
 pub fn arrived(sent: &Value, got: Option<&Value>, path: &str) -> Option<String> {
     let Some(got) = got.filter(|g| !g.is_null()) else {
         return Some(format!("{path}: missing at the gateway"));

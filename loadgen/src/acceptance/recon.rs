@@ -12,7 +12,8 @@
 //! called in-process on a thread of their own (they block); their JSON files
 //! are read as `serde_json::Value`, tolerant of yuan strings or fen integers.
 //! The engine is in this binary with the `demo` feature (the default);
-//! without it point 5 fails as not available.
+//! without it point 5 fails as not available. The report files are
+//! described in docs/RECONCILIATION.md, "The report".
 
 use http::Method;
 use serde_json::{json, Value};
@@ -21,7 +22,9 @@ use super::points::{Case, State};
 use super::report::Point;
 use super::{note_evidence, Ctx};
 
-/// Fen of a JSON amount: a yuan string ("12.34", "-0.01") or integer fen.
+/// The fen (0.01 CNY) of a JSON amount: a yuan string with at most two
+/// decimals (`"12.34"`, `"-0.01"`, `"5"`) or an integer of fen. `None` when
+/// it is missing, of another shape, or does not fit an `i64`.
 pub fn fen_of(v: Option<&Value>) -> Option<i64> {
     match v? {
         Value::Number(n) => n.as_i64(),
@@ -72,7 +75,12 @@ fn read_json(p: &std::path::Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
-/// Point 5.
+/// Point 5, called by [`super::points::run_point`]: moves the simulator's
+/// clock a day forward, runs the switch's reconciliation and settlement
+/// for each of [`State::gateway_days`] (making its own trades first when
+/// there are none, [`State::own_trades`]) with the results written under
+/// the checklist's directory, checks them, and sets the clock back. Never
+/// fails: every problem is a failed check.
 pub async fn reconciliation(ctx: &Ctx, st: &mut State) -> Point {
     let out = ctx.out.clone();
     let mut c = Case::default();
@@ -337,8 +345,15 @@ async fn reconcile_day(c: &mut Case, config: &std::path::Path, day: &str, out: &
     }
 }
 
-/// Each sub-merchant's payout: net = trades − refunds − the acquirer's
-/// fee, with a payout date; `Err` names the first that is not.
+/// Checks each sub-merchant's payout in a settlement's JSON: net = trades −
+/// refunds − the acquirer's fee (in fen, amounts read by [`fen_of`] from
+/// the `*_fen` fields or the yuan ones), and a `payout_date`. `Ok` with the
+/// number of merchants when every one is right.
+///
+/// # Errors
+/// A message naming the first merchant (by smid) whose amounts are missing,
+/// whose net differs (with the figures), or that has no payout date; or
+/// saying that the settlement lists no merchants.
 pub fn payouts_consistent(settle: &Value) -> Result<usize, String> {
     let list = settle
         .get("merchants")

@@ -1,5 +1,7 @@
-//! The acceptance checklist report (seed 002 §8 业务验收): the versioned JSON
-//! document and its Markdown and HTML renderings in English or Chinese.
+//! The acceptance checklist report (业务验收 of the bank indirect-acquiring
+//! guide, docs/PROTOCOL.md §9.8): the versioned JSON document (schema in
+//! docs/API.md §7) and its Markdown and HTML renderings in English or
+//! Chinese.
 //!
 //! Guarantees: the JSON carries `schema` = [`SCHEMA`] and is the same
 //! whatever the language (every check holds its label in both languages);
@@ -17,14 +19,17 @@ use serde_json::Value;
 use crate::error::{LoadgenError, Result};
 use crate::report::html::esc;
 
-/// The schema name and major version of the JSON checklist.
+/// The schema name and major version of the JSON checklist: fields are
+/// only added within a major version; [`read`] refuses any other.
 pub const SCHEMA: &str = "payswitch-acceptance-report/1";
 
-/// The verdict on one point.
+/// The verdict on one point (`PASS`, `FAIL`, `SKIPPED` in the JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
+    /// Checks ran and every one passed.
     Pass,
+    /// A check failed, or nothing could be checked.
     Fail,
     /// Not selected with `--points`: not part of the verdict.
     Skipped,
@@ -33,8 +38,11 @@ pub enum Status {
 /// One check of a point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
+    /// What is checked, in English (`store_id on alipay.trade.pay`).
     pub label_en: String,
+    /// The same in Chinese.
     pub label_zh: String,
+    /// Whether it held.
     pub passed: bool,
     /// What was compared (values, never a secret).
     pub detail: String,
@@ -44,11 +52,14 @@ pub struct Check {
 /// merchant record, a reconciliation result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// `switch`, `admin`, `simulator`, `reconciliation`, `settlement`.
+    /// Who answered: `switch`, `admin`, `simulator`, `reconciliation`,
+    /// `settlement`, or `acceptance` for a result computed here.
     pub source: String,
     /// What this step was for.
     pub step: String,
+    /// The HTTP method; `None` for a step that is not an HTTP exchange.
     pub method: Option<String>,
+    /// The path (and query) requested; `None` as for `method`.
     pub path: Option<String>,
     /// The request body (redacted).
     pub request: Option<Value>,
@@ -61,64 +72,91 @@ pub struct Evidence {
 /// One point of the checklist.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
-    /// 1 to 5, the seed's numbering.
+    /// 1 to 5, the guide's numbering (docs/PROTOCOL.md §9.8).
     pub id: u8,
     /// `onboarding`, `attribution`, `password`, `errors`, `reconciliation`.
     pub key: String,
+    /// The verdict.
     pub status: Status,
     /// One English sentence: what passed, or what failed.
     pub summary: String,
     /// The same in Chinese.
     #[serde(default)]
     pub summary_zh: String,
+    /// Every check made, in order.
     pub checks: Vec<Check>,
+    /// What the checks were made on, redacted, in order.
     pub evidence: Vec<Evidence>,
+    /// How long the point took, seconds (0 when skipped).
     pub seconds: f64,
 }
 
-/// The terminal the trades were made with.
+/// The terminal the trades were made with, and its registration at the
+/// switch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TerminalInfo {
+    /// Its key id (never its secret).
     pub key_id: String,
     /// `created` (by the acceptance, for the point-1 merchant) or `given` (`--key-id`).
     pub origin: String,
+    /// The sub-merchant id its merchant is registered with, if known.
     pub smid: Option<String>,
+    /// The store it is registered in, if known.
     pub store_id: Option<String>,
+    /// Its terminal id at the gateway, if known.
     pub terminal_id: Option<String>,
 }
 
-/// What was tested.
+/// What was tested: the addresses given on the command line, the terminal
+/// and the merchant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TargetInfo {
+    /// The switch's terminal API (`--url`).
     pub url: String,
+    /// The switch's admin API (`--admin`).
     pub admin: String,
+    /// The simulator's base URL (`--sim`).
     pub sim: String,
+    /// The switch's configuration file (`--config`), as given.
     pub config: Option<String>,
+    /// The terminal under test; `None` when none was given or created.
     pub terminal: Option<TerminalInfo>,
     /// The merchant onboarded by point 1: `external_id`, `smid`.
     pub merchant: Option<(String, Option<String>)>,
 }
 
-/// The whole checklist.
+/// The whole checklist: what `acceptance.json` holds (docs/API.md §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AcceptanceReport {
+    /// [`SCHEMA`].
     pub schema: String,
+    /// `loadgen`.
     pub tool: String,
+    /// The crate's version.
     pub tool_version: String,
+    /// `AC` + hexadecimal milliseconds: the external_id of point 1's
+    /// merchant and the prefix of every out_trade_no of the run.
     pub run_id: String,
+    /// When the run started, RFC 3339, UTC.
     pub started_at: String,
+    /// How long the whole run took, seconds.
     pub duration_secs: f64,
+    /// What was tested.
     pub target: TargetInfo,
-    /// Every selected point passed.
+    /// No selected point failed, and at least one passed.
     pub passed: bool,
+    /// Five entries, `id` 1 to 5 in order (unselected ones skipped).
     pub points: Vec<Point>,
+    /// Remarks on the run.
     pub notes: Vec<String>,
 }
 
-/// The report language(s).
+/// The checklist's language(s) (`--lang`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LangChoice {
+    /// English only: `acceptance.md` and `acceptance.html`.
     En,
+    /// Chinese only: `acceptance.md` and `acceptance.html`.
     Zh,
     /// Both: `acceptance.en.md`/`.html` and `acceptance.zh.md`/`.html`.
     #[default]
@@ -127,7 +165,9 @@ pub enum LangChoice {
 
 use crate::report::Lang;
 
-/// The seed's title of a point.
+/// The title of point `id` (1 to 5) in `lang`: in Chinese the guide's own
+/// wording (docs/PROTOCOL.md §9.8), in English its translation; empty for
+/// another number.
 pub fn point_title(id: u8, lang: Lang) -> &'static str {
     match (lang, id) {
         (Lang::Zh, 1) => "商户入驻参数传递是否规范，如是否上送受理商户名称、上送信息是否规范",
@@ -146,7 +186,8 @@ pub fn point_title(id: u8, lang: Lang) -> &'static str {
     }
 }
 
-/// How the point was tested.
+/// How point `id` (1 to 5) was tested, one paragraph in `lang`; empty for
+/// another number.
 pub fn point_method(id: u8, lang: Lang) -> &'static str {
     match (lang, id) {
         (Lang::Zh, 1) => "通过交换系统管理接口 POST /admin/v1/merchants 以完整、规范的字段入驻一个商户，再逐字段核对模拟网关收到的入驻信息（GET /_sim/merchants/{smid}）。",
@@ -206,7 +247,7 @@ fn w(lang: Lang, k: W) -> &'static str {
     match lang {
         Lang::En => match k {
             Title => "Business acceptance checklist (Alipay indirect face-to-face payment)",
-            Intro => "The acceptance points of seed 002 §8 (业务验收), each tested by `loadgen acceptance` against the running switch and gateway simulator through their documented interfaces, with the requests, answers and ledger entries as evidence.",
+            Intro => "The acceptance points (业务验收) of the bank indirect-acquiring guide (银行间连业务接入指南; docs/PROTOCOL.md §9.8), each tested by `loadgen acceptance` against the running switch and gateway simulator through their documented interfaces, with the requests, answers and ledger entries as evidence.",
             Verdict => "Verdict",
             AllPassed => "ALL POINTS PASSED",
             SomeFailed => "NOT PASSED",
@@ -230,7 +271,7 @@ fn w(lang: Lang, k: W) -> &'static str {
         },
         Lang::Zh => match k {
             Title => "业务验收自查表（支付宝间连当面付）",
-            Intro => "种子文档 002 第 8 节“业务验收”的各验收点，由 `loadgen acceptance` 通过交换系统与模拟网关的公开接口逐项测试；每项附请求、应答和网关账本记录作为证据。",
+            Intro => "《银行间连业务接入指南》“业务验收”一节（docs/PROTOCOL.md §9.8）的各验收点，由 `loadgen acceptance` 通过交换系统与模拟网关的公开接口逐项测试；每项附请求、应答和网关账本记录作为证据。",
             Verdict => "结论",
             AllPassed => "全部验收点通过",
             SomeFailed => "未全部通过",
@@ -305,7 +346,9 @@ fn evidence_json(e: &Evidence) -> String {
     s
 }
 
-/// The Markdown checklist.
+/// The Markdown checklist in `lang`: the verdict, a table of the points,
+/// the environment, then each point with how it was tested, its checks and
+/// its evidence; every table cell escaped so that it cannot break its table.
 pub fn markdown(r: &AcceptanceReport, lang: Lang) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# {}\n", w(lang, W::Title));
@@ -410,7 +453,9 @@ fn class(s: Status) -> &'static str {
     }
 }
 
-/// The HTML checklist: one self-contained file.
+/// The HTML checklist in `lang`: the same content as [`markdown`] in one
+/// self-contained file (inline CSS, no script, no external resource), every
+/// text HTML-escaped, each point's evidence folded in `<details>`.
 pub fn html(r: &AcceptanceReport, lang: Lang) -> String {
     let mut s = String::new();
     let html_lang = match lang {
@@ -548,9 +593,10 @@ pub fn html(r: &AcceptanceReport, lang: Lang) -> String {
     s
 }
 
-/// The files written.
+/// The files [`write_all`] wrote.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// `acceptance.json`.
     pub json: PathBuf,
     /// Markdown and HTML files, per language.
     pub rendered: Vec<PathBuf>,
@@ -562,7 +608,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
 
 /// Writes `acceptance.json` and the Markdown and HTML checklists into `dir`
 /// (created): `acceptance.md`/`.html` for one language,
-/// `acceptance.en.*` and `acceptance.zh.*` for both.
+/// `acceptance.en.*` and `acceptance.zh.*` for both. Files already there
+/// are replaced.
+///
+/// # Errors
+/// [`LoadgenError::Io`] when the directory cannot be created or a file
+/// cannot be written; [`LoadgenError::Format`] when the JSON cannot be
+/// serialised.
 pub fn write_all(r: &AcceptanceReport, dir: &Path, langs: LangChoice) -> Result<Written> {
     std::fs::create_dir_all(dir).map_err(|e| LoadgenError::io("cannot create", dir, e))?;
     let json = dir.join("acceptance.json");
@@ -588,7 +640,12 @@ pub fn write_all(r: &AcceptanceReport, dir: &Path, langs: LangChoice) -> Result<
     Ok(Written { json, rendered })
 }
 
-/// Reads a JSON checklist (refuses other schemas).
+/// Reads a JSON checklist written by [`write_all`].
+///
+/// # Errors
+/// [`LoadgenError::Io`] when the file cannot be read;
+/// [`LoadgenError::Format`] when it is not an acceptance report or its
+/// `schema` is not [`SCHEMA`].
 pub fn read(path: &Path) -> Result<AcceptanceReport> {
     let text =
         std::fs::read_to_string(path).map_err(|e| LoadgenError::io("cannot read", path, e))?;

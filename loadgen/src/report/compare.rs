@@ -12,26 +12,44 @@ use serde::Serialize;
 
 use super::{fmt_us, OpReport, Report};
 
-/// One compared figure.
+/// One compared figure of one scope.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diff {
+    /// `total` or an operation's name (`pay`, `pay:1003`, ...).
     pub scope: String,
+    /// `p50_us`, `p90_us`, `p99_us`, `p999_us`, `max_us` (microseconds),
+    /// `error_pct` (percent) or `tps` (requests per second).
     pub figure: String,
+    /// The figure in run A.
     pub a: f64,
+    /// The figure in run B.
     pub b: f64,
     /// (b - a) / a, percent; `None` when a is 0.
     pub change_pct: Option<f64>,
+    /// Whether B is worse than A beyond the tolerance: a latency percentile
+    /// (p50 to p99.9, not max) higher by more than the tolerance and by more
+    /// than 100 µs, an error share higher by more than 0.01 points, or a
+    /// TPS lower by more than the tolerance.
     pub regression: bool,
 }
 
-/// The comparison.
+/// The comparison of run B against run A (`loadgen compare`, printed as
+/// JSON with `--json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
+    /// Run A's run id.
     pub a_run: String,
+    /// Run B's run id.
     pub b_run: String,
+    /// Every compared figure: the totals first, then each operation present
+    /// in both runs.
     pub diffs: Vec<Diff>,
+    /// Operations only run A has.
     pub only_in_a: Vec<String>,
+    /// Operations only run B has.
     pub only_in_b: Vec<String>,
+    /// How many of `diffs` are regressions (`loadgen compare` exits 2 when
+    /// any).
     pub regressions: usize,
 }
 
@@ -80,7 +98,9 @@ fn compare_op(scope: &str, a: &OpReport, b: &OpReport, tol_pct: f64, out: &mut V
     });
 }
 
-/// Compares run B against run A with a tolerance in percent.
+/// Compares run `b` against run `a`, with a tolerance in percent (the
+/// `--tolerance` of `loadgen compare`, default 10) before a change of a
+/// latency or of the TPS counts as a regression (see [`Diff::regression`]).
 pub fn compare(a: &Report, b: &Report, tol_pct: f64) -> Comparison {
     let mut diffs = Vec::new();
     compare_op("total", &a.total, &b.total, tol_pct, &mut diffs);
@@ -108,7 +128,9 @@ pub fn compare(a: &Report, b: &Report, tol_pct: f64) -> Comparison {
     }
 }
 
-/// The comparison as a text table.
+/// The comparison as a text table for a terminal: one row per figure with
+/// A, B and the change, `REGRESSION` marked, then the operations of one run
+/// only and the count of regressions.
 pub fn render_text(c: &Comparison) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "A = {}   B = {}", c.a_run, c.b_run);

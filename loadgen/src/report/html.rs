@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 use super::doc::{Align, Block, Cell, Document, Inline, Table, Tone};
 
-/// Escapes text for HTML (element content and quoted attribute values).
+/// Escapes text for HTML (element content and quoted attribute values):
+/// `<`, `>`, `&`, `"` and `'`. Also used by the acceptance checklist.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -43,7 +44,9 @@ fn tone_class(t: Tone) -> &'static str {
     }
 }
 
-/// Renders the document as one HTML page.
+/// Renders the document as one HTML page (`report.html`): the title and
+/// the verdict first, then each section with its id as anchor; the plots
+/// are inlined as their SVG.
 pub fn render(doc: &Document) -> String {
     let mut o = String::with_capacity(200_000);
     let _ = write!(

@@ -5,91 +5,170 @@
 
 use super::Lang;
 
-/// A phrase of the report.
+/// A phrase of the report; [`t`] gives it in a language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
+    /// The document's title (“Pressure-test report”).
     Title,
+    /// The word for the verdict.
     Verdict,
+    /// A passed verdict, threshold or step (“PASSED”).
     Passed,
+    /// A failed verdict, threshold or step (“FAILED”).
     Failed,
+    /// The verdict of a run whose generator fell behind its schedule.
     Invalid,
+    /// The heading of the thresholds section.
     Thresholds,
+    /// The column of a threshold's specification.
     Threshold,
+    /// The column of a measured value.
     Actual,
+    /// The column of a pass/fail result.
     Result,
+    /// A value that was not measured.
     NotMeasured,
+    /// The heading of the test environment section.
     Environment,
+    /// The heading of the load parameters section.
     Parameters,
+    /// The target driven (switch, gateway, plain HTTP).
     Target,
+    /// The load model (open or closed).
     Model,
+    /// The operation mix.
     Mix,
+    /// The load's duration.
     Duration,
+    /// The machine the generator ran on.
     Machine,
+    /// The CPU model.
     Cpu,
+    /// The number of cores.
     Cores,
+    /// The machine's memory.
     Memory,
+    /// The operating system.
     Os,
+    /// The heading of the results by operation.
     Summary,
+    /// The column of an operation's name.
     Operation,
+    /// The column of request counts.
     Requests,
+    /// Errors: a column of counts, or of an outcome's error flag; a plot line.
     Errors,
+    /// The column of completed requests per second.
     Tps,
+    /// Latency (as in a column heading).
     Latency,
+    /// The heading of the outcomes section.
     Outcomes,
+    /// The column of an outcome's label.
     Outcome,
+    /// The column (and plot axis) of request counts per outcome.
     Count,
+    /// The heading of the generator's health section.
     Generator,
+    /// The generator's send lag (actual minus intended send time).
     SendLag,
+    /// The service time (from the actual send, uncorrected).
     ServiceTime,
+    /// The heading of the processes under test.
     Processes,
+    /// The column of a process's name.
     Process,
+    /// The column of CPU seconds spent during the load.
     CpuSeconds,
+    /// The column of cores used on average.
     CpuCores,
+    /// The column of peak resident memory.
     PeakRss,
+    /// The heading of the audit (generator vs journal vs ledger).
     Audit,
+    /// Trades checked by the audit.
     Checked,
+    /// Trades the three views agree on.
     Matched,
+    /// Trades a side that must know them does not know.
     Missing,
+    /// Trades the ledger shows more than one payment for.
     Duplicate,
+    /// Trades whose status or amount disagree between the views.
     Conflicting,
+    /// Trades still not final when the audit's settle time ran out.
     Pending,
+    /// Trades with another sub-merchant, store or terminal than their terminal's registration.
     Misattributed,
+    /// What the attribution check compares.
     AttributionCheck,
+    /// The attribution check was not made.
     AttributionNone,
+    /// The heading of the audit's problem list.
     Problems,
+    /// The heading of the per-second series.
     Series,
+    /// The second of the run (series column, plot axis).
     Second,
+    /// Requests scheduled (series column, plot line).
     Offered,
+    /// Requests completed (series column, plot line).
     Achieved,
+    /// The heading of the conclusion paragraph.
     Conclusion,
+    /// The title of the latency-over-time plot.
     PlotLatencyOverTime,
+    /// The title of the offered-vs-achieved TPS plot.
     PlotTps,
+    /// The title of the latency distribution plot.
     PlotDistribution,
+    /// The title of the outcomes-by-code plot.
     PlotOutcomes,
+    /// The heading of the notes.
     Notes,
+    /// The heading of the staircase steps.
     Staircase,
+    /// The column of a staircase step's offered rate.
     Rate,
+    /// When the run started.
     Started,
+    /// The remark that open-model latency is corrected for coordinated omission.
     CorrectedNote,
+    /// The sentence saying that no audit was run.
     AuditNone,
+    /// The percentile axis of the distribution plot.
     Percentile,
+    /// The tool and its version.
     Tool,
+    /// The run id and the seed.
     RunIdSeed,
+    /// The per-request time-out.
     Timeout,
+    /// The `wait` of `POST /v1/pay`.
     PayWait,
+    /// What introduces each operation's p99 in the conclusion.
     ByOperation,
+    /// The heading of the reconciliation (journal vs the gateway's bill).
     Reconciliation,
+    /// The column of the reconciled gateway day.
     ReconDate,
+    /// The day's settlement.
     Settlement,
+    /// The settlement's totals equal the reconciled bill's.
     SettlementEqualsBill,
+    /// The column of rows in the gateway's bill.
     BillRows,
+    /// The column of differences found.
     Differences,
+    /// The column of differences still open.
     Open,
+    /// The sentence saying that no reconciliation was run.
     ReconNone,
+    /// What the Markdown shows in place of a plot.
     PlotInHtml,
 }
 
-/// The phrase in the language.
+/// Phrase `k` in `lang`.
 pub fn t(lang: Lang, k: Key) -> &'static str {
     use Key::*;
     match lang {

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 use super::doc::{Align, Block, Document, Inline, Table};
 
-/// Renders the document as Markdown.
+/// Renders the document as Markdown (`report.md`): the title with the
+/// verdict as heading, then each section; a plot is replaced by its
+/// fallback text.
 pub fn render(doc: &Document) -> String {
     let mut o = String::new();
     let _ = writeln!(

@@ -1,4 +1,5 @@
-//! The pressure-test report: the versioned JSON document (API.md 4) built
+//! The pressure-test report: the versioned JSON document (docs/LOADGEN.md,
+//! "The JSON report, schema `payswitch-loadgen-report/1`") built
 //! from the measurements, the threshold verdicts, and its renderings
 //! (Markdown, one self-contained HTML file with inline SVG plots) in English
 //! or Chinese: [`model::build`] makes one format-neutral [`doc::Document`]
@@ -32,18 +33,28 @@ use crate::measure::{Measurements, OutcomeKind, Stats};
 use crate::procstat::{Machine, ProcessUsage};
 use crate::spec::{Cmp, Metric, Threshold};
 
-/// The schema name and major version of the JSON report.
+/// The schema name and major version of the JSON report: fields are only
+/// added within a major version; [`read`] refuses any other.
 pub const SCHEMA: &str = "payswitch-loadgen-report/1";
 
-/// Latency summary, microseconds.
+/// A latency summary (the JSON's "latency object"), microseconds; in the
+/// open model measured from each request's intended send time. Values come
+/// from an HdrHistogram of 3 significant digits (within 0.1%).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Latency {
+    /// The smallest value.
     pub min: u64,
+    /// The mean, rounded to 0.1.
     pub mean: f64,
+    /// The median.
     pub p50: u64,
+    /// The 90th percentile.
     pub p90: u64,
+    /// The 99th percentile.
     pub p99: u64,
+    /// The 99.9th percentile.
     pub p999: u64,
+    /// The largest value.
     pub max: u64,
 }
 
@@ -65,27 +76,40 @@ impl Latency {
     }
 }
 
-/// One outcome of a set of requests.
+/// One outcome of a set of requests: how many requests came to it and
+/// their latencies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutcomeReport {
+    /// What the requests came to (`SUCCESS`, `40004 ACQ.…`, `HTTP 503`,
+    /// `timeout`).
     pub label: String,
+    /// What kind of outcome the label is.
     pub kind: OutcomeKind,
+    /// Whether it counts as an error.
     pub error: bool,
+    /// Requests with this outcome.
     pub count: u64,
+    /// Their latencies.
     pub latency_us: Latency,
 }
 
-/// Requests of one operation, or all of them.
+/// The figures of one operation's requests, or of all of them (the JSON's
+/// "op object").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct OpReport {
+    /// Completed requests.
     pub requests: u64,
+    /// Requests that did not end in an error outcome.
     pub successes: u64,
+    /// Requests that ended in an error outcome.
     pub errors: u64,
     /// errors / requests, percent.
     pub error_pct: f64,
     /// Completed requests per second of load.
     pub tps: f64,
+    /// The latencies of all these requests.
     pub latency_us: Latency,
+    /// Per outcome, the most frequent first.
     pub outcomes: Vec<OutcomeReport>,
 }
 
@@ -119,118 +143,178 @@ impl OpReport {
     }
 }
 
-/// One second of the run.
+/// One second of the run (the per-second series and the over-time plots).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecondReport {
+    /// Seconds since the start of the load, from 0.
     pub second: u64,
     /// Requests scheduled in this second.
     pub offered: u64,
     /// Requests completed in this second.
     pub achieved: u64,
+    /// Requests completed in this second with an error outcome.
     pub errors: u64,
+    /// Median latency of the requests completed in it, microseconds (0:
+    /// none).
     pub p50_us: u64,
+    /// Their 99th percentile, microseconds.
     pub p99_us: u64,
+    /// Their largest latency, microseconds.
     pub max_us: u64,
 }
 
-/// The generator's own health.
+/// The generator's own health: whether it kept its schedule, and so
+/// whether the figures describe the target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Generator {
-    /// Requests the schedule intended up to the end, and sent.
+    /// Requests the schedule intended up to the end.
     pub intended: u64,
+    /// Requests sent.
     pub sent: u64,
     /// Send lag (actual minus intended send time), microseconds.
     pub send_lag_us: Latency,
     /// The largest p99 lag accepted before the run is invalid, microseconds.
     pub max_lag_p99_us: u64,
-    /// Whether the generator fell behind its own schedule.
+    /// Whether the generator fell behind its own schedule (open model:
+    /// send lag p99 above `max_lag_p99_us`); the run is then invalid.
     pub behind: bool,
     /// Service time (from the actual send, not corrected), microseconds.
     pub service_time_us: Latency,
 }
 
-/// A threshold with its verdict.
+/// A threshold (`--threshold`) with its verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
+    /// The threshold as the user gave it (`pay.p99<50ms`).
     pub spec: String,
+    /// The operation it applies to; `None` for all requests.
     pub op: Option<String>,
+    /// What is measured.
     pub metric: Metric,
+    /// How the measured value must compare with `limit`.
     pub cmp: Cmp,
+    /// The limit: microseconds for a latency, percent for errors,
+    /// requests per second for TPS.
     pub limit: f64,
     /// `None` when there was nothing to measure (no request of that operation).
+    /// The measured value, in the unit of `limit`.
     pub actual: Option<f64>,
+    /// Whether it was measured and holds; a threshold with nothing to
+    /// measure fails.
     pub passed: bool,
 }
 
-/// One step of a staircase run.
+/// One step of a staircase run (`--staircase`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
+    /// The offered rate of the step, requests per second.
     pub rate: f64,
+    /// Completed requests per second of the step's wall time.
     pub achieved_tps: f64,
+    /// Requests completed in the step.
     pub requests: u64,
+    /// Errors / requests, percent.
     pub error_pct: f64,
+    /// The 99th percentile latency of the step, microseconds.
     pub p99_us: u64,
+    /// Whether the step kept the overall p99 and errors thresholds with the
+    /// generator on schedule.
     pub passed: bool,
 }
 
-/// The target.
+/// The target of the load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {
-    /// `switch` or `gateway`.
+    /// `switch`, `gateway` or `http`.
     pub kind: String,
+    /// Where the requests went; the URLs of several switch nodes are
+    /// separated by commas.
     pub url: String,
     /// Registered terminals used (switch target).
     #[serde(default)]
     pub terminals: usize,
 }
 
-/// Parameters of the load.
+/// The parameters of the load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadInfo {
+    /// The load model and its stages or terminals (flattened into this
+    /// object in the JSON).
     #[serde(flatten)]
     pub model: Model,
+    /// The operation mix, as a `--mix` specification.
     pub mix: String,
+    /// The cap on requests (`--requests`); 0 for none (only the time
+    /// bound).
     pub max_requests: u64,
+    /// The seed of the random choices of the run (which operation comes
+    /// next), so that a run can be repeated.
     pub seed: u64,
+    /// Each request's time-out, milliseconds.
     pub timeout_ms: u64,
     /// `wait` of POST /v1/pay (switch target).
     #[serde(default)]
     pub pay_wait_secs: Option<u32>,
 }
 
-/// The verdict.
+/// The verdict of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Verdict {
+    /// No reason to fail: every threshold held, the audit and the
+    /// reconciliation (when run) found nothing, the run was valid and
+    /// completed a request.
     pub passed: bool,
     /// False when the generator fell behind: the figures do not describe the target.
     pub valid: bool,
+    /// Why it failed, one sentence each; empty when it passed.
     pub reasons: Vec<String>,
 }
 
-/// The whole report.
+/// The whole report: what `report.json` holds (field by field in
+/// docs/LOADGEN.md, "The JSON report").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// [`SCHEMA`].
     pub schema: String,
+    /// `loadgen`.
     pub tool: String,
+    /// The crate's version.
     pub tool_version: String,
+    /// `LG` + hexadecimal milliseconds; the prefix of every out_trade_no of
+    /// the run.
     pub run_id: String,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// Wall time of the load, seconds (without the audit).
     pub duration_secs: f64,
+    /// What was driven.
     pub target: TargetInfo,
+    /// How it was driven.
     pub load: LoadInfo,
+    /// The machine the generator ran on.
     pub machine: Machine,
+    /// The verdict and its reasons.
     pub verdict: Verdict,
+    /// Every threshold with its verdict, in the order given.
     pub thresholds: Vec<ThresholdResult>,
+    /// The generator's own health.
     pub generator: Generator,
+    /// All requests.
     pub total: OpReport,
+    /// Per operation (`pay`, `pay:1003`, `precreate`, ...).
     pub operations: BTreeMap<String, OpReport>,
+    /// One entry per second of the run.
     pub series: Vec<SecondReport>,
     /// Latency at percentiles (for the distribution plot): (percentile, us).
     pub distribution: Vec<(f64, u64)>,
+    /// CPU and memory of the processes under test (`--pid`); empty when
+    /// none was given.
     pub processes: Vec<ProcessUsage>,
+    /// The audit of every trade against the switch's journal and the
+    /// gateway's ledger; `None` when it was not run.
     #[serde(default)]
     pub audit: Option<AuditReport>,
+    /// The steps of a staircase run; empty otherwise.
     #[serde(default)]
     pub staircase: Vec<StepReport>,
     /// What was not measured, and other remarks.
@@ -242,7 +326,8 @@ pub struct Report {
     pub reconciliation: Vec<ReconDay>,
 }
 
-/// The difference classes of the switch's reconciliation (API.md 3).
+/// The difference classes of the switch's reconciliation
+/// (docs/RECONCILIATION.md, "The five classes").
 pub const RECON_CLASSES: [&str; 5] = [
     "bill_only",
     "journal_only",
@@ -259,12 +344,17 @@ pub struct ReconDay {
     /// The reconciliation's exit code (0 clean, 2 differences open); None
     /// when it could not run (see `error`).
     pub exit_code: Option<i32>,
+    /// Rows in the gateway's bill of the day.
     pub bill_rows: u64,
+    /// Bill rows matched with the journal.
     pub matched: u64,
+    /// Differences found, resolved or not.
     pub differences: u64,
+    /// Differences not resolved.
     pub open: u64,
     /// Differences per class, every class of [`RECON_CLASSES`] present.
     pub by_class: BTreeMap<String, u64>,
+    /// Why the reconciliation could not run; `None` when it ran.
     pub error: Option<String>,
     /// The settlement file of the reconciled day (`payswitch settlement`),
     /// when the day reconciled cleanly.
@@ -273,13 +363,20 @@ pub struct ReconDay {
 }
 
 /// The day's settlement and whether its totals equal the reconciled bill's.
+/// Amounts are yuan, as the settlement file writes them (`"12.34"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SettlementCheck {
+    /// Sub-merchants in the settlement.
     pub merchants: u64,
+    /// The day's trades, total.
     pub trade_amount: String,
+    /// The day's refunds, total.
     pub refund_amount: String,
+    /// The gateway's fee (the bill's service fee), total.
     pub gateway_fee: String,
+    /// The acquirer's fee to the merchants, total.
     pub merchant_fee: String,
+    /// What is paid out to the merchants, total.
     pub net_amount: String,
     /// trade count and amount, refund count and amount and the gateway fee
     /// all equal the bill's.
@@ -299,7 +396,10 @@ impl ReconDay {
             && self.settlement.as_ref().map_or(true, |s| s.equals_bill)
     }
 
-    /// Reads the reconciliation's JSON (`recon-YYYY-MM-DD.json`, API.md 3).
+    /// The day `date` from the reconciliation's JSON report `v`
+    /// (`recon-YYYY-MM-DD.json`, docs/RECONCILIATION.md, "The report") and
+    /// its exit code: missing counts read as 0, a difference without a
+    /// class counts as `other`, one without `resolved` as open.
     pub fn from_json(date: &str, exit_code: i32, v: &serde_json::Value) -> Self {
         let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
         let diffs = v
@@ -373,19 +473,36 @@ fn round2(x: f64) -> f64 {
 /// The inputs of [`build`] other than the measurements.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
+    /// The run id ([`Report::run_id`]).
     pub run_id: String,
+    /// When the load started, RFC 3339, UTC.
     pub started_at: String,
+    /// Wall time of the load, seconds: the divisor of every TPS.
     pub wall_secs: f64,
+    /// What was driven.
     pub target: TargetInfo,
+    /// How it was driven.
     pub load: LoadInfo,
+    /// The thresholds to evaluate.
     pub thresholds: Vec<Threshold>,
+    /// The largest send lag p99 accepted before the run is invalid,
+    /// microseconds (open model).
     pub max_lag_p99_us: u64,
+    /// CPU and memory of the processes under test.
     pub processes: Vec<ProcessUsage>,
+    /// The audit, when one was run.
     pub audit: Option<AuditReport>,
+    /// Remarks for the report's notes.
     pub notes: Vec<String>,
 }
 
-/// Builds the report and its verdict.
+/// Builds the report of measurements `m` and its verdict: the per-operation
+/// figures, the series, the distribution, the generator's health, every
+/// threshold evaluated (see [`evaluate`]) and the machine described. The
+/// verdict fails on a failed threshold, a generator behind its schedule
+/// (the run is then also invalid), an audit that did not pass, or no
+/// completed request. The staircase and the reconciliation are added by the
+/// caller.
 pub fn build(m: &Measurements, info: RunInfo) -> Report {
     let secs = info.wall_secs.max(1e-9);
     let total = OpReport::of(&m.total, secs);
@@ -499,7 +616,9 @@ pub fn build(m: &Measurements, info: RunInfo) -> Report {
     }
 }
 
-/// Evaluates a threshold against the totals or one operation.
+/// Evaluates threshold `t` against `total` (no operation named) or the
+/// operation it names in `ops`; with no request to measure, `actual` is
+/// `None` and the threshold fails.
 pub fn evaluate(
     t: &Threshold,
     total: &OpReport,
@@ -530,19 +649,25 @@ pub fn evaluate(
     }
 }
 
-/// The report language.
+/// The language of a rendered report (`--lang`); the JSON is the same in
+/// both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 pub enum Lang {
+    /// English.
     #[default]
     En,
+    /// Simplified Chinese.
     Zh,
 }
 
-/// The three files of a report.
+/// The three files [`write_all`] wrote.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// `report.json`.
     pub json: PathBuf,
+    /// `report.md`.
     pub markdown: PathBuf,
+    /// `report.html`.
     pub html: PathBuf,
 }
 
@@ -578,7 +703,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| LoadgenError::io("cannot write", path, e))
 }
 
-/// Reads a JSON report.
+/// Reads a JSON report (`loadgen report`, `loadgen compare`); fields it
+/// does not know are ignored, missing optional ones take their default.
+///
+/// # Errors
+/// [`LoadgenError::Io`] when the file cannot be read;
+/// [`LoadgenError::Format`] when it is not JSON, its `schema` is not
+/// [`SCHEMA`], or it is not a loadgen report.
 pub fn read(path: &Path) -> Result<Report> {
     let text =
         std::fs::read_to_string(path).map_err(|e| LoadgenError::io("cannot read", path, e))?;
@@ -614,7 +745,7 @@ pub fn attribution_line(a: &AuditReport, lang: Lang) -> String {
     }
 }
 
-/// Formats microseconds for people: `850 us`, `12.3 ms`, `1.20 s`.
+/// Formats microseconds for people: `850 µs`, `12.30 ms`, `1.20 s`.
 pub fn fmt_us(us: u64) -> String {
     if us < 1_000 {
         format!("{us} µs")
@@ -625,7 +756,8 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
-/// Formats a threshold's value in its unit.
+/// Formats a threshold's value `v` in the unit of `metric`: `0.100%` for
+/// errors, `1200.0/s` for TPS, a latency as [`fmt_us`].
 pub fn fmt_metric(metric: Metric, v: f64) -> String {
     match metric {
         Metric::Errors => format!("{v:.3}%"),
@@ -634,7 +766,7 @@ pub fn fmt_metric(metric: Metric, v: f64) -> String {
     }
 }
 
-/// Bytes as MiB.
+/// Bytes as MiB with one decimal (`123.4 MiB`).
 pub fn fmt_mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / 1_048_576.0)
 }

@@ -22,7 +22,11 @@ use crate::load::Model;
 
 use Align::{Left, Right};
 
-/// Builds the document of a report in a language, the plots drawn.
+/// Builds the document of report `r` in `lang`, the plots drawn: the
+/// sections the renderings show, in order (thresholds, conclusion,
+/// environment, parameters, plots, results by operation, outcomes,
+/// generator, processes, audit, and reconciliation, staircase and notes when
+/// there are any, then the series).
 ///
 /// # Errors
 ///
@@ -555,8 +559,9 @@ fn series(r: &Report, lang: Lang) -> Section {
     }
 }
 
-/// The model in words: `open (fixed arrival rate): 200/s × 30 s; at most
-/// 1000 in flight`.
+/// The load model of `r` in words, in `lang`: `open (fixed arrival rate):
+/// 200/s × 30 s; at most 1000 in flight`, a ramp as `100→500/s × 30 s`, or
+/// `closed: 16 virtual terminals × 30 s`.
 pub fn describe_model(r: &Report, lang: Lang) -> String {
     match &r.load.model {
         Model::Open {
@@ -605,8 +610,9 @@ pub fn describe_model(r: &Report, lang: Lang) -> String {
     }
 }
 
-/// The conclusion paragraph: the figures a reviewer asks for, the audit,
-/// the reconciliation and the verdict with its reasons.
+/// The conclusion paragraph of `r` in `lang`: the figures a reviewer asks
+/// for (requests, duration, TPS, p50/p99/p99.9/max, errors), the audit, the
+/// reconciliation and the verdict with its reasons.
 pub fn conclusion(r: &Report, lang: Lang) -> String {
     let tot = &r.total;
     let lat = &tot.latency_us;

@@ -38,7 +38,12 @@ fn lower_ms(min_us: u64) -> f64 {
     10f64.powf(m.log10().floor()).max(0.01)
 }
 
-/// Latency p50 / p99 / max per second (log scale).
+/// Latency p50 / p99 / max per second (log scale) over the seconds in
+/// which load was offered, in `lang`.
+///
+/// # Errors
+/// [`LoadgenError::Plot`] (`latency_over_time`) when plotters cannot draw
+/// it.
 pub fn latency_over_time(r: &Report, lang: Lang) -> Result<String> {
     let e = err("latency_over_time");
     let seconds = load_window(r);
@@ -99,7 +104,11 @@ pub fn latency_over_time(r: &Report, lang: Lang) -> Result<String> {
     Ok(svg)
 }
 
-/// Offered and achieved requests per second.
+/// Offered and achieved requests per second over the seconds in which load
+/// was offered, in `lang`.
+///
+/// # Errors
+/// [`LoadgenError::Plot`] (`tps`) when plotters cannot draw it.
 pub fn tps(r: &Report, lang: Lang) -> Result<String> {
     let e = err("tps");
     let seconds = load_window(r);
@@ -179,7 +188,11 @@ fn nines(p: f64) -> f64 {
     -q.log10()
 }
 
-/// Latency by percentile, on a "nines" axis (50, 90, 99, 99.9, 99.99).
+/// Latency by percentile, on a "nines" axis (50, 90, 99, 99.9, 99.99),
+/// from [`Report::distribution`], in `lang`.
+///
+/// # Errors
+/// [`LoadgenError::Plot`] (`distribution`) when plotters cannot draw it.
 pub fn distribution(r: &Report, lang: Lang) -> Result<String> {
     let e = err("distribution");
     let mut svg = String::new();
@@ -223,7 +236,12 @@ pub fn distribution(r: &Report, lang: Lang) -> Result<String> {
     Ok(svg)
 }
 
-/// Request counts by outcome (all operations), errors in red.
+/// Request counts of the 20 most frequent outcomes (`operation: outcome`,
+/// all operations), errors in red, in `lang`; labels keep only characters
+/// that need no escaping in SVG.
+///
+/// # Errors
+/// [`LoadgenError::Plot`] (`outcomes`) when plotters cannot draw it.
 pub fn outcomes(r: &Report, lang: Lang) -> Result<String> {
     let e = err("outcomes");
     let mut rows: Vec<(String, u64, bool)> = Vec::new();
