@@ -1,4 +1,4 @@
-//! Gateway result codes (SPEC 4) with their exact `msg` strings, and the
+//! Gateway result codes (docs/PROTOCOL.md §4) with their exact `msg` strings, and the
 //! sub-codes the face-to-face APIs use, as constants.
 
 /// A gateway `code`.
@@ -20,7 +20,7 @@ pub enum Code {
     InsufficientConditions,
     /// 40004: business failure, with an `ACQ.*` sub-code.
     BusinessFailed,
-    /// 40005: call frequency limit (msg UNCONFIRMED, see SPEC).
+    /// 40005: call frequency limit (msg UNCONFIRMED, see docs/PROTOCOL.md §4).
     CallLimited,
     /// 40006: the app lacks the permission.
     InsufficientPermissions,
@@ -74,7 +74,7 @@ impl Code {
         }
     }
 
-    /// Parses a wire code; unknown codes give `None`.
+    /// Parses a wire code (`"40004"`); unknown codes give `None`.
     pub fn parse(s: &str) -> Option<Code> {
         Code::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -86,105 +86,196 @@ impl std::fmt::Display for Code {
     }
 }
 
-/// Sub-codes (`sub_code`) of the gateway and of the trade APIs.
+/// Sub-codes (`sub_code`) of the gateway and of the trade APIs, grouped by
+/// the [`Code`] they come with (docs/PROTOCOL.md §4, §5, §10).
 pub mod sub {
     // 20000
+    /// 20000: the business system is unavailable (服务暂不可用（业务系统不可用）); the outcome is unknown,
+    /// query before retrying.
     pub const ISP_UNKNOW_ERROR: &str = "isp.unknow-error";
+    /// 20000: an unknown error of the gateway itself (网关自身的未知错误); the outcome is unknown.
     pub const AOP_UNKNOW_ERROR: &str = "aop.unknow-error";
+    /// 20000: a system error of the trade system seen through the gateway (系统异常); the
+    /// outcome is unknown.
     pub const AOP_ACQ_SYSTEM_ERROR: &str = "aop.ACQ.SYSTEM_ERROR";
     // 20001
+    /// 20001: the user's auth token is invalid.
     pub const AOP_INVALID_AUTH_TOKEN: &str = "aop.invalid-auth-token";
+    /// 20001: the user's auth token has expired.
     pub const AOP_AUTH_TOKEN_TIME_OUT: &str = "aop.auth-token-time-out";
+    /// 20001: the `app_auth_token` is invalid (无效的应用授权令牌).
     pub const AOP_INVALID_APP_AUTH_TOKEN: &str = "aop.invalid-app-auth-token";
+    /// 20001: the `app_auth_token` does not cover this API.
     pub const AOP_INVALID_APP_AUTH_TOKEN_NO_API: &str = "aop.invalid-app-auth-token-no-api";
+    /// 20001: the `app_auth_token` has expired.
     pub const AOP_APP_AUTH_TOKEN_TIME_OUT: &str = "aop.app-auth-token-time-out";
+    /// 20001: the partner has not registered the product this API belongs to.
     pub const AOP_NO_PRODUCT_REG_BY_PARTNER: &str = "aop.no-product-reg-by-partner";
     // 40001
+    /// 40001: no `method` parameter (缺少方法名参数).
     pub const ISV_MISSING_METHOD: &str = "isv.missing-method";
+    /// 40001: no `sign` parameter (缺少签名参数).
     pub const ISV_MISSING_SIGNATURE: &str = "isv.missing-signature";
+    /// 40001: no `sign_type` parameter (缺少签名类型参数).
     pub const ISV_MISSING_SIGNATURE_TYPE: &str = "isv.missing-signature-type";
+    /// 40001: the signature key is missing.
     pub const ISV_MISSING_SIGNATURE_KEY: &str = "isv.missing-signature-key";
+    /// 40001: no `app_id` parameter (缺少appId参数).
     pub const ISV_MISSING_APP_ID: &str = "isv.missing-app-id";
+    /// 40001: no `timestamp` parameter (缺少时间戳参数).
     pub const ISV_MISSING_TIMESTAMP: &str = "isv.missing-timestamp";
+    /// 40001: no `version` parameter (缺少版本参数).
     pub const ISV_MISSING_VERSION: &str = "isv.missing-version";
     // 40002
+    /// 40002: a common parameter is invalid (参数无效).
     pub const ISV_INVALID_PARAMETER: &str = "isv.invalid-parameter";
+    /// 40002: no such method (不存在的方法名).
     pub const ISV_INVALID_METHOD: &str = "isv.invalid-method";
+    /// 40002: `format` is not `JSON` (无效的数据格式).
     pub const ISV_INVALID_FORMAT: &str = "isv.invalid-format";
+    /// 40002: `sign_type` is not a supported type (无效的签名类型).
     pub const ISV_INVALID_SIGNATURE_TYPE: &str = "isv.invalid-signature-type";
+    /// 40002: the request's signature does not verify (无效签名); the gateway's `sub_msg` then
+    /// echoes the string it verified (see [`crate::scrub`]).
     pub const ISV_INVALID_SIGNATURE: &str = "isv.invalid-signature";
+    /// 40002: no such app (无效的AppID参数).
     pub const ISV_INVALID_APP_ID: &str = "isv.invalid-app-id";
+    /// 40002: `timestamp` is malformed or too far from the gateway's clock (非法的时间戳参数).
     pub const ISV_INVALID_TIMESTAMP: &str = "isv.invalid-timestamp";
+    /// 40002: `charset` is not a supported one (字符集错误).
     pub const ISV_INVALID_CHARSET: &str = "isv.invalid-charset";
     // 40003
+    /// 40003: the app has no public key for the signature algorithm (应用未配置对应签名算法的公钥或者证书).
     pub const ISV_MISSING_SIGNATURE_CONFIG: &str = "isv.missing-signature-config";
     // 40006
+    /// 40006: the ISV lacks the permission for this API.
     pub const ISV_INSUFFICIENT_ISV_PERMISSIONS: &str = "isv.insufficient-isv-permissions";
+    /// 40006: the merchant has not authorised this API.
     pub const ISV_INSUFFICIENT_USER_PERMISSIONS: &str = "isv.insufficient-user-permissions";
+    /// 40006: the API is suspended for this app as a penalty (该接口已被处罚，不可调用).
     pub const ISV_APP_API_PUNISHED: &str = "isv.app-api-punished";
 
     // 40004, trade APIs
+    /// 40004: the trade system failed (系统异常); the outcome is unknown: query the trade, or
+    /// retry a refund with the same parameters.
     pub const ACQ_SYSTEM_ERROR: &str = "ACQ.SYSTEM_ERROR";
+    /// 40004: a `biz_content` field is invalid (参数无效), an unknown smid included.
     pub const ACQ_INVALID_PARAMETER: &str = "ACQ.INVALID_PARAMETER";
+    /// 40004: the app may not use this API (无权限使用接口): no barcode-pay contract, or it
+    /// expired.
     pub const ACQ_ACCESS_FORBIDDEN: &str = "ACQ.ACCESS_FORBIDDEN";
+    /// 40004: the order information contains a forbidden word (订单信息中包含违禁词).
     pub const ACQ_EXIST_FORBIDDEN_WORD: &str = "ACQ.EXIST_FORBIDDEN_WORD";
+    /// 40004: the app id is wrong for this merchant (应用APP_ID填写错误).
     pub const ACQ_PARTNER_ERROR: &str = "ACQ.PARTNER_ERROR";
+    /// 40004: the order amount exceeds the limit (订单金额超过限额).
     pub const ACQ_TOTAL_FEE_EXCEED: &str = "ACQ.TOTAL_FEE_EXCEED";
+    /// 40004: the payment code is invalid or expired (支付授权码无效): the buyer refreshes it.
     pub const ACQ_PAYMENT_AUTH_CODE_INVALID: &str = "ACQ.PAYMENT_AUTH_CODE_INVALID";
+    /// 40004: the `out_trade_no` exists with other trade data (交易信息被篡改): use a new order
+    /// number.
     pub const ACQ_CONTEXT_INCONSISTENT: &str = "ACQ.CONTEXT_INCONSISTENT";
+    /// 40004: the trade is already paid (交易已被支付).
     pub const ACQ_TRADE_HAS_SUCCESS: &str = "ACQ.TRADE_HAS_SUCCESS";
+    /// 40004: the trade is closed (交易已经关闭): use a new order number.
     pub const ACQ_TRADE_HAS_CLOSE: &str = "ACQ.TRADE_HAS_CLOSE";
+    /// 40004: the buyer's balance is too low (买家余额不足).
     pub const ACQ_BUYER_BALANCE_NOT_ENOUGH: &str = "ACQ.BUYER_BALANCE_NOT_ENOUGH";
+    /// 40004: the buyer's bank card balance is too low (用户银行卡余额不足).
     pub const ACQ_BUYER_BANKCARD_BALANCE_NOT_ENOUGH: &str = "ACQ.BUYER_BANKCARD_BALANCE_NOT_ENOUGH";
+    /// 40004: the buyer has turned balance payment off (余额支付功能关闭).
     pub const ACQ_ERROR_BALANCE_PAYMENT_DISABLE: &str = "ACQ.ERROR_BALANCE_PAYMENT_DISABLE";
+    /// 40004: buyer and seller are the same account (买卖家不能相同).
     pub const ACQ_BUYER_SELLER_EQUAL: &str = "ACQ.BUYER_SELLER_EQUAL";
+    /// 40004: the trade belongs to another buyer (交易买家不匹配).
     pub const ACQ_TRADE_BUYER_NOT_MATCH: &str = "ACQ.TRADE_BUYER_NOT_MATCH";
+    /// 40004: the buyer's account status forbids payment (买家状态非法).
     pub const ACQ_BUYER_ENABLE_STATUS_FORBID: &str = "ACQ.BUYER_ENABLE_STATUS_FORBID";
+    /// 40004: the payment failed (支付失败): the buyer refreshes the code and retries once,
+    /// then pays another way.
     pub const ACQ_PAYMENT_FAIL: &str = "ACQ.PAYMENT_FAIL";
+    /// 40004: the payment was refused by risk control (支付有风险).
     pub const ACQ_PAYMENT_REQUEST_HAS_RISK: &str = "ACQ.PAYMENT_REQUEST_HAS_RISK";
+    /// 40004: the store number is invalid (商户门店编号无效).
     pub const ACQ_INVALID_STORE_ID: &str = "ACQ.INVALID_STORE_ID";
+    /// 40004: no such trade (交易不存在), e.g. a precreate trade not yet scanned.
     pub const ACQ_TRADE_NOT_EXIST: &str = "ACQ.TRADE_NOT_EXIST";
+    /// 40004 (cancel): the trade may not be cancelled (交易不允许撤销).
     pub const ACQ_CANCEL_NOT_ALLOWED: &str = "ACQ.CANCEL_NOT_ALLOWED";
+    /// 40004 (cancel, refund): the trade is frozen (当前交易被冻结).
     pub const ACQ_REASON_TRADE_BEEN_FREEZEN: &str = "ACQ.REASON_TRADE_BEEN_FREEZEN";
+    /// 40004 (cancel, refund): the refund amount is invalid (退款金额无效); a refunded trade
+    /// cannot be cancelled.
     pub const ACQ_REASON_TRADE_REFUND_FEE_ERR: &str = "ACQ.REASON_TRADE_REFUND_FEE_ERR";
+    /// 40004 (cancel, refund): the seller's balance cannot cover the refund (卖家余额不足).
     pub const ACQ_SELLER_BALANCE_NOT_ENOUGH: &str = "ACQ.SELLER_BALANCE_NOT_ENOUGH";
+    /// 40004 (cancel): the trade is older than the cancel window (超过撤销时间范围): refund it
+    /// instead.
     pub const ACQ_TRADE_CANCEL_TIME_OUT: &str = "ACQ.TRADE_CANCEL_TIME_OUT";
+    /// 40004 (cancel, refund): the trade is finished, no refund possible (交易已完结).
     pub const ACQ_TRADE_HAS_FINISHED: &str = "ACQ.TRADE_HAS_FINISHED";
+    /// 40004 (close, refund): the trade's status does not allow it (交易状态不合法): only
+    /// `WAIT_BUYER_PAY` closes, only a paid trade refunds.
     pub const ACQ_TRADE_STATUS_ERROR: &str = "ACQ.TRADE_STATUS_ERROR";
+    /// 40004 (refund): the refunds would exceed the trade's amount (退款金额超限).
     pub const ACQ_REFUND_AMT_NOT_EQUAL_TOTAL: &str = "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL";
+    /// 40004 (refund): an `out_request_no` already used with other content (不一致的请求).
     pub const ACQ_DISCORDANT_REPEAT_REQUEST: &str = "ACQ.DISCORDANT_REPEAT_REQUEST";
+    /// 40004 (refund): the trade does not allow refunds (当前交易不允许退款).
     pub const ACQ_TRADE_NOT_ALLOW_REFUND: &str = "ACQ.TRADE_NOT_ALLOW_REFUND";
+    /// 40004 (refund): the refund amount is wrong (交易退款金额有误).
     pub const ACQ_REFUND_FEE_ERROR: &str = "ACQ.REFUND_FEE_ERROR";
-    // 40004, alipay.trade.pay: the rest of seed 004's error table
+    // 40004, alipay.trade.pay: the rest of its error table (docs/PROTOCOL.md §10)
+    /// 40004 (pay): the buyer's mobile cashier could not be opened (唤起移动收银台失败).
     pub const ACQ_PULL_MOBILE_CASHIER_FAIL: &str = "ACQ.PULL_MOBILE_CASHIER_FAIL";
+    /// 40004 (pay): the buyer has turned mobile payment off (用户的无线支付开关关闭).
     pub const ACQ_MOBILE_PAYMENT_SWITCH_OFF: &str = "ACQ.MOBILE_PAYMENT_SWITCH_OFF";
+    /// 40004 (pay): the buyer's daily payment limit is reached (买家付款日限额超限).
     pub const ACQ_BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR: &str =
         "ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR";
+    /// 40004 (pay): the merchant's collection limit is reached (商户收款额度超限).
     pub const ACQ_BEYOND_PAY_RESTRICTION: &str = "ACQ.BEYOND_PAY_RESTRICTION";
+    /// 40004 (pay): the merchant's monthly collection limit is reached (商户收款金额超过月限额).
     pub const ACQ_BEYOND_PER_RECEIPT_RESTRICTION: &str = "ACQ.BEYOND_PER_RECEIPT_RESTRICTION";
+    /// 40004 (pay): the buyer's monthly payment limit is reached (买家付款月额度超限).
     pub const ACQ_BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR: &str =
         "ACQ.BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR";
+    /// 40004 (pay): the merchant's account is frozen (商家账号被冻结).
     pub const ACQ_SELLER_BEEN_BLOCKED: &str = "ACQ.SELLER_BEEN_BLOCKED";
+    /// 40004 (pay): the buyer has not passed the central bank's identity check (买家未通过人行认证).
     pub const ACQ_ERROR_BUYER_CERTIFY_LEVEL_LIMIT: &str = "ACQ.ERROR_BUYER_CERTIFY_LEVEL_LIMIT";
+    /// 40004 (pay): the buyer has no usable payment instrument (没用可用的支付工具).
     pub const ACQ_NO_PAYMENT_INSTRUMENTS_AVAILABLE: &str = "ACQ.NO_PAYMENT_INSTRUMENTS_AVAILABLE";
+    /// 40004 (pay): the buyer has turned face-to-face payment off (用户当面付付款开关关闭).
     pub const ACQ_USER_FACE_PAYMENT_SWITCH_OFF: &str = "ACQ.USER_FACE_PAYMENT_SWITCH_OFF";
+    /// 40004 (pay): the sub-merchant could not be created (二级商户创建失败).
     pub const ACQ_SUB_MERCHANT_CREATE_FAIL: &str = "ACQ.SUB_MERCHANT_CREATE_FAIL";
+    /// 40004 (pay): the sub-merchant type is invalid (二级商户类型非法).
     pub const ACQ_SUB_MERCHANT_TYPE_INVALID: &str = "ACQ.SUB_MERCHANT_TYPE_INVALID";
+    /// 40004 (pay): the buyer's agreement does not exist (用户协议不存在).
     pub const ACQ_AGREEMENT_NOT_EXIST: &str = "ACQ.AGREEMENT_NOT_EXIST";
+    /// 40004 (pay): the buyer's agreement is no longer valid (用户协议失效).
     pub const ACQ_AGREEMENT_INVALID: &str = "ACQ.AGREEMENT_INVALID";
+    /// 40004 (pay): the buyer's agreement is not NORMAL (用户协议状态非NORMAL).
     pub const ACQ_AGREEMENT_STATUS_NOT_NORMAL: &str = "ACQ.AGREEMENT_STATUS_NOT_NORMAL";
+    /// 40004 (pay): the merchant has no agreement with Alipay (商户协议不存在).
     pub const ACQ_MERCHANT_AGREEMENT_NOT_EXIST: &str = "ACQ.MERCHANT_AGREEMENT_NOT_EXIST";
+    /// 40004 (pay): the merchant's agreement is no longer valid (商户协议已失效).
     pub const ACQ_MERCHANT_AGREEMENT_INVALID: &str = "ACQ.MERCHANT_AGREEMENT_INVALID";
+    /// 40004 (pay): the merchant's agreement is not in a normal state (商户协议状态非正常状态).
     pub const ACQ_MERCHANT_STATUS_NOT_NORMAL: &str = "ACQ.MERCHANT_STATUS_NOT_NORMAL";
-    /// Bill download: no bill for that date (UNCONFIRMED in SPEC).
+    /// 40004, bill download: no bill for that date (UNCONFIRMED, docs/PROTOCOL.md §5);
+    /// what the simulator answers for today, the future and days before the app existed.
     pub const ISP_BILL_NOT_EXIST: &str = "isp.bill_not_exist";
     /// Bill download: the spelling without the `isp.` prefix that some
-    /// gateways send for the same case (UNCONFIRMED in SPEC).
+    /// gateways send for the same case (UNCONFIRMED, docs/PROTOCOL.md §5).
     pub const BILL_NOT_EXIST: &str = "BILL_NOT_EXIST";
-    /// Bill download: a day without any trade (UNCONFIRMED in SPEC).
+    /// Bill download: a day without any trade (UNCONFIRMED, docs/PROTOCOL.md §5).
     pub const NO_BILL_DATA: &str = "NO_BILL_DATA";
 
-    /// The Chinese `sub_msg` the gateway sends with a sub-code, where known.
+    /// The Chinese `sub_msg` the gateway sends with a sub-code, where known
+    /// (docs/PROTOCOL.md §4, §5); `None` for the others. For the pay table's
+    /// documented descriptions see [`super::pay_sub_code_doc`].
     pub fn sub_msg_zh(sub_code: &str) -> Option<&'static str> {
         Some(match sub_code {
             ISP_UNKNOW_ERROR => "服务暂不可用（业务系统不可用）",
@@ -238,17 +329,22 @@ pub mod sub {
     }
 }
 
-/// One row of a gateway error table: the sub-code, the seed's description
-/// (错误描述, which the simulator sends as `sub_msg`) and its remedy (解决方案).
+/// One row of a gateway error table: the sub-code, the documented description
+/// (错误描述, which the simulator sends as `sub_msg`) and its remedy (解决方案),
+/// docs/PROTOCOL.md §10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubCodeDoc {
+    /// The `sub_code`, one of the constants of [`sub`].
     pub sub_code: &'static str,
+    /// What went wrong, in Chinese, exactly as documented.
     pub description: &'static str,
+    /// What the merchant or the buyer should do, in Chinese, exactly as documented.
     pub remedy: &'static str,
 }
 
-/// The business error table of `alipay.trade.pay` (seed 004, 业务错误码), in
-/// the seed's order: 37 sub-codes, each with its exact description and remedy.
+/// The business error table of `alipay.trade.pay` (业务错误码, docs/PROTOCOL.md
+/// §10), in the table's order: 37 sub-codes, each with its exact description
+/// and remedy.
 pub const PAY_SUB_CODES: [SubCodeDoc; 37] = [
     SubCodeDoc {
         sub_code: sub::ACQ_SYSTEM_ERROR,
@@ -437,7 +533,8 @@ pub const PAY_SUB_CODES: [SubCodeDoc; 37] = [
     },
 ];
 
-/// The seed's description of a pay sub-code (the `sub_msg` a gateway sends).
+/// The row of [`PAY_SUB_CODES`] for a pay sub-code (its description is the
+/// `sub_msg` a gateway sends); `None` for a sub-code outside the pay table.
 pub fn pay_sub_code_doc(sub_code: &str) -> Option<&'static SubCodeDoc> {
     PAY_SUB_CODES.iter().find(|d| d.sub_code == sub_code)
 }

@@ -1,4 +1,4 @@
-//! Business-field validators with the limits of the real gateway (SPEC 5).
+//! Business-field validators with the limits of the real gateway (docs/PROTOCOL.md §5).
 //!
 //! Each validated value is a newtype whose constructor is the only way in,
 //! so code that holds an [`AuthCode`] or an [`OutTradeNo`] knows it is valid.
@@ -9,23 +9,45 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Why a field was refused.
+/// Why a field was refused. The message says what is wrong and never repeats
+/// the value; the caller names the field (`"auth_code is shorter than 16
+/// characters"`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldError {
+    /// The value is empty (for a text field: only white space).
     #[error("must not be empty")]
     Empty,
+    /// The value is longer than `max` (characters for text, bytes for the ASCII ids).
     #[error("is longer than {max} characters")]
-    TooLong { max: usize },
+    TooLong {
+        /// The largest length allowed.
+        max: usize,
+    },
+    /// The value is shorter than `min` (an auth code under 16 digits).
     #[error("is shorter than {min} characters")]
-    TooShort { min: usize },
+    TooShort {
+        /// The smallest length allowed.
+        min: usize,
+    },
+    /// The value has a character outside the field's set.
     #[error("may contain only {allowed}")]
-    BadCharacters { allowed: &'static str },
+    BadCharacters {
+        /// What the field accepts, in words (`"digits"`, `"letters, digits and
+        /// underscore"`).
+        allowed: &'static str,
+    },
+    /// An auth code whose first two digits are not 25 to 30.
     #[error("must start with 25 to 30")]
     BadPrefix,
+    /// A time-out that is not `<n>m`, `<n>h` or `<n>d` from 1m to 15d, nor `1c`.
     #[error("must be a number followed by m, h or d (1m to 15d), or 1c")]
     BadTimeout,
+    /// The value is none of the field's fixed values.
     #[error("must be one of {allowed}")]
-    NotOneOf { allowed: &'static str },
+    NotOneOf {
+        /// The accepted values, comma-separated (`"bar_code, wave_code"`).
+        allowed: &'static str,
+    },
 }
 
 fn char_len(s: &str) -> usize {
@@ -39,6 +61,14 @@ fn char_len(s: &str) -> usize {
 pub struct AuthCode(String);
 
 impl AuthCode {
+    /// Validates a payment code as the terminal sent it (no trimming).
+    ///
+    /// # Errors
+    /// - [`FieldError::Empty`]: `s` is empty;
+    /// - [`FieldError::BadCharacters`]: anything but ASCII digits;
+    /// - [`FieldError::TooShort`] / [`FieldError::TooLong`]: fewer than 16 or
+    ///   more than 24 digits;
+    /// - [`FieldError::BadPrefix`]: the first two digits are not 25 to 30.
     pub fn parse(s: &str) -> Result<AuthCode, FieldError> {
         if s.is_empty() {
             return Err(FieldError::Empty);
@@ -59,6 +89,7 @@ impl AuthCode {
         Ok(AuthCode(s.to_owned()))
     }
 
+    /// The whole code, for the request to the gateway only (never a log).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -90,14 +121,22 @@ macro_rules! string_field {
         pub struct $name(String);
 
         impl $name {
+            #[doc = concat!("Validates a `", stringify!($name), "` as given (no trimming) and keeps it unchanged.")]
+            ///
+            /// # Errors
+            /// A [`FieldError`] naming the first rule of the type's
+            /// description that `s` breaks (empty, too long, a character
+            /// outside the allowed set, a bad time-out).
             pub fn parse(s: &str) -> Result<$name, FieldError> {
                 let check: fn(&str) -> Result<(), FieldError> = $check;
                 check(s)?;
                 Ok($name(s.to_owned()))
             }
+            /// The value, exactly as it was parsed.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+            /// The value as an owned string, without a copy.
             pub fn into_string(self) -> String {
                 self.0
             }
@@ -172,7 +211,8 @@ string_field!(
     |s| id_chars(s, 64)
 );
 string_field!(
-    /// The order title: 1 to 256 characters.
+    /// The order title: 1 to 256 characters (Unicode scalar values, not bytes),
+    /// not only white space, and no control characters (no line breaks).
     Subject,
     |s| text(s, 256)
 );
@@ -187,7 +227,10 @@ string_field!(
     |s| id32(s)
 );
 string_field!(
-    /// A trade's time-out: 1m to 15d (m, h, d units) or 1c (end of today).
+    /// A trade's time-out (`timeout_express`): a whole number with a unit, `m`
+    /// (minutes), `h` (hours) or `d` (days), from 1m to 15d (at most five
+    /// digits, no decimal point: 1.5h is written 90m), or `1c` (the end of
+    /// today).
     TimeoutExpress,
     |s| timeout_express(s)
 );
@@ -262,6 +305,11 @@ pub enum Scene {
 }
 
 impl Scene {
+    /// Parses the wire form, `bar_code` or `wave_code` (exact, lower case).
+    ///
+    /// # Errors
+    /// [`FieldError::Empty`] for an empty string, [`FieldError::NotOneOf`]
+    /// for any other value.
     pub fn parse(s: &str) -> Result<Scene, FieldError> {
         match s {
             "bar_code" => Ok(Scene::BarCode),
@@ -272,6 +320,7 @@ impl Scene {
             }),
         }
     }
+    /// The wire form: `bar_code` or `wave_code`.
     pub fn as_str(self) -> &'static str {
         match self {
             Scene::BarCode => "bar_code",

@@ -23,7 +23,13 @@
 //! | [`codes`] | gateway codes with their exact messages, sub-codes |
 //! | [`method`] | the methods and their response nodes |
 //! | [`clock`] | gateway time, `yyyy-MM-dd HH:mm:ss` in UTC+8 |
+//! | [`scrub`] | payment codes and echoed sign strings cut out of gateway text |
+//!
+//! The protocol facts behind each module are in `docs/PROTOCOL.md` (the
+//! section numbers quoted in the docs here, §1 to §10, are its sections).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod biz;
 pub mod clock;

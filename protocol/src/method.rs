@@ -1,20 +1,34 @@
-//! The OpenAPI methods this project speaks, with their response node names.
+//! The OpenAPI methods this project speaks, with their response node names
+//! (docs/PROTOCOL.md §5): [`Method`] for the face-to-face trade APIs,
+//! [`ExtMethod`] for merchant onboarding and the heartbeat.
 
 /// An OpenAPI method of the face-to-face product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// `alipay.trade.pay`: barcode pay, the buyer's payment code scanned by the cashier.
     TradePay,
+    /// `alipay.trade.precreate`: a QR code the buyer scans to pay.
     TradePrecreate,
+    /// `alipay.trade.create`: a trade for a known buyer (JSAPI, mini program).
     TradeCreate,
+    /// `alipay.trade.query`: a trade's status and amounts.
     TradeQuery,
+    /// `alipay.trade.cancel`: undo a trade of the last 24 hours, closing it if unpaid and
+    /// refunding it if paid.
     TradeCancel,
+    /// `alipay.trade.close`: close an unpaid (`WAIT_BUYER_PAY`) trade.
     TradeClose,
+    /// `alipay.trade.refund`: a full or partial refund.
     TradeRefund,
+    /// `alipay.trade.fastpay.refund.query`: the state of one refund request.
     TradeFastpayRefundQuery,
+    /// `alipay.data.dataservice.bill.downloadurl.query`: the link to a day's or a month's bill.
     BillDownloadUrlQuery,
 }
 
 impl Method {
+    /// Every trade method, in declaration order (for iteration in routing
+    /// tables, tests and reports).
     pub const ALL: [Method; 9] = [
         Method::TradePay,
         Method::TradePrecreate,
@@ -59,13 +73,17 @@ impl Method {
         }
     }
 
-    /// Parses a `method` parameter.
+    /// Parses a `method` parameter: exact, case-sensitive; a method that is
+    /// not a trade method (an [`ExtMethod`] included) gives `None`.
     pub fn parse(s: &str) -> Option<Method> {
         Method::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 
-/// The response node name of any method string (for methods this crate does not type).
+/// The response node name of any method string: `.` replaced by `_`, plus
+/// `_response` (for methods this crate does not type; the typed ones have
+/// [`Method::response_node`] and [`ExtMethod::response_node`], without the
+/// allocation).
 pub fn response_node_of(method: &str) -> String {
     let mut s = method.replace('.', "_");
     s.push_str("_response");
@@ -90,13 +108,19 @@ mod tests {
 /// so that matches over the trade methods stay as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExtMethod {
+    /// `ant.merchant.expand.indirect.create`: onboard a sub-merchant, answering its smid.
     IndirectCreate,
+    /// `ant.merchant.expand.indirect.query`: a sub-merchant's data and level.
     IndirectQuery,
+    /// `ant.merchant.expand.indirect.modify`: change a sub-merchant (its `service_codes`
+    /// replace the current set).
     IndirectModify,
+    /// `monitor.heartbeat.syn`: the terminals' heartbeat of 交易保障 (docs/PROTOCOL.md §5).
     HeartbeatSyn,
 }
 
 impl ExtMethod {
+    /// Every method outside the trade product, in declaration order.
     pub const ALL: [ExtMethod; 4] = [
         ExtMethod::IndirectCreate,
         ExtMethod::IndirectQuery,
@@ -124,7 +148,8 @@ impl ExtMethod {
         }
     }
 
-    /// Parses a `method` parameter.
+    /// Parses a `method` parameter: exact, case-sensitive; anything else (a
+    /// trade [`Method`] included) gives `None`.
     pub fn parse(s: &str) -> Option<ExtMethod> {
         ExtMethod::ALL.into_iter().find(|m| m.as_str() == s)
     }

@@ -3,7 +3,7 @@
 //! Guarantees: a [`Money`] always holds a whole number of fen; arithmetic is
 //! checked; the decimal wire form ("88.88") exists only at the edges, through
 //! [`Money::parse_wire`] (strict) and [`Money::to_wire`] (exactly two decimals).
-//! Amounts of a trade must lie in [0.01, 100000000.00] yuan (SPEC 5), which
+//! Amounts of a trade must lie in [0.01, 100000000.00] yuan (docs/PROTOCOL.md §5), which
 //! [`Money::parse_amount`] enforces; [`Money::parse_wire`] also accepts 0.00
 //! because the gateway reports zero amounts ("point_amount":"0.00").
 
@@ -11,12 +11,14 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The smallest amount of a trade: 0.01 yuan.
+/// The smallest amount of a trade or refund, in fen: 0.01 yuan.
 pub const MIN_AMOUNT_FEN: u64 = 1;
-/// The largest amount of a trade: 100,000,000.00 yuan.
+/// The largest amount of a trade or refund, in fen: 100,000,000.00 yuan.
 pub const MAX_AMOUNT_FEN: u64 = 10_000_000_000;
 
-/// An amount of money in fen. Never negative.
+/// An amount of money in fen (1/100 yuan). Never negative. `Display` and
+/// serde write it as yuan with two decimals (`88.80`); serde reads only that
+/// string form, strictly ([`Money::parse_wire`]), never a JSON number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Money(u64);
 
@@ -24,16 +26,22 @@ pub struct Money(u64);
 /// be long); callers name the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
+    /// The text is empty (an absent amount is the caller's to report).
     #[error("amount is empty")]
     Empty,
+    /// Not `digits[.d[d]]`: a sign, an exponent, a space, a comma, a non-ASCII digit, or a `.`
+    /// without digits on both sides.
     #[error(
         "amount must be digits with at most two decimals, like 88.88 (no sign, exponent or spaces)"
     )]
     Syntax,
+    /// Three decimals or more (`1.234`): the gateway counts in fen.
     #[error("amount has more than two decimals")]
     TooManyDecimals,
+    /// Zero where a trade or refund amount is required ([`Money::parse_amount`]).
     #[error("amount must be at least 0.01")]
     TooSmall,
+    /// Above 100000000.00 yuan ([`MAX_AMOUNT_FEN`]).
     #[error("amount must be at most 100000000.00")]
     TooLarge,
 }
@@ -42,12 +50,13 @@ impl Money {
     /// Zero fen.
     pub const ZERO: Money = Money(0);
 
-    /// An amount of `fen` fen.
+    /// An amount of `fen` fen (1/100 yuan). Any `u64` is a valid [`Money`];
+    /// the trade limits apply only when parsing ([`Money::parse_amount`]).
     pub const fn from_fen(fen: u64) -> Money {
         Money(fen)
     }
 
-    /// The amount in fen.
+    /// The amount in fen (1/100 yuan).
     pub const fn fen(self) -> u64 {
         self.0
     }
@@ -59,7 +68,14 @@ impl Money {
 
     /// Parses a wire amount strictly: `digits[.d[d]]`, no sign, exponent,
     /// spaces or leading `+`; at most two decimals; at most 100000000.00.
-    /// Zero is accepted (responses carry "0.00").
+    /// Zero is accepted (responses carry "0.00"); leading zeros are too.
+    ///
+    /// # Errors
+    /// - [`MoneyError::Empty`]: `s` is empty;
+    /// - [`MoneyError::Syntax`]: anything but ASCII digits with at most one
+    ///   `.` between digits (a sign, an exponent, a space, `.5`, `5.`, `1,00`);
+    /// - [`MoneyError::TooManyDecimals`]: three decimals or more;
+    /// - [`MoneyError::TooLarge`]: above 100000000.00.
     pub fn parse_wire(s: &str) -> Result<Money, MoneyError> {
         let b = s.as_bytes();
         if b.is_empty() {
@@ -109,7 +125,10 @@ impl Money {
     }
 
     /// Parses the amount of a trade or refund: as [`Money::parse_wire`] and at
-    /// least 0.01.
+    /// least 0.01 ([`MIN_AMOUNT_FEN`]).
+    ///
+    /// # Errors
+    /// Those of [`Money::parse_wire`], and [`MoneyError::TooSmall`] for zero.
     pub fn parse_amount(s: &str) -> Result<Money, MoneyError> {
         let m = Money::parse_wire(s)?;
         if m.0 < MIN_AMOUNT_FEN {
@@ -123,7 +142,8 @@ impl Money {
         self.to_string()
     }
 
-    /// `self + other`, or `None` on overflow.
+    /// `self + other`, or `None` on `u64` overflow (the result may exceed
+    /// [`MAX_AMOUNT_FEN`]: the sum of a day's trades is no trade amount).
     pub fn checked_add(self, other: Money) -> Option<Money> {
         self.0.checked_add(other.0).map(Money)
     }

@@ -1,4 +1,4 @@
-//! Gateway requests: the common parameters (SPEC 1.1), signing, and the
+//! Gateway requests: the common parameters (docs/PROTOCOL.md §1.1), signing, and the
 //! `application/x-www-form-urlencoded;charset=utf-8` body; and the other way,
 //! decoding the parameters a gateway receives (query string and form body merged).
 
@@ -18,7 +18,8 @@ pub struct CommonOptions<'a> {
     pub app_auth_token: Option<&'a str>,
 }
 
-/// A signed request ready to send.
+/// A signed request ready to send: POST `body` to the gateway with
+/// [`FORM_CONTENT_TYPE`].
 #[derive(Debug, Clone)]
 pub struct SignedRequest {
     /// The form body, UTF-8, URL-encoded.
@@ -27,8 +28,17 @@ pub struct SignedRequest {
     pub sign: String,
 }
 
-/// Builds and signs a request: the common parameters with `timestamp` (gateway
-/// time, UTC+8) and `biz_content` as given, raw. One signature, one body.
+/// Builds and signs a request: the common parameters (`format=JSON`,
+/// `charset=utf-8`, `sign_type=RSA2`, `version=1.0`) with `app_id`, `method`,
+/// `timestamp` (gateway time, UTC+8, see [`crate::clock`]) and `biz_content`
+/// as given, raw; the options of `opts` when present. One signature, one body.
+///
+/// The caller owns the values: none is checked here (an empty `biz_content`
+/// is left out of the signature and the body, as any empty value).
+///
+/// # Errors
+/// [`SignError`] when the backend fails to sign (it does not for a key it
+/// loaded).
 pub fn sign_request<K: SigningKey>(
     signer: &RsaSigner<K>,
     app_id: &str,
@@ -63,7 +73,11 @@ pub fn sign_request<K: SigningKey>(
     })
 }
 
-/// As [`sign_request`] for a typed method, with the current gateway time.
+/// As [`sign_request`] for a typed method, with the current gateway time
+/// ([`crate::clock::gateway_now`]) as `timestamp`.
+///
+/// # Errors
+/// [`SignError`], as [`sign_request`].
 pub fn sign_method_request<K: SigningKey>(
     signer: &RsaSigner<K>,
     app_id: &str,
@@ -81,13 +95,15 @@ pub fn sign_method_request<K: SigningKey>(
     )
 }
 
-/// Decodes URL-encoded `k=v&...` pairs (a query string or a form body), once.
+/// Decodes URL-encoded `k=v&...` pairs (a query string or a form body), once:
+/// `+` is a space, `%XX` a byte, and invalid UTF-8 is replaced (U+FFFD).
+/// Pairs keep their order and duplicates; a key without `=` has an empty value.
 pub fn decode_form(input: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(input).into_owned().collect()
 }
 
 /// Merges the query-string and form-body parameters of a gateway request, as
-/// the real gateway does for the SDKs that split them (SPEC 1.3). A key present
+/// the real gateway does for the SDKs that split them (docs/PROTOCOL.md §1.3). A key present
 /// in both keeps the form-body value.
 pub fn merge_params(query: &[u8], body: &[u8]) -> Vec<(String, String)> {
     let mut out = decode_form(body);
@@ -99,7 +115,8 @@ pub fn merge_params(query: &[u8], body: &[u8]) -> Vec<(String, String)> {
     out
 }
 
-/// Looks a parameter up in decoded pairs.
+/// Looks a parameter up in decoded pairs: the first pair with that key, its
+/// value as decoded (an empty value is `Some("")`).
 pub fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params
         .iter()

@@ -6,7 +6,7 @@
 //! parse error can quote a value. Before such text reaches the journal, a
 //! log or a report, [`scrub`] cuts an echoed sign string at its marker and
 //! masks every run of digits shaped like a buyer's payment code (付款码: 16
-//! to 24 digits starting 25 to 30, SPEC 5) to its first two and last four
+//! to 24 digits starting 25 to 30, docs/PROTOCOL.md §5) to its first two and last four
 //! digits. Trade numbers (`20...`) and smids (`2088...`) are not in that shape
 //! and stay as they are.
 

@@ -1,4 +1,4 @@
-//! The strings that RSA2 signatures cover (SPEC 1.2 and 3.2).
+//! The strings that RSA2 signatures cover (docs/PROTOCOL.md §1.2 and §3.2).
 //!
 //! Requests: every parameter but `sign`, empty values left out, sorted by key
 //! bytes, `k=v` joined by `&`, values raw (not URL-encoded).
@@ -49,7 +49,8 @@ where
     out
 }
 
-/// The sign string of a gateway request.
+/// The sign string of a gateway request ([`SignScope::Request`]): what the
+/// app signs and the gateway (or the simulator) verifies.
 pub fn request_sign_content<'a, I>(params: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
@@ -57,7 +58,9 @@ where
     sign_content(SignScope::Request, params)
 }
 
-/// The sign string of an asynchronous notification.
+/// The sign string of an asynchronous notification
+/// ([`SignScope::Notification`]): what the gateway signs and the switch
+/// verifies.
 pub fn notification_sign_content<'a, I>(params: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,

@@ -1,4 +1,4 @@
-//! Targets `bill_csv` and `bill_zip`: the trade bill (SPEC 6) read by
+//! Targets `bill_csv` and `bill_zip`: the trade bill (docs/PROTOCOL.md §6) read by
 //! [`engine::recon::bill`].
 //!
 //! `bill_csv` input: the bytes of one CSV, read both as the detail file

@@ -5,7 +5,7 @@
 //! first eight bytes are also an amount in fen.
 //!
 //! Asserted, for each parser against a reference written independently
-//! here from the rules of SPEC 5 (a differential check):
+//! here from the rules of docs/PROTOCOL.md §5 (a differential check):
 //! - `Money::parse_wire` accepts exactly `digits[.d[d]]` up to
 //!   100000000.00 with the same value; `parse_amount` is that and at least
 //!   0.01; `FromStr` and serde agree; `to_wire` round-trips with exactly
@@ -46,7 +46,7 @@ fn digits(s: &str) -> bool {
     s.bytes().all(|c| c.is_ascii_digit())
 }
 
-/// SPEC 5's amount, written without `parse_wire`'s tricks.
+/// The amount of docs/PROTOCOL.md §5, written without `parse_wire`'s tricks.
 fn reference_money(s: &str) -> Option<u64> {
     let (int, frac) = match s.split_once('.') {
         Some((i, f)) => (i, Some(f)),

@@ -10,14 +10,16 @@
 //!
 //! | target | parser |
 //! | --- | --- |
-//! | [`response`] | gateway answer: node extraction, RSA2 verification, typed bodies |
-//! | [`notify`] | notification form: decoding, verification, typed fields |
-//! | [`terminal_json`] | terminal JSON bodies: pay, precreate, refund |
-//! | [`auth_header`] | the PSW1 `Authorization` header and its HMAC check |
-//! | [`fields`] | `Money` and the field validators, gateway time |
+//! | [`response`](mod@response) | gateway answer: node extraction, RSA2 verification, typed bodies |
+//! | [`notify`](mod@notify) | notification form: decoding, verification, typed fields |
+//! | [`terminal_json`](mod@terminal_json) | terminal JSON bodies: pay, precreate, refund |
+//! | [`auth_header`](mod@auth_header) | the PSW1 `Authorization` header and its HMAC check |
+//! | [`fields`](mod@fields) | `Money` and the field validators, gateway time |
 //! | [`bill_csv`] | the bill's detail and summary CSVs (GBK) |
 //! | [`bill_zip`] | the bill zip around them |
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod auth_header;
 pub mod bill;

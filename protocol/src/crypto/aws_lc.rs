@@ -1,4 +1,6 @@
-//! The aws-lc-rs backend (default): AWS-LC's RSA, the fastest signer measured here.
+//! The aws-lc-rs backend (default, cargo feature `aws-lc-rs`): AWS-LC's RSA,
+//! the fastest signer measured here. Both keys are prepared once: the private
+//! key as an `RsaKeyPair`, the public key as a `ParsedPublicKey`.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -8,13 +10,15 @@ use aws_lc_rs::signature::{
 
 use super::{KeyError, SignError, VerifyError};
 
-/// A prepared RSA private key (aws-lc-rs `RsaKeyPair`).
+/// A prepared RSA private key (aws-lc-rs `RsaKeyPair`, 2048 to 8192 bits),
+/// with the random source its `sign` call takes.
 pub struct SigningKeyImpl {
     pair: RsaKeyPair,
     rng: SystemRandom,
 }
 
-/// A prepared RSA public key (aws-lc-rs `ParsedPublicKey`).
+/// A prepared RSA public key (aws-lc-rs `ParsedPublicKey`) for
+/// SHA256withRSA, 2048 to 8192 bits.
 pub struct VerifyingKeyImpl {
     key: ParsedPublicKey,
 }

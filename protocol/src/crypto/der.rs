@@ -36,6 +36,10 @@ fn tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), KeyError> {
 }
 
 /// Extracts the PKCS#1 `RSAPublicKey` from SPKI DER; refuses non-RSA keys.
+///
+/// # Errors
+/// [`KeyError::Unsupported`] for an algorithm other than rsaEncryption;
+/// [`KeyError::Rejected`] for DER that is not an SPKI structure.
 pub fn rsa_public_key_from_spki(spki: &[u8]) -> Result<&[u8], KeyError> {
     let (tag, seq, _) = tlv(spki)?;
     if tag != 0x30 {
@@ -70,7 +74,9 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
     }
 }
 
-/// Wraps a PKCS#1 `RSAPublicKey` into SPKI DER.
+/// Wraps a PKCS#1 `RSAPublicKey` into SPKI DER (rsaEncryption, NULL
+/// parameters): the inverse of reading an SPKI key. The input is not
+/// checked.
 pub fn spki_from_rsa_public_key(pkcs1: &[u8]) -> Vec<u8> {
     let mut bit = Vec::with_capacity(pkcs1.len() + 5);
     bit.push(0x03);
@@ -85,7 +91,12 @@ pub fn spki_from_rsa_public_key(pkcs1: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The modulus size of a PKCS#1 `RSAPublicKey`, refusing keys under 2048 bits.
+/// The modulus size of a PKCS#1 `RSAPublicKey`, in bits (whole bytes),
+/// refusing keys under 2048 bits or over 8192.
+///
+/// # Errors
+/// [`KeyError::Rejected`] for DER that is not two INTEGERs in a SEQUENCE;
+/// [`KeyError::Unsupported`] for a modulus outside 2048 to 8192 bits.
 pub fn rsa_modulus_bits(pkcs1: &[u8]) -> Result<usize, KeyError> {
     let (tag, seq, _) = tlv(pkcs1)?;
     if tag != 0x30 {

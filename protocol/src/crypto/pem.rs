@@ -4,7 +4,8 @@ use base64::Engine as _;
 
 use super::{KeyError, B64};
 
-/// A decoded key text, by what its PEM label said.
+/// A decoded key text, by what its PEM label said: each variant holds the
+/// DER bytes of the block (key material: not for logs).
 pub enum KeyText {
     /// `-----BEGIN PRIVATE KEY-----`
     Pkcs8Private(Vec<u8>),
@@ -19,6 +20,14 @@ pub enum KeyText {
 }
 
 /// Decodes PEM (first block) or bare base64 (line breaks and spaces ignored).
+/// A PEM block's DER is returned by its label; bare base64 is
+/// [`KeyText::Unlabelled`], for the caller to try the forms it accepts.
+///
+/// # Errors
+/// - [`KeyError::Empty`]: the text, or the PEM body, is empty;
+/// - [`KeyError::Encoding`]: an unclosed `-----BEGIN` line, no matching
+///   `-----END` line, an encrypted key (`Proc-Type:` headers), a label other
+///   than the four of [`KeyText`], or base64 that does not decode.
 pub fn decode_key_text(text: &str) -> Result<KeyText, KeyError> {
     let text = text.trim();
     if text.is_empty() {
@@ -57,7 +66,8 @@ fn decode_b64(body: &str) -> Result<Vec<u8>, KeyError> {
         .map_err(|_| KeyError::Encoding("base64 does not decode"))
 }
 
-/// Encodes DER as a PEM block with 64-character lines.
+/// Encodes DER as a PEM block with 64-character lines, `label` in its
+/// `-----BEGIN`/`-----END` lines (`"PUBLIC KEY"`), a final newline included.
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
     let b64 = B64.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");

@@ -9,13 +9,15 @@ use ring::signature::{
 
 use super::{KeyError, SignError, VerifyError};
 
-/// A prepared RSA private key (ring `RsaKeyPair`).
+/// A prepared RSA private key (ring `RsaKeyPair`), with the random source its
+/// `sign` call takes.
 pub struct SigningKeyImpl {
     pair: RsaKeyPair,
     rng: SystemRandom,
 }
 
-/// An RSA public key for ring.
+/// An RSA public key for ring: its PKCS#1 DER, checked once at load (RSA,
+/// 2048 to 8192 bits) and parsed again by each verification.
 pub struct VerifyingKeyImpl {
     pkcs1: Vec<u8>,
 }
