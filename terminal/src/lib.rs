@@ -22,6 +22,7 @@
 //! the types are plain data with serde.
 
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod client;
 pub mod header;
