@@ -21,11 +21,15 @@ const CONNECTIONS: usize = 10_000;
 /// Of them, payments parked in 10003 polling (`MEMORY_BENCH_PARKED`).
 const PARKED: usize = 5_000;
 
+/// `var` as a count, `default` when it is unset; a value that is not a
+/// count stops the bench with the variable's name (never a silent default).
 fn count(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    match std::env::var(var) {
+        Err(_) => default,
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v:?} is not a count of connections")),
+    }
 }
 
 fn kib(pid: u32, field: &str) -> u64 {
