@@ -9,6 +9,7 @@
 //! closes the journal.
 
 mod deadline;
+mod park;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -200,7 +201,10 @@ const ADMIN_MAX_CONNECTIONS: usize = 256;
 fn accept_loop(
     l: TcpListener,
     handle: Handle,
-    builder: Arc<Builder<TokioExecutor>>,
+    (builder, h1): (
+        Arc<Builder<TokioExecutor>>,
+        Arc<hyper::server::conn::http1::Builder>,
+    ),
     tls: Option<tokio_rustls::TlsAcceptor>,
     conns: Arc<AtomicUsize>,
     mut stop_rx: watch::Receiver<bool>,
@@ -248,17 +252,36 @@ fn accept_loop(
                 },
             };
             let _ = stream.set_nodelay(true);
-            let (handle, builder, tls, conns) =
-                (handle.clone(), builder.clone(), tls.clone(), conns.clone());
+            let (handle, builder, h1, tls, conns) = (
+                handle.clone(),
+                builder.clone(),
+                h1.clone(),
+                tls.clone(),
+                conns.clone(),
+            );
             let stop_rx = stop_rx.clone();
             let limit = limit.clone();
             conns.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 match tls {
-                    None => serve_conn(stream, peer, builder, handle, stop_rx, slot, &limit).await,
+                    // Plain TCP: HTTP/1 connections parked between requests.
+                    None => {
+                        let c = park::Conn {
+                            h1,
+                            auto: builder,
+                            handle,
+                            stop: stop_rx,
+                            slot,
+                            peer,
+                        };
+                        park::serve_tcp(stream, c, &limit).await
+                    }
+                    // TLS: hyper serves the whole connection (boxed: the
+                    // task of a parked plain-TCP connection stays small).
                     Some(acc) => match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
                         Ok(Ok(s)) => {
-                            serve_conn(s, peer, builder, handle, stop_rx, slot, &limit).await
+                            Box::pin(serve_conn(s, peer, builder, handle, stop_rx, slot, &limit))
+                                .await
                         }
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -317,6 +340,19 @@ fn http_builder(s: &crate::config::ServerConfig) -> Builder<TokioExecutor> {
         .keep_alive_interval(h.h2_keep_alive_interval)
         .keep_alive_timeout(h.h2_keep_alive_timeout);
     builder
+}
+
+/// The HTTP/1 builder of the plain-TCP connections (a hyper connection from
+/// a request's first bytes until the connection is between two requests:
+/// the socket is then parked by [`park`]), with the same limits as
+/// [`http_builder`]'s HTTP/1.
+fn http1_per_request(s: &crate::config::ServerConfig) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(s.header_read_timeout)
+        .max_buf_size(s.http.max_header_bytes)
+        .keep_alive(true);
+    b
 }
 
 /// Starts the switch: journal, gateway client, registry, recovery (the
@@ -397,6 +433,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         None => None,
     };
     let builder = Arc::new(http_builder(&cfg.server));
+    let h1 = Arc::new(http1_per_request(&cfg.server));
     let deadlines = deadline::Deadlines {
         first_request: cfg.server.header_read_timeout,
         idle: cfg.server.http.idle_timeout,
@@ -432,7 +469,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         accept_loops.push(accept_loop(
             l,
             handle,
-            builder.clone(),
+            (builder.clone(), h1.clone()),
             tls.clone(),
             conns.clone(),
             stop.subscribe(),
@@ -464,7 +501,7 @@ pub async fn start(config: Config) -> Result<Running, EngineError> {
         accept_loops.push(accept_loop(
             l,
             handle,
-            builder.clone(),
+            (builder.clone(), h1.clone()),
             None,
             admin_conns.clone(),
             stop.subscribe(),

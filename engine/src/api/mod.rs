@@ -48,6 +48,24 @@ const NOTIFY_SOURCES_MAX: usize = 10_000;
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub std::net::SocketAddr);
 
+/// Set once a request's body has been read to its end, for the server: an
+/// HTTP/1 connection whose request body was left unread (refused before it
+/// was read) is closed after the answer rather than kept for the next
+/// request (what is left of the body would be read as one).
+#[derive(Debug, Clone, Default)]
+pub struct BodyRead(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyRead {
+    /// Whether the body was read to its end.
+    pub fn is_read(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Unverifiable notifications per source address, per window of
 /// [`NOTIFY_WINDOW_MS`]: a source past [`NOTIFY_FAILURES_PER_WINDOW`] is
 /// answered 429 before its body is read. Remembers at most 10 000 sources
@@ -578,6 +596,9 @@ impl Api {
                 }
             })?
             .to_bytes();
+        if let Some(r) = parts.extensions.get::<BodyRead>() {
+            r.set();
+        }
         Ok((parts, bytes))
     }
 
