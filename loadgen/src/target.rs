@@ -215,6 +215,24 @@ pub fn auth_code(case: PayCase, rng: &mut impl Rng) -> String {
     s
 }
 
+/// The auth code of the `seq`-th trade of run `run_id`: `28`, 12 digits
+/// drawn from (run id, seq) by a fixed mix (FNV-1a, then SplitMix64), and the
+/// case's 4 magic digits; 18 in all. Deterministic, so that a test knows every
+/// code a run sent (and scans the switch's files for them) without loadgen
+/// ever writing one down; a retry of the same trade sends the same code, as a
+/// terminal re-sending its request does.
+pub fn auth_code_for(case: PayCase, run_id: &str, seq: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in run_id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut x = h ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    format!("28{:012}{}", x % 1_000_000_000_000, case.suffix())
+}
+
 /// The amount of the `seq`-th trade in fen: 1.00 to 100.99 yuan (a
 /// deterministic spread), below the 1000.00 that the simulator answers with a
 /// password wait.
@@ -669,7 +687,7 @@ impl SwitchTarget {
     ) -> (Outcome, Option<String>) {
         let no = self.common.trade_no(seq);
         let amount = amount_for(seq);
-        let code = auth_code(case, &mut rand::thread_rng());
+        let code = auth_code_for(case, &self.common.run_id, seq);
         let body = PayRequest::new(no.clone(), code, Money::from_fen(amount), "loadgen");
         let pq = format!("/v1/pay?wait={wait}");
         // Entered before sending: a trade the switch may have made is audited
@@ -922,7 +940,7 @@ impl GatewayTarget {
     async fn pay(&self, case: PayCase, seq: u64) -> Outcome {
         let no = self.common.trade_no(seq);
         let amount = amount_for(seq);
-        let code = auth_code(case, &mut rand::thread_rng());
+        let code = auth_code_for(case, &self.common.run_id, seq);
         let biz = serde_json::json!({
             "out_trade_no": no, "scene": "bar_code", "auth_code": code,
             "subject": "loadgen", "total_amount": fen_to_wire(amount),
@@ -1218,7 +1236,16 @@ mod tests {
             let c = auth_code(case, &mut rng);
             assert!(protocol::AuthCode::parse(&c).is_ok(), "{c}");
             assert!(c.ends_with(case.suffix()));
+            let d = auth_code_for(case, "LG19a2b3c4d5e", 7);
+            assert!(protocol::AuthCode::parse(&d).is_ok(), "{d}");
+            assert!(d.ends_with(case.suffix()) && d.starts_with("28"), "{d}");
+            assert_eq!(d, auth_code_for(case, "LG19a2b3c4d5e", 7));
         }
+        // Distinct per trade and per run.
+        let codes: std::collections::HashSet<String> = (0..10_000)
+            .flat_map(|seq| ["LGa", "LGb"].map(|run| auth_code_for(PayCase::Normal, run, seq)))
+            .collect();
+        assert!(codes.len() >= 19_990, "{}", codes.len());
         for seq in 0..1000 {
             let a = amount_for(seq);
             assert!((100..100_000).contains(&a));

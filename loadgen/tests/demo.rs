@@ -143,9 +143,24 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// Runs of 16 to 24 ASCII digits starting 25..30: the shape of a buyer's
-/// payment code (付款码).
-fn auth_code_runs(b: &[u8]) -> Vec<String> {
+/// Every payment code the run `run_id` can have sent, by its first 14
+/// digits (`28` and the 12 drawn from the trade; the last 4 name the case):
+/// loadgen derives each trade's code from (run id, seq)
+/// ([`loadgen::target::auth_code_for`]), so the test knows them
+/// all without loadgen writing any down.
+fn auth_code_heads(run_id: &str, seqs: u64) -> std::collections::HashSet<[u8; 14]> {
+    (0..seqs)
+        .map(|seq| {
+            let c = loadgen::target::auth_code_for(loadgen::spec::PayCase::Normal, run_id, seq);
+            c.as_bytes()[..14].try_into().unwrap()
+        })
+        .collect()
+}
+
+/// The codes of `heads` found in `b`: any 14 consecutive digits of a digit
+/// run (so a code stored next to other digits, as SQLite packs a row's
+/// columns, is found too).
+fn auth_codes_in(b: &[u8], heads: &std::collections::HashSet<[u8; 14]>) -> Vec<String> {
     let mut hits = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -154,12 +169,11 @@ fn auth_code_runs(b: &[u8]) -> Vec<String> {
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
-            let run = &b[s..i];
-            let shaped = (16..=24).contains(&run.len())
-                && ((run[0] == b'2' && (b'5'..=b'9').contains(&run[1]))
-                    || (run[0] == b'3' && run[1] == b'0'));
-            if shaped {
-                hits.push(String::from_utf8_lossy(run).into_owned());
+            for w in b[s..i].windows(14) {
+                if heads.contains(w) {
+                    hits.push(String::from_utf8_lossy(&b[s..i]).into_owned());
+                    break;
+                }
             }
         } else {
             i += 1;
@@ -221,6 +235,38 @@ fn nothing_secret_is_at_rest_after_a_mixed_demo() {
             .find_map(|l| l.strip_prefix("loadgen demo: kept "))
             .expect("the demo kept its directory"),
     );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let run_id = report["run_id"]
+        .as_str()
+        .expect("report.json names its run");
+    // The load numbers its trades from 0 (out_trade_no = run id + 10-digit
+    // seq); the journal shows the highest, and the codes of every seq up to
+    // it are looked for.
+    let mut journal = Vec::new();
+    for e in std::fs::read_dir(&work).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("journal") {
+            journal.extend(std::fs::read(e.path()).unwrap());
+        }
+    }
+    let max_seq = journal
+        .windows(run_id.len() + 10)
+        .filter(|w| w.starts_with(run_id.as_bytes()))
+        .filter_map(|w| {
+            std::str::from_utf8(&w[run_id.len()..])
+                .ok()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .expect("the journal holds the run's trades");
+    assert!(max_seq < 1_000_000, "seq {max_seq}");
+    let heads = auth_code_heads(run_id, max_seq + 1);
+    // The scan finds a code of the run, alone or packed beside other digits.
+    let code = loadgen::target::auth_code_for(loadgen::spec::PayCase::Wait1003, run_id, max_seq);
+    for probe in [format!("x{code}y"), format!("\"7{code}2026\"")] {
+        assert_eq!(auth_codes_in(probe.as_bytes(), &heads).len(), 1, "{probe}");
+    }
     let mut files = Vec::new();
     files_under(&work, &mut files);
     files_under(&out, &mut files);
@@ -247,7 +293,7 @@ fn nothing_secret_is_at_rest_after_a_mixed_demo() {
             continue;
         }
         let b = std::fs::read(f).unwrap();
-        let codes = auth_code_runs(&b);
+        let codes = auth_codes_in(&b, &heads);
         assert!(codes.is_empty(), "{}: payment codes {codes:?}", f.display());
         for l in &key_lines {
             assert!(
