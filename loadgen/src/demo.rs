@@ -303,12 +303,43 @@ pub fn spawn_self(name: &'static str, args: &[&str], log: &Path) -> Result<Child
     })
 }
 
-/// A free loopback port (bound and released; the child binds it right
-/// after, so another process could take it in between).
+/// A free loopback port for a process started next, below the kernel's
+/// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`) where that
+/// leaves room: bind(0) hands out ports of that range, the same ports that
+/// outgoing connections take as their source, so a process restarted on its
+/// port could find it held by one of them (`Address already in use`).
+/// Consecutive calls in one process give distinct ports (a counter from a
+/// per-process start); each is checked free by binding it.
 ///
 /// # Errors
-/// [`LoadgenError::Process`] (`port`) when 127.0.0.1:0 cannot be bound.
+/// [`LoadgenError::Process`] (`port`) when no port can be bound.
 pub fn free_port() -> Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    /// The lowest port handed out (above the usual services' ports).
+    const FLOOR: u32 = 10_000;
+    let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    if low >= FLOOR + 2_000 {
+        let span = low - FLOOR;
+        let _ = NEXT.compare_exchange(
+            u32::MAX,
+            std::process::id().wrapping_mul(7_919) % span,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        for _ in 0..span.min(2_000) {
+            let port = FLOOR + NEXT.fetch_add(1, Ordering::SeqCst) % span;
+            let Ok(port) = u16::try_from(port) else {
+                continue;
+            };
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| LoadgenError::Process {
         what: "port",
         reason: format!("cannot bind 127.0.0.1:0: {e}"),
