@@ -153,6 +153,12 @@ async fn close_http_1_0_and_an_unread_body_end_the_connection() {
     w.send(format!("POST /v1/pay HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 40\r\nauthorization: PSW1-HMAC-SHA256 key=NOBODY, ts={ts}, nonce=abcdefghijklmnop, sig=AAAA\r\n\r\n").as_bytes()).await;
     let a = w.answer().await;
     assert_eq!(a.status, 401, "{}", a.body);
+    // Told, so that a pooled client does not send its next request on it.
+    assert!(
+        a.head.to_ascii_lowercase().contains("connection: close"),
+        "{}",
+        a.head
+    );
     w.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n0123")
         .await;
     assert!(w.closed().await, "kept after a body left unread");

@@ -21,7 +21,9 @@
 //! Bytes hyper read past the request (a pipelined request) are served next,
 //! before the socket is read again. hyper does not write `Connection: close`
 //! when keep-alive is off, so the client sees the same kept-alive
-//! connection as before.
+//! connection as before; an answer after which the connection is closed
+//! says `Connection: close` (added here), so that the client does not send
+//! its next request on it.
 //!
 //! A connection that starts with the HTTP/2 preface (prior knowledge) is
 //! served by hyper as a whole, as TLS connections are: HTTP/2 multiplexes
@@ -325,12 +327,21 @@ async fn serve_one(
             // Boxed: hyper's connection is polled without shutdown, which
             // wants an Unpin answer.
             Box::pin(async move {
-                let r = answer.await;
+                let mut r = answer.await;
                 let keep = keep
                     && body_read.map_or(true, |b| b.is_read())
                     && r.as_ref().is_ok_and(|resp| !says_close(resp.headers()));
                 if !keep {
                     ex.keep.store(false, Ordering::Release);
+                    // hyper, with keep-alive off, would not say so: a client
+                    // that is not told reuses the connection for its next
+                    // request and finds it closed under that request.
+                    if let Ok(resp) = &mut r {
+                        resp.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                    }
                 }
                 // hyper encodes the answer's head in the poll that sees this
                 // future ready, before the connection is looked at again.
