@@ -363,10 +363,40 @@ async fn bench_setup(
     for u in &urls {
         args.extend(["--url".into(), u.clone()]);
     }
+    let terminals = dirs[0].path().join("payswitch.toml").display().to_string();
+    // A warm-up outside the measurement: the first seconds of a fresh node
+    // (its gateway connections, the journal's first pages, the pools) would
+    // otherwise decide the staircase's first step, by chance.
+    let mut warm = args.clone();
+    let warm_out = tempfile::tempdir().unwrap();
+    warm.extend(
+        [
+            "--terminals",
+            &terminals,
+            "--mix",
+            "pay",
+            "--rate",
+            "100",
+            "--duration",
+            "5s",
+            "--no-audit",
+            "--out",
+            &warm_out.path().display().to_string(),
+        ]
+        .map(String::from),
+    );
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(&warm)
+            .output()
+            .expect("loadgen runs")
+    })
+    .await
+    .unwrap();
     args.extend(
         [
             "--terminals",
-            &dirs[0].path().join("payswitch.toml").display().to_string(),
+            &terminals,
             "--mix",
             "pay",
             "--staircase",
