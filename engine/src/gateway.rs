@@ -399,14 +399,15 @@ impl Gateway {
         with_notify_url: bool,
     ) -> Outcome<T> {
         let t0 = Instant::now();
-        let out = self
-            .send_verified::<T>(
-                method.as_str(),
-                method.response_node(),
-                biz_content,
-                with_notify_url,
-            )
-            .await;
+        // Boxed: a trade's task (alive for its whole 10003 polling) holds a
+        // pointer while a call is out, not the HTTP client's state inline.
+        let out = Box::pin(self.send_verified::<T>(
+            method.as_str(),
+            method.response_node(),
+            biz_content,
+            with_notify_url,
+        ))
+        .await;
         let ok = matches!(&out, Outcome::Answer(a) if a.code() != protocol::Code::ServiceUnavailable.as_str());
         self.breaker.record(ok);
         self.count_call(method.as_str(), &out, t0);
@@ -419,9 +420,13 @@ impl Gateway {
     /// Counted as [`Gateway::call`] is.
     pub async fn call_ext<T: Answer>(&self, method: ExtMethod, biz_content: &str) -> Outcome<T> {
         let t0 = Instant::now();
-        let out = self
-            .send_verified::<T>(method.as_str(), method.response_node(), biz_content, false)
-            .await;
+        let out = Box::pin(self.send_verified::<T>(
+            method.as_str(),
+            method.response_node(),
+            biz_content,
+            false,
+        ))
+        .await;
         self.count_call(method.as_str(), &out, t0);
         out
     }

@@ -12,6 +12,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// mimalloc: the request path allocates many small, short-lived buffers.
+/// (Feature `system-allocator`, for heap profilers: the system's malloc.)
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -278,14 +278,19 @@ fn accept_loop(
                     }
                     // TLS: hyper serves the whole connection (boxed: the
                     // task of a parked plain-TCP connection stays small).
-                    Some(acc) => match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
-                        Ok(Ok(s)) => {
-                            Box::pin(serve_conn(s, peer, builder, handle, stop_rx, slot, &limit))
-                                .await
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    },
+                    Some(acc) => {
+                        Box::pin(async {
+                            match tokio::time::timeout(hs_timeout, acc.accept(stream)).await {
+                                Ok(Ok(s)) => {
+                                    serve_conn(s, peer, builder, handle, stop_rx, slot, &limit)
+                                        .await
+                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        })
+                        .await
+                    }
                 }
                 conns.fetch_sub(1, Ordering::AcqRel);
             });
@@ -351,6 +356,11 @@ fn http1_per_request(s: &crate::config::ServerConfig) -> hyper::server::conn::ht
     b.timer(TokioTimer::new())
         .header_read_timeout(s.header_read_timeout)
         .max_buf_size(s.http.max_header_bytes)
+        // Not reading while an answer is pending: hyper otherwise reads to
+        // see a client's close mid-request, which reserves a second read
+        // buffer (8 KiB) for every payment parked in its wait. A client
+        // that closes is seen when its answer is written.
+        .half_close(true)
         .keep_alive(true);
     b
 }

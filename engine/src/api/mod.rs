@@ -770,6 +770,10 @@ impl Api {
             ("/v1/pay", []) => {
                 let wait = parse_wait(q, self.default_wait)?;
                 let o = parse_pay(&body)?;
+                // Nothing of the request is held across the wait (up to
+                // `wait` seconds of 10003 polling): its head and body point
+                // into the connection's read buffer.
+                drop((parts, body));
                 ok(&trade_answer(&flows.pay(tc, o, wait).await?))
             }
             ("/v1/precreate", []) => {

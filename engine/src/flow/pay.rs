@@ -99,7 +99,9 @@ impl Flows {
             "goods_detail": o.goods_detail,
         }));
         let gw_no = self.gateway_no(term, o.out_trade_no.as_str())?;
-        if let Some(t) = self.existing_or_admit(&gw_no, Kind::Pay, &fp, wait).await? {
+        // The steps before the wait boxed: the request's future, held for
+        // the whole wait, is then only as large as the wait needs.
+        if let Some(t) = Box::pin(self.existing_or_admit(&gw_no, Kind::Pay, &fp, wait)).await? {
             return Ok(t);
         }
         let trade = self.new_trade(
@@ -128,13 +130,12 @@ impl Flows {
             }),
             goods_detail: o.goods_detail.clone(),
         };
-        let (slot, sending) = self
-            .create_or_existing(
-                trade,
-                json!({"kind": "pay", "phase": "pay_sending", "total_amount": o.total_amount.to_wire(),
-                       "auth_code_last4": o.auth_code.last4(), "terminal": term.key_id}),
-            )
-            .await?;
+        let (slot, sending) = Box::pin(self.create_or_existing(
+            trade,
+            json!({"kind": "pay", "phase": "pay_sending", "total_amount": o.total_amount.to_wire(),
+                   "auth_code_last4": o.auth_code.last4(), "terminal": term.key_id}),
+        ))
+        .await?;
         let Some(sending) = sending else {
             let t = slot.current().await.ok_or(FlowError::NotFound)?;
             check_same(&t, Kind::Pay, &fp)?;
@@ -144,6 +145,7 @@ impl Flows {
         let me = self.clone();
         let s2 = slot.clone();
         self.spawn(&gw_no, async move { me.drive_pay(s2, biz, sending).await });
+        drop((o, fp, gw_no));
         Ok(slot.wait_settled(wait).await)
     }
 
@@ -221,34 +223,33 @@ impl Flows {
             Outcome::Answer(r) if tied => Some(r),
             _ => None,
         };
-        let go_on = self
-            .apply_answer(&slot, detail, |t| {
-                match (step, &r) {
-                    (PayStep::Success, Some(r)) => {
-                        t.transition(Status::Success).ok()?;
-                        t.trade_no.clone_from(&r.trade_no);
-                        t.buyer_logon_id.clone_from(&r.buyer_logon_id);
-                        t.receipt_amount = r.receipt_amount;
-                        t.gmt_payment.clone_from(&r.gmt_payment);
-                        t.code = Some(r.code.clone());
-                    }
-                    (PayStep::Poll, r) => {
-                        t.phase = Phase::Polling;
-                        if let Some(r) = r {
-                            t.trade_no.clone_from(&r.trade_no);
-                        }
-                    }
-                    (PayStep::Fail, Some(r)) => {
-                        t.transition(Status::Failed).ok()?;
-                        t.code = Some(r.code.clone());
-                        t.sub_code.clone_from(&r.sub_code);
-                        t.sub_msg = super::scrubbed(&r.sub_msg);
-                    }
-                    _ => t.phase = Phase::Resolving,
+        let go_on = Box::pin(self.apply_answer(&slot, detail, |t| {
+            match (step, &r) {
+                (PayStep::Success, Some(r)) => {
+                    t.transition(Status::Success).ok()?;
+                    t.trade_no.clone_from(&r.trade_no);
+                    t.buyer_logon_id.clone_from(&r.buyer_logon_id);
+                    t.receipt_amount = r.receipt_amount;
+                    t.gmt_payment.clone_from(&r.gmt_payment);
+                    t.code = Some(r.code.clone());
                 }
-                Some(())
-            })
-            .await;
+                (PayStep::Poll, r) => {
+                    t.phase = Phase::Polling;
+                    if let Some(r) = r {
+                        t.trade_no.clone_from(&r.trade_no);
+                    }
+                }
+                (PayStep::Fail, Some(r)) => {
+                    t.transition(Status::Failed).ok()?;
+                    t.code = Some(r.code.clone());
+                    t.sub_code.clone_from(&r.sub_code);
+                    t.sub_msg = super::scrubbed(&r.sub_msg);
+                }
+                _ => t.phase = Phase::Resolving,
+            }
+            Some(())
+        }))
+        .await;
         drop(sending);
         boundary("pay_after_answer_committed");
         if go_on.is_none() {
@@ -261,7 +262,7 @@ impl Flows {
             }
             PayStep::Resolve => {
                 tracing::warn!("pay outcome unknown; querying");
-                self.resolve_unknown(&slot).await
+                Box::pin(self.resolve_unknown(&slot)).await
             }
             PayStep::Success | PayStep::Fail => {}
         }
@@ -445,14 +446,14 @@ impl Flows {
             let q = self.query(slot).await;
             match policy::poll_after_query(q.seen, done, count) {
                 QueryStep::Final(st) => {
-                    self.apply_seen(slot, &q, st).await;
+                    Box::pin(self.apply_seen(slot, &q, st)).await;
                     return;
                 }
                 QueryStep::Again | QueryStep::Poll => {}
                 QueryStep::Cancel => break,
             }
         }
-        self.cancel_until_definite(slot).await;
+        Box::pin(self.cancel_until_definite(slot)).await;
     }
 }
 
