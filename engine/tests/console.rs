@@ -735,3 +735,159 @@ async fn a_terminal_suspended_from_the_console_refuses_its_next_pay() {
     );
     sw.shutdown().await.unwrap();
 }
+
+/// The console's search over 1,000,000 journaled trades (SQLite, the
+/// default journal): 1000 terminals, 30 days, the usual mix of outcomes;
+/// each kind of search the console makes, timed through `Store::search_trades`.
+/// Ignored by default (it builds a ~1 GB journal): run it with
+/// `cargo test -p payswitch-engine --test console -- --ignored --nocapture`;
+/// the figures are in docs/ENGINE.md ("The operator console").
+#[test]
+#[ignore]
+fn search_over_a_million_journaled_trades() {
+    use engine::config::{StoreConfig, StoreKind, SyncMode};
+    use rand::{Rng, SeedableRng};
+    use std::time::Instant;
+
+    const TRADES: u64 = 1_000_000;
+    const TERMINALS: u64 = 1_000;
+    const DAY_MS: i64 = 86_400_000;
+    let start_ms: i64 = 1_780_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig {
+        kind: StoreKind::Sqlite,
+        path: dir.path().join("journal.db"),
+        postgres: None,
+        synchronous: SyncMode::Full,
+        max_batch: 64,
+        max_pages: None,
+    };
+    let m = std::sync::Arc::new(engine::metrics::Metrics::default());
+    engine::store::open(&cfg, m.clone()).unwrap().close();
+
+    // Rows written straight into the journal's table (the store's own
+    // writer would take as long per row, with an fsync per batch).
+    let t0 = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+    let no = |i: u64| format!("CB{i:08}");
+    {
+        let mut c = rusqlite::Connection::open(&cfg.path).unwrap();
+        c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")
+            .unwrap();
+        let tx = c.transaction().unwrap();
+        {
+            let mut st = tx
+                .prepare(
+                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version)
+                     VALUES ('2021000000000001', ?1, ?2, 'idle', ?3, ?4, ?5, 0)",
+                )
+                .unwrap();
+            for i in 0..TRADES {
+                let created = start_ms + (i as i64) * (30 * DAY_MS / TRADES as i64);
+                let term = format!("PT{:04}", rng.gen_range(0..TERMINALS));
+                let status = match rng.gen_range(0..100) {
+                    0..=89 => "SUCCESS",
+                    90..=94 => "FAILED",
+                    95..=97 => "CLOSED",
+                    98 => "PAYING",
+                    _ => "UNKNOWN",
+                };
+                let fen: u64 = rng.gen_range(1..100_000);
+                let amount = format!("{}.{:02}", fen / 100, fen % 100);
+                let terminal_no = if i % 5 == 0 {
+                    format!(",\"terminal_no\":\"T{i:08}\"")
+                } else {
+                    String::new()
+                };
+                let doc = format!(
+                    "{{\"app_id\":\"2021000000000001\",\"out_trade_no\":\"{}\",\"kind\":\"pay\",\"status\":\"{status}\",\"phase\":\"idle\",\"fingerprint\":\"f\",\"terminal\":\"{term}\",\"total_amount\":\"{amount}\",\"subject\":\"goods\",\"trade_no\":\"2026{i:016}\",\"receipt_amount\":null,\"buyer_logon_id\":null,\"gmt_payment\":null,\"refunded_amount\":\"0.00\",\"code\":\"10000\",\"sub_code\":null,\"sub_msg\":null,\"qr_code\":null{terminal_no},\"created_ms\":{created},\"updated_ms\":{created},\"version\":0}}",
+                    no(i)
+                );
+                let paid_day = (status == "SUCCESS").then(|| "2026-05-30".to_owned());
+                st.execute(rusqlite::params![no(i), status, created, doc, paid_day])
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let load_s = t0.elapsed().as_secs_f64();
+    let store = engine::store::open(&cfg, m).unwrap();
+    let q0 = engine::store::TradeQuery {
+        limit: 200,
+        ..Default::default()
+    };
+    let mut by_kind: Vec<(&str, Vec<f64>)> = Vec::new();
+    let mut all: Vec<f64> = Vec::new();
+    let kinds: [&str; 10] = [
+        "gateway out_trade_no",
+        "terminal out_trade_no",
+        "trade_no",
+        "merchant (10 terminals), newest",
+        "terminal, newest",
+        "status FAILED, newest",
+        "status PAYING, newest",
+        "one hour",
+        "terminal + amount",
+        "newest 50, no criterion",
+    ];
+    for k in kinds {
+        let mut times = Vec::new();
+        for _ in 0..100 {
+            let i = rng.gen_range(0..TRADES);
+            let mut q = q0.clone();
+            match k {
+                "gateway out_trade_no" => q.text = Some(no(i)),
+                "terminal out_trade_no" => q.text = Some(format!("T{:08}", i - i % 5)),
+                "trade_no" => q.text = Some(format!("2026{i:016}")),
+                "merchant (10 terminals), newest" => {
+                    let base = rng.gen_range(0..TERMINALS - 10);
+                    q.terminals = Some((base..base + 10).map(|t| format!("PT{t:04}")).collect());
+                }
+                "terminal, newest" => {
+                    q.terminals = Some(vec![format!("PT{:04}", rng.gen_range(0..TERMINALS))]);
+                }
+                "status FAILED, newest" => q.status = Some("FAILED".into()),
+                "status PAYING, newest" => q.status = Some("PAYING".into()),
+                "one hour" => {
+                    let from = start_ms + rng.gen_range(0..29 * DAY_MS);
+                    q.created_from_ms = Some(from);
+                    q.created_to_ms = Some(from + 3_600_000);
+                }
+                "terminal + amount" => {
+                    q.terminals = Some(vec![format!("PT{:04}", rng.gen_range(0..TERMINALS))]);
+                    q.amount = Some(protocol::Money::from_fen(rng.gen_range(1..100_000)));
+                }
+                _ => q.limit = 50,
+            }
+            let t = Instant::now();
+            let found = store.search_trades(&q).unwrap();
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            if q.text.is_some() {
+                assert_eq!(found.len(), 1, "{k}: {q:?}");
+            }
+            times.push(ms);
+            all.push(ms);
+        }
+        by_kind.push((k, times));
+    }
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+    };
+    println!("{TRADES} trades loaded in {load_s:.0} s");
+    println!("| search (100 each) | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- |");
+    for (k, mut v) in by_kind {
+        let (p50, p99) = (pct(&mut v, 0.5), pct(&mut v, 0.99));
+        println!("| {k} | {p50:.1} | {p99:.1} | {:.1} |", v[v.len() - 1]);
+    }
+    let p99 = pct(&mut all, 0.99);
+    println!(
+        "| all {} searches | {:.1} | {p99:.1} | {:.1} |",
+        all.len(),
+        pct(&mut all, 0.5),
+        all[all.len() - 1]
+    );
+    store.close();
+    assert!(p99 < 200.0, "search p99 {p99:.1} ms over {TRADES} trades");
+}

@@ -212,12 +212,15 @@ pub(crate) async fn overview(admin: &Admin, ctx: &Ctx, rates: &Rates) -> String 
         ctx.t("Last reconciliation", "最近一次对账"),
         match last {
             Some(r) => format!(
-                "{} run {} at {}: exit {}, {} open",
+                "{} {} {} {} {}: exit {}, {} {}",
                 r.bill_date,
+                ctx.t("run", "第"),
                 r.run,
+                ctx.t("at", "次，于"),
                 fmt_ms(r.at_ms),
                 r.exit_code,
-                r.open
+                r.open,
+                ctx.t("open", "条未解决")
             ),
             None => ctx.t("none yet", "尚无").into(),
         },

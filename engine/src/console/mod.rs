@@ -195,7 +195,7 @@ pub(crate) fn html_response(status: StatusCode, body: String) -> Page {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     r
 }
 

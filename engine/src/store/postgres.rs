@@ -216,8 +216,8 @@ CREATE INDEX nonces_expiry ON nonces(expires_ms);
 
 /// Version 3, the operator console's trade search
 /// ([`Store::search_trades`]): the gateway's out_trade_no alone, the
-/// terminal's out_trade_no, the trade_no, the creation time, the terminal
-/// with the creation time; expressions over the row's document, spelled as
+/// terminal's out_trade_no, the trade_no, the creation time, the status
+/// with the creation time, the terminal with the creation time; expressions over the row's document, spelled as
 /// the search spells them.
 const SCHEMA_V3: &str = r#"
 CREATE INDEX trades_gw_no ON trades(out_trade_no);
@@ -226,6 +226,7 @@ CREATE INDEX trades_trade_no ON trades(((doc::jsonb)->>'trade_no'))
 CREATE INDEX trades_terminal_no ON trades(((doc::jsonb)->>'terminal_no'))
     WHERE ((doc::jsonb)->>'terminal_no') IS NOT NULL;
 CREATE INDEX trades_created ON trades((((doc::jsonb)->>'created_ms')::bigint));
+CREATE INDEX trades_status_created ON trades(status, (((doc::jsonb)->>'created_ms')::bigint));
 CREATE INDEX trades_terminal_created
     ON trades(((doc::jsonb)->>'terminal'), (((doc::jsonb)->>'created_ms')::bigint));
 "#;

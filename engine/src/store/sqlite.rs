@@ -207,8 +207,9 @@ fn paid_day(t: &Trade) -> Option<String> {
 
 /// The indexes of the console's trade search ([`Store::search_trades`]):
 /// the gateway's out_trade_no alone (the key leads with app_id), the
-/// terminal's out_trade_no and the trade_no, the creation time, and the
-/// terminal with the creation time. Expressions over the row's document,
+/// terminal's out_trade_no and the trade_no, the creation time, the status
+/// with the creation time (a rare status is not found by reading the newest
+/// trades until enough match), and the terminal with the creation time. Expressions over the row's document,
 /// spelled exactly as the search's WHERE clauses spell them (SQLite uses an
 /// expression index only for the same expression).
 const SEARCH_INDEXES: &str = "
@@ -218,6 +219,7 @@ CREATE INDEX IF NOT EXISTS trades_trade_no ON trades(json_extract(doc, '$.trade_
 CREATE INDEX IF NOT EXISTS trades_terminal_no ON trades(json_extract(doc, '$.terminal_no'))
     WHERE json_extract(doc, '$.terminal_no') IS NOT NULL;
 CREATE INDEX IF NOT EXISTS trades_created ON trades(json_extract(doc, '$.created_ms'));
+CREATE INDEX IF NOT EXISTS trades_status_created ON trades(status, json_extract(doc, '$.created_ms'));
 CREATE INDEX IF NOT EXISTS trades_terminal_created
     ON trades(json_extract(doc, '$.terminal'), json_extract(doc, '$.created_ms'));
 ";
