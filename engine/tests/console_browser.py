@@ -13,6 +13,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def main():
@@ -43,7 +45,21 @@ def main():
         driver.save_screenshot(path)
         seen.setdefault("screenshots", []).append(path)
 
+    def loaded():
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+            and d.find_elements(By.TAG_NAME, "body")
+        )
+
+    def navigating(action):
+        """Runs `action` (a click or a submit) and waits for the next page."""
+        old = driver.find_element(By.TAG_NAME, "html")
+        action()
+        WebDriverWait(driver, 60).until(EC.staleness_of(old))
+        loaded()
+
     def body():
+        loaded()
         return driver.find_element(By.TAG_NAME, "body").text
 
     def expect(cond, why):
@@ -59,7 +75,7 @@ def main():
         shot("login")
         driver.get(admin + "/console/login")
         driver.find_element(By.NAME, "token").send_keys(plan["token"])
-        driver.find_element(By.CSS_SELECTOR, "form[action='/console/login'] button").click()
+        navigating(driver.find_element(By.CSS_SELECTOR, "form[action='/console/login'] button").click)
         expect("Overview" in body(), "no overview after login")
         shot("overview")
 
@@ -67,17 +83,17 @@ def main():
         driver.get(admin + "/console/trades")
         q = driver.find_element(By.NAME, "q")
         q.send_keys(plan["paid"])
-        q.submit()
+        navigating(q.submit)
         expect("1 trades found" in body(), "the search did not find the paid trade")
         shot("search")
-        driver.find_element(By.LINK_TEXT, plan["paid_gateway_no"]).click()
+        navigating(driver.find_element(By.LINK_TEXT, plan["paid_gateway_no"]).click)
         cells = [td.text for td in driver.find_elements(By.TAG_NAME, "td")]
         expect("alipay.trade.pay" in cells and "10000" in cells, "no gateway answer on the trade page")
         shot("trade-paid")
 
         # The 1004 trade: 12 queries, then the cancel.
         driver.get(admin + "/console/trades?q=" + plan["polled"])
-        driver.find_element(By.LINK_TEXT, plan["polled_gateway_no"]).click()
+        navigating(driver.find_element(By.LINK_TEXT, plan["polled_gateway_no"]).click)
         cells = [td.text for td in driver.find_elements(By.TAG_NAME, "td")]
         seen["queries"] = cells.count("alipay.trade.query")
         seen["cancels"] = cells.count("alipay.trade.cancel")
@@ -86,7 +102,7 @@ def main():
 
         # Reconcile the day, then explain the injected difference.
         driver.get(admin + "/console/recon?date=" + plan["date"])
-        driver.find_element(By.CSS_SELECTOR, "form[action$='/rerun'] button").click()
+        navigating(driver.find_element(By.CSS_SELECTOR, "form[action$='/rerun'] button").click)
         expect(plan["never_seen"] in body(), "the injected difference is not shown")
         driver.get(admin + "/console/queues")
         shot("queues")
@@ -97,13 +113,13 @@ def main():
                 form = f
         expect(form is not None, "no explain form for the injected difference")
         form.find_element(By.NAME, "note").send_keys(plan["note"])
-        form.find_element(By.TAG_NAME, "button").click()
+        navigating(form.find_element(By.TAG_NAME, "button").click)
         expect(plan["note"] in body(), "the note is not shown after marking")
         shot("recon-explained")
 
         # Suspend the terminal.
         driver.get(admin + "/console/terminals?q=" + plan["key_id"])
-        driver.find_element(By.CSS_SELECTOR, "form[action$='/suspend'] button").click()
+        navigating(driver.find_element(By.CSS_SELECTOR, "form[action$='/suspend'] button").click)
         expect("SUSPENDED" in body(), "the terminal is not suspended")
         shot("terminal-suspended")
 

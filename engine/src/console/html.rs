@@ -152,6 +152,26 @@ pub fn post_button(action: &str, csrf: &str, label: &str, extra: &str) -> String
     )
 }
 
+/// A JSON value as markup: an object as one `key: value` line per field
+/// (escaped), anything else as its JSON text.
+pub fn json_cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            let mut h = String::new();
+            for (k, x) in m {
+                let x = match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let _ = write!(h, "{}: {}<br>", esc(k), esc(&x));
+            }
+            h
+        }
+        serde_json::Value::Null => String::new(),
+        other => format!("<code>{}</code>", esc(&other.to_string())),
+    }
+}
+
 /// A link to the trade page of `out_trade_no` (the gateway's), its text
 /// `text`.
 pub fn trade_link(out_trade_no: &str, text: &str) -> String {

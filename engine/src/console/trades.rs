@@ -417,8 +417,8 @@ async fn verdict(admin: &Admin, ctx: &Ctx, t: &Trade) -> String {
                 esc(&d.class),
                 esc(&d.entry),
                 esc(d.out_request_no.as_deref().unwrap_or("")),
-                format!("<code>{}</code>", esc(&d.switch.to_string())),
-                format!("<code>{}</code>", esc(&d.bill.to_string())),
+                super::html::json_cell(&d.switch),
+                super::html::json_cell(&d.bill),
                 if d.resolved {
                     format!("<span class=\"ok\">{}</span>", ctx.t("resolved", "已解决"))
                 } else if note.is_some() {
