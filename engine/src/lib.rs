@@ -41,6 +41,7 @@
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod contract;
 pub mod fees;
 pub mod flow;

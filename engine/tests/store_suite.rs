@@ -696,6 +696,69 @@ async fn unfinished(h: H) {
 }
 both!(unfinished);
 
+/// The console's search: by each number, terminal, status, time, amount;
+/// newest first; the limit; an empty terminal list matches nothing.
+async fn search_trades(h: H) {
+    use engine::store::TradeQuery;
+    let s = &h.store;
+    let mut writes = Vec::new();
+    for i in 0..30i64 {
+        let st = if i % 3 == 0 {
+            Status::Failed
+        } else {
+            Status::Success
+        };
+        let mut t = trade(&format!("GW{i:02}"), st);
+        t.terminal = if i % 2 == 0 { "TA" } else { "TB" }.into();
+        t.trade_no = Some(format!("2024{i:06}"));
+        t.terminal_no = (i == 7).then(|| "MINE_7".to_owned());
+        t.total_amount = Money::from_fen(100 + u64::try_from(i).unwrap());
+        t.created_ms = 1_000 + i;
+        writes.push(Write::Trade(Box::new(t)));
+    }
+    s.commit(writes).await.unwrap();
+    let nos = |q: TradeQuery| -> Vec<String> {
+        s.search_trades(&q)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.out_trade_no)
+            .collect()
+    };
+    let q = |f: &dyn Fn(&mut TradeQuery)| {
+        let mut q = TradeQuery {
+            limit: 100,
+            ..TradeQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    assert_eq!(nos(q(&|q| q.text = Some("GW05".into()))), ["GW05"]);
+    assert_eq!(nos(q(&|q| q.text = Some("2024000006".into()))), ["GW06"]);
+    assert_eq!(nos(q(&|q| q.text = Some("MINE_7".into()))), ["GW07"]);
+    assert!(nos(q(&|q| q.text = Some("NOPE".into()))).is_empty());
+    let all = nos(q(&|_| {}));
+    assert_eq!(all.len(), 30);
+    assert_eq!(all[0], "GW29", "newest first");
+    let ta = nos(q(&|q| q.terminals = Some(vec!["TA".into()])));
+    assert_eq!(ta.len(), 15);
+    assert!(ta.iter().all(|n| n[2..].parse::<u32>().unwrap() % 2 == 0));
+    assert!(nos(q(&|q| q.terminals = Some(vec![]))).is_empty());
+    let failed_tb = nos(q(&|q| {
+        q.terminals = Some(vec!["TB".into(), "TX".into()]);
+        q.status = Some("FAILED".into());
+    }));
+    assert_eq!(failed_tb, ["GW27", "GW21", "GW15", "GW09", "GW03"]);
+    let window = nos(q(&|q| {
+        q.created_from_ms = Some(1_010);
+        q.created_to_ms = Some(1_013);
+    }));
+    assert_eq!(window, ["GW12", "GW11", "GW10"]);
+    assert_eq!(nos(q(&|q| q.amount = Some(Money::from_fen(104)))), ["GW04"]);
+    let limited = nos(q(&|q| q.limit = 4));
+    assert_eq!(limited, ["GW29", "GW28", "GW27", "GW26"]);
+}
+both!(search_trades);
+
 async fn visit_paid_on(h: H) {
     let s = &h.store;
     // More than one page (PostgreSQL reads 1000 at a time).

@@ -429,7 +429,7 @@ impl Admin {
     }
 
     /// POST /admin/v1/merchants/{external_id}/suspend and /resume
-    pub(super) async fn merchant_status(
+    pub(crate) async fn merchant_status(
         &self,
         caller: &Caller,
         ext: &str,

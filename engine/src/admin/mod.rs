@@ -46,8 +46,9 @@ pub const ADMIN_APP_ID: &str = "admin";
 /// by bearer token and routes it to the merchant, store and terminal
 /// operations (see the module doc).
 pub struct Admin {
-    api: Arc<Api>,
+    pub(crate) api: Arc<Api>,
     tokens: Vec<[u8; 32]>,
+    console: crate::console::Console,
 }
 
 /// Who made a change: the token's id (first 8 hex digits of its sha256).
@@ -64,18 +65,36 @@ impl Admin {
     /// A handler over the switch's [`Api`] (its flows, registry and
     /// journal), accepting the bearer tokens whose sha256 is in `tokens`.
     pub fn new(api: Arc<Api>, tokens: Vec<[u8; 32]>) -> Admin {
-        Admin { api, tokens }
+        Admin {
+            api,
+            tokens,
+            console: crate::console::Console::new(),
+        }
     }
 
-    fn flows(&self) -> &Arc<Flows> {
+    pub(crate) fn flows(&self) -> &Arc<Flows> {
         &self.api.flows
     }
 
-    fn registry(&self) -> &Arc<Registry> {
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
         self.api.flows.registry()
     }
 
-    fn authorize(&self, header: Option<&str>) -> Result<Caller, ApiError> {
+    /// Whether `digest` is the sha256 of an accepted token (constant time).
+    pub(crate) fn accepts_digest(&self, digest: &[u8; 32]) -> bool {
+        let mut ok = false;
+        for t in &self.tokens {
+            ok |= same_digest(t, digest);
+        }
+        ok
+    }
+
+    /// The caller of a request by its `Authorization: Bearer` header.
+    ///
+    /// # Errors
+    /// 401 ([`ApiError`] `auth_token`) when the header is missing, is not
+    /// `Bearer <token>`, or the token is not accepted.
+    pub(crate) fn authorize(&self, header: Option<&str>) -> Result<Caller, ApiError> {
         let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "auth_token", m);
         let h = header.ok_or_else(|| unauthorized("the Authorization header is missing"))?;
         let token = h
@@ -138,6 +157,11 @@ impl Admin {
                 format!("no endpoint {path}"),
             )
         };
+        // The operator console: its own pages, routes and authentication
+        // (docs/ENGINE.md, "The operator console").
+        if crate::console::Console::owns(&path) {
+            return Ok(self.console.handle(self, req).await);
+        }
         if !path.starts_with("/admin/v1/") {
             return Err(match found {
                 RouteMatch::WrongMethod => method_not_allowed(req.method()),

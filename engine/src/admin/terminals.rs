@@ -232,7 +232,7 @@ impl Admin {
     }
 
     /// POST /admin/v1/terminals/{key_id}/suspend and /resume
-    pub(super) async fn terminal_status(
+    pub(crate) async fn terminal_status(
         &self,
         caller: &Caller,
         key: &str,
@@ -270,7 +270,7 @@ impl Admin {
     }
 
     /// POST /admin/v1/terminals/{key_id}/rotate
-    pub(super) async fn rotate(&self, caller: &Caller, key: &str, body: &[u8]) -> Answer {
+    pub(crate) async fn rotate(&self, caller: &Caller, key: &str, body: &[u8]) -> Answer {
         let grace_secs = if body.iter().all(u8::is_ascii_whitespace) {
             DEFAULT_GRACE_SECS
         } else {

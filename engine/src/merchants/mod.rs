@@ -411,6 +411,11 @@ impl Registry {
         v
     }
 
+    /// Every terminal, in no order (the operator console's lists).
+    pub fn terminals(&self) -> Vec<Arc<Terminal>> {
+        self.terminals.iter().map(|t| t.clone()).collect()
+    }
+
     /// A merchant's terminals.
     pub fn terminals_of(&self, external_id: &str) -> Vec<Arc<Terminal>> {
         self.terminals

@@ -506,6 +506,39 @@ impl Claimed {
     }
 }
 
+/// Most trades one [`Store::search_trades`] answers.
+pub const MAX_SEARCH_ROWS: usize = 500;
+
+/// A trade search (the operator console's): every criterion given must
+/// hold; none given lists the most recent trades.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TradeQuery {
+    /// Exactly the gateway's out_trade_no, the terminal's own
+    /// out_trade_no or Alipay's trade_no.
+    pub text: Option<String>,
+    /// The trade was made by one of these terminals (key_ids): how a
+    /// merchant, store or terminal filter reaches the journal. `Some` of an
+    /// empty list matches nothing.
+    pub terminals: Option<Vec<String>>,
+    /// The status as the journal stores it (`SUCCESS`, `PAYING`, ...).
+    pub status: Option<String>,
+    /// Created at or after (Unix milliseconds).
+    pub created_from_ms: Option<i64>,
+    /// Created before (Unix milliseconds).
+    pub created_to_ms: Option<i64>,
+    /// Exactly this total_amount.
+    pub amount: Option<protocol::Money>,
+    /// At most this many trades (capped at [`MAX_SEARCH_ROWS`]).
+    pub limit: usize,
+}
+
+impl TradeQuery {
+    /// The row limit in force: `limit`, 1 to [`MAX_SEARCH_ROWS`].
+    pub fn capped_limit(&self) -> usize {
+        self.limit.clamp(1, MAX_SEARCH_ROWS)
+    }
+}
+
 /// The journal database's connection pool, for /metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolState {
@@ -647,6 +680,15 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
     /// when a row does not parse back.
     fn last_recon_run(&self) -> Result<Option<ReconRunRecord>, StoreError>;
+    /// The trades that match `q`, newest first (by created_ms), at most
+    /// [`TradeQuery::capped_limit`]; served by indexes on the gateway's
+    /// out_trade_no, the terminal's, the trade_no, the terminal and the
+    /// creation time.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
+    fn search_trades(&self, q: &TradeQuery) -> Result<Vec<Trade>, StoreError>;
     /// Trade counts by status.
     ///
     /// # Errors
