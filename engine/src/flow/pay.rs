@@ -186,9 +186,38 @@ impl Flows {
         biz: PayBiz,
         sending: OwnedMutexGuard<()>,
     ) {
-        if !self.begin_send(&slot).await {
-            // A cancel came first: the trade is CLOSED and nothing was sent.
+        // The send and its answer in a box of their own, freed before the
+        // polling: a trade's task then holds, for its whole 10003 polling,
+        // only what the polling needs (not the request, the answer and the
+        // trade's copy).
+        let Some(step) = Box::pin(self.send_pay(&slot, biz, sending)).await else {
             return;
+        };
+        match step {
+            PayStep::Poll => {
+                let n = self.cfg.policy.poll_count;
+                self.poll_then_cancel(&slot, n).await
+            }
+            PayStep::Resolve => {
+                tracing::warn!("pay outcome unknown; querying");
+                Box::pin(self.resolve_unknown(&slot)).await
+            }
+            PayStep::Success | PayStep::Fail => {}
+        }
+    }
+
+    /// Sends alipay.trade.pay and journals its answer; the next step, or
+    /// None when there is none (a cancel came first and nothing was sent,
+    /// or the switch stops).
+    async fn send_pay(
+        &self,
+        slot: &Slot,
+        biz: PayBiz,
+        sending: OwnedMutexGuard<()>,
+    ) -> Option<PayStep> {
+        if !self.begin_send(slot).await {
+            // A cancel came first: the trade is CLOSED and nothing was sent.
+            return None;
         }
         boundary("pay_after_send_committed");
         let biz_content = to_biz_content(&biz);
@@ -223,7 +252,7 @@ impl Flows {
             Outcome::Answer(r) if tied => Some(r),
             _ => None,
         };
-        let go_on = Box::pin(self.apply_answer(&slot, detail, |t| {
+        let go_on = Box::pin(self.apply_answer(slot, detail, |t| {
             match (step, &r) {
                 (PayStep::Success, Some(r)) => {
                     t.transition(Status::Success).ok()?;
@@ -252,20 +281,7 @@ impl Flows {
         .await;
         drop(sending);
         boundary("pay_after_answer_committed");
-        if go_on.is_none() {
-            return;
-        }
-        match step {
-            PayStep::Poll => {
-                let n = self.cfg.policy.poll_count;
-                self.poll_then_cancel(&slot, n).await
-            }
-            PayStep::Resolve => {
-                tracing::warn!("pay outcome unknown; querying");
-                Box::pin(self.resolve_unknown(&slot)).await
-            }
-            PayStep::Success | PayStep::Fail => {}
-        }
+        go_on.map(|_| step)
     }
 
     /// Whether an answer names the trade's out_trade_no and total_amount
