@@ -385,14 +385,7 @@ async fn bench_setup(
         ]
         .map(String::from),
     );
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_loadgen"))
-            .args(&warm)
-            .output()
-            .expect("loadgen runs")
-    })
-    .await
-    .unwrap();
+    run_loadgen(warm).await;
     args.extend(
         [
             "--terminals",
@@ -411,14 +404,7 @@ async fn bench_setup(
         ]
         .map(String::from),
     );
-    let o = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_loadgen"))
-            .args(&args)
-            .output()
-            .expect("loadgen runs")
-    })
-    .await
-    .unwrap();
+    let o = run_loadgen(args).await;
     eprintln!(
         "{label}: {}",
         String::from_utf8_lossy(&o.stdout)
@@ -430,6 +416,18 @@ async fn bench_setup(
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     drop(running);
     report["staircase"].clone()
+}
+
+/// Runs the loadgen binary with `args` off the runtime's threads; its output.
+async fn run_loadgen(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(&args)
+            .output()
+            .expect("loadgen runs")
+    })
+    .await
+    .unwrap()
 }
 
 /// The benchmark of issue "Several switch nodes": payments/s and p99 with one
