@@ -947,7 +947,7 @@ pub async fn run_demo(a: &DemoArgs) -> Result<bool> {
         concurrency: 16,
         mix: a.mix.clone(),
         requests: 0,
-        timeout: "10s".into(),
+        timeout: None,
         pay_wait: 10,
         cancel_delay: a.cancel_delay.clone(),
         max_in_flight: 1000,

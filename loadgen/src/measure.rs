@@ -52,6 +52,10 @@ pub struct Outcome {
     pub pause: Duration,
 }
 
+/// The label of a transport timeout: the generator's own request timeout
+/// fired before a whole answer came.
+pub const TRANSPORT_TIMEOUT: &str = "transport timeout";
+
 impl Outcome {
     /// A [`OutcomeKind::Status`] outcome labelled `s` (`SUCCESS`,
     /// `REFUND SUCCESS`, ...), not an error.

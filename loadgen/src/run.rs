@@ -109,9 +109,11 @@ pub struct RunArgs {
     /// Stop after this many requests (0: only the time bound).
     #[arg(long, default_value_t = 0)]
     pub requests: u64,
-    /// Per-request timeout.
-    #[arg(long, default_value = "10s")]
-    pub timeout: String,
+    /// Per-request timeout. Default: `--pay-wait` + 5 s for the switch
+    /// target (a pay held the whole wait must still get its answer), 10 s
+    /// otherwise. For the switch target it must exceed `--pay-wait`.
+    #[arg(long)]
+    pub timeout: Option<String>,
     /// `wait` of POST /v1/pay, seconds (switch target).
     #[arg(long, default_value_t = 10)]
     pub pay_wait: u32,
@@ -266,6 +268,44 @@ fn read_key(arg: &'static str, p: &Option<PathBuf>, default: &str) -> Result<Str
     }
 }
 
+/// How much longer than the pay's `wait` the generator waits for its answer
+/// by default: the switch answers at the end of the wait, and its answer
+/// must not race the client's own timeout.
+pub const TIMEOUT_OVER_PAY_WAIT: Duration = Duration::from_secs(5);
+
+/// The per-request timeout: `--timeout`, or by default `--pay-wait` +
+/// [`TIMEOUT_OVER_PAY_WAIT`] for the switch target and 10 s for the others.
+///
+/// # Errors
+/// [`LoadgenError::Arg`] naming `--timeout` when it does not parse, is 0, or
+/// (switch target) does not exceed `--pay-wait`: a switch that answers
+/// PAYING at the end of the wait would race the generator's timeout, and the
+/// generator would count its own impatience as the switch's error.
+pub fn request_timeout(a: &RunArgs) -> Result<Duration> {
+    let wait = Duration::from_secs(u64::from(a.pay_wait));
+    let Some(text) = &a.timeout else {
+        return Ok(match a.target {
+            TargetKind::Switch => wait + TIMEOUT_OVER_PAY_WAIT,
+            _ => Duration::from_secs(10),
+        });
+    };
+    let timeout = spec::parse_duration("--timeout", text)?;
+    if timeout.is_zero() {
+        return Err(LoadgenError::arg("--timeout", text, "must be more than 0"));
+    }
+    if matches!(a.target, TargetKind::Switch) && timeout <= wait {
+        return Err(LoadgenError::arg(
+            "--timeout",
+            text,
+            format!(
+                "must exceed --pay-wait ({} s): the switch may answer at the end of the wait",
+                a.pay_wait
+            ),
+        ));
+    }
+    Ok(timeout)
+}
+
 /// Checks the arguments and builds the target. `terminals` overrides
 /// `--terminals` (the demo passes the ones it registered). Sends nothing.
 ///
@@ -278,14 +318,7 @@ fn read_key(arg: &'static str, p: &Option<PathBuf>, default: &str) -> Result<Str
 /// [`LoadgenError::Format`] from reading `--terminals`; [`LoadgenError::Io`]
 /// or [`LoadgenError::Key`] for an unreadable key file or key.
 pub fn prepare(a: &RunArgs, terminals: Option<Vec<Terminal>>) -> Result<Prepared> {
-    let timeout = spec::parse_duration("--timeout", &a.timeout)?;
-    if timeout.is_zero() {
-        return Err(LoadgenError::arg(
-            "--timeout",
-            &a.timeout,
-            "must be more than 0",
-        ));
-    }
+    let timeout = request_timeout(a)?;
     let max_lag = spec::parse_duration("--max-lag", &a.max_lag)?;
     let settle = spec::parse_duration("--settle", &a.settle)?;
     let duration = spec::parse_duration("--duration", &a.duration)?;
@@ -790,4 +823,53 @@ pub fn summary(r: &Report, w: &report::Written) -> String {
         w.json.display()
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["loadgen"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).expect("arguments parse").run
+    }
+
+    #[test]
+    fn the_timeout_exceeds_the_pay_wait_by_default() {
+        assert_eq!(
+            request_timeout(&args(&[])).unwrap(),
+            Duration::from_secs(15)
+        );
+        let a = args(&["--pay-wait", "30"]);
+        assert_eq!(request_timeout(&a).unwrap(), Duration::from_secs(35));
+        let a = args(&["--target", "gateway"]);
+        assert_eq!(request_timeout(&a).unwrap(), Duration::from_secs(10));
+        let a = args(&["--timeout", "11s"]);
+        assert_eq!(request_timeout(&a).unwrap(), Duration::from_secs(11));
+    }
+
+    #[test]
+    fn a_timeout_not_above_the_pay_wait_is_refused_by_name() {
+        for t in ["10s", "3s"] {
+            let err = request_timeout(&args(&["--timeout", t])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("--timeout") && text.contains("--pay-wait"),
+                "{text}"
+            );
+        }
+        let err = request_timeout(&args(&["--timeout", "0s"])).unwrap_err();
+        assert!(err.to_string().contains("--timeout"), "{err}");
+        // Other targets have no wait to exceed.
+        let a = args(&["--target", "http", "--timeout", "2s"]);
+        assert_eq!(request_timeout(&a).unwrap(), Duration::from_secs(2));
+    }
 }

@@ -30,7 +30,7 @@ fn args(url: &str, sim: &str, out: &std::path::Path) -> RunArgs {
         concurrency: 1,
         mix: "pay=8,pay:2000=1,pay:4004=1".into(),
         requests: 0,
-        timeout: "10s".into(),
+        timeout: None,
         pay_wait: 10,
         cancel_delay: "200ms".into(),
         max_in_flight: 1000,

@@ -71,6 +71,14 @@ fn report_renders_round_trips_and_compares() {
     assert_eq!(a.total.requests, 1000);
     assert_eq!(a.total.errors, 4);
     assert_eq!(a.operations["pay"].outcomes.len(), 3);
+    // The transport timeouts are the generator's own; the 40004s are no error.
+    let own: Vec<_> = a.operations["pay"]
+        .outcomes
+        .iter()
+        .map(|o| (o.label.as_str(), o.error, o.generator))
+        .collect();
+    assert!(own.contains(&("transport timeout", true, true)), "{own:?}");
+    assert!(own.contains(&("SUCCESS", false, false)), "{own:?}");
     // errors 0.4% fails errors<0.1%; p99 (20 ms) passes p99<50ms.
     assert!(a.thresholds[0].passed);
     assert!(!a.thresholds[1].passed);
@@ -94,8 +102,17 @@ fn report_renders_round_trips_and_compares() {
         let md = std::fs::read_to_string(&w.markdown).unwrap();
         if lang == Lang::Zh {
             assert!(md.contains("压力测试报告") && md.contains("验收指标"));
+            assert!(md.contains("压测工具自身") && md.contains("（10000 毫秒）"));
         } else {
             assert!(md.contains("Pressure-test report") && md.contains("FAILED"));
+            assert!(
+                md.contains("✗ generator's own"),
+                "the errors cell says whose"
+            );
+            assert!(
+                md.contains("request timeout (10000 ms)"),
+                "the note names the timeout"
+            );
         }
         let back = report::read(&w.json).unwrap();
         assert_eq!(back, a);

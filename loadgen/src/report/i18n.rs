@@ -134,6 +134,11 @@ pub enum Key {
     Started,
     /// The remark that open-model latency is corrected for coordinated omission.
     CorrectedNote,
+    /// The errors cell of an outcome that is the generator's own (its timeout).
+    GeneratorOwn,
+    /// The remark under the outcomes when some errors are the generator's own;
+    /// `{ms}` is the generator's request timeout.
+    GeneratorOwnNote,
     /// The sentence saying that no audit was run.
     AuditNone,
     /// The percentile axis of the distribution plot.
@@ -236,6 +241,8 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             Rate => "Rate",
             Started => "Started",
             CorrectedNote => "Open model: latency is measured from each request's intended send time (corrected for coordinated omission).",
+            GeneratorOwn => "✗ generator's own",
+            GeneratorOwnNote => "Errors marked as the generator's own: no whole answer came within the generator's own request timeout ({ms} ms), so it stopped waiting. The target may still have completed the request; the audit shows whether it did.",
             AuditNone => "No audit was run.",
             Percentile => "Percentile",
             Tool => "Tool",
@@ -317,6 +324,8 @@ pub fn t(lang: Lang, k: Key) -> &'static str {
             Rate => "速率",
             Started => "开始时间",
             CorrectedNote => "开放模型：响应时间从每笔请求的计划发送时间起算（已校正协调遗漏）。",
+            GeneratorOwn => "✗ 压测工具自身",
+            GeneratorOwnNote => "标为压测工具自身的错误：在压测工具自己的请求超时（{ms} 毫秒）内没有收到完整应答，压测工具停止等待。被测系统可能仍已完成该请求，以核对结果为准。",
             AuditNone => "未进行对账。",
             Percentile => "分位数",
             Tool => "压测工具",

@@ -87,6 +87,11 @@ pub struct OutcomeReport {
     pub kind: OutcomeKind,
     /// Whether it counts as an error.
     pub error: bool,
+    /// Whether the error is the generator's own rather than the target's: a
+    /// transport timeout, where the generator stopped waiting at its own
+    /// request timeout (the target may still have completed the request).
+    #[serde(default)]
+    pub generator: bool,
     /// Requests with this outcome.
     pub count: u64,
     /// Their latencies.
@@ -122,6 +127,8 @@ impl OpReport {
                 label: label.clone(),
                 kind: o.kind,
                 error: o.error,
+                generator: o.kind == OutcomeKind::Transport
+                    && label.as_str() == crate::measure::TRANSPORT_TIMEOUT,
                 count: o.hist.len(),
                 latency_us: Latency::of(&o.hist),
             })

@@ -287,17 +287,31 @@ fn outcomes(r: &Report, lang: Lang) -> Section {
                 Cell::text(name),
                 Cell::toned(&oc.label, Tone::of(!oc.error)),
                 Cell::text(oc.count.to_string()),
-                Cell::text(if oc.error { "✗" } else { "" }),
+                Cell::text(match (oc.error, oc.generator) {
+                    (true, true) => l(Key::GeneratorOwn),
+                    (true, false) => "✗",
+                    (false, _) => "",
+                }),
                 Cell::text(fmt_us(oc.latency_us.p50)),
                 Cell::text(fmt_us(oc.latency_us.p99)),
                 Cell::text(fmt_us(oc.latency_us.max)),
             ]);
         }
     }
+    let mut blocks = vec![Block::Table(table)];
+    let generator_own = r
+        .operations
+        .values()
+        .flat_map(|op| &op.outcomes)
+        .any(|oc| oc.error && oc.generator);
+    if generator_own {
+        let note = l(Key::GeneratorOwnNote).replace("{ms}", &r.load.timeout_ms.to_string());
+        blocks.push(Block::Note(vec![Inline::Text(note)]));
+    }
     Section {
         id: "outcomes",
         title: l(Key::Outcomes).to_string(),
-        blocks: vec![Block::Table(table)],
+        blocks,
     }
 }
 
