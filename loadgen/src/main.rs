@@ -4,6 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, as the payswitch binary: the demo's switch and simulator run in
+/// this binary (`internal-switch`, `internal-sim`), and the generator's own
+/// request path allocates many small, short-lived buffers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "loadgen",
