@@ -12,6 +12,15 @@
 //! Run: `cargo bench -p payswitch-engine --bench pay_cpu` (env
 //! `PAY_BENCH_SECS`, default 8; `PAY_BENCH_TERMINALS`, default 32;
 //! `PAY_BENCH_SYNC`, default full; `PAY_BENCH_NOTIFY=0` to leave notify_url unset).
+//!
+//! Instruction counts (docs/PERFORMANCE.md): `PAY_BENCH_CALLGRIND=FILE` runs
+//! the switch under `valgrind --tool=callgrind`, zeroes its counters when the
+//! measured window opens and dumps them when it closes (`callgrind_control`),
+//! then prints the switch's instructions per successful pay; FILE.* is the
+//! profile of the window for `callgrind_annotate`. Callgrind runs the switch
+//! about 50 times slower: give it `PAY_BENCH_SECS=60` or more. Instructions
+//! do not change with the machine's load; the CPU ratio printed beside them
+//! is then meaningless.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -103,7 +112,17 @@ fn main() {
             .replace("path = \"journal.db\"", &format!("path = \"journal.db\"\nsynchronous = \"{sync}\""));
         let text = if notify { text } else { text.replace(&format!("notify_url = \"{base}/notify/alipay\"\n"), "") };
         let cfg = write_config(dir.path(), &text);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_payswitch"))
+        let callgrind = std::env::var("PAY_BENCH_CALLGRIND").ok().filter(|f| !f.is_empty());
+        let mut cmd = match &callgrind {
+            Some(out) => {
+                let mut c = Command::new("valgrind");
+                c.args(["--tool=callgrind", "--dump-instr=no", &format!("--callgrind-out-file={out}")])
+                    .arg(env!("CARGO_BIN_EXE_payswitch"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_payswitch")),
+        };
+        let mut child = cmd
             .args(["serve", "--config"])
             .arg(&cfg)
             .env("RUST_LOG", "warn")
@@ -112,7 +131,9 @@ fn main() {
             .spawn()
             .unwrap();
         let t = Term::new(&base);
-        for _ in 0..400 {
+        // Under callgrind the start takes seconds.
+        let tries = if callgrind.is_some() { 4000 } else { 400 };
+        for _ in 0..tries {
             if let Ok((200, _)) = t.raw("GET", "/healthz", vec![], None).await {
                 break;
             }
@@ -137,6 +158,13 @@ fn main() {
             }));
         }
         tokio::time::sleep(Duration::from_secs(2)).await; // warm-up: pools, page cache
+        let callgrind_control = |flag: &str| {
+            let st = Command::new("callgrind_control").args([flag, &child.id().to_string()]).stdout(Stdio::null()).status();
+            assert!(st.map(|s| s.success()).unwrap_or(false), "callgrind_control {flag} failed");
+        };
+        if callgrind.is_some() {
+            callgrind_control("-z");
+        }
         let cpu0 = cpu_seconds(child.id(), tck);
         measuring.store(true, Ordering::Relaxed);
         let t0 = Instant::now();
@@ -144,6 +172,9 @@ fn main() {
         measuring.store(false, Ordering::Relaxed);
         let cpu1 = cpu_seconds(child.id(), tck);
         let wall = t0.elapsed().as_secs_f64();
+        if callgrind.is_some() {
+            callgrind_control("-d");
+        }
         stop.store(true, Ordering::Relaxed);
         for t in tasks {
             let _ = t.await;
@@ -162,6 +193,18 @@ fn main() {
         println!("switch: {n:.0} successful pays in {wall:.1} s ({:.0}/s) with {terminals} terminals; CPU {:.2} s", n / wall, cpu1 - cpu0);
         println!("switch CPU per successful pay: {:.1} us", per_pay * 1e6);
         println!("ratio CPU per pay / (sign + verify): {:.2}  (goal <= 1.25)", per_pay / (sign + verify));
+        if let Some(out) = &callgrind {
+            // The window's dump is FILE.1 (FILE itself holds what ran after it).
+            let dump = format!("{out}.1");
+            let text = std::fs::read_to_string(&dump).unwrap_or_else(|e| panic!("{dump}: {e}"));
+            let total: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("summary: ").or_else(|| l.strip_prefix("totals: ")))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{dump}: no summary line"));
+            println!("callgrind: {total:.0} instructions in the window, {:.0} per successful pay ({dump})", total / n);
+        }
         sim.shutdown().await;
     });
 }
