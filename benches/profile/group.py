@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """Group a callgrind profile's exclusive instruction counts by component.
 
-Usage: benches/profile/group.py PROFILE [PAYS]
+Usage: benches/profile/group.py PROFILE [PAYS] [-v]
+       benches/profile/group.py --perf PERF_DATA [CPU_US_PER_PAY]
 
 PROFILE is a callgrind output file (the pay_cpu bench's FILE.1 with
 PAY_BENCH_CALLGRIND=FILE); PAYS divides the counts (instructions per pay).
 Reads each function's own (exclusive) count from the file and sorts it into
 the first component whose pattern matches its name (`-v` after PAYS also
-lists the 60 costliest functions). The patterns are in
+lists the 60 costliest functions).
+
+With --perf, PERF_DATA is a `perf record -p <switch pid>` file: the shares of
+the samples per component (the kernel is a component of its own), and, given
+the switch's CPU microseconds per pay (the pay_cpu bench prints it), the
+microseconds per pay of each. The patterns are in
 COMPONENTS below; a function that matches none is "other".
 """
 import re
@@ -67,18 +73,46 @@ def self_costs(path):
     return costs
 
 
+def component(fn):
+    for label, pat in COMPONENTS:
+        if re.search(pat, fn):
+            return label
+    return "other"
+
+
+def perf_main(path, us_per_pay):
+    import subprocess
+    out = subprocess.run(
+        ["perf", "report", "-i", path, "--no-children", "--sort", "dso,symbol",
+         "--stdio", "-g", "none"],
+        check=True, capture_output=True, text=True).stdout
+    line = re.compile(r"^\s*([\d.]+)%\s+(\S+)\s+\[([.k])\]\s+(.*?)\s*$")
+    totals = {}
+    for l in out.splitlines():
+        m = line.match(l)
+        if not m:
+            continue
+        pct, kind, fn = float(m.group(1)), m.group(3), m.group(4)
+        comp = "kernel (system calls, network, fsync, scheduling)" if kind == "k" else component(fn)
+        totals[comp] = totals.get(comp, 0.0) + pct
+    print("| component | share of the switch's CPU samples | us per pay |")
+    print("| --- | ---: | ---: |")
+    for comp, pct in sorted(totals.items(), key=lambda kv: -kv[1]):
+        us = f"{us_per_pay * pct / 100.0:.0f}" if us_per_pay else ""
+        print(f"| {comp} | {pct:.1f}% | {us} |")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
+    if sys.argv[1] == "--perf":
+        perf_main(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else None)
+        return
     pays = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
     totals = {}
     grand = 0
     for fn, ir in self_costs(sys.argv[1]).items():
-        comp = "other"
-        for label, pat in COMPONENTS:
-            if re.search(pat, fn):
-                comp = label
-                break
+        comp = component(fn)
         totals[comp] = totals.get(comp, 0) + ir
         grand += ir
     print("| component | instructions per pay | share |")
