@@ -582,6 +582,59 @@ async fn a_reconciliation_difference_is_explained_and_journaled() {
     sw.shutdown().await.unwrap();
 }
 
+/// The work queues page reads each list bounded: with more than 200 rows
+/// it shows the first 200 and says of how many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_queues_show_the_first_200_and_how_many() {
+    use engine::store::{Incident, Write};
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base, admin) = start(dir.path(), &sim).await;
+    let me = Auth::Bearer(OPS_TOKEN);
+    let t = Term::new(&base);
+    let (s, v) = t.pay("CON_Q_MODEL", &auth_code("0000"), "1.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    let store = sw.store();
+    let model = store
+        .trade("2021000000000001", "CON_Q_MODEL")
+        .unwrap()
+        .expect("the trade is journaled");
+    // 205 trades left UNKNOWN and 203 incidents, written straight into the
+    // journal (nothing drives them: recovery ran at start).
+    let mut writes = Vec::new();
+    for i in 0..205i64 {
+        let mut t = model.clone();
+        t.out_trade_no = format!("CON_Q_{i:03}");
+        t.status = engine::Status::Unknown;
+        t.phase = engine::trade::Phase::Resolving;
+        t.created_ms = 1_700_000_000_000 + i;
+        writes.push(Write::Trade(Box::new(t)));
+    }
+    for i in 0..203i64 {
+        writes.push(Write::Incident(Incident {
+            app_id: "2021000000000001".into(),
+            out_trade_no: format!("CON_I_{i:03}"),
+            at_ms: 1_700_000_000_000 + i,
+            kind: "orphan".into(),
+            detail: "{}".into(),
+        }));
+    }
+    store.commit(writes).await.unwrap();
+
+    let q = get(&admin, "/console/queues", me).await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert!(q.body.contains("(first 200 of 205)"), "{}", q.body);
+    assert!(q.body.contains("(first 200 of 203)"), "{}", q.body);
+    // Oldest trades first, newest incidents first.
+    assert!(q.body.contains("CON_Q_000") && q.body.contains("CON_Q_199"));
+    assert!(!q.body.contains("CON_Q_200") && !q.body.contains("CON_Q_204"));
+    assert!(q.body.contains("CON_I_202") && q.body.contains("CON_I_003"));
+    assert!(!q.body.contains("CON_I_002") && !q.body.contains("CON_I_000"));
+    let q = get(&admin, "/console/queues?lang=zh", me).await;
+    assert!(q.body.contains("共 205 条，显示前 200 条"), "{}", q.body);
+    sw.shutdown().await.unwrap();
+}
+
 fn merchant_body(external_id: &str) -> Value {
     json!({
         "external_id": external_id, "name": "上海测试便利店", "alias_name": "测试店",
