@@ -59,9 +59,13 @@ fn tools() -> Result<(String, PathBuf, PathBuf), String> {
     Ok((python, chromium, driver))
 }
 
-/// Runs `cmd` to its end, killed after `limit`: its output, or why not.
+/// Runs `cmd` to its end, in a process group of its own that is killed
+/// (the browser and its driver with it) after `limit`: its output, or why
+/// not.
 fn run_bounded(mut cmd: Command, limit: Duration) -> Result<Output, String> {
+    use std::os::unix::process::CommandExt;
     let mut child = cmd
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,6 +91,10 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Result<Output, String> {
             Ok(Some(s)) => break s,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             Ok(None) => {
+                // The group's id is the child's pid (process_group(0)).
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!("{cmd:?} still ran after {limit:?}: killed"));
