@@ -558,9 +558,9 @@ pub enum WorkQueue {
 pub struct Bounded<T> {
     /// At most the limit asked for, in the list's order.
     pub rows: Vec<T>,
-    /// How many rows the whole list has (at least `rows.len()`); counted in
-    /// a statement of its own, so a write in between may make it differ by
-    /// that write.
+    /// How many rows the whole list has (at least `rows.len()`). PostgreSQL
+    /// counts in the statement that reads the rows; SQLite in the next one,
+    /// so a write in between may make it differ by that write.
     pub total: u64,
 }
 
