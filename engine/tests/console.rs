@@ -11,135 +11,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
+use common::console::*;
 use common::*;
-use http_body_util::{BodyExt, Full};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-
-/// A console answer: status, headers, body text.
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-#[derive(Clone, Copy)]
-enum Auth<'a> {
-    None,
-    Bearer(&'a str),
-    Cookie(&'a str),
-}
-
-async fn console(
-    admin: &str,
-    method: &str,
-    path: &str,
-    auth: Auth<'_>,
-    form: Option<&[(&str, &str)]>,
-    extra: &[(&str, &str)],
-) -> Answer {
-    let c = http_client();
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("{admin}{path}"));
-    match auth {
-        Auth::None => {}
-        Auth::Bearer(t) => b = b.header("authorization", format!("Bearer {t}")),
-        Auth::Cookie(c) => b = b.header("cookie", c),
-    }
-    for (k, v) in extra {
-        b = b.header(*k, *v);
-    }
-    let body = match form {
-        Some(f) => {
-            b = b.header("content-type", "application/x-www-form-urlencoded");
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(f.iter())
-                .finish()
-        }
-        None => String::new(),
-    };
-    let req = b.body(Full::new(Bytes::from(body))).unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(60), c.request(req))
-        .await
-        .expect("the console answers in time")
-        .expect("the console answers");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(admin: &str, path: &str, auth: Auth<'_>) -> Answer {
-    console(admin, "GET", path, auth, None, &[]).await
-}
-
-/// The CSRF token of the form posting to `action` on `page`.
-fn csrf_of(page: &str, action: &str) -> String {
-    let marker = format!("action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"");
-    let i = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no form to {action} on the page:\n{page}"))
-        + marker.len();
-    page[i..].split('"').next().unwrap().to_owned()
-}
-
-/// POSTs the form of `page` that goes to `action` with its CSRF token.
-async fn post_form(
-    admin: &str,
-    page: &str,
-    action: &str,
-    auth: Auth<'_>,
-    fields: &[(&str, &str)],
-) -> Answer {
-    let csrf = csrf_of(page, action);
-    let mut f: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-    f.extend_from_slice(fields);
-    console(admin, "POST", action, auth, Some(&f), &[]).await
-}
-
-fn write_registry_key(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.join("registry.key");
-    std::fs::write(&p, hex::encode([0x42u8; 32])).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// The switch with an operator listener that holds a registry key (so
-/// that terminals can be created and rotated), and its admin base URL.
-async fn start(dir: &Path, sim: &simulator::SimHandle) -> (engine::Running, String, String) {
-    write_registry_key(dir);
-    let (r, base) = switch_with(dir, sim, "", |s| {
-        s + &format!(
-            "\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken_sha256 = [\"{}\"]\nsecret_key_file = \"registry.key\"\n",
-            free_port(),
-            hex::encode(Sha256::digest(OPS_TOKEN.as_bytes()))
-        )
-    })
-    .await;
-    let admin = format!("http://{}", r.admin_addr().unwrap());
-    (r, base, admin)
-}
-
-fn is_login_page(a: &Answer) -> bool {
-    a.status == 401
-        && a.body.contains("action=\"/console/login\"")
-        && a.body.contains("name=\"token\"")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_refusals_terminal_listener_and_csrf() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let (sw, base, admin) = start(dir.path(), &sim).await;
+    let (sw, base, admin) = console_switch(dir.path(), &sim).await;
     let t = Term::new(&base);
     let (s, v) = t
         .pay("CONSOLE_SECRET_1", &auth_code("0000"), "12.34", 10)
@@ -201,40 +84,16 @@ async fn login_refusals_terminal_listener_and_csrf() {
     // A wrong token at the login form: the login page again.
     let login = get(&admin, "/console/login", Auth::None).await;
     assert!(login.body.contains("name=\"token\""), "{}", login.body);
-    let a = console(
-        &admin,
-        "POST",
-        "/console/login",
-        Auth::None,
-        Some(&[("token", "wrong")]),
-        &[],
-    )
-    .await;
+    let a = login_form(&admin, "wrong", &[]).await;
     assert!(is_login_page(&a), "{} {}", a.status, a.body);
     assert!(a.headers.get("set-cookie").is_none());
     // A login from another site is refused.
-    let a = console(
-        &admin,
-        "POST",
-        "/console/login",
-        Auth::None,
-        Some(&[("token", OPS_TOKEN)]),
-        &[("origin", "http://evil.example")],
-    )
-    .await;
+    let a = login_form(&admin, OPS_TOKEN, &[("origin", "http://evil.example")]).await;
     assert_eq!(a.status, 403, "{}", a.body);
     assert!(a.headers.get("set-cookie").is_none());
 
     // The right token: a session cookie (HttpOnly, SameSite=Strict), never the token.
-    let a = console(
-        &admin,
-        "POST",
-        "/console/login",
-        Auth::None,
-        Some(&[("token", OPS_TOKEN)]),
-        &[],
-    )
-    .await;
+    let a = login_form(&admin, OPS_TOKEN, &[]).await;
     assert_eq!(a.status, 303, "{}", a.body);
     let cookie = a.headers["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("psw_console="), "{cookie}");
@@ -250,7 +109,7 @@ async fn login_refusals_terminal_listener_and_csrf() {
             && !cookie.contains(&hex::encode(Sha256::digest(OPS_TOKEN.as_bytes()))),
         "{cookie}"
     );
-    let session = cookie.split(';').next().unwrap().to_owned();
+    let session = session_of(&a);
     let me = Auth::Cookie(&session);
 
     let a = get(&admin, "/console/trades?q=CONSOLE_SECRET_1", me).await;
@@ -363,7 +222,7 @@ fn rows_with(page: &str, method: &str) -> usize {
 async fn search_and_the_trade_page_show_the_gateway_answers() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let (sw, base, admin) = start(dir.path(), &sim).await;
+    let (sw, base, admin) = console_switch(dir.path(), &sim).await;
     let t = Term::new(&base);
     let me = Auth::Bearer(OPS_TOKEN);
 
@@ -468,36 +327,29 @@ async fn search_and_the_trade_page_show_the_gateway_answers() {
     sw.shutdown().await.unwrap();
 }
 
-async fn sim_post_json(sim: &simulator::SimHandle, path: &str, body: Value) -> (u16, Value) {
-    let c = http_client();
-    let req = http::Request::post(format!("{}{path}", sim.base_url()))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let resp = c.request(req).await.unwrap();
-    let s = resp.status().as_u16();
-    let b = resp.into_body().collect().await.unwrap().to_bytes();
-    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconciliation_difference_is_explained_and_journaled() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let (sw, base, admin) = start(dir.path(), &sim).await;
+    let (sw, base, admin) = console_switch(dir.path(), &sim).await;
     let t = Term::new(&base);
     let me = Auth::Bearer(OPS_TOKEN);
     let (s, v) = t.pay("CON_R1", &auth_code("0000"), "30.00", 10).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
     let date = v["gmt_payment"].as_str().unwrap()[..10].to_owned();
-    let (s, v) = sim_post_json(
-        &sim,
-        &format!("/_sim/bills/{date}/inject"),
-        json!({"kind": "add_row", "out_trade_no": "CON_NEVER_SEEN"}),
+    let (s, v) = post_json(
+        &format!("{}/_sim/bills/{date}/inject", sim.base_url()),
+        &json!({"kind": "add_row", "out_trade_no": "CON_NEVER_SEEN"}),
+        None,
     )
     .await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = sim_post_json(&sim, "/_sim/clock", json!({"offset_secs": 86_400})).await;
+    let (s, v) = post_json(
+        &format!("{}/_sim/clock", sim.base_url()),
+        &json!({"offset_secs": 86_400}),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
 
     // Reconcile the day from the console.
@@ -561,101 +413,82 @@ async fn a_reconciliation_difference_is_explained_and_journaled() {
         "still open: {}",
         q.body
     );
-    let store = sw.store();
-    let d2 = date.clone();
-    let events = tokio::task::spawn_blocking(move || store.events("admin", &format!("recon/{d2}")))
-        .await
-        .unwrap()
-        .unwrap();
-    let e = events
-        .iter()
-        .find(|e| e.kind == "console_recon_explained")
-        .unwrap_or_else(|| panic!("{events:?}"));
-    let d: Value = serde_json::from_str(&e.detail).unwrap();
+    let (d, at_ms) = explained_note(&sw, &date).await;
     assert_eq!(d["note"], note);
     assert_eq!(d["out_trade_no"], "CON_NEVER_SEEN");
     assert_eq!(
         d["token"],
         hex::encode(&Sha256::digest(OPS_TOKEN.as_bytes())[..4])
     );
-    assert!(e.at_ms > 0);
+    assert!(at_ms > 0);
     sw.shutdown().await.unwrap();
 }
 
-fn merchant_body(external_id: &str) -> Value {
-    json!({
-        "external_id": external_id, "name": "上海测试便利店", "alias_name": "测试店",
-        "service_phone": "021-12345678", "category_id": "2015050700000000",
-        "contact_info": [{"name": "张三", "type": "LEGAL_PERSON", "mobile": "13800000000"}],
-        "address_info": [{"province_code": "310000", "city_code": "310100",
-                          "district_code": "310104", "address": "漕溪北路1号"}],
-        "service_codes": ["F2F"],
-        "gateway_fee_bps": 38, "merchant_fee_bps": 60,
-    })
+/// The work queues page reads each list bounded: with more than 200 rows
+/// it shows the first 200 and says of how many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_queues_show_the_first_200_and_how_many() {
+    use engine::store::{Incident, Write};
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sw, base, admin) = console_switch(dir.path(), &sim).await;
+    let me = Auth::Bearer(OPS_TOKEN);
+    let t = Term::new(&base);
+    let (s, v) = t.pay("CON_Q_MODEL", &auth_code("0000"), "1.00", 10).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
+    let store = sw.store();
+    let model = store
+        .trade("2021000000000001", "CON_Q_MODEL")
+        .unwrap()
+        .expect("the trade is journaled");
+    // 205 trades left UNKNOWN and 203 incidents, written straight into the
+    // journal (nothing drives them: recovery ran at start).
+    let mut writes = Vec::new();
+    for i in 0..205i64 {
+        let mut t = model.clone();
+        t.out_trade_no = format!("CON_Q_{i:03}");
+        t.status = engine::Status::Unknown;
+        t.phase = engine::trade::Phase::Resolving;
+        t.created_ms = 1_700_000_000_000 + i;
+        writes.push(Write::Trade(Box::new(t)));
+    }
+    for i in 0..203i64 {
+        writes.push(Write::Incident(Incident {
+            app_id: "2021000000000001".into(),
+            out_trade_no: format!("CON_I_{i:03}"),
+            at_ms: 1_700_000_000_000 + i,
+            kind: "orphan".into(),
+            detail: "{}".into(),
+        }));
+    }
+    store.commit(writes).await.unwrap();
+
+    let q = get(&admin, "/console/queues", me).await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert!(q.body.contains("(first 200 of 205)"), "{}", q.body);
+    assert!(q.body.contains("(first 200 of 203)"), "{}", q.body);
+    // Oldest trades first, newest incidents first.
+    assert!(q.body.contains("CON_Q_000") && q.body.contains("CON_Q_199"));
+    assert!(!q.body.contains("CON_Q_200") && !q.body.contains("CON_Q_204"));
+    assert!(q.body.contains("CON_I_202") && q.body.contains("CON_I_003"));
+    assert!(!q.body.contains("CON_I_002") && !q.body.contains("CON_I_000"));
+    let q = get(&admin, "/console/queues?lang=zh", me).await;
+    assert!(q.body.contains("共 205 条，显示前 200 条"), "{}", q.body);
+    sw.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_suspended_from_the_console_refuses_its_next_pay() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let (sw, base, admin) = start(dir.path(), &sim).await;
-    let ops = Term::new(&admin);
-    let call = |m: &'static str, p: String, b: Value| {
-        let ops = ops.clone();
-        async move {
-            ops.raw(
-                m,
-                &p,
-                b.to_string().into_bytes(),
-                Some(format!("Bearer {OPS_TOKEN}")),
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let (s, v) = call("POST", "/admin/v1/merchants".into(), merchant_body("CM01")).await;
-    assert_eq!(s, 201, "{v}");
-    let (s, v) = call(
-        "POST",
-        "/admin/v1/merchants/CM01/stores".into(),
-        json!({"store_id": "SH_009", "name": "测试店"}),
-    )
-    .await;
-    assert_eq!(s, 201, "{v}");
-    let (s, v) = call(
-        "POST",
-        "/admin/v1/merchants/CM01/terminals".into(),
-        json!({"store_id": "SH_009", "terminal_id": "POS_09", "rate_per_sec": 1000}),
-    )
-    .await;
-    assert_eq!(s, 201, "{v}");
-    let key = v["key_id"].as_str().unwrap().to_owned();
-    let mut term = Term::new(&base);
-    term.key = key.clone();
-    term.secret = hex::decode(v["secret_hex"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let (sw, base, admin) = console_switch(dir.path(), &sim).await;
+    let mut term = onboard_terminal(&admin, &base, "CM01", "SH_009", "POS_09").await;
+    let key = term.key.clone();
     let (s, v) = term.pay("CON_T_1", &auth_code("0000"), "9.90", 10).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("SUCCESS")), "{v}");
 
     // Log in with the form, find the terminal, suspend it.
-    let a = console(
-        &admin,
-        "POST",
-        "/console/login",
-        Auth::None,
-        Some(&[("token", OPS_TOKEN)]),
-        &[],
-    )
-    .await;
-    let cookie = a.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = login(&admin).await;
     let me = Auth::Cookie(&cookie);
     let list = get(&admin, &format!("/console/terminals?q={key}"), me).await;
     assert!(
@@ -683,13 +516,7 @@ async fn a_terminal_suspended_from_the_console_refuses_its_next_pay() {
     let (s, v) = term.pay("CON_T_2", &auth_code("0000"), "9.90", 10).await;
     assert_eq!(s, 403, "{v}");
     // Journaled by the admin API's own code, with the token's id.
-    let store = sw.store();
-    let k2 = key.clone();
-    let events =
-        tokio::task::spawn_blocking(move || store.events("admin", &format!("terminal/{k2}")))
-            .await
-            .unwrap()
-            .unwrap();
+    let events = admin_events(&sw, &format!("terminal/{key}")).await;
     assert!(
         events.iter().any(|e| e.kind == "admin_terminal_suspended"),
         "{events:?}"

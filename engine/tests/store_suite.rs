@@ -696,6 +696,89 @@ async fn unfinished(h: H) {
 }
 both!(unfinished);
 
+/// The console's work queues, read bounded: the undecided (PAYING,
+/// UNKNOWN) and the watched trades oldest first, the incidents newest
+/// first, each cut at the limit and with the whole list's length.
+async fn work_queues(h: H) {
+    use engine::store::{WorkQueue, MAX_QUEUE_ROWS};
+    let s = &h.store;
+    let empty = s.work_queue(WorkQueue::Undecided, 10).unwrap();
+    assert_eq!((empty.rows.len(), empty.total), (0, 0));
+    assert_eq!(s.latest_incidents(10).unwrap().total, 0);
+    let mut writes = Vec::new();
+    for (no, st, ph, created) in [
+        ("p30", Status::Paying, Phase::Sending, 30),
+        ("p10", Status::Paying, Phase::Polling, 10),
+        ("p20", Status::Paying, Phase::CancelPending, 20),
+        ("u15", Status::Unknown, Phase::Resolving, 15),
+        ("u05", Status::Unknown, Phase::Resolving, 5),
+        ("qr01", Status::WaitBuyerPay, Phase::Idle, 1),
+        ("w07", Status::Closed, Phase::Watching, 7),
+        ("w03", Status::Closed, Phase::Watching, 3),
+        ("w09", Status::Closed, Phase::Watching, 9),
+        ("w08", Status::Success, Phase::Watching, 8),
+        ("ok02", Status::Success, Phase::Idle, 2),
+        ("closed04", Status::Closed, Phase::Idle, 4),
+    ] {
+        let mut t = trade(no, st);
+        t.phase = ph;
+        t.created_ms = created;
+        writes.push(Write::Trade(Box::new(t)));
+    }
+    for i in 0..5 {
+        writes.push(Write::Incident(Incident {
+            app_id: "A".into(),
+            out_trade_no: format!("i{i}"),
+            at_ms: 10 + i,
+            kind: format!("k{i}"),
+            detail: "{}".into(),
+        }));
+    }
+    s.commit(writes).await.unwrap();
+    let nos = |b: &engine::store::Bounded<Trade>| -> Vec<String> {
+        b.rows.iter().map(|t| t.out_trade_no.clone()).collect()
+    };
+
+    let first3 = s.work_queue(WorkQueue::Undecided, 3).unwrap();
+    assert_eq!(
+        nos(&first3),
+        ["u05", "p10", "u15"],
+        "oldest first, both statuses"
+    );
+    assert_eq!(first3.total, 5);
+    assert!(first3.is_cut());
+    let all = s.work_queue(WorkQueue::Undecided, 100).unwrap();
+    assert_eq!(nos(&all), ["u05", "p10", "u15", "p20", "p30"]);
+    assert_eq!(all.total, 5);
+    assert!(!all.is_cut());
+    // A limit of 0 reads one row; the cap holds.
+    assert_eq!(s.work_queue(WorkQueue::Undecided, 0).unwrap().rows.len(), 1);
+    assert_eq!(
+        s.work_queue(WorkQueue::Undecided, usize::MAX)
+            .unwrap()
+            .rows
+            .len(),
+        5.min(MAX_QUEUE_ROWS)
+    );
+
+    let watched = s.work_queue(WorkQueue::Watching, 2).unwrap();
+    assert_eq!(nos(&watched), ["w03", "w07"]);
+    assert_eq!(watched.total, 4, "any status in the watch");
+    let watched = s.work_queue(WorkQueue::Watching, 10).unwrap();
+    assert_eq!(nos(&watched), ["w03", "w07", "w08", "w09"]);
+
+    let inc = s.latest_incidents(2).unwrap();
+    let kinds: Vec<&str> = inc.rows.iter().map(|i| i.kind.as_str()).collect();
+    assert_eq!(kinds, ["k4", "k3"], "newest first");
+    assert_eq!(inc.total, 5);
+    assert!(inc.is_cut());
+    assert_eq!(s.latest_incidents(10).unwrap().rows.len(), 5);
+    // The unbounded reads still see the same.
+    assert_eq!(s.unfinished().unwrap().0.len(), 10);
+    assert_eq!(s.incidents(None).unwrap().len(), 5);
+}
+both!(work_queues);
+
 /// The console's search: by each number, terminal, status, time, amount;
 /// newest first; the limit; an empty terminal list matches nothing.
 async fn search_trades(h: H) {

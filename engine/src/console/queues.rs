@@ -18,8 +18,8 @@ use super::{see_other, Ctx, Page, MAX_ROWS};
 use crate::admin::{Admin, ADMIN_APP_ID};
 use crate::recon::report::Difference;
 use crate::recon::{ReconContext, ReconReport};
-use crate::store::{Event, Write};
-use crate::trade::{now_ms, Phase, Status};
+use crate::store::{Bounded, Event, WorkQueue, Write};
+use crate::trade::now_ms;
 
 /// The event kind of an explanation.
 pub const EXPLAINED: &str = "console_recon_explained";
@@ -81,21 +81,35 @@ async fn report_of(admin: &Admin, date: Option<String>) -> Result<Option<ReconRe
     }
 }
 
-/// GET /console/queues
+/// A list's count in its heading: `N`, or `first 200 of N` when the page
+/// shows only the first rows.
+fn shown_of<T>(ctx: &Ctx, b: &Bounded<T>) -> String {
+    if b.is_cut() {
+        ctx.t("first {n} of {total}", "共 {total} 条，显示前 {n} 条")
+            .replace("{n}", &b.rows.len().to_string())
+            .replace("{total}", &b.total.to_string())
+    } else {
+        b.total.to_string()
+    }
+}
+
+/// GET /console/queues: each list read bounded ([`MAX_ROWS`] rows, with
+/// the list's length), never the whole journal.
 pub(crate) async fn queues(admin: &Admin, ctx: &Ctx) -> Page {
-    let (trades, _refunds) = match read(admin, |s| s.unfinished()).await {
+    let open = match read(admin, |s| s.work_queue(WorkQueue::Undecided, MAX_ROWS)).await {
         Ok(x) => x,
         Err(e) => return ctx.error(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
-    let incidents = read(admin, |s| s.incidents(None)).await.unwrap_or_default();
+    let late = match read(admin, |s| s.work_queue(WorkQueue::Watching, MAX_ROWS)).await {
+        Ok(x) => x,
+        Err(e) => return ctx.error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    let incidents = read(admin, |s| s.latest_incidents(MAX_ROWS))
+        .await
+        .unwrap_or_default();
     let now = now_ms();
     let mut body = String::new();
 
-    let mut open: Vec<_> = trades
-        .iter()
-        .filter(|t| matches!(t.status, Status::Paying | Status::Unknown))
-        .collect();
-    open.sort_by_key(|t| t.created_ms);
     let _ = write!(
         body,
         "<h2>{} ({})</h2>",
@@ -103,20 +117,11 @@ pub(crate) async fn queues(admin: &Admin, ctx: &Ctx) -> Page {
             "Not definite: PAYING and UNKNOWN, oldest first",
             "未定：PAYING 与 UNKNOWN，最早的在前"
         ),
-        open.len()
+        shown_of(ctx, &open)
     );
-    let rows: Vec<Vec<String>> = open
-        .iter()
-        .take(MAX_ROWS)
-        .map(|t| trade_row(admin, t, now))
-        .collect();
+    let rows: Vec<Vec<String>> = open.rows.iter().map(|t| trade_row(admin, t, now)).collect();
     body += &table(&trade_head(ctx), &rows);
 
-    let mut late: Vec<_> = trades
-        .iter()
-        .filter(|t| t.phase == Phase::Watching)
-        .collect();
-    late.sort_by_key(|t| t.created_ms);
     let _ = write!(
         body,
         "<h2>{} ({})</h2>",
@@ -124,11 +129,11 @@ pub(crate) async fn queues(admin: &Admin, ctx: &Ctx) -> Page {
             "Late-landing watch: closed for the terminal, still watched at the gateway",
             "迟到支付监视：对终端已关闭，仍在网关侧监视"
         ),
-        late.len()
+        shown_of(ctx, &late)
     );
     let rows: Vec<Vec<String>> = late
+        .rows
         .iter()
-        .take(MAX_ROWS)
         .map(|t| {
             let w = t.watch.unwrap_or(crate::trade::LateWatch {
                 started_ms: t.updated_ms,
@@ -166,12 +171,11 @@ pub(crate) async fn queues(admin: &Admin, ctx: &Ctx) -> Page {
             "Notification incidents and orphans, newest first",
             "通知异常与孤儿通知，最新的在前"
         ),
-        incidents.len()
+        shown_of(ctx, &incidents)
     );
     let rows: Vec<Vec<String>> = incidents
+        .rows
         .iter()
-        .rev()
-        .take(MAX_ROWS)
         .map(|i| {
             let link = if i.kind == "orphan" {
                 esc(&i.out_trade_no)

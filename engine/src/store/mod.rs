@@ -539,6 +539,64 @@ impl TradeQuery {
     }
 }
 
+/// Most rows one bounded read ([`Store::work_queue`],
+/// [`Store::latest_incidents`]) answers.
+pub const MAX_QUEUE_ROWS: usize = 500;
+
+/// Which trades of the work queues [`Store::work_queue`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkQueue {
+    /// Not definite: status `PAYING` or `UNKNOWN`.
+    Undecided,
+    /// In the late-landing watch ([`crate::trade::Phase::Watching`]), any
+    /// status.
+    Watching,
+}
+
+/// The first rows of a longer list, and how long the whole list is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bounded<T> {
+    /// At most the limit asked for, in the list's order.
+    pub rows: Vec<T>,
+    /// How many rows the whole list has (at least `rows.len()`). PostgreSQL
+    /// counts in the statement that reads the rows; SQLite in the next one,
+    /// so a write in between may make it differ by that write.
+    pub total: u64,
+}
+
+impl<T> Default for Bounded<T> {
+    fn default() -> Self {
+        Bounded {
+            rows: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Bounded<T> {
+    /// Whether the list has more rows than `rows` holds.
+    pub fn is_cut(&self) -> bool {
+        self.total > self.rows.len() as u64
+    }
+}
+
+/// A read limit in force: `limit`, 1 to [`MAX_QUEUE_ROWS`].
+pub fn queue_limit(limit: usize) -> usize {
+    limit.clamp(1, MAX_QUEUE_ROWS)
+}
+
+/// The statuses of [`WorkQueue::Undecided`], as the journal stores them.
+pub(crate) const UNDECIDED: [&str; 2] = ["PAYING", "UNKNOWN"];
+
+/// `rows` (read in creation order per index range) oldest first, ties by
+/// out_trade_no, cut at `limit`, with the counted `total`.
+pub(crate) fn oldest_first(mut rows: Vec<Trade>, limit: usize, total: i64) -> Bounded<Trade> {
+    rows.sort_by(|a, b| (a.created_ms, &a.out_trade_no).cmp(&(b.created_ms, &b.out_trade_no)));
+    rows.truncate(limit);
+    let total = u64::try_from(total).unwrap_or(0).max(rows.len() as u64);
+    Bounded { rows, total }
+}
+
 /// The journal database's connection pool, for /metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolState {
@@ -603,6 +661,22 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
     /// when a row does not parse back.
     fn incidents(&self, out_trade_no: Option<&str>) -> Result<Vec<Incident>, StoreError>;
+    /// The first trades of a work queue, oldest first (by creation time),
+    /// at most [`queue_limit`]`(limit)`, with the queue's length. Reads
+    /// [`WorkQueue::Undecided`] along the index on (status, creation time),
+    /// at most that many rows per status; [`WorkQueue::Watching`] through
+    /// the index of unfinished trades (the watch's rows, not the journal's).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails, [`StoreError::Corrupt`]
+    /// when a row does not parse back.
+    fn work_queue(&self, which: WorkQueue, limit: usize) -> Result<Bounded<Trade>, StoreError>;
+    /// The newest incidents, newest first, at most [`queue_limit`]`(limit)`,
+    /// with how many the journal holds.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database fails.
+    fn latest_incidents(&self, limit: usize) -> Result<Bounded<Incident>, StoreError>;
     /// Every trade (audits and tests).
     ///
     /// # Errors

@@ -39,8 +39,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
 use super::{
-    Claimed, Commit, Event, Incident, MerchantRecord, PoolState, ReconRunRecord, RegistryRecords,
-    RegistryStatus, Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
+    Bounded, Claimed, Commit, Event, Incident, MerchantRecord, PoolState, ReconRunRecord,
+    RegistryRecords, RegistryStatus, Relay, StatusCounts, Store, StoreError, StoreRecord,
+    TerminalRecord, WorkQueue, Write,
 };
 use crate::config::{mask_url, PgConfig, StoreConfig};
 use crate::metrics::Metrics;
@@ -1284,6 +1285,68 @@ impl Store for PgStore {
             })
         })
         .collect()
+    }
+
+    fn work_queue(&self, which: WorkQueue, limit: usize) -> Result<Bounded<Trade>, StoreError> {
+        let limit = super::queue_limit(limit);
+        // One statement, one snapshot: the rows and the queue's length.
+        let sql = match which {
+            // One index range per status (trades_status_created), each in
+            // creation order and cut at the limit; merged by the caller.
+            WorkQueue::Undecided => {
+                "SELECT u.doc, (SELECT COUNT(*) FROM trades WHERE status IN ('PAYING', 'UNKNOWN'))::BIGINT
+                 FROM ((SELECT doc FROM trades WHERE status = 'PAYING'
+                        ORDER BY (((doc::jsonb)->>'created_ms')::bigint) LIMIT $1)
+                       UNION ALL
+                       (SELECT doc FROM trades WHERE status = 'UNKNOWN'
+                        ORDER BY (((doc::jsonb)->>'created_ms')::bigint) LIMIT $1)) u"
+            }
+            // Through the partial index trades_unfinished (the watched rows).
+            WorkQueue::Watching => {
+                "SELECT doc, (SELECT COUNT(*) FROM trades WHERE phase = 'watching'
+                     AND (status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY') OR phase IN ('cancel_pending', 'watching')))::BIGINT
+                 FROM trades WHERE phase = 'watching'
+                     AND (status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY') OR phase IN ('cancel_pending', 'watching'))
+                 ORDER BY (((doc::jsonb)->>'created_ms')::bigint) LIMIT $1"
+            }
+        };
+        let found = self.rows(sql, vec![p(i64::try_from(limit).unwrap_or(i64::MAX))])?;
+        let total = match found.first() {
+            Some(r) => get::<i64>(r, 1)?,
+            None => 0,
+        };
+        let rows = found
+            .iter()
+            .map(|r| parse_doc(&get::<String>(r, 0)?))
+            .collect::<Result<Vec<Trade>, _>>()?;
+        Ok(super::oldest_first(rows, limit, total))
+    }
+
+    fn latest_incidents(&self, limit: usize) -> Result<Bounded<Incident>, StoreError> {
+        let n = i64::try_from(super::queue_limit(limit)).unwrap_or(i64::MAX);
+        let found = self.rows(
+            "SELECT app_id, out_trade_no, at_ms, kind, detail, (SELECT COUNT(*) FROM incidents)::BIGINT
+             FROM incidents ORDER BY id DESC LIMIT $1",
+            vec![p(n)],
+        )?;
+        let total = match found.first() {
+            Some(r) => get::<i64>(r, 5)?,
+            None => 0,
+        };
+        let rows = found
+            .iter()
+            .map(|r| {
+                Ok(Incident {
+                    app_id: get(r, 0)?,
+                    out_trade_no: get(r, 1)?,
+                    at_ms: get(r, 2)?,
+                    kind: get(r, 3)?,
+                    detail: get(r, 4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let total = u64::try_from(total).unwrap_or(0).max(rows.len() as u64);
+        Ok(Bounded { rows, total })
     }
 
     fn all_trades(&self) -> Result<Vec<Trade>, StoreError> {

@@ -25,8 +25,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    BookLine, Commit, Event, Incident, MerchantRecord, ReconRunRecord, RegistryRecords,
-    RegistryStatus, Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, Write,
+    BookLine, Bounded, Commit, Event, Incident, MerchantRecord, ReconRunRecord, RegistryRecords,
+    RegistryStatus, Relay, StatusCounts, Store, StoreError, StoreRecord, TerminalRecord, WorkQueue,
+    Write, UNDECIDED,
 };
 use crate::config::{StoreConfig, SyncMode};
 use crate::metrics::Metrics;
@@ -867,6 +868,78 @@ impl Store for SqliteStore {
             out.push(i?);
         }
         Ok(out)
+    }
+
+    fn work_queue(&self, which: WorkQueue, limit: usize) -> Result<Bounded<Trade>, StoreError> {
+        let limit = super::queue_limit(limit);
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.reader.lock();
+        let mut rows: Vec<Trade> = Vec::new();
+        let total: i64 = match which {
+            WorkQueue::Undecided => {
+                // One index range per status (trades_status_created), each
+                // in creation order and cut at the limit; merged below.
+                let mut st = conn.prepare_cached(
+                    "SELECT doc FROM trades WHERE status = ?1
+                     ORDER BY json_extract(doc, '$.created_ms') LIMIT ?2",
+                )?;
+                for status in UNDECIDED {
+                    let docs = st.query_map(params![status, n], |r| r.get::<_, String>(0))?;
+                    for d in docs {
+                        rows.push(parse_doc(&d?)?);
+                    }
+                }
+                conn.prepare_cached(
+                    "SELECT COUNT(*) FROM trades WHERE status IN ('PAYING', 'UNKNOWN')",
+                )?
+                .query_row([], |r| r.get(0))?
+            }
+            WorkQueue::Watching => {
+                // The partial index trades_unfinished holds the watched rows
+                // (its condition spelled out, so that SQLite uses it).
+                let mut st = conn.prepare_cached(
+                    "SELECT doc FROM trades WHERE (status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY')
+                     OR phase IN ('cancel_pending', 'watching')) AND phase = 'watching'
+                     ORDER BY json_extract(doc, '$.created_ms') LIMIT ?1",
+                )?;
+                let docs = st.query_map(params![n], |r| r.get::<_, String>(0))?;
+                for d in docs {
+                    rows.push(parse_doc(&d?)?);
+                }
+                conn.prepare_cached(
+                    "SELECT COUNT(*) FROM trades WHERE (status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY')
+                     OR phase IN ('cancel_pending', 'watching')) AND phase = 'watching'",
+                )?
+                .query_row([], |r| r.get(0))?
+            }
+        };
+        Ok(super::oldest_first(rows, limit, total))
+    }
+
+    fn latest_incidents(&self, limit: usize) -> Result<Bounded<Incident>, StoreError> {
+        let n = i64::try_from(super::queue_limit(limit)).unwrap_or(i64::MAX);
+        let conn = self.reader.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT app_id, out_trade_no, at_ms, kind, detail FROM incidents ORDER BY id DESC LIMIT ?1",
+        )?;
+        let found = st.query_map(params![n], |r| {
+            Ok(Incident {
+                app_id: r.get(0)?,
+                out_trade_no: r.get(1)?,
+                at_ms: r.get(2)?,
+                kind: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        let mut rows = Vec::new();
+        for i in found {
+            rows.push(i?);
+        }
+        let total: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM incidents")?
+            .query_row([], |r| r.get(0))?;
+        let total = u64::try_from(total).unwrap_or(0).max(rows.len() as u64);
+        Ok(Bounded { rows, total })
     }
 
     fn all_trades(&self) -> Result<Vec<Trade>, StoreError> {

@@ -3,6 +3,7 @@
 //! requests the way docs/API.md §1 says.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod journal;
 pub mod pg;
 

@@ -1,8 +1,10 @@
 """The operator console in headless Chromium (selenium + chromedriver),
-driven by engine/tests/console_browser.rs against a real switch and
-simulator. Usage: console_browser.py PLAN.json; PLAN names the admin URL, the
-token, the screenshot folder and the trades, date and terminal to look at.
-Prints one JSON line with what it saw; exits 1 with the reason on a failure.
+driven by loadgen/tests/console_browser.rs against a real switch and
+simulator, after `loadgen run` paid through the switch. Usage:
+console_browser.py PLAN.json; PLAN names the admin URL, the token, the
+screenshot folder and the trades (`paid`: one loadgen paid), date and
+terminal to look at. Prints one JSON line with what it saw; exits 1 with the
+reason on a failure.
 """
 
 import json
