@@ -605,8 +605,9 @@ fn search_over_a_million_journaled_trades() {
         {
             let mut st = tx
                 .prepare(
-                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version)
-                     VALUES ('2021000000000001', ?1, ?2, 'idle', ?3, ?4, ?5, 0)",
+                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version,
+                     created_ms, terminal, terminal_no, trade_no)
+                     VALUES ('2021000000000001', ?1, ?2, 'idle', ?3, ?4, ?5, 0, ?3, ?6, ?7, ?8)",
                 )
                 .unwrap();
             for i in 0..TRADES {
@@ -631,8 +632,18 @@ fn search_over_a_million_journaled_trades() {
                     no(i)
                 );
                 let paid_day = (status == "SUCCESS").then(|| "2026-05-30".to_owned());
-                st.execute(rusqlite::params![no(i), status, created, doc, paid_day])
-                    .unwrap();
+                let terminal_no_col = (i % 5 == 0).then(|| format!("T{i:08}"));
+                st.execute(rusqlite::params![
+                    no(i),
+                    status,
+                    created,
+                    doc,
+                    paid_day,
+                    term,
+                    terminal_no_col,
+                    format!("2026{i:016}")
+                ])
+                .unwrap();
             }
         }
         tx.commit().unwrap();

@@ -981,6 +981,103 @@ async fn close_and_reopen(mut h: H) {
 }
 both!(close_and_reopen);
 
+// ---------- SQLite only ----------
+
+/// A journal of the first console version (search by expression indexes
+/// over the documents, no search columns) opened by this one: the columns are
+/// filled from the documents, the expression indexes dropped, the search
+/// finds the old rows, and a later write's trade_no is found too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_search_columns_of_an_earlier_journal() {
+    use engine::store::TradeQuery;
+    let mut h = H::sqlite();
+    let mut t = trade("OLD1", Status::Paying);
+    t.terminal = "TOLD".into();
+    t.terminal_no = Some("MINE_OLD".into());
+    t.created_ms = 5_000;
+    h.store
+        .commit(vec![Write::NewTrade(Box::new(t.clone()))])
+        .await
+        .unwrap();
+    h.store.close();
+    // Back to the earlier layout.
+    h.raw(
+        "DROP INDEX trades_by_trade_no; DROP INDEX trades_by_terminal_no;
+         DROP INDEX trades_by_created; DROP INDEX trades_by_status_created;
+         DROP INDEX trades_by_terminal_created;
+         ALTER TABLE trades DROP COLUMN created_ms; ALTER TABLE trades DROP COLUMN terminal;
+         ALTER TABLE trades DROP COLUMN terminal_no; ALTER TABLE trades DROP COLUMN trade_no;
+         CREATE INDEX trades_created ON trades(json_extract(doc, '$.created_ms'));
+         CREATE INDEX trades_status_created ON trades(status, json_extract(doc, '$.created_ms'));",
+    )
+    .await
+    .unwrap();
+    h.reopen();
+    let Backend::Sqlite(dir) = &h.backend else {
+        unreachable!()
+    };
+    let c = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+    let indexes: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trades'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        !indexes
+            .iter()
+            .any(|n| n == "trades_created" || n == "trades_status_created"),
+        "{indexes:?}"
+    );
+    assert!(
+        indexes.iter().any(|n| n == "trades_by_status_created"),
+        "{indexes:?}"
+    );
+    let row: (i64, String, String) = c
+        .query_row(
+            "SELECT created_ms, terminal, terminal_no FROM trades WHERE out_trade_no = 'OLD1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (5_000, "TOLD".to_owned(), "MINE_OLD".to_owned()));
+    let find = |q: TradeQuery| -> Vec<String> {
+        h.store
+            .search_trades(&q)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.out_trade_no)
+            .collect()
+    };
+    let by_text = |text: &str| TradeQuery {
+        text: Some(text.into()),
+        limit: 10,
+        ..TradeQuery::default()
+    };
+    assert_eq!(find(by_text("MINE_OLD")), ["OLD1"]);
+    let window = TradeQuery {
+        terminals: Some(vec!["TOLD".into()]),
+        status: Some("PAYING".into()),
+        created_from_ms: Some(4_000),
+        created_to_ms: Some(6_000),
+        limit: 10,
+        ..TradeQuery::default()
+    };
+    assert_eq!(find(window), ["OLD1"]);
+    // The next state brings the gateway's trade_no: searchable at once.
+    let mut next = t.clone();
+    next.status = Status::Success;
+    next.trade_no = Some("2026120322001400001".into());
+    next.version = 1;
+    h.store
+        .commit(vec![Write::TradeNext(Box::new(next))])
+        .await
+        .unwrap();
+    assert_eq!(find(by_text("2026120322001400001")), ["OLD1"]);
+    h.store.close();
+}
+
 // ---------- PostgreSQL only: migrations, secrets, several nodes ----------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

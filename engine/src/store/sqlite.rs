@@ -210,19 +210,32 @@ fn paid_day(t: &Trade) -> Option<String> {
 /// the gateway's out_trade_no alone (the key leads with app_id), the
 /// terminal's out_trade_no and the trade_no, the creation time, the status
 /// with the creation time (a rare status is not found by reading the newest
-/// trades until enough match), and the terminal with the creation time. Expressions over the row's document,
-/// spelled exactly as the search's WHERE clauses spell them (SQLite uses an
-/// expression index only for the same expression).
+/// trades until enough match), and the terminal with the creation time.
+///
+/// They are over plain columns that every write fills from the trade
+/// (`created_ms`, `terminal`, `terminal_no`, `trade_no`), not over
+/// expressions on the row's document: an expression index parses the JSON
+/// document for each index on every write, old row and new (108,000
+/// instructions a pay, the pay_cpu bench under callgrind, docs/PERFORMANCE.md);
+/// a column index is only touched when its column changes. The first
+/// version of these indexes was over expressions
+/// ([`EXPRESSION_INDEXES`], dropped at open).
 const SEARCH_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS trades_gw_no ON trades(out_trade_no);
-CREATE INDEX IF NOT EXISTS trades_trade_no ON trades(json_extract(doc, '$.trade_no'))
-    WHERE json_extract(doc, '$.trade_no') IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trades_terminal_no ON trades(json_extract(doc, '$.terminal_no'))
-    WHERE json_extract(doc, '$.terminal_no') IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trades_created ON trades(json_extract(doc, '$.created_ms'));
-CREATE INDEX IF NOT EXISTS trades_status_created ON trades(status, json_extract(doc, '$.created_ms'));
-CREATE INDEX IF NOT EXISTS trades_terminal_created
-    ON trades(json_extract(doc, '$.terminal'), json_extract(doc, '$.created_ms'));
+CREATE INDEX IF NOT EXISTS trades_by_trade_no ON trades(trade_no) WHERE trade_no IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trades_by_terminal_no ON trades(terminal_no) WHERE terminal_no IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trades_by_created ON trades(created_ms);
+CREATE INDEX IF NOT EXISTS trades_by_status_created ON trades(status, created_ms);
+CREATE INDEX IF NOT EXISTS trades_by_terminal_created ON trades(terminal, created_ms);
+";
+
+/// The expression indexes an earlier version kept for the search (dropped).
+const EXPRESSION_INDEXES: &str = "
+DROP INDEX IF EXISTS trades_trade_no;
+DROP INDEX IF EXISTS trades_terminal_no;
+DROP INDEX IF EXISTS trades_created;
+DROP INDEX IF EXISTS trades_status_created;
+DROP INDEX IF EXISTS trades_terminal_created;
 ";
 
 /// The console's trade search over the SQLite journal: the SQL and its
@@ -240,15 +253,12 @@ fn search_sql(q: &super::TradeQuery) -> (String, Vec<rusqlite::types::Value>) {
     };
     if let Some(t) = &q.text {
         let i = arg(V::Text(t.clone()), &mut args);
-        sql += &format!(
-            " AND (out_trade_no = ?{i} OR json_extract(doc, '$.terminal_no') = ?{i} OR json_extract(doc, '$.trade_no') = ?{i})"
-        );
+        sql += &format!(" AND (out_trade_no = ?{i} OR terminal_no = ?{i} OR trade_no = ?{i})");
     }
     if let Some(ts) = &q.terminals {
         let list = serde_json::to_string(ts).unwrap_or_else(|_| "[]".into());
         let i = arg(V::Text(list), &mut args);
-        sql +=
-            &format!(" AND json_extract(doc, '$.terminal') IN (SELECT value FROM json_each(?{i}))");
+        sql += &format!(" AND terminal IN (SELECT value FROM json_each(?{i}))");
     }
     if let Some(st) = &q.status {
         let i = arg(V::Text(st.clone()), &mut args);
@@ -256,18 +266,18 @@ fn search_sql(q: &super::TradeQuery) -> (String, Vec<rusqlite::types::Value>) {
     }
     if let Some(f) = q.created_from_ms {
         let i = arg(V::Integer(f), &mut args);
-        sql += &format!(" AND json_extract(doc, '$.created_ms') >= ?{i}");
+        sql += &format!(" AND created_ms >= ?{i}");
     }
     if let Some(t) = q.created_to_ms {
         let i = arg(V::Integer(t), &mut args);
-        sql += &format!(" AND json_extract(doc, '$.created_ms') < ?{i}");
+        sql += &format!(" AND created_ms < ?{i}");
     }
     if let Some(a) = q.amount {
         let i = arg(V::Text(a.to_string()), &mut args);
         sql += &format!(" AND json_extract(doc, '$.total_amount') = ?{i}");
     }
     if q.text.is_none() {
-        sql += " ORDER BY json_extract(doc, '$.created_ms') DESC";
+        sql += " ORDER BY created_ms DESC";
     }
     let i = arg(
         V::Integer(i64::try_from(q.capped_limit()).unwrap_or(500)),
@@ -305,6 +315,21 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if !has("trades", "version")? {
         conn.execute_batch("ALTER TABLE trades ADD COLUMN version INTEGER NOT NULL DEFAULT 0;")?;
     }
+    if !has("trades", "created_ms")? {
+        // The search's columns, filled from the documents (they were
+        // expression indexes over the documents before).
+        conn.execute_batch(
+            "ALTER TABLE trades ADD COLUMN created_ms INTEGER;
+             ALTER TABLE trades ADD COLUMN terminal TEXT;
+             ALTER TABLE trades ADD COLUMN terminal_no TEXT;
+             ALTER TABLE trades ADD COLUMN trade_no TEXT;
+             UPDATE trades SET created_ms = json_extract(doc, '$.created_ms'),
+                 terminal = json_extract(doc, '$.terminal'),
+                 terminal_no = json_extract(doc, '$.terminal_no'),
+                 trade_no = json_extract(doc, '$.trade_no');",
+        )?;
+    }
+    conn.execute_batch(EXPRESSION_INDEXES)?;
     conn.execute_batch(SEARCH_INDEXES)?;
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS trades_paid_day ON trades(app_id, paid_day) WHERE paid_day IS NOT NULL;
@@ -319,8 +344,9 @@ fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
             let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let n = tx
                 .prepare_cached(
-                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version,
+                     created_ms, terminal, terminal_no, trade_no)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT(app_id, out_trade_no) DO NOTHING",
                 )?
                 .execute(params![
@@ -331,7 +357,11 @@ fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
                     t.updated_ms,
                     doc,
                     paid_day(t),
-                    version(t)?
+                    version(t)?,
+                    t.created_ms,
+                    t.terminal,
+                    t.terminal_no,
+                    t.trade_no
                 ])?;
             if n == 0 {
                 return Err(StoreError::Exists);
@@ -340,11 +370,13 @@ fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
         Write::Trade(t) => {
             let doc = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             tx.prepare_cached(
-                "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO trades (app_id, out_trade_no, status, phase, updated_ms, doc, paid_day, version,
+                 created_ms, terminal, terminal_no, trade_no)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT(app_id, out_trade_no) DO UPDATE SET status = excluded.status, phase = excluded.phase,
                  updated_ms = excluded.updated_ms, doc = excluded.doc, paid_day = excluded.paid_day,
-                 version = excluded.version",
+                 version = excluded.version, created_ms = excluded.created_ms, terminal = excluded.terminal,
+                 terminal_no = excluded.terminal_no, trade_no = excluded.trade_no",
             )?
             .execute(params![
                 t.app_id,
@@ -354,7 +386,11 @@ fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
                 t.updated_ms,
                 doc,
                 paid_day(t),
-                version(t)?
+                version(t)?,
+                t.created_ms,
+                t.terminal,
+                t.terminal_no,
+                t.trade_no
             ])?;
         }
         Write::TradeNext(t) => {
@@ -362,7 +398,7 @@ fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
             let n = tx
                 .prepare_cached(
                     "UPDATE trades SET status = ?3, phase = ?4, updated_ms = ?5, doc = ?6, paid_day = ?7,
-                     version = ?8 WHERE app_id = ?1 AND out_trade_no = ?2 AND version = ?8 - 1",
+                     version = ?8, trade_no = ?9 WHERE app_id = ?1 AND out_trade_no = ?2 AND version = ?8 - 1",
                 )?
                 .execute(params![
                     t.app_id,
@@ -372,7 +408,8 @@ fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
                     t.updated_ms,
                     doc,
                     paid_day(t),
-                    version(t)?
+                    version(t)?,
+                    t.trade_no
                 ])?;
             if n == 0 {
                 return Err(StoreError::Stale {
@@ -877,11 +914,11 @@ impl Store for SqliteStore {
         let mut rows: Vec<Trade> = Vec::new();
         let total: i64 = match which {
             WorkQueue::Undecided => {
-                // One index range per status (trades_status_created), each
+                // One index range per status (trades_by_status_created), each
                 // in creation order and cut at the limit; merged below.
                 let mut st = conn.prepare_cached(
                     "SELECT doc FROM trades WHERE status = ?1
-                     ORDER BY json_extract(doc, '$.created_ms') LIMIT ?2",
+                     ORDER BY created_ms LIMIT ?2",
                 )?;
                 for status in UNDECIDED {
                     let docs = st.query_map(params![status, n], |r| r.get::<_, String>(0))?;
@@ -900,7 +937,7 @@ impl Store for SqliteStore {
                 let mut st = conn.prepare_cached(
                     "SELECT doc FROM trades WHERE (status IN ('PAYING', 'UNKNOWN', 'WAIT_BUYER_PAY')
                      OR phase IN ('cancel_pending', 'watching')) AND phase = 'watching'
-                     ORDER BY json_extract(doc, '$.created_ms') LIMIT ?1",
+                     ORDER BY created_ms LIMIT ?1",
                 )?;
                 let docs = st.query_map(params![n], |r| r.get::<_, String>(0))?;
                 for d in docs {
