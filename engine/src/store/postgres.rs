@@ -1047,6 +1047,18 @@ pub struct PgStore {
     _rt: OwnRuntime,
 }
 
+/// An incident from a row whose first five columns are `app_id`,
+/// `out_trade_no`, `at_ms`, `kind`, `detail`.
+fn incident_of(r: &tokio_postgres::Row) -> Result<Incident, StoreError> {
+    Ok(Incident {
+        app_id: get(r, 0)?,
+        out_trade_no: get(r, 1)?,
+        at_ms: get(r, 2)?,
+        kind: get(r, 3)?,
+        detail: get(r, 4)?,
+    })
+}
+
 fn parse_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -1275,15 +1287,7 @@ impl Store for PgStore {
             vec![p(out_trade_no.map(str::to_owned))],
         )?
         .iter()
-        .map(|r| {
-            Ok(Incident {
-                app_id: get(r, 0)?,
-                out_trade_no: get(r, 1)?,
-                at_ms: get(r, 2)?,
-                kind: get(r, 3)?,
-                detail: get(r, 4)?,
-            })
-        })
+        .map(incident_of)
         .collect()
     }
 
@@ -1335,15 +1339,7 @@ impl Store for PgStore {
         };
         let rows = found
             .iter()
-            .map(|r| {
-                Ok(Incident {
-                    app_id: get(r, 0)?,
-                    out_trade_no: get(r, 1)?,
-                    at_ms: get(r, 2)?,
-                    kind: get(r, 3)?,
-                    detail: get(r, 4)?,
-                })
-            })
+            .map(incident_of)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let total = u64::try_from(total).unwrap_or(0).max(rows.len() as u64);
         Ok(Bounded { rows, total })

@@ -338,6 +338,18 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// An incident from a row whose first five columns are `app_id`,
+/// `out_trade_no`, `at_ms`, `kind`, `detail`.
+fn incident_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    Ok(Incident {
+        app_id: r.get(0)?,
+        out_trade_no: r.get(1)?,
+        at_ms: r.get(2)?,
+        kind: r.get(3)?,
+        detail: r.get(4)?,
+    })
+}
+
 fn apply(tx: &Connection, w: &Write) -> Result<(), StoreError> {
     match w {
         Write::NewTrade(t) => {
@@ -891,15 +903,7 @@ impl Store for SqliteStore {
             "SELECT app_id, out_trade_no, at_ms, kind, detail FROM incidents
              WHERE ?1 IS NULL OR out_trade_no = ?1 ORDER BY id",
         )?;
-        let rows = st.query_map(params![out_trade_no], |r| {
-            Ok(Incident {
-                app_id: r.get(0)?,
-                out_trade_no: r.get(1)?,
-                at_ms: r.get(2)?,
-                kind: r.get(3)?,
-                detail: r.get(4)?,
-            })
-        })?;
+        let rows = st.query_map(params![out_trade_no], incident_of)?;
         let mut out = Vec::new();
         for i in rows {
             out.push(i?);
@@ -959,15 +963,7 @@ impl Store for SqliteStore {
         let mut st = conn.prepare_cached(
             "SELECT app_id, out_trade_no, at_ms, kind, detail FROM incidents ORDER BY id DESC LIMIT ?1",
         )?;
-        let found = st.query_map(params![n], |r| {
-            Ok(Incident {
-                app_id: r.get(0)?,
-                out_trade_no: r.get(1)?,
-                at_ms: r.get(2)?,
-                kind: r.get(3)?,
-                detail: r.get(4)?,
-            })
-        })?;
+        let found = st.query_map(params![n], incident_of)?;
         let mut rows = Vec::new();
         for i in found {
             rows.push(i?);
