@@ -12,6 +12,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::console::merchant_body;
 use common::*;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
@@ -69,18 +70,6 @@ async fn admin(
 
 async fn call(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value, String) {
     admin(base, method, path, body, Some(TOKEN)).await
-}
-
-fn merchant_body(external_id: &str) -> Value {
-    json!({
-        "external_id": external_id, "name": "上海测试便利店", "alias_name": "测试店",
-        "service_phone": "021-12345678", "category_id": "2015050700000000",
-        "contact_info": [{"name": "张三", "type": "LEGAL_PERSON", "mobile": "13800000000"}],
-        "address_info": [{"province_code": "310000", "city_code": "310100",
-                          "district_code": "310104", "address": "漕溪北路1号"}],
-        "service_codes": ["F2F"],
-        "gateway_fee_bps": 38, "merchant_fee_bps": 60,
-    })
 }
 
 fn spawn_switch(dir: &Path, config: &Path) -> Child {

@@ -232,15 +232,7 @@ async fn a_trade_moves_on_at_either_node() {
     // The admin API at either node: a merchant and a terminal created at
     // node-a pay at node-b; suspended at node-b, refused at node-a.
     let (ops_a, ops_b) = (ops(&n.a), ops(&n.b));
-    let merchant = json!({
-        "external_id": "MN_M1", "name": "上海测试便利店", "alias_name": "测试店",
-        "service_phone": "021-12345678", "category_id": "2015050700000000",
-        "contact_info": [{"name": "张三", "type": "LEGAL_PERSON", "mobile": "13800000000"}],
-        "address_info": [{"province_code": "310000", "city_code": "310100",
-                          "district_code": "310104", "address": "漕溪北路1号"}],
-        "service_codes": ["F2F"],
-        "gateway_fee_bps": 38, "merchant_fee_bps": 60,
-    });
+    let merchant = common::console::merchant_body("MN_M1");
     let (s, v) = admin(&ops_a, "POST", "/admin/v1/merchants", Some(&merchant)).await;
     assert_eq!(s, 201, "{v}");
     let store = json!({"store_id": "SH_001", "name": "漕溪北路店"});
