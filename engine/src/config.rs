@@ -1265,6 +1265,10 @@ impl Config {
         check_key_perms("gateway.app_private_key_file", &key_path, allow)?;
         let signer = Signer::from_text(&key_text)
             .map_err(|e| field_err("gateway.app_private_key_file", e.to_string()))?;
+        // The crypto library's one-time set-up now, not in the first pay.
+        signer
+            .warm_up()
+            .map_err(|e| field_err("gateway.app_private_key_file", e.to_string()))?;
         server.fingerprint_key = match &fingerprint_key_file {
             None => FingerprintKey::derived(&key_text),
             Some(f) => {

@@ -126,6 +126,10 @@ impl Sim {
             indirect.insert(a.clone());
         }
         let signer = Signer::from_text(&cfg.alipay_private_key).map_err(SimError::AlipayKey)?;
+        // The crypto library's one-time set-up now, not in the first answer.
+        signer
+            .warm_up()
+            .map_err(|e| SimError::Config(format!("alipay private key cannot sign: {e}")))?;
         let public_key_pem = signer.public_key_pem();
         let profile = RwLock::new(Arc::new(cfg.profile.clone()));
         let notifier = Notifier::new(cfg.notify_insecure_tls)
