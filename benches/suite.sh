@@ -254,10 +254,10 @@ else
 fi
 START=${SUITE_START:-$d_start} STEP_RATE=${SUITE_STEP:-$d_step} MAX=${SUITE_MAX:-$d_max}
 # Straight to the simulator: longer steps, twice as far apart. A gateway-only
-# run starts with a stall of about 100 ms (every request of it waits: the
-# fresh simulator and the generator's gateway client warming up); in a 7 s
-# step that is more than 1 % of the requests and fails the first step's p99.
-# In 15 s it is under 1 %.
+# run used to start with a stall of about 100 ms (the crypto library's
+# one-time entropy set-up in the first requests, now paid at key load:
+# protocol::Signer::warm_up); 15 s steps keep a start-up stall, should one
+# come back, under 1 % of a step's requests.
 if [ "$QUICK" = 1 ]; then d_gw_step=$STEP_RATE d_gw_hold=$HOLD; else
     d_gw_step=$(round10 "$(calc "0.1 * $LIMIT")") d_gw_hold=15s; fi
 GW_START=${SUITE_GW_START:-$START} GW_STEP=${SUITE_GW_STEP:-$d_gw_step} GW_MAX=${SUITE_GW_MAX:-$MAX}
